@@ -1,0 +1,1 @@
+"""gnnrl.core.agents"""
