@@ -1,0 +1,199 @@
+"""The promotion gate: may a challenger replace the champion? A pure function of numbers.
+
+The gate reads one evaluation summary in which the challenger, the current champion and
+the HPA baseline (70 % CPU target) ran on the *same* scenarios and seeds, and compares
+two numbers per policy, both "lower is better":
+
+* ``slo_violation_rate`` -- fraction of steps whose end-to-end p95 exceeded the SLO (0..1);
+* ``replica_hours`` -- replicas x hours summed over services (the cost proxy).
+
+The challenger passes against a reference R when
+
+    slo(challenger)  <= slo(R) - slo_margin
+    cost(challenger) <= cost(R) * (1 - cost_margin)
+
+Positive margins demand a strict improvement; negative margins tolerate a bounded
+regression (e.g. ``cost_margin=-0.10``: up to 10 % more replica-hours). It must pass
+against every reference present (HPA always; the champion when there is one). Missing or
+mismatched evaluations are a rejection with the reason named, never a promotion
+(RELIABILITY T3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import pandas as pd
+
+from gnnrl.config import ConfigError, JsonConfig
+
+#: the evaluation-summary columns the gate compares (lower is better for both)
+GATE_METRICS = ("slo_violation_rate", "replica_hours")
+#: columns that identify one evaluation episode; the suites must match on these
+EPISODE_KEYS = ("scenario", "seed")
+
+
+@dataclasses.dataclass
+class GateConfig(JsonConfig):
+    """Margins of the promotion gate.
+
+    Attributes:
+        slo_margin: required absolute reduction of ``slo_violation_rate`` (fraction 0..1)
+            against each reference; negative = tolerated increase. In [-1, 1].
+        cost_margin: required relative reduction of ``replica_hours`` against each
+            reference (0.05 = 5 % cheaper); negative = tolerated increase. In (-10, 1).
+        baseline_policy: the evaluation's policy name of HPA at 70 % CPU.
+        require_baseline: reject when the baseline is missing from the summary.
+    """
+
+    slo_margin: float = 0.0
+    cost_margin: float = 0.0
+    baseline_policy: str = "hpa"
+    require_baseline: bool = True
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.slo_margin, int | float) and -1.0 <= self.slo_margin <= 1.0):
+            raise ConfigError(f"GateConfig.slo_margin must be in [-1, 1], got {self.slo_margin!r}")
+        if not (isinstance(self.cost_margin, int | float) and -10.0 < self.cost_margin < 1.0):
+            raise ConfigError(
+                f"GateConfig.cost_margin must be in (-10, 1), got {self.cost_margin!r}"
+            )
+        if not self.baseline_policy:
+            raise ConfigError("GateConfig.baseline_policy must be a non-empty policy name")
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyScore:
+    """Mean gate metrics of one policy over its evaluation episodes."""
+
+    policy: str
+    slo_violation_rate: float
+    replica_hours: float
+    episodes: frozenset[tuple[Any, ...]]
+
+
+@dataclasses.dataclass(frozen=True)
+class GateDecision:
+    """Outcome of the gate: ``promoted`` and why, with every number compared."""
+
+    promoted: bool
+    reasons: tuple[str, ...]
+    scores: dict[str, PolicyScore]
+    config: GateConfig
+
+    def as_tags(self) -> dict[str, str]:
+        """Flat string tags for the MLflow model version (``gate.*``)."""
+        tags = {
+            "gate.decision": "promoted" if self.promoted else "rejected",
+            "gate.reason": "; ".join(self.reasons)[:5000],
+            "gate.slo_margin": repr(float(self.config.slo_margin)),
+            "gate.cost_margin": repr(float(self.config.cost_margin)),
+        }
+        for role, score in self.scores.items():
+            tags[f"gate.{role}.policy"] = score.policy
+            for metric in GATE_METRICS:
+                tags[f"gate.{role}.{metric}"] = f"{getattr(score, metric):.6g}"
+            tags[f"gate.{role}.episodes"] = str(len(score.episodes))
+        return tags
+
+
+class GateInputError(ValueError):
+    """The evaluation summary lacks what the gate needs (columns or policies)."""
+
+
+def score_policy(summary: pd.DataFrame, policy: str) -> PolicyScore:
+    """Average the gate metrics of ``policy`` over its rows of ``summary``.
+
+    Shapes:
+        summary: one row per (policy, scenario, seed) episode -- or one row per policy --
+        with columns ``policy``, ``slo_violation_rate`` (0..1), ``replica_hours`` (h).
+
+    Raises:
+        GateInputError: a column is missing, the policy has no rows, or a value is NaN.
+    """
+    missing = [c for c in ("policy", *GATE_METRICS) if c not in summary.columns]
+    if missing:
+        raise GateInputError(f"evaluation summary lacks column(s) {', '.join(missing)}")
+    rows = summary[summary["policy"].astype(str) == policy]
+    if rows.empty:
+        raise GateInputError(f"policy {policy!r} is not in the evaluation summary")
+    keys = [k for k in EPISODE_KEYS if k in rows.columns]
+    episodes = frozenset(tuple(r) for r in rows[keys].itertuples(index=False)) if keys else None
+    episodes = episodes or frozenset()
+    means = {m: float(pd.to_numeric(rows[m], errors="coerce").mean()) for m in GATE_METRICS}
+    bad = [m for m, v in means.items() if not math.isfinite(v)]
+    if bad:
+        raise GateInputError(f"policy {policy!r} has non-finite {', '.join(bad)}")
+    return PolicyScore(policy=policy, episodes=episodes, **means)
+
+
+def _compare(challenger: PolicyScore, ref: PolicyScore, role: str, cfg: GateConfig) -> list[str]:
+    """Reasons the challenger fails against ``ref`` (empty = passes)."""
+    failures = []
+    if challenger.episodes != ref.episodes:
+        failures.append(
+            f"{role} {ref.policy!r} was evaluated on other episodes "
+            f"({len(ref.episodes)} vs {len(challenger.episodes)}); not comparable"
+        )
+        return failures
+    slo_limit = ref.slo_violation_rate - cfg.slo_margin
+    if challenger.slo_violation_rate > slo_limit + 1e-12:
+        failures.append(
+            f"slo_violation_rate {challenger.slo_violation_rate:.4f} > {slo_limit:.4f} "
+            f"({role} {ref.slo_violation_rate:.4f} - margin {cfg.slo_margin:g})"
+        )
+    cost_limit = ref.replica_hours * (1.0 - cfg.cost_margin)
+    if challenger.replica_hours > cost_limit * (1 + 1e-12):
+        failures.append(
+            f"replica_hours {challenger.replica_hours:.4g} > {cost_limit:.4g} "
+            f"({role} {ref.replica_hours:.4g} x (1 - margin {cfg.cost_margin:g}))"
+        )
+    return failures
+
+
+def decide(
+    summary: pd.DataFrame,
+    challenger_policy: str,
+    champion_policy: str | None,
+    config: GateConfig | None = None,
+) -> GateDecision:
+    """Decide whether ``challenger_policy`` may become champion.
+
+    Args:
+        summary: the evaluation summary (see `score_policy`).
+        challenger_policy: the challenger's policy name in ``summary``.
+        champion_policy: the current champion's name in ``summary``; None when the registry
+            has no champion yet (then only the baseline is compared).
+        config: margins; defaults to `GateConfig()` (no regression allowed).
+
+    Never raises for bad inputs: a summary the gate cannot read is a rejection whose reason
+    says why.
+    """
+    cfg = config or GateConfig()
+    scores: dict[str, PolicyScore] = {}
+    reasons: list[str] = []
+    try:
+        scores["challenger"] = score_policy(summary, challenger_policy)
+    except GateInputError as exc:
+        return GateDecision(False, (f"challenger: {exc}",), scores, cfg)
+    refs = [("baseline", cfg.baseline_policy, cfg.require_baseline)]
+    if champion_policy is not None:
+        refs.append(("champion", champion_policy, True))
+    for role, name, required in refs:
+        try:
+            scores[role] = score_policy(summary, name)
+        except GateInputError as exc:
+            if required:
+                reasons.append(f"{role}: {exc}")
+            continue
+        failures = _compare(scores["challenger"], scores[role], role, cfg)
+        reasons.extend(f"vs {role}: {r}" for r in failures)
+    if reasons:
+        return GateDecision(False, tuple(reasons), scores, cfg)
+    beaten = ", ".join(f"{role} {scores[role].policy!r}" for role in scores if role != "challenger")
+    why = f"beats {beaten} by the configured margins" if beaten else "no reference to beat"
+    if champion_policy is None:
+        why += " (no previous champion)"
+    return GateDecision(True, (why,), scores, cfg)

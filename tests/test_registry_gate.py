@@ -1,0 +1,95 @@
+"""The promotion gate: a table of evaluation summaries and the decision each must give."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from gnnrl.config import ConfigError
+from gnnrl.registry.gate import GateConfig, decide
+
+SEEDS = (100, 101)
+
+
+def _summary(**policies: tuple[float, float]) -> pd.DataFrame:
+    """policy=(slo_violation_rate, replica_hours) -> one row per (scenario, seed)."""
+    rows = []
+    for policy, (slo, cost) in policies.items():
+        for seed in SEEDS:
+            rows.append(
+                {"policy": policy, "scenario": "diurnal", "seed": seed,
+                 "slo_violation_rate": slo, "replica_hours": cost}
+            )
+    return pd.DataFrame(rows)
+
+
+CASES = [
+    # (name, summary, champion, config, promoted)
+    ("beats_hpa_no_champion", _summary(new=(0.01, 9.0), hpa=(0.05, 10.0)), None,
+     GateConfig(), True),
+    ("worse_slo_than_hpa", _summary(new=(0.10, 9.0), hpa=(0.05, 10.0)), None,
+     GateConfig(), False),
+    ("costlier_than_hpa", _summary(new=(0.01, 11.0), hpa=(0.05, 10.0)), None,
+     GateConfig(), False),
+    ("beats_hpa_but_not_champion", _summary(new=(0.02, 9.0), hpa=(0.05, 10.0), champ=(0.01, 8.0)),
+     "champ", GateConfig(), False),
+    ("beats_both", _summary(new=(0.01, 7.0), hpa=(0.05, 10.0), champ=(0.02, 8.0)),
+     "champ", GateConfig(), True),
+    ("equal_to_champion_fails_positive_margin",
+     _summary(new=(0.01, 8.0), hpa=(0.05, 10.0), champ=(0.01, 8.0)),
+     "champ", GateConfig(slo_margin=0.0, cost_margin=0.01), False),
+    ("tolerated_cost_regression", _summary(new=(0.01, 10.5), hpa=(0.05, 10.0)), None,
+     GateConfig(cost_margin=-0.10), True),
+    ("slo_margin_demands_improvement", _summary(new=(0.04, 9.0), hpa=(0.05, 10.0)), None,
+     GateConfig(slo_margin=0.02), False),
+    ("missing_baseline_rejects", _summary(new=(0.0, 1.0)), None, GateConfig(), False),
+    ("missing_champion_rows_rejects", _summary(new=(0.0, 1.0), hpa=(0.05, 10.0)), "champ",
+     GateConfig(), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("summary", "champion", "config", "promoted"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_gate_promotes_only_a_challenger_that_beats_every_reference(
+    summary, champion, config, promoted
+):
+    decision = decide(summary, "new", champion, config)
+    assert decision.promoted is promoted
+    assert decision.reasons, "every decision says why"
+    tags = decision.as_tags()
+    assert tags["gate.decision"] == ("promoted" if promoted else "rejected")
+
+
+def test_gate_rejects_references_evaluated_on_other_seeds():
+    summary = _summary(new=(0.0, 1.0), hpa=(0.05, 10.0))
+    summary = summary[~((summary.policy == "hpa") & (summary.seed == 101))]
+    decision = decide(summary, "new", None)
+    assert not decision.promoted
+    assert "other episodes" in decision.reasons[0]
+
+
+def test_gate_tags_record_the_numbers_compared():
+    decision = decide(_summary(new=(0.01, 9.0), hpa=(0.05, 10.0)), "new", None)
+    tags = decision.as_tags()
+    assert tags["gate.challenger.slo_violation_rate"] == "0.01"
+    assert tags["gate.baseline.replica_hours"] == "10"
+    assert tags["gate.baseline.episodes"] == "2"
+
+
+def test_gate_rejects_nan_metrics_instead_of_promoting():
+    summary = _summary(new=(float("nan"), 9.0), hpa=(0.05, 10.0))
+    decision = decide(summary, "new", None)
+    assert not decision.promoted
+    assert "non-finite" in decision.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("slo_margin", 2.0), ("cost_margin", 1.0), ("baseline_policy", "")],
+)
+def test_gate_config_names_the_invalid_field(field, value):
+    with pytest.raises(ConfigError, match=field):
+        GateConfig(**{field: value})
