@@ -1,0 +1,166 @@
+"""Shared HTTP plumbing of the Kiali and Prometheus sources: a `requests.Session` with
+urllib3 `Retry` (jittered exponential backoff), auth, TLS verification, a payload size cap,
+and the mapping of failures onto `gnnrl.sources.errors`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from gnnrl.config import ConfigError, JsonConfig
+from gnnrl.sources.errors import MalformedPayload, SourceAuthError, SourceError, SourceUnavailable
+
+#: Statuses retried by urllib3 before giving up (gateway/proxy errors and overload).
+RETRY_STATUSES = (500, 502, 503, 504)
+
+
+@dataclasses.dataclass
+class HttpConfig(JsonConfig):
+    """How to reach an HTTP source.
+
+    Attributes:
+        base_url: e.g. ``https://kiali.istio-system:20001/kiali`` (no trailing slash needed).
+        token: bearer token (e.g. a ServiceAccount token); mutually exclusive with basic auth.
+        token_file: path read at each request instead of `token` (projected tokens rotate).
+        username, password: HTTP basic auth.
+        verify: True (system CAs), False (no TLS verification), or a CA bundle path.
+        timeout_s: connect and read timeout of one attempt, seconds.
+        retries: attempts after the first for 5xx / timeouts / connection errors.
+        backoff_s: urllib3 backoff factor: sleeps backoff_s * 2**(n-1) before retry n.
+        backoff_jitter_s: uniform random extra sleep in [0, backoff_jitter_s] per retry.
+        max_payload_bytes: larger answers raise `MalformedPayload` (a huge payload, C4).
+    """
+
+    base_url: str = ""
+    token: str | None = None
+    token_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+    verify: bool | str = True
+    timeout_s: float = 10.0
+    retries: int = 3
+    backoff_s: float = 0.5
+    backoff_jitter_s: float = 0.5
+    max_payload_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base_url, str) or not self.base_url.startswith(("http://",
+                                                                              "https://")):
+            raise ConfigError(f"base_url: expected an http(s) URL, got {self.base_url!r}")
+        if (self.token or self.token_file) and (self.username or self.password):
+            raise ConfigError("token/token_file and username/password: choose one auth method")
+        if (self.username is None) != (self.password is None):
+            raise ConfigError("username and password must be given together")
+        if not isinstance(self.verify, bool | str):
+            raise ConfigError(f"verify: expected a bool or a CA bundle path, got {self.verify!r}")
+        for name in ("timeout_s", "backoff_s", "backoff_jitter_s"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0 or (name == "timeout_s"
+                                                                   and value == 0):
+                raise ConfigError(f"{name}: expected a non-negative number (timeout_s > 0), "
+                                  f"got {value!r}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ConfigError(f"retries: expected an integer >= 0, got {self.retries!r}")
+        if not isinstance(self.max_payload_bytes, int) or self.max_payload_bytes <= 0:
+            raise ConfigError(f"max_payload_bytes: expected a positive integer, "
+                              f"got {self.max_payload_bytes!r}")
+
+
+class HttpJsonClient:
+    """GETs JSON from one base URL with retries and typed errors (`source` names it)."""
+
+    def __init__(self, config: HttpConfig, source: str) -> None:
+        self.config = config
+        self.source = source
+        self.session = requests.Session()
+        retry = urllib3.Retry(
+            total=config.retries, connect=config.retries, read=config.retries,
+            status=config.retries, status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET", "POST"}), backoff_factor=config.backoff_s,
+            backoff_jitter=config.backoff_jitter_s, respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = config.verify
+        if config.username is not None:
+            self.session.auth = (config.username, config.password or "")
+        self.session.headers["Accept"] = "application/json"
+
+    def _auth_headers(self) -> dict[str, str]:
+        token = self.config.token
+        if self.config.token_file:
+            try:
+                with open(self.config.token_file, encoding="utf-8") as fh:
+                    token = fh.read().strip()
+            except OSError as exc:
+                raise SourceAuthError(f"cannot read token_file {self.config.token_file}: {exc}",
+                                      source=self.source) from exc
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def get_json(self, path: str, params: dict[str, Any] | list[tuple[str, Any]]) -> Any:
+        """GET ``base_url + path`` and decode JSON, raising typed `SourceError`s."""
+        url = self.config.base_url.rstrip("/") + path
+        try:
+            resp = self.session.get(url, params=params, headers=self._auth_headers(),
+                                    timeout=self.config.timeout_s, stream=True)
+        except requests.exceptions.Timeout as exc:
+            raise SourceUnavailable(f"timeout after {self.config.retries} retries: {url}",
+                                    source=self.source) from exc
+        except requests.exceptions.RetryError as exc:
+            raise SourceUnavailable(f"still failing after {self.config.retries} retries: {url}",
+                                    source=self.source) from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise SourceUnavailable(f"cannot connect to {url}: {exc}",
+                                    source=self.source) from exc
+        except requests.exceptions.RequestException as exc:
+            raise SourceError(f"request to {url} failed: {exc}", source=self.source) from exc
+        with resp:
+            self._check_status(resp, url)
+            body = self._read_capped(resp, url)
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedPayload(f"response of {url} is not JSON: {exc}",
+                                   source=self.source) from exc
+
+    def _check_status(self, resp: requests.Response, url: str) -> None:
+        if resp.status_code in (401, 403):
+            raise SourceAuthError(f"HTTP {resp.status_code} from {url} (check the token or "
+                                  "credentials and their permissions)", source=self.source)
+        if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:
+            raise SourceUnavailable(f"HTTP {resp.status_code} from {url} after "
+                                    f"{self.config.retries} retries", source=self.source)
+        if resp.status_code >= 400:
+            snippet = resp.raw.read(300, decode_content=True).decode("utf-8", "replace")
+            raise SourceError(f"HTTP {resp.status_code} from {url}: {snippet}",
+                              source=self.source)
+
+    def _read_capped(self, resp: requests.Response, url: str) -> bytes:
+        limit = self.config.max_payload_bytes
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise MalformedPayload(f"payload of {declared} bytes exceeds max_payload_bytes="
+                                   f"{limit}: {url}", source=self.source)
+        chunks, size = [], 0
+        try:
+            for chunk in resp.iter_content(chunk_size=1 << 16):
+                size += len(chunk)
+                if size > limit:
+                    raise MalformedPayload(f"payload exceeds max_payload_bytes={limit}: {url}",
+                                           source=self.source)
+                chunks.append(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise SourceUnavailable(f"connection broke while reading {url}: {exc}",
+                                    source=self.source) from exc
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.session.close()

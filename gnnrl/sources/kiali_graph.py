@@ -1,0 +1,309 @@
+"""`parse_graph`: a Kiali graph-API response -> `GraphSnapshot`.
+
+The schema is Kiali's `graph/config/common/common.go` (`Config`, `NodeData`, `EdgeData`,
+`ProtocolTraffic`): ``{"timestamp", "duration", "graphType", "elements": {"nodes":
+[{"data": NodeData}], "edges": [{"data": EdgeData}]}}``. Edges reference nodes by their
+hashed ``id``; we resolve ids to names (the seed looked edges up by name and lost them).
+
+Node names and what is kept out of the service mapping (counted in `skipped` by reason):
+
+==============  ===================================================================
+reason          node
+==============  ===================================================================
+``box``         ``nodeType == "box"`` (compound app/namespace/cluster boxes)
+``unknown``     ``nodeType == "unknown"`` or a name of ``"unknown"`` (traffic whose source
+                has no Istio telemetry, e.g. from outside the mesh)
+``dead``        ``isDead`` (workload with no running pods; deadNode appender)
+``gateway``     ``isGateway`` set (ingress/egress/Gateway API) or ``isWaypoint``
+``outside``     ``isOutside`` or a namespace other than the requested one
+``<type>_node`` a node of another type than the graph's own (e.g. ``service_node`` in a
+                workload graph: a request to a service no workload answered)
+``not_known``   a name outside `known_services` (when given)
+``invalid``     no usable name (empty workload/app/service field)
+==============  ===================================================================
+
+A node's name is its ``workload`` in a workload graph, ``app`` in an app /
+versionedApp graph (versions of an app are one service), ``service`` in a service graph.
+Edges touching a skipped node are dropped (counted as ``dropped_edges``) but their
+traffic still counts in the kept endpoint's ``rps_in`` / ``rx_kbps`` / ``tx_kbps``
+(traffic from the ingress gateway is the entry service's load).
+
+Numbers (Kiali sends them as strings, formatted with `%.*f`) and their defaults:
+
+* ``qps`` (req/s): the protocol's total rate (``http``, ``grpc``). Kiali omits zero rates
+  (`addEdgeTelemetry`: ``if rateVal > 0``), so a missing rate is **0**. A ``tcp`` edge has
+  no request rate (Istio counts only bytes for tcp; Kiali's ``tcp`` rate is bytes/s): its
+  ``qps`` is **NaN** and its byte rate is used as the edge's throughput.
+* ``err_rate`` (0..1): ``httpPercentErr/100`` (Kiali counts 4xx, 5xx and no-response as
+  errors); for grpc ``grpcPercentErr/100`` or, if absent, ``grpcErr/grpc``; tcp has no
+  error notion: 0. Missing means no errors: **0**.
+* ``p95_ms``: ``responseTime`` (ms; the quantile is the request's ``responseTime=95``).
+  Absent without the responseTime appender and on tcp edges: **NaN** (unknown, never 0,
+  which would read as "infinitely fast").
+* ``mtls`` (0..1): ``isMTLS/100``. The securityPolicy appender only sets it when some
+  traffic is mTLS (`applySecurityPolicy`: ``if mtls > 0``), so missing is **0**.
+* node ``rps_in`` (req/s): sum of the incoming http/grpc edges' ``qps``, from any source
+  (kept or skipped); 0 when nothing calls the service.
+* node ``rx_kbps`` / ``tx_kbps``: sums of incoming / outgoing edges' ``throughput``
+  (bytes/s x 8 / 1000; the client asks for request throughput, so rx is what callers
+  send and tx what the service sends to its callees); NaN when no edge of the node
+  carries throughput.
+* node ``replicas``, ``ready_replicas``, ``cpu_m``, ``mem_mi``: NaN (Kiali does not know
+  them; `GraphSnapshot.merged` fills them from Kubernetes).
+
+Anything else that breaks the schema raises `MalformedPayload` naming the JSON path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot, empty_edges
+from gnnrl.sources.errors import MalformedPayload, TooManyServices
+
+SOURCE = "kiali"
+_NAME_FIELD = {"workload": "workload", "app": "app", "versionedApp": "app",
+               "service": "service"}
+_PRIMARY_TYPE = {"workload": "workload", "app": "app", "versionedApp": "app",
+                 "service": "service"}
+#: Kiali's total-rate key, error-rate keys and percent-error key per protocol
+#: (graph/types.go `Protocols`).
+_TOTAL = {"http": "http", "grpc": "grpc", "tcp": "tcp"}
+_ERR_KEYS = {"http": ("http4xx", "http5xx", "httpNoResponse"),
+             "grpc": ("grpcErr", "grpcNoResponse")}
+_PCT_ERR = {"http": "httpPercentErr", "grpc": "grpcPercentErr"}
+
+
+def _bad(path: str, message: str) -> MalformedPayload:
+    return MalformedPayload(message, path=path, source=SOURCE)
+
+
+def parse_number(value: Any, path: str, *, default: float, upper: float | None = None) -> float:
+    """A Kiali number (a string like ``"20.00"``, or a JSON number) as a finite float >= 0.
+
+    None (absent) gives `default`. Raises `MalformedPayload` naming `path` for anything
+    else: non-numeric strings, booleans, negative, NaN/inf, or above `upper`.
+    """
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _bad(path, f"expected a number or numeric string, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        raise _bad(path, f"not a number: {value!r:.40}") from None
+    if not math.isfinite(number) or number < 0:
+        raise _bad(path, f"expected a finite number >= 0, got {value!r:.40}")
+    if upper is not None and number > upper:
+        raise _bad(path, f"expected at most {upper:g}, got {value!r:.40}")
+    return number
+
+
+def _mapping(value: Any, path: str, *, optional: bool = False) -> Mapping[str, Any]:
+    if value is None and optional:
+        return {}
+    if not isinstance(value, Mapping):
+        raise _bad(path, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, path: str) -> list[Any]:
+    if value is None:        # Go marshals an empty slice of a nil map as null
+        return []
+    if not isinstance(value, list):
+        raise _bad(path, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def _text(value: Any, path: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _bad(path, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _skip_reason(data: Mapping[str, Any], path: str, graph_type: str, namespace: str | None,
+                 known: frozenset[str] | None) -> tuple[str | None, str]:
+    """(reason to skip or None, name) of one node; see the module docstring's table."""
+    node_type = _text(data.get("nodeType"), f"{path}.nodeType")
+    name = _text(data.get(_NAME_FIELD.get(graph_type, "workload")), f"{path}.name")
+    node_ns = _text(data.get("namespace"), f"{path}.namespace")
+    if node_type == "box" or data.get("isBox"):
+        return "box", name
+    if node_type == "unknown" or name == "unknown":
+        return "unknown", name
+    if data.get("isDead") is True:
+        return "dead", name
+    if data.get("isGateway") or data.get("isWaypoint") is True:
+        return "gateway", name
+    if data.get("isOutside") is True or (namespace is not None and node_ns != namespace):
+        return "outside", name
+    if node_type != _PRIMARY_TYPE.get(graph_type, "workload"):
+        return f"{node_type or 'untyped'}_node", name
+    if not name:
+        return "invalid", name
+    if known is not None and name not in known:
+        return "not_known", name
+    return None, name
+
+
+def _edge_row(data: Mapping[str, Any], path: str) -> tuple[str, float, float, float, float, float]:
+    """(protocol, qps, p95_ms, err_rate, mtls, throughput bytes/s) of one edge."""
+    traffic = _mapping(data.get("traffic"), f"{path}.traffic", optional=True)
+    protocol = _text(traffic.get("protocol"), f"{path}.traffic.protocol") or "unknown"
+    rates = _mapping(traffic.get("rates"), f"{path}.traffic.rates", optional=True)
+    rpath = f"{path}.traffic.rates"
+    for key, value in rates.items():       # every rate must be a number, even unused ones
+        parse_number(value, f"{rpath}.{key}", default=0.0)
+    total_key = _TOTAL.get(protocol, protocol)
+    qps = parse_number(rates.get(total_key), f"{rpath}.{total_key}", default=0.0)
+    err = 0.0
+    if protocol in _PCT_ERR and rates.get(_PCT_ERR[protocol]) is not None:
+        err = parse_number(rates[_PCT_ERR[protocol]], f"{rpath}.{_PCT_ERR[protocol]}",
+                           default=0.0, upper=100.0) / 100.0
+    elif protocol in _ERR_KEYS and qps > 0:
+        errors = sum(parse_number(rates.get(k), f"{rpath}.{k}", default=0.0)
+                     for k in _ERR_KEYS[protocol])
+        err = min(errors / qps, 1.0)
+    p95 = parse_number(data.get("responseTime"), f"{path}.responseTime", default=math.nan)
+    mtls = parse_number(data.get("isMTLS"), f"{path}.isMTLS", default=0.0, upper=100.0) / 100.0
+    throughput = parse_number(data.get("throughput"), f"{path}.throughput", default=math.nan)
+    if protocol == "tcp":
+        if math.isnan(throughput):
+            throughput = qps
+        qps = math.nan
+    return protocol, qps, p95, err, mtls, throughput
+
+
+def _timestamp(payload: Mapping[str, Any], ts: Any) -> pd.Timestamp:
+    if ts is not None:
+        stamp = pd.Timestamp(ts)
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    raw = payload.get("timestamp")
+    if raw is None:
+        return pd.Timestamp.now(tz="UTC").floor("s")
+    seconds = parse_number(raw, "timestamp", default=0.0, upper=4_102_444_800)  # < year 2100
+    return pd.Timestamp(int(seconds), unit="s", tz="UTC")
+
+
+def _aggregate_edges(rows: list[tuple[str, str, str, float, float, float, float]]
+                     ) -> pd.DataFrame:
+    """One row per (source, target, protocol): qps summed, err/mtls qps-weighted, p95 max
+    (several Kiali nodes can share a name, e.g. the same workload in two clusters)."""
+    if not rows:
+        return empty_edges()
+    df = pd.DataFrame(rows, columns=list(EDGE_COLUMNS))
+    if not df.duplicated(["source", "target", "protocol"]).any():
+        return df.astype({"source": "string", "target": "string", "protocol": "string"})
+    weight = df["qps"].where(df["qps"] > 0, 1e-12)
+    df = df.assign(_w=weight, _err=df["err_rate"] * weight, _mtls=df["mtls"] * weight)
+    grouped = df.groupby(["source", "target", "protocol"], sort=False)
+    out = grouped.agg(qps=("qps", "sum"), p95_ms=("p95_ms", "max"), _err=("_err", "sum"),
+                      _mtls=("_mtls", "sum"), _w=("_w", "sum")).reset_index()
+    out["err_rate"] = out["_err"] / out["_w"]
+    out["mtls"] = out["_mtls"] / out["_w"]
+    out = out[list(EDGE_COLUMNS)]
+    return out.astype({"source": "string", "target": "string", "protocol": "string"})
+
+
+def parse_graph(
+    payload: Any,
+    namespace: str | None = None,
+    known_services: Iterable[str] | None = None,
+    ts: Any = None,
+    max_services: int | None = None,
+) -> GraphSnapshot:
+    """Turn a Kiali ``/api/namespaces/graph`` response into a `GraphSnapshot`.
+
+    Args:
+        payload: the decoded JSON (a dict) of a workload, app, versionedApp or service graph.
+        namespace: keep only nodes of this namespace (others are counted as ``outside``);
+            None keeps every namespace and names the snapshot after the most common one.
+        known_services: if given, names outside it are counted as ``not_known``.
+        ts: the snapshot's time (anything `pd.Timestamp` takes); default the payload's
+            ``timestamp`` (Kiali's queryTime, unix seconds).
+        max_services: raise `TooManyServices` if more services remain (RELIABILITY C6).
+
+    Returns:
+        `GraphSnapshot` with ``nodes`` (S rows, `NODE_COLUMNS`) and ``edges`` (E rows,
+        `EDGE_COLUMNS`, endpoints are service names); see the module docstring for units
+        and defaults.
+
+    Raises:
+        MalformedPayload: the payload breaks Kiali's schema (the message names the path).
+        TooManyServices: more than `max_services` services.
+    """
+    payload = _mapping(payload, "$")
+    graph_type = _text(payload.get("graphType"), "graphType") or "workload"
+    elements = _mapping(payload.get("elements"), "elements")
+    raw_nodes = _list(elements.get("nodes"), "elements.nodes")
+    raw_edges = _list(elements.get("edges"), "elements.edges")
+    known = frozenset(known_services) if known_services is not None else None
+    stamp = _timestamp(payload, ts)
+
+    names: dict[str, str | None] = {}          # node id -> service name (None = skipped)
+    skipped: Counter[str] = Counter()
+    namespaces: Counter[str] = Counter()
+    services: list[str] = []
+    for i, wrapper in enumerate(raw_nodes):
+        path = f"elements.nodes[{i}].data"
+        data = _mapping(_mapping(wrapper, f"elements.nodes[{i}]").get("data"), path)
+        node_id = data.get("id")
+        if not isinstance(node_id, str) or not node_id:
+            raise _bad(f"{path}.id", "expected a non-empty string id")
+        if node_id in names:
+            raise _bad(f"{path}.id", f"duplicate node id {node_id[:16]}")
+        reason, name = _skip_reason(data, path, graph_type, namespace, known)
+        if reason is not None:
+            skipped[reason] += 1
+            names[node_id] = None
+            continue
+        names[node_id] = name
+        namespaces[_text(data.get("namespace"), f"{path}.namespace")] += 1
+        if name not in services:
+            services.append(name)
+    if max_services is not None and len(services) > max_services:
+        raise TooManyServices(len(services), max_services, source=SOURCE)
+
+    index = {name: i for i, name in enumerate(services)}
+    rps_in = np.zeros(len(services))
+    rx = np.full(len(services), np.nan)
+    tx = np.full(len(services), np.nan)
+    rows: list[tuple[str, str, str, float, float, float, float]] = []
+    for i, wrapper in enumerate(raw_edges):
+        path = f"elements.edges[{i}].data"
+        data = _mapping(_mapping(wrapper, f"elements.edges[{i}]").get("data"), path)
+        ends = []
+        for end in ("source", "target"):
+            node_id = data.get(end)
+            if not isinstance(node_id, str) or node_id not in names:
+                raise _bad(f"{path}.{end}", f"references no node ({str(node_id)[:16]!r})")
+            ends.append(names[node_id])
+        src, dst = ends
+        protocol, qps, p95, err, mtls, throughput = _edge_row(data, path)
+        kbps = throughput * 8.0 / 1000.0
+        if dst is not None:
+            rps_in[index[dst]] += 0.0 if math.isnan(qps) else qps
+            if not math.isnan(kbps):
+                rx[index[dst]] = np.nansum([rx[index[dst]], kbps])
+        if src is not None and not math.isnan(kbps):
+            tx[index[src]] = np.nansum([tx[index[src]], kbps])
+        if src is None or dst is None:
+            skipped["dropped_edges"] += 1
+            continue
+        rows.append((src, dst, protocol, qps, p95, err, mtls))
+
+    nan = np.full(len(services), np.nan)
+    nodes = pd.DataFrame({"service": pd.Series(services, dtype="string"), "replicas": nan,
+                          "ready_replicas": nan, "cpu_m": nan, "mem_mi": nan, "rx_kbps": rx,
+                          "tx_kbps": tx, "rps_in": rps_in})[list(NODE_COLUMNS)]
+    ns = namespace if namespace is not None else (namespaces.most_common(1)[0][0]
+                                                  if namespaces else "")
+    return GraphSnapshot(stamp, ns, nodes, _aggregate_edges(rows), dict(skipped))

@@ -1,0 +1,149 @@
+"""A local HTTP server that answers Kiali's graph API with stored responses (tests only).
+
+It serves ``GET {prefix}/api/namespaces/graph`` with the JSON payload set for the requested
+namespace (a real Kiali response, e.g. one of ``tests/fixtures/kiali/*.json``), records
+every request's query parameters and headers, and can inject failures: an HTTP status
+(500, 503, 401...) or a delay (longer than the client's timeout = a timeout) for the next
+`times` requests, or a raw body (not JSON, truncated, huge).
+
+Usage::
+
+    with FakeKiali(prefix="/kiali") as kiali:
+        kiali.set_graph("onlineboutique", json.loads(fixture.read_text()))
+        kiali.inject(status=500, times=2)          # two 500s, then the payload
+        client = KialiClient(kiali.url, retries=3, backoff_s=0)
+        snap = client.snapshot("onlineboutique")
+        assert len(kiali.requests) == 3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import threading
+import time
+import urllib.parse
+from typing import Any
+
+
+@dataclasses.dataclass
+class KialiFault:
+    """The next `times` graph requests answer `status` (None: the payload) after `delay_s`,
+    with `body` (bytes) instead of the payload if given."""
+
+    status: int | None = 500
+    times: int = 1
+    delay_s: float = 0.0
+    body: bytes | None = None
+
+
+@dataclasses.dataclass
+class KialiRequest:
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    t: float = dataclasses.field(default_factory=time.monotonic)
+
+
+class FakeKiali:
+    """Threaded HTTP server on 127.0.0.1 serving Kiali graph payloads per namespace."""
+
+    def __init__(self, prefix: str = "/kiali") -> None:
+        self.prefix = prefix.rstrip("/")
+        self.requests: list[KialiRequest] = []
+        self._graphs: dict[str, Any] = {}
+        self._faults: list[KialiFault] = []
+        self._lock = threading.Lock()
+        self._server: http.server.ThreadingHTTPServer | None = None
+
+    def start(self) -> FakeKiali:
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
+                         name="FakeKiali").start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeKiali:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Kiali's base URL (including the prefix), what `KialiClient` takes."""
+        if self._server is None:
+            raise RuntimeError("FakeKiali is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+
+    def set_graph(self, namespace: str, payload: Any) -> None:
+        """Serve `payload` (a JSON-serialisable object) for ``namespaces=<namespace>``."""
+        with self._lock:
+            self._graphs[namespace] = payload
+
+    def inject(self, fault: KialiFault | None = None, **kwargs: Any) -> KialiFault:
+        fault = fault or KialiFault(**kwargs)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def _next_fault(self) -> KialiFault | None:
+        with self._lock:
+            if not self._faults:
+                return None
+            fault = self._faults[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                self._faults.pop(0)
+            return fault
+
+    def answer(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
+        if path != f"{self.prefix}/api/namespaces/graph":
+            return 404, b'{"error": "Not Found"}'
+        with self._lock:
+            payload = self._graphs.get(params.get("namespaces", ""))
+        if payload is None:
+            return 400, json.dumps({"error": f"namespace {params.get('namespaces')!r} "
+                                             "is not accessible"}).encode()
+        return 200, json.dumps(payload).encode()
+
+
+def _make_handler(fake: FakeKiali) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            params = dict(urllib.parse.parse_qsl(url.query))
+            with fake._lock:
+                fake.requests.append(KialiRequest(url.path, params, dict(self.headers)))
+            fault = fake._next_fault()
+            if fault is not None and fault.delay_s:
+                time.sleep(fault.delay_s)
+            if fault is not None and fault.status is not None:
+                code, body = fault.status, fault.body or json.dumps(
+                    {"error": f"injected HTTP {fault.status}"}).encode()
+            else:
+                code, body = fake.answer(url.path, params)
+                if fault is not None and fault.body is not None:
+                    body = fault.body
+            try:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    return Handler
