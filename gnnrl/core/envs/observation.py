@@ -1,0 +1,120 @@
+"""Building the padded observation dict from simulator metrics, for N copies at once.
+
+The single env uses the same function with N=1, so the batched core and the Gymnasium API
+produce identical observations.
+
+Observation (ARCHITECTURE.md), float32 unless noted:
+    svc_df (max_nodes, 6): [num_pods (pods that exist, starting ones included),
+        desired_replicas (HPA's formula at `hpa_target` of the CPU request),
+        cpu_usage (millicores, all pods), mem_usage (MiB, all pods),
+        received_traffic (req/s in), transmit_traffic (req/s sent to callees)]
+    edge_df (max_edges, 7): [src slot, dst slot, active=1, qps, p95 (ms), err_rate (0..1),
+        mtls (0..1)]
+    global_feats (4,): [total_pods, avg_cpu (millicores/pod), avg_mem (MiB/pod),
+        total_traffic (entry req/s)]
+    node_mask (max_nodes,) int8, edge_mask (max_edges,) int8: 1 = real
+    num_nodes: int, active services
+    invalid_action_mask (max_nodes*15,) int8: 1 = INVALID move, service-major
+        (index slot*15 + move). `OnlineBoutique.action_masks()` gives the opposite
+        polarity (True = valid), as sb3-contrib's MaskablePPO expects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gnnrl.core.envs.moves import NUM_MOVES, valid_moves
+
+
+def hpa_desired(cpu_m: np.ndarray, ready: np.ndarray, replicas: np.ndarray,
+                cpu_request_m: np.ndarray, target: float, min_r: np.ndarray,
+                max_r: np.ndarray) -> np.ndarray:
+    """HPA's core formula as a feature: ceil(ready * utilisation / target), clamped.
+
+    utilisation = cpu / (ready * request). With no ready pod, the current count.
+    Shapes: (..., S) -> (..., S) float.
+    """
+    util_sum = cpu_m / np.maximum(cpu_request_m, 1e-9)  # = ready * utilisation
+    desired = np.ceil(util_sum / target - 1e-9)
+    desired = np.where(ready > 0, desired, replicas)
+    return np.clip(desired, min_r, max_r)
+
+
+def build_observations(
+    m, sim, slot_idx: np.ndarray, edge_slot: np.ndarray, max_nodes: int, max_edges: int,
+    hpa_target: float = 0.7, entry_rps: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Observations for all N copies.
+
+    Args:
+        m: `gnnrl.sim.StepMetrics` of the last step (arrays (N, S) / (N, E)).
+        sim: the `BatchedSim` (for per-service constants).
+        slot_idx: (N, S) int slot of each service, -1 when not mapped (inactive).
+        edge_slot: (N, E) int slot of each edge, -1 when not mapped.
+        entry_rps: (N,) entry req/s for global_feats (default: the entry's rps_in).
+
+    Returns:
+        dict of arrays with a leading N axis (see module docstring).
+    """
+    N, S = slot_idx.shape
+    active = (slot_idx >= 0) & m.active
+    rows = np.arange(N)[:, None]
+    cur = m.replicas
+    desired = hpa_desired(m.cpu_m, m.ready, cur, sim.cpu_request, hpa_target,
+                          sim.min_replicas, sim.max_replicas)
+    feats = np.stack([cur, desired, m.cpu_m, m.mem_mi, m.rps_in, m.out_rps], axis=-1)
+    svc = np.zeros((N, max_nodes, 6), dtype=np.float32)
+    node_mask = np.zeros((N, max_nodes), dtype=np.int8)
+    safe_slot = np.where(active, slot_idx, max_nodes)  # out-of-range -> dropped row
+    svc_ext = np.zeros((N, max_nodes + 1, 6), dtype=np.float32)
+    svc_ext[rows, safe_slot] = feats * active[..., None]
+    svc[:] = svc_ext[:, :max_nodes]
+    mask_ext = np.zeros((N, max_nodes + 1), dtype=np.int8)
+    mask_ext[rows, safe_slot] = active
+    node_mask[:] = mask_ext[:, :max_nodes]
+
+    E = len(sim.edges)
+    edge_df = np.zeros((N, max_edges, 7), dtype=np.float32)
+    edge_mask = np.zeros((N, max_edges), dtype=np.int8)
+    if E:
+        src_slot = slot_idx[:, sim.edge_src]
+        dst_slot = slot_idx[:, sim.edge_dst]
+        on = (src_slot >= 0) & (dst_slot >= 0) & (edge_slot >= 0) & active[:, sim.edge_src] \
+            & active[:, sim.edge_dst]
+        erows = np.stack([src_slot, dst_slot, np.ones_like(m.edge_qps), m.edge_qps,
+                          m.edge_p95_ms, m.edge_err, m.edge_mtls], axis=-1)
+        safe_e = np.where(on, edge_slot, max_edges)
+        e_ext = np.zeros((N, max_edges + 1, 7), dtype=np.float32)
+        e_ext[np.arange(N)[:, None], safe_e] = erows * on[..., None]
+        edge_df[:] = e_ext[:, :max_edges]
+        em_ext = np.zeros((N, max_edges + 1), dtype=np.int8)
+        em_ext[np.arange(N)[:, None], safe_e] = on
+        edge_mask[:] = em_ext[:, :max_edges]
+
+    pods = (cur * active).sum(axis=1)
+    cpu = (m.cpu_m * active).sum(axis=1)
+    mem = (m.mem_mi * active).sum(axis=1)
+    if entry_rps is None:
+        entry_rps = m.rps_in[:, sim.index[sim.app.entry]]
+    global_feats = np.stack([pods, cpu / np.maximum(pods, 1), mem / np.maximum(pods, 1),
+                             entry_rps], axis=-1).astype(np.float32)
+
+    # action mask per slot
+    cur_slot = np.zeros((N, max_nodes + 1), dtype=np.int64)
+    lo = np.zeros((N, max_nodes + 1), dtype=np.int64)
+    hi = np.zeros((N, max_nodes + 1), dtype=np.int64)
+    cur_slot[rows, safe_slot] = cur
+    lo[rows, safe_slot] = np.broadcast_to(sim.min_replicas, (N, S))
+    hi[rows, safe_slot] = np.broadcast_to(sim.max_replicas, (N, S))
+    valid = valid_moves(cur_slot[:, :max_nodes], lo[:, :max_nodes], hi[:, :max_nodes],
+                        node_mask.astype(bool))
+    invalid = (~valid).reshape(N, max_nodes * NUM_MOVES).astype(np.int8)
+    return {
+        "svc_df": svc,
+        "edge_df": edge_df,
+        "global_feats": global_feats,
+        "node_mask": node_mask,
+        "edge_mask": edge_mask,
+        "num_nodes": node_mask.sum(axis=1).astype(np.int64),
+        "invalid_action_mask": invalid,
+    }

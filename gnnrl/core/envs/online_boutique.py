@@ -1,0 +1,322 @@
+"""`OnlineBoutique`: the Gymnasium environment (registered as ``gnnrl/OnlineBoutique-v0``).
+
+One step is one control interval (15 s by default). The action holds one move per slot
+(`gnnrl.core.envs.moves`); every active service's move is applied in the same step.
+A move that the mask marks invalid (out of [min, max], or on an empty slot) is executed as
+"nothing" and counted in ``info["invalid_actions"]``; it never raises.
+
+``k8s=False`` (default) runs the simulator; ``k8s=True`` acts on a real cluster through
+`gnnrl.core.envs.k8s_backend` (observations from Kiali or Prometheus + Kubernetes,
+actions through the Deployments' scale subresource).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
+from gnnrl.core.envs.moves import NUM_MOVES, moves_to_replicas
+from gnnrl.core.envs.observation import build_observations
+from gnnrl.core.envs.reward import RewardConfig, reward
+from gnnrl.sim.core import BatchedSim, SimConfig
+from gnnrl.sim.scenario import Scenario, TopologyEvent, universe
+from gnnrl.sim.spec import AppSpec, load_app_spec
+from gnnrl.sim.traces import trace_from_spec
+
+#: Extra trace steps generated beyond the episode, for policies that look ahead (oracle).
+LOOKAHEAD = 64
+
+
+class OnlineBoutique(gym.Env):
+    """Horizontal autoscaling of a microservice application as a Gymnasium env.
+
+    Args:
+        k8s: act on a real cluster (needs `backend` or the k8s backend's settings).
+        goal_reward: ``"latency"`` or ``"cost"``: picks the reward weights preset
+            (`gnnrl.core.envs.reward`), unless `reward_config` is given.
+        use_graph: dict observation (True) or the flat gym-hpa-style Box of the initial
+            services' 6 node features (False; refuses scenarios that change the topology).
+        app: application spec (name, path, dict or AppSpec); default OnlineBoutique.
+        trace: trace kind, replay file path or array of req/s; ignored with `scenario`.
+        scenario: a `Scenario` or a list of them (one is drawn per episode).
+        max_steps: episode length in control intervals (truncation).
+        peak_rps: peak of synthetic traces (default: the scenario's).
+        hpa_target: CPU utilisation target used for the ``desired_replicas`` feature.
+        backend: a real-cluster backend instance (k8s=True).
+
+    Observation/action contracts: see `gnnrl.core.envs.observation` and the README.
+    """
+
+    metadata: ClassVar[dict] = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        k8s: bool = False,
+        goal_reward: str = "latency",
+        use_graph: bool = True,
+        app: str | AppSpec | dict | None = None,
+        trace: str | np.ndarray | None = None,
+        scenario: Scenario | Sequence[Scenario] | None = None,
+        max_steps: int = 240,
+        graph_config: DynamicGraphConfig | None = None,
+        sim_config: SimConfig | None = None,
+        reward_config: RewardConfig | None = None,
+        peak_rps: float | None = None,
+        hpa_target: float = 0.7,
+        backend: Any = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        if max_steps < 1:
+            raise ValueError(f"max_steps: must be >= 1, got {max_steps}")
+        self.k8s = k8s
+        self.use_graph = use_graph
+        self.app: AppSpec = load_app_spec(app if app is not None else "onlineboutique")
+        self.reward_config = reward_config or RewardConfig.preset(goal_reward)
+        self.goal_reward = goal_reward
+        self.graph_config = graph_config or DynamicGraphConfig()
+        self.graph_space = DynamicGraphSpace(self.graph_config)
+        self.sim_config = sim_config or SimConfig()
+        self.max_steps = max_steps
+        self.hpa_target = hpa_target
+        self.render_mode = render_mode
+        if scenario is None:
+            trace_spec = "diurnal" if trace is None else trace
+            scenarios: list[Scenario] = [Scenario(
+                name=trace_spec if isinstance(trace_spec, str) else "array",
+                trace=trace_spec if isinstance(trace_spec, str) else "array",
+                peak_rps=peak_rps or 100.0)]
+            self._trace_array = None if isinstance(trace_spec, str) else np.asarray(trace_spec)
+        else:
+            scenarios = [scenario] if isinstance(scenario, Scenario) else list(scenario)
+            self._trace_array = None
+        if peak_rps is not None:
+            scenarios = [Scenario(s.name, s.trace, peak_rps, s.events) for s in scenarios]
+        self.scenarios = scenarios
+        if not use_graph and any(s.events for s in scenarios):
+            raise ValueError("use_graph=False: the flat observation has a fixed set of "
+                             "services and cannot follow topology events; use use_graph=True")
+        self.backend = backend
+        if k8s:
+            self._init_k8s()
+
+        n, e = self.graph_config.max_nodes, self.graph_config.max_edges
+        self.action_space = spaces.MultiDiscrete([NUM_MOVES] * n)
+        big = np.float32(np.finfo(np.float32).max)
+        if use_graph:
+            self.observation_space = spaces.Dict({
+                "svc_df": spaces.Box(0.0, big, (n, 6), np.float32),
+                "edge_df": spaces.Box(0.0, big, (e, 7), np.float32),
+                "global_feats": spaces.Box(0.0, big, (4,), np.float32),
+                "node_mask": spaces.MultiBinary(n),
+                "edge_mask": spaces.MultiBinary(e),
+                "num_nodes": spaces.Discrete(n + 1),
+                "invalid_action_mask": spaces.MultiBinary(n * NUM_MOVES),
+            })
+        else:
+            k = len(self.app.services)
+            self.observation_space = spaces.Box(0.0, big, (k * 6,), np.float32)
+        self.scenario: Scenario = scenarios[0]
+        self.sim: BatchedSim | None = None
+        self._obs: dict[str, np.ndarray] | None = None
+        self.t = 0
+
+    # ------------------------------------------------------------------ helpers
+    def _init_k8s(self) -> None:
+        try:
+            from gnnrl.core.envs import k8s_backend  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - depends on install
+            raise RuntimeError("k8s=True needs gnnrl.core.envs.k8s_backend") from exc
+        if self.backend is None:
+            raise ValueError("k8s=True: pass backend=K8sBackend(namespace=..., graph_source=..., "
+                             "k8s_source=...) (see README, 'Real cluster')")
+        raise NotImplementedError(
+            "k8s=True as a Gymnasium env is served by gnnrl.core.envs.k8s_env.K8sOnlineBoutique")
+
+    def future_entry_rps(self, k: int) -> np.ndarray:
+        """The entry req/s of the next `k` steps (for the clairvoyant oracle only)."""
+        start = self.t + 1
+        return self._trace[start:start + k].copy()
+
+    def _slot_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        sim = self.sim
+        assert sim is not None
+        slot_idx = np.full((1, sim.num_services), -1, dtype=np.int64)
+        for name, slot in self.graph_space.node_mapping.items():
+            slot_idx[0, sim.index[name]] = slot
+        edge_slot = np.full((1, len(sim.edges)), -1, dtype=np.int64)
+        for k, (i, j) in enumerate(sim.edges):
+            key = (sim.service_names[i], sim.service_names[j])
+            edge_slot[0, k] = self.graph_space.edge_mapping.get(key, -1)
+        return slot_idx, edge_slot
+
+    def _sync_mapping(self) -> list[str]:
+        sim = self.sim
+        assert sim is not None
+        active = [s for s in self.app_universe.service_names if sim.active[0, sim.index[s]]]
+        change = self.graph_space.update_node_mapping(active)
+        self.graph_space.update_edge_mapping(
+            (sim.service_names[i], sim.service_names[j]) for i, j in sim.edges)
+        return [f"add {n}" for n in change["added"]] + [f"remove {n}" for n in change["removed"]]
+
+    def _apply_events(self, step: int) -> list[str]:
+        sim = self.sim
+        assert sim is not None
+        done: list[TopologyEvent] = [ev for ev in self.scenario.events if ev.step == step]
+        for ev in done:
+            sim.set_active(ev.name, ev.kind == "add")
+        if done:
+            self._sync_mapping()
+        return [ev.describe() for ev in done]
+
+    def _observe(self, m) -> None:
+        slot_idx, edge_slot = self._slot_arrays()
+        assert self.sim is not None
+        obs = build_observations(m, self.sim, slot_idx, edge_slot, self.graph_config.max_nodes,
+                                 self.graph_config.max_edges, self.hpa_target)
+        self._obs = {k: v[0] for k, v in obs.items()}
+        self._obs["num_nodes"] = int(self._obs["num_nodes"])
+        self._metrics = m
+        self._slot_idx = slot_idx[0]
+
+    def _get_obs(self) -> Any:
+        assert self._obs is not None
+        if self.use_graph:
+            return {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                    for k, v in self._obs.items()}
+        assert self.sim is not None
+        idx = [self.sim.index[s] for s in self.app.service_names]
+        m = self._metrics
+        svc = np.stack([m.replicas[0], self._obs["svc_df"][self._slot_idx[idx], 1],
+                        m.cpu_m[0], m.mem_mi[0], m.rps_in[0], m.out_rps[0]], axis=-1)[idx]
+        return svc.astype(np.float32).reshape(-1)
+
+    def _info(self, events: list[str], invalid: int, rew: float | None = None) -> dict:
+        sim, m = self.sim, self._metrics
+        assert sim is not None
+        n = self.graph_config.max_nodes
+        per_slot = {k: np.zeros(n) for k in ("replicas", "ready_replicas", "cpu_m",
+                                             "cpu_request_m", "mem_mi", "rps_in",
+                                             "min_replicas", "max_replicas", "p95_ms")}
+        for name, slot in self.graph_space.node_mapping.items():
+            i = sim.index[name]
+            per_slot["replicas"][slot] = m.replicas[0, i]
+            per_slot["ready_replicas"][slot] = m.ready[0, i]
+            per_slot["cpu_m"][slot] = m.cpu_m[0, i]
+            per_slot["cpu_request_m"][slot] = sim.cpu_request[i]
+            per_slot["mem_mi"][slot] = m.mem_mi[0, i]
+            per_slot["rps_in"][slot] = m.rps_in[0, i]
+            per_slot["min_replicas"][slot] = sim.min_replicas[i]
+            per_slot["max_replicas"][slot] = sim.max_replicas[i]
+            per_slot["p95_ms"][slot] = m.p95_ms[0, i]
+        p95 = float(m.e2e_p95_ms[0])
+        info = {
+            "slot_names": self.graph_space.slot_names(),
+            **per_slot,
+            "e2e_p95_ms": p95,
+            "e2e_mean_ms": float(m.e2e_mean_ms[0]),
+            "slo_p95_ms": self.app.slo_p95_ms,
+            "slo_violated": bool(p95 > self.app.slo_p95_ms),
+            "error_rate": float(m.e2e_err_rate[0]),
+            "cost": float(self._cost(m)),
+            "entry_rps": float(m.rps_in[0, sim.index[self.app.entry]]),
+            "invalid_actions": int(invalid),
+            "topology_events": events,
+            "t_s": float(sim.t_s),
+            "step": self.t,
+            "scenario": self.scenario.name,
+        }
+        if rew is not None:
+            info["reward"] = rew
+        return info
+
+    def _cost(self, m) -> float:
+        assert self.sim is not None
+        return float((m.replicas[0] * self.sim.cpu_request * m.active[0]).sum() / 1000.0)
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        rng = self.np_random
+        self.scenario = self.scenarios[int(rng.integers(len(self.scenarios)))]
+        length = self.max_steps + 1 + LOOKAHEAD
+        if self._trace_array is not None:
+            tr = np.resize(self._trace_array.astype(float), length)
+        else:
+            tr = trace_from_spec(self.scenario.trace, length, self.sim_config.interval_s,
+                                 self.scenario.peak_rps, seed=int(rng.integers(2**31)))
+        self._trace = tr
+        self.app_universe, inactive = universe(self.app, self.scenario.events)
+        self.sim = BatchedSim(self.app_universe, 1, self.sim_config,
+                              seed=np.random.default_rng(int(rng.integers(2**31))),
+                              inactive=inactive)
+        self.graph_space.reset()
+        self._sync_mapping()
+        self.t = 0
+        events = self._apply_events(0)
+        # Warm start: every service sized for ~50 % of its capacity at the first load,
+        # so no policy starts from an arbitrary overload.
+        lam = self.sim.propagate(np.array([tr[0]]))
+        warm = np.ceil(lam / (0.5 * self.sim.cap))
+        warm = np.clip(warm, self.sim.min_replicas, self.sim.max_replicas)
+        self.sim.reset(warm)
+        m = self.sim.step(np.array([tr[0]]))
+        self._observe(m)
+        self._cost_min = float((self.sim.min_replicas * self.sim.cpu_request).sum() / 1000.0)
+        return self._get_obs(), self._info(events, 0)
+
+    def action_masks(self) -> np.ndarray:
+        """(max_nodes*15,) bool, True = VALID (sb3-contrib MaskablePPO polarity)."""
+        assert self._obs is not None, "call reset() first"
+        return self._obs["invalid_action_mask"] == 0
+
+    def step(self, action):
+        if self.sim is None:
+            raise RuntimeError("call reset() before step()")
+        sim = self.sim
+        action = np.asarray(action, dtype=np.int64).reshape(-1)
+        n = self.graph_config.max_nodes
+        if action.shape != (n,):
+            raise ValueError(f"action: expected shape ({n},), got {action.shape}")
+        moves = np.clip(action, 0, NUM_MOVES - 1)
+        bad = (action != moves)
+        invalid_mask = self._obs["invalid_action_mask"].reshape(n, NUM_MOVES).astype(bool)
+        bad |= invalid_mask[np.arange(n), moves]
+        moves = np.where(bad, 0, moves)
+        invalid = int(bad.sum())
+
+        before = dict(self.graph_space.node_mapping)
+        self.t += 1
+        events = self._apply_events(self.t)
+        target = sim.replicas[0].copy()
+        for name, slot in before.items():
+            i = sim.index[name]
+            if sim.active[0, i] and self.graph_space.node_mapping.get(name) == slot:
+                target[i] = int(moves_to_replicas(target[i], moves[slot]))
+        m = sim.step(np.array([self._trace[self.t]]), target[None, :])
+        self._observe(m)
+        cost = self._cost(m)
+        r = float(reward(self.reward_config, m.e2e_p95_ms, self.app.slo_p95_ms,
+                         m.e2e_err_rate, np.array([cost]), self._cost_min)[0])
+        if not np.isfinite(r):
+            raise FloatingPointError(f"non-finite reward at step {self.t}")
+        truncated = self.t >= self.max_steps
+        return self._get_obs(), r, False, truncated, self._info(events, invalid, r)
+
+    def render(self):
+        if self.render_mode != "ansi" or self.sim is None:
+            return None
+        m, sim = self._metrics, self.sim
+        lines = [f"t={sim.t_s:.0f}s e2e p95={m.e2e_p95_ms[0]:.0f}ms "
+                 f"(SLO {self.app.slo_p95_ms:.0f}) err={m.e2e_err_rate[0]:.3f}"]
+        for name, slot in sorted(self.graph_space.node_mapping.items(), key=lambda x: x[1]):
+            i = sim.index[name]
+            lines.append(f"  [{slot:2d}] {name:24s} pods={m.replicas[0, i]:3d} "
+                         f"ready={m.ready[0, i]:3d} rps={m.rps_in[0, i]:8.1f} "
+                         f"cpu={m.cpu_m[0, i]:7.0f}m p95={m.p95_ms[0, i]:6.0f}ms")
+        return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""The reward, as a documented formula.
+
+    r_t = -( w_slo  * 1[p95_t > SLO]
+           + w_over * min(p95_t / SLO - 1, 2)^+
+           + w_err  * err_t
+           + w_cost * cost_t / cost_min )
+
+p95_t: end-to-end p95 at the entry over step t (ms); SLO: the app's ``slo_p95_ms``;
+err_t: share of entry requests that failed (0..1); cost_t: sum over active services of
+pods x CPU request (cores), i.e. what the cluster reserves; cost_min: the same with every
+service at ``min_replicas`` (so the cost term is 1.0 at the smallest footprint).
+
+``goal_reward="latency"`` weighs violations more, ``"cost"`` weighs the footprint more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gnnrl.config import ConfigError, JsonConfig
+
+
+@dataclasses.dataclass
+class RewardConfig(JsonConfig):
+    w_slo: float = 1.0
+    w_over: float = 0.5
+    w_err: float = 10.0
+    w_cost: float = 0.1
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if not v >= 0:
+                raise ConfigError(f"{f.name}: must be >= 0, got {v}")
+
+    @classmethod
+    def preset(cls, goal: str) -> RewardConfig:
+        if goal == "latency":
+            return cls(w_slo=1.0, w_over=0.5, w_err=10.0, w_cost=0.1)
+        if goal == "cost":
+            return cls(w_slo=0.5, w_over=0.25, w_err=5.0, w_cost=0.25)
+        raise ConfigError(f"goal_reward: must be 'latency' or 'cost', got {goal!r}")
+
+
+def reward(cfg: RewardConfig, p95_ms: np.ndarray, slo_ms: float, err: np.ndarray,
+           cost_cores: np.ndarray, cost_min_cores: float) -> np.ndarray:
+    """Vectorised reward. Shapes: (N,) -> (N,) float."""
+    ratio = p95_ms / slo_ms
+    violated = (ratio > 1.0).astype(float)
+    over = np.clip(ratio - 1.0, 0.0, 2.0)
+    return -(cfg.w_slo * violated + cfg.w_over * over + cfg.w_err * err
+             + cfg.w_cost * cost_cores / max(cost_min_cores, 1e-9))
