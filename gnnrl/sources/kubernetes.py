@@ -1,0 +1,286 @@
+"""Kubernetes source: replicas, pod CPU/memory usage and resource requests per Deployment.
+
+Read with the official client (`kubernetes` 30.1.0):
+
+* ``apps/v1`` Deployments: ``status.replicas`` (pods that exist, starting ones
+  included), ``status.readyReplicas``, ``spec.replicas`` (desired), the pod template's
+  requests/limits, and min/max replicas from annotations (``gnnrl.io/min-replicas``,
+  ``gnnrl.io/max-replicas``) when present;
+* ``core/v1`` Pods, matched to Deployments by the Deployment's ``spec.selector``
+  (https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/);
+* ``metrics.k8s.io/v1beta1`` PodMetrics (metrics-server, through `CustomObjectsApi`):
+  per-container CPU (nanocores, ``n``) and working-set memory (``Ki``). The Istio sidecar
+  container (``istio-proxy``) is left out by default, like the Prometheus source's cAdvisor
+  query, so usage compares with the application container's requests.
+
+A Deployment's ``cpu_m`` / ``mem_mi`` is the sum over its pods that have metrics; pods
+without a metrics sample (just started, metrics-server lagging) are counted in
+``skipped["pods_without_metrics"]``, and if metrics.k8s.io itself is missing or failing
+the usage is NaN and ``skipped["metrics_unavailable"] = 1`` (never 0: 0 would look idle
+and invite a scale-down).
+
+API failures raise the typed errors of `gnnrl.sources.errors` (K8sConflict,
+K8sTooManyRequests(retry_after_s), K8sForbidden, K8sNotFound, K8sUnavailable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import urllib3
+from kubernetes import client as k8s
+
+from gnnrl.config import ConfigError, JsonConfig
+from gnnrl.data.snapshot import NODE_COLUMNS, GraphSnapshot
+from gnnrl.sources.errors import K8sError, K8sUnavailable, k8s_error_from_api_exception
+from gnnrl.sources.quantities import cpu_millicores, memory_mib
+
+T = TypeVar("T")
+
+#: Columns of `KubernetesSource.deployments()`. Units: replicas; millicores and MiB per pod.
+DEPLOYMENT_COLUMNS: tuple[str, ...] = (
+    "service", "desired_replicas", "replicas", "ready_replicas", "cpu_request_m",
+    "mem_request_mi", "cpu_limit_m", "mem_limit_mi", "min_replicas", "max_replicas",
+)
+
+
+@dataclasses.dataclass
+class KubernetesSourceConfig(JsonConfig):
+    """Settings of `KubernetesSource`.
+
+    Attributes:
+        namespace: the namespace whose Deployments are the services.
+        request_timeout_s: connect and read timeout of each API call, seconds.
+        sidecar_containers: containers left out of usage and requests (Istio's proxy).
+        min_annotation, max_annotation: Deployment annotations with the replica bounds.
+    """
+
+    namespace: str = "default"
+    request_timeout_s: float = 10.0
+    sidecar_containers: tuple[str, ...] = ("istio-proxy",)
+    min_annotation: str = "gnnrl.io/min-replicas"
+    max_annotation: str = "gnnrl.io/max-replicas"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.namespace, str) or not self.namespace:
+            raise ConfigError(f"namespace: expected a non-empty string, got {self.namespace!r}")
+        if not isinstance(self.request_timeout_s, int | float) or self.request_timeout_s <= 0:
+            raise ConfigError(f"request_timeout_s: expected > 0, got {self.request_timeout_s!r}")
+        self.sidecar_containers = tuple(self.sidecar_containers)
+
+
+def load_api_client(kubeconfig: str | None = None, context: str | None = None,
+                    in_cluster: bool | None = None) -> k8s.ApiClient:
+    """An `ApiClient` from the pod's ServiceAccount (in a cluster) or a kubeconfig.
+
+    `in_cluster=None` tries the ServiceAccount first, then the kubeconfig.
+    """
+    from kubernetes import config as k8s_config
+
+    configuration = k8s.Configuration()
+    if in_cluster or in_cluster is None:
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            return k8s.ApiClient(configuration)
+        except k8s_config.ConfigException:
+            if in_cluster:
+                raise
+    k8s_config.load_kube_config(config_file=kubeconfig, context=context,
+                                client_configuration=configuration)
+    return k8s.ApiClient(configuration)
+
+
+def call_api(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call the official client and turn its failures into typed `K8sError`s."""
+    try:
+        return fn(*args, **kwargs)
+    except k8s.ApiException as exc:
+        raise k8s_error_from_api_exception(exc, what) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise K8sUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
+def _selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
+    """A `LabelSelector` (matchLabels + matchExpressions) against a pod's labels."""
+    if selector is None:
+        return False
+    for key, value in (selector.match_labels or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.match_expressions or []:
+        present, value = expr.key in labels, labels.get(expr.key)
+        values = expr.values or []
+        ok = {"In": present and value in values, "NotIn": not present or value not in values,
+              "Exists": present, "DoesNotExist": not present}.get(expr.operator, False)
+        if not ok:
+            return False
+    return True
+
+
+def _int_annotation(annotations: Mapping[str, str] | None, key: str) -> float:
+    value = (annotations or {}).get(key)
+    try:
+        return float(int(value)) if value is not None else np.nan
+    except ValueError:
+        return np.nan
+
+
+class KubernetesSource:
+    """Reads a namespace's Deployments, pods and pod metrics (see the module docstring).
+
+    Args:
+        api_client: a configured `kubernetes.client.ApiClient` (see `load_api_client`).
+        config: `KubernetesSourceConfig`, or its fields as keywords.
+    """
+
+    def __init__(self, api_client: k8s.ApiClient, config: KubernetesSourceConfig | None = None,
+                 **settings: Any) -> None:
+        self.config = config or KubernetesSourceConfig(**settings)
+        self.api_client = api_client
+        self.apps = k8s.AppsV1Api(api_client)
+        self.core = k8s.CoreV1Api(api_client)
+        self.custom = k8s.CustomObjectsApi(api_client)
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace
+
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        # the client honours only an int or a (connect, read) tuple (rest.py), not a float
+        t = float(self.config.request_timeout_s)
+        return (t, t)
+
+    def _list_deployments(self) -> list[Any]:
+        return call_api(f"list deployments in {self.namespace}",
+                        self.apps.list_namespaced_deployment, self.namespace,
+                        _request_timeout=self._timeout).items
+
+    def _app_containers(self, containers: list[Any] | None) -> list[Any]:
+        return [c for c in containers or [] if c.name not in self.config.sidecar_containers]
+
+    def _requests_row(self, dep: Any) -> dict[str, float]:
+        """Per-pod requests/limits of the template's application containers (NaN when a
+        container leaves that quantity unset: it is then unbounded / scheduler default)."""
+        path = f"deployments/{dep.metadata.name}.spec.template.spec.containers"
+        totals: dict[str, float] = {}
+        containers = self._app_containers(dep.spec.template.spec.containers)
+        for kind, key, parse, column in (
+            ("requests", "cpu", cpu_millicores, "cpu_request_m"),
+            ("requests", "memory", memory_mib, "mem_request_mi"),
+            ("limits", "cpu", cpu_millicores, "cpu_limit_m"),
+            ("limits", "memory", memory_mib, "mem_limit_mi"),
+        ):
+            values = []
+            for c in containers:
+                res = getattr(c.resources, kind, None) if c.resources else None
+                raw = (res or {}).get(key)
+                values.append(np.nan if raw is None else parse(raw, f"{path}.{c.name}.{kind}"))
+            totals[column] = float(np.sum(values)) if values else np.nan
+        return totals
+
+    def deployments(self, raw: list[Any] | None = None) -> pd.DataFrame:
+        """One row per Deployment, columns `DEPLOYMENT_COLUMNS`, sorted by name.
+
+        Args:
+            raw: already listed `V1Deployment`s (one API call per snapshot); None lists them.
+
+        Shapes:
+            (D, 10): replicas as floats (NaN when the status is not reported yet),
+            requests/limits per pod in millicores / MiB.
+        """
+        rows = []
+        for dep in raw if raw is not None else self._list_deployments():
+            status, meta = dep.status, dep.metadata
+            rows.append({
+                "service": meta.name,
+                "desired_replicas": float(dep.spec.replicas if dep.spec.replicas is not None
+                                          else 1),       # apps/v1 defaults spec.replicas to 1
+                "replicas": float(status.replicas or 0) if status else np.nan,
+                "ready_replicas": float(status.ready_replicas or 0) if status else np.nan,
+                **self._requests_row(dep),
+                "min_replicas": _int_annotation(meta.annotations, self.config.min_annotation),
+                "max_replicas": _int_annotation(meta.annotations, self.config.max_annotation),
+            })
+        df = pd.DataFrame(rows, columns=list(DEPLOYMENT_COLUMNS))
+        df["service"] = df["service"].astype("string")
+        return df.sort_values("service", ignore_index=True)
+
+    def usage(self, deployments: list[Any] | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
+        """Summed CPU (millicores) and memory (MiB) of each Deployment's pods.
+
+        Returns:
+            (frame with columns service, cpu_m, mem_mi, pods_with_metrics; skipped counts).
+            Raises a `K8sError` only for the pod list; a failing metrics API gives NaN
+            usage and ``{"metrics_unavailable": 1}``.
+        """
+        deps = deployments if deployments is not None else self._list_deployments()
+        pods = call_api(f"list pods in {self.namespace}", self.core.list_namespaced_pod,
+                        self.namespace, _request_timeout=self._timeout).items
+        owner: dict[str, str] = {}
+        for pod in pods:
+            labels = pod.metadata.labels or {}
+            for dep in deps:
+                if _selector_matches(dep.spec.selector, labels):
+                    owner[pod.metadata.name] = dep.metadata.name
+                    break
+        names = sorted(d.metadata.name for d in deps)
+        cpu = dict.fromkeys(names, 0.0)
+        mem = dict.fromkeys(names, 0.0)
+        seen = dict.fromkeys(names, 0)
+        skipped: dict[str, int] = {}
+        try:
+            metrics = call_api(f"list pod metrics in {self.namespace}",
+                               self.custom.list_namespaced_custom_object, "metrics.k8s.io",
+                               "v1beta1", self.namespace, "pods",
+                               _request_timeout=self._timeout)
+        except K8sError:
+            nan = [np.nan] * len(names)
+            return (pd.DataFrame({"service": names, "cpu_m": nan, "mem_mi": nan,
+                                  "pods_with_metrics": [0] * len(names)}),
+                    {"metrics_unavailable": 1})
+        for i, item in enumerate(metrics.get("items") or []):
+            pod_name = (item.get("metadata") or {}).get("name")
+            dep_name = owner.get(pod_name)
+            if dep_name is None:
+                continue
+            for c in item.get("containers") or []:
+                if c.get("name") in self.config.sidecar_containers:
+                    continue
+                usage = c.get("usage") or {}
+                path = f"podmetrics.items[{i}].containers.{c.get('name')}.usage"
+                cpu[dep_name] += cpu_millicores(usage.get("cpu", "0"), path + ".cpu")
+                mem[dep_name] += memory_mib(usage.get("memory", "0"), path + ".memory")
+            seen[dep_name] += 1
+        missing = len(owner) - sum(seen.values())
+        if missing > 0:
+            skipped["pods_without_metrics"] = missing
+        frame = pd.DataFrame({
+            "service": names,
+            "cpu_m": [cpu[n] if seen[n] else np.nan for n in names],
+            "mem_mi": [mem[n] if seen[n] else np.nan for n in names],
+            "pods_with_metrics": [seen[n] for n in names],
+        })
+        return frame, skipped
+
+    def snapshot(self, ts: Any = None) -> GraphSnapshot:
+        """The namespace's nodes (replicas, ready_replicas, cpu_m, mem_mi; traffic columns
+        NaN) as a `GraphSnapshot` with no edges; merge it with a graph source's snapshot.
+        """
+        raw = self._list_deployments()
+        deps = self.deployments(raw)
+        usage, skipped = self.usage(raw)
+        nodes = deps[["service", "replicas", "ready_replicas"]].merge(
+            usage[["service", "cpu_m", "mem_mi"]], on="service", how="left")
+        for column in ("rx_kbps", "tx_kbps", "rps_in"):
+            nodes[column] = np.nan
+        nodes = nodes[list(NODE_COLUMNS)]
+        nodes["service"] = nodes["service"].astype("string")
+        stamp = pd.Timestamp.now(tz="UTC").floor("s") if ts is None else pd.Timestamp(ts)
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize("UTC")
+        return GraphSnapshot(stamp, self.namespace, nodes, skipped=skipped)

@@ -1,0 +1,58 @@
+"""Kubernetes quantity strings as numbers (apimachinery's resource.Quantity grammar)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gnnrl.sources.quantities import QuantityError, cpu_millicores, memory_mib
+
+CPU = [  # (quantity, millicores)
+    ("250m", 250.0),
+    ("1", 1000.0),
+    ("0.5", 500.0),
+    (".5", 500.0),
+    ("2", 2000.0),
+    ("123456789n", 123.456789),      # metrics-server reports nanocores
+    ("1500000u", 1500.0),
+    ("1e3", 1_000_000.0),
+    ("1E-3", 1.0),
+    ("1.5e-1", 150.0),
+    ("1k", 1_000_000.0),
+    ("0", 0.0),
+    (3, 3000.0),
+    (0.25, 250.0),
+]
+MEMORY = [  # (quantity, MiB)
+    ("64Mi", 64.0),
+    ("1Gi", 1024.0),
+    ("65536Ki", 64.0),              # metrics-server reports Ki
+    ("1Ti", 1024.0 * 1024),
+    ("134217728", 128.0),
+    ("128M", 128e6 / 2**20),
+    ("1e9", 1e9 / 2**20),
+    ("1G", 1e9 / 2**20),
+    ("1.5Gi", 1536.0),
+    ("2E", 2e18 / 2**20),           # bare E is exa, not an exponent
+]
+
+
+@pytest.mark.parametrize(("quantity", "millicores"), CPU)
+def test_cpu_quantities_parse_to_millicores(quantity, millicores):
+    assert cpu_millicores(quantity) == pytest.approx(millicores)
+
+
+@pytest.mark.parametrize(("quantity", "mib"), MEMORY)
+def test_memory_quantities_parse_to_mib(quantity, mib):
+    assert memory_mib(quantity) == pytest.approx(mib)
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "1.2.3", "1Kb", "1 Gi", "Mi", "1e", "-1", "-250m",
+                                 "1e999999999", True, None, [1]])
+def test_non_quantities_raise_a_typed_error_quoting_them(bad):
+    with pytest.raises(QuantityError):
+        cpu_millicores(bad, path="spec.containers.server.requests.cpu")
+
+
+def test_error_names_the_field():
+    with pytest.raises(QuantityError, match=r"spec\.x\.memory: not a Kubernetes quantity: '12Qi'"):
+        memory_mib("12Qi", path="spec.x.memory")
