@@ -87,9 +87,7 @@ class GnnrlPolicyModel(PythonModel):
     def load_context(self, context: Any) -> None:
         self._policy = _load_policy(context.artifacts[MODEL_DIR_ARTIFACT])
 
-    def predict(
-        self, context: Any, model_input: dict[str, np.ndarray], params: dict | None = None
-    ) -> np.ndarray:
+    def predict(self, context, model_input, params=None):
         """(T, ...) observations -> (T, N) int64 moves; see the module docstring."""
         reset = True if params is None else bool(params.get("reset", True))
         if not isinstance(model_input, dict):
