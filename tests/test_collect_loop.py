@@ -1,0 +1,248 @@
+"""The collection loop against a local HTTP server speaking Kiali's graph API (C1, C4, C7)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gnnrl.config import ConfigError
+from gnnrl.data.clock import VirtualClock
+from gnnrl.data.collector import CollectConfig, collect, run_collection
+from gnnrl.data.snapshot import GraphSnapshot
+from gnnrl.data.sources import ClientSource
+from gnnrl.data.store import SnapshotWriter, read_dataset
+from gnnrl.sources.errors import SourceUnavailable
+from gnnrl.sources.kiali import KialiClient
+
+FIXTURE = Path("/work/shared/fixtures/kiali/test_workload_graph.expected.json")
+if not FIXTURE.exists():  # the copy committed with the sources' tests
+    FIXTURE = Path(__file__).parent / "fixtures" / "kiali" / FIXTURE.name
+GRAPH = FIXTURE.read_bytes()
+
+
+class FakeKiali:
+    """A Kiali stand-in on 127.0.0.1. `script` is a list of (status, body, delay_s) answers,
+    the last repeating, or a function of the query parameters returning one; every request
+    path is recorded."""
+
+    def __init__(self, script) -> None:
+        self.script = script if callable(script) else list(script)
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests.append(self.path)
+                query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                if callable(outer.script):
+                    status, body, delay = outer.script(query)
+                else:
+                    status, body, delay = (outer.script.pop(0) if len(outer.script) > 1
+                                           else outer.script[0])
+                time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and left
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/kiali"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def kiali_server():
+    servers = []
+
+    def start(script):
+        s = FakeKiali(script)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.close()
+
+
+def kiali_source(url: str, timeout_s: float = 2.0) -> ClientSource:
+    client = KialiClient(url, retries=0, timeout_s=timeout_s)  # the collector retries
+    return ClientSource("kiali", client, "bookinfo")
+
+
+OK = (200, GRAPH, 0.0)
+ERR500 = (500, b'{"error": "boom"}', 0.0)
+
+
+def test_kiali_500_becomes_gap_row_then_collection_continues(tmp_path, kiali_server):
+    t0 = pd.Timestamp("2026-03-01T00:00:00Z")
+    # every attempt of the first tick (Kiali's queryTime = the tick's time) fails
+    server = kiali_server(lambda q: ERR500 if int(q["queryTime"]) == t0.timestamp() else OK)
+    cfg = CollectConfig(interval_s=30, count=3, seed=1)
+    clock = VirtualClock("2026-03-01T00:00:00Z")
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(kiali_source(server.url), w, cfg, clock)
+    data = read_dataset(tmp_path)
+    assert summary.gaps == 1 and summary.snapshots == 2
+    assert summary.errors == {"SourceUnavailable": summary.attempts - 2}
+    assert summary.attempts - 2 >= 4  # retried inside the interval
+    gap = data.gaps.iloc[0]
+    assert gap.source == "kiali" and gap.error.startswith("SourceUnavailable:")
+    assert "HTTP 500" in gap.error
+    # the retries stayed inside the first tick's budget (80 % of 30 s)
+    assert gap.start == pd.Timestamp("2026-03-01T00:00:00Z")
+    assert gap.end <= pd.Timestamp("2026-03-01T00:00:24Z")
+    # no data row for the failed tick; the next ticks are on schedule
+    assert sorted(data.nodes.ts.unique()) == [pd.Timestamp("2026-03-01T00:00:30Z"),
+                                              pd.Timestamp("2026-03-01T00:01:00Z")]
+
+
+def test_retry_backoff_is_jittered_and_grows(tmp_path, kiali_server):
+    server = kiali_server([ERR500])
+    sleeps = []
+    for seed in (1, 2):
+        clock = VirtualClock()
+        with SnapshotWriter(tmp_path / str(seed)) as w:
+            collect(kiali_source(server.url), w, CollectConfig(interval_s=30, count=1, seed=seed),
+                    clock)
+        sleeps.append(clock.slept)
+    a, b = sleeps
+    assert a != b  # jitter
+    for delays in sleeps:
+        assert 0.25 <= delays[0] <= 0.5 and 0.5 <= delays[1] <= 1.0 and 1.0 <= delays[2] <= 2.0
+        assert sum(delays) <= 24.0
+
+
+def test_kiali_timeout_becomes_gap_row(tmp_path, kiali_server):
+    server = kiali_server([(200, GRAPH, 1.0)])  # answers after the client's timeout
+    cfg = CollectConfig(interval_s=2, count=1, backoff_s=(0.5,), seed=0)
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(kiali_source(server.url, timeout_s=0.15), w, cfg, VirtualClock())
+    gaps = read_dataset(tmp_path).gaps
+    assert summary.gaps == 1 and summary.snapshots == 0
+    assert "timeout" in gaps.error.iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("response", "error_type"),
+    [
+        ((401, b"{}", 0.0), "SourceAuthError"),
+        ((200, b"{not json", 0.0), "MalformedPayload"),
+        ((200, b'{"elements": {"nodes": 5}}', 0.0), "MalformedPayload"),
+    ],
+)
+def test_non_retryable_error_is_one_attempt_and_a_gap(tmp_path, kiali_server, response,
+                                                      error_type):
+    server = kiali_server([response, OK])
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(kiali_source(server.url), w, CollectConfig(interval_s=30, count=2),
+                          VirtualClock())
+    assert summary.attempts == 2 and summary.errors == {error_type: 1}
+    data = read_dataset(tmp_path)
+    assert data.gaps.error.iloc[0].startswith(error_type)
+    assert data.nodes.ts.nunique() == 1  # nothing written for the bad tick
+
+
+def one_node() -> pd.DataFrame:
+    return pd.DataFrame([{"service": "frontend", "replicas": 1.0, "ready_replicas": 1.0,
+                          "cpu_m": 50.0, "mem_mi": 64.0, "rx_kbps": 1.0, "tx_kbps": 2.0,
+                          "rps_in": 10.0}])
+
+
+class ScriptedSource:
+    """A source whose fetch lets `took_s` pass on the clock; optionally sets `stop`."""
+
+    name = "scripted"
+
+    def __init__(self, clock: VirtualClock, took_s: list[float],
+                 stop: threading.Event | None = None, stop_at: int = -1) -> None:
+        self.clock, self.took_s, self.stop, self.stop_at = clock, took_s, stop, stop_at
+        self.calls: list[pd.Timestamp] = []
+
+    def fetch(self, ts):
+        self.calls.append(ts)
+        self.clock.advance(self.took_s[min(len(self.calls) - 1, len(self.took_s) - 1)])
+        if len(self.calls) == self.stop_at and self.stop is not None:
+            self.stop.set()
+        return GraphSnapshot(ts, "ns", one_node())
+
+
+def test_slow_tick_skips_missed_slots_and_keeps_the_schedule(tmp_path):
+    clock = VirtualClock("2026-03-01T00:00:00Z")
+    source = ScriptedSource(clock, [1.0, 70.0, 1.0])
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(source, w, CollectConfig(interval_s=30, count=6), clock)
+    offsets = [(t - clock.start).total_seconds() for t in source.calls]
+    assert offsets == [0, 30, 120, 150]  # 60 and 90 were missed while tick 2 ran
+    assert summary.late_ticks == 2 and summary.snapshots == 4
+
+
+def test_stop_request_ends_loop_and_flushes_everything(tmp_path):
+    clock = VirtualClock()
+    stop = threading.Event()
+    source = ScriptedSource(clock, [0.1], stop=stop, stop_at=3)
+    summary = run_collection(source, str(tmp_path), CollectConfig(interval_s=30, count=100,
+                                                                  flush_every=50),
+                             clock, stop=stop)
+    assert summary.stopped and summary.snapshots == 3
+    assert len(read_dataset(tmp_path).nodes) == 3
+    record = json.loads((tmp_path / "_collect_summary.json").read_text())
+    assert record["stopped"] is True and record["snapshots"] == 3
+
+
+def test_source_error_from_a_sim_like_source_is_counted_by_type(tmp_path):
+    class Flaky:
+        name = "flaky"
+        n = 0
+
+        def fetch(self, ts):
+            self.n += 1
+            if self.n % 2:
+                raise SourceUnavailable("no answer", source="flaky")
+            return GraphSnapshot(ts, "ns", one_node())
+
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(Flaky(), w, CollectConfig(interval_s=30, count=4), VirtualClock())
+    assert summary.snapshots == 4 and summary.gaps == 0
+    assert summary.errors == {"SourceUnavailable": 4}  # each tick's first try failed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"count": 3, "duration_s": 60.0}, "count / duration_s"),
+        ({}, "count / duration_s"),
+        ({"count": 0}, "count"),
+        ({"count": 1, "interval_s": 0}, "interval_s"),
+        ({"count": 1, "retry_budget": 1.5}, "retry_budget"),
+        ({"count": 1, "backoff_s": ()}, "backoff_s"),
+    ],
+)
+def test_invalid_collect_config_names_the_field(kwargs, field):
+    with pytest.raises(ConfigError, match=field):
+        CollectConfig(**kwargs)
+
+
+def test_duration_sets_the_number_of_ticks():
+    assert CollectConfig(interval_s=30, duration_s=7200).ticks == 240
+    assert CollectConfig(interval_s=30, duration_s=45).ticks == 2
