@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from gnnrl.config import ConfigError
 from gnnrl.sources.errors import (
     K8sConflict,
     K8sForbidden,
@@ -57,7 +58,7 @@ def test_usage_sums_application_containers_of_each_deployments_pods(kube):
     kube.set_usage("frontend", NS, cpu_m_per_pod=150, mem_mi_per_pod=100,
                    sidecar_cpu_m=20, sidecar_mem_mi=50)
     kube.set_usage("cartservice", NS, cpu_m_per_pod=40.5, mem_mi_per_pod=300)
-    snap = source(kube).snapshot(ts="2026-01-01T00:00:00")
+    snap = source(kube).snapshot(NS, ts="2026-01-01T00:00:00")
     front = row(snap.nodes, "frontend")
     assert (front.replicas, front.ready_replicas) == (3, 2)
     assert front.cpu_m == pytest.approx(450) and front.mem_mi == pytest.approx(300)
@@ -123,3 +124,8 @@ def test_bad_request_quantity_names_the_container(kube):
     kube.add_deployment("broken", NS, 1, cpu_request="lots")
     with pytest.raises(QuantityError, match=r"broken.*server.*lots"):
         source(kube).deployments()
+
+
+def test_snapshot_of_another_namespace_is_refused(kube):
+    with pytest.raises(ConfigError, match="namespace"):
+        source(kube).snapshot("elsewhere")

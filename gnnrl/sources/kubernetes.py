@@ -133,14 +133,15 @@ class KubernetesSource:
     """Reads a namespace's Deployments, pods and pod metrics (see the module docstring).
 
     Args:
-        api_client: a configured `kubernetes.client.ApiClient` (see `load_api_client`).
+        api_client: a configured `kubernetes.client.ApiClient`; None loads the in-cluster
+            ServiceAccount or the kubeconfig (`load_api_client`).
         config: `KubernetesSourceConfig`, or its fields as keywords.
     """
 
-    def __init__(self, api_client: k8s.ApiClient, config: KubernetesSourceConfig | None = None,
-                 **settings: Any) -> None:
+    def __init__(self, api_client: k8s.ApiClient | None = None,
+                 config: KubernetesSourceConfig | None = None, **settings: Any) -> None:
         self.config = config or KubernetesSourceConfig(**settings)
-        self.api_client = api_client
+        self.api_client = api_client if api_client is not None else load_api_client()
         self.apps = k8s.AppsV1Api(api_client)
         self.core = k8s.CoreV1Api(api_client)
         self.custom = k8s.CustomObjectsApi(api_client)
@@ -267,10 +268,18 @@ class KubernetesSource:
         })
         return frame, skipped
 
-    def snapshot(self, ts: Any = None) -> GraphSnapshot:
+    def snapshot(self, namespace: str | None = None, ts: Any = None) -> GraphSnapshot:
         """The namespace's nodes (replicas, ready_replicas, cpu_m, mem_mi; traffic columns
         NaN) as a `GraphSnapshot` with no edges; merge it with a graph source's snapshot.
+
+        Args:
+            namespace: must be None or the configured namespace (a guard against reading
+                one namespace while scaling another).
+            ts: the snapshot time; default now (UTC).
         """
+        if namespace is not None and namespace != self.namespace:
+            raise ConfigError(f"namespace: this source reads {self.namespace!r}, "
+                              f"asked for {namespace!r}")
         raw = self._list_deployments()
         deps = self.deployments(raw)
         usage, skipped = self.usage(raw)
@@ -284,3 +293,7 @@ class KubernetesSource:
         if stamp.tzinfo is None:
             stamp = stamp.tz_localize("UTC")
         return GraphSnapshot(stamp, self.namespace, nodes, skipped=skipped)
+
+
+#: Name used by `gnnrl.data.sources.make_source`.
+KubernetesClient = KubernetesSource
