@@ -124,7 +124,8 @@ def test_identical_seeds_give_identical_trajectories():
         return out
 
     a, b, c = run(7), run(7), run(8)
-    assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
+    assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1])
+               for x, y in zip(a, b, strict=True))
     assert not all(np.array_equal(x[0], y[0]) for x, y in zip(a, c, strict=True))
 
 

@@ -172,14 +172,20 @@ class BatchedSim:
         self.K = max(1, math.ceil(self.startup.max() / dt) + 1)
         j = np.arange(self.K)
         remaining = self.startup[:, None] - j[None, :] * dt  # (S, K) s left at step start
-        self.pending_frac = np.clip((dt - remaining) / dt, 0.0, 1.0)  # share of step served
-        self.pending_done = remaining <= dt  # Ready by the end of this step
+        # (K, S): share of the step a pod k steps after creation serves; Ready by step end
+        self.pending_frac = np.ascontiguousarray(np.clip((dt - remaining) / dt, 0.0, 1.0).T)
+        self.pending_done = np.ascontiguousarray((remaining <= dt).T)
+        # Precomputed matrices: kbit/s of responses from / requests to callees per served req/s
+        self.P_resp = self.P * self.resp_kb[None, :]
+        self.P_req = self.P * self.req_kb[None, :]
+        self.P_out = self.P.sum(axis=1)
 
         self.active = np.ones((self.n, S), dtype=bool)
         for name in inactive:
             self.active[:, self.index[name]] = False
         self.ready = np.zeros((self.n, S), dtype=np.int64)
-        self.pending = np.zeros((self.n, S, self.K), dtype=np.int64)
+        # pending[k, n, s]: pods of service s in copy n created k steps ago, not yet Ready
+        self.pending = np.zeros((self.K, self.n, S), dtype=np.int64)
         self.backlog = np.zeros((self.n, S))
         self.t_s = 0.0
 
@@ -191,7 +197,7 @@ class BatchedSim:
     @property
     def replicas(self) -> np.ndarray:
         """(N, S) pods that exist (ready + starting)."""
-        return self.ready + self.pending.sum(axis=2)
+        return self.ready + self.pending.sum(axis=0)
 
     def reset(self, replicas: np.ndarray | None = None) -> None:
         """All copies at t=0 with `replicas` (N, S) or (S,) ready pods (default: min)."""
@@ -214,22 +220,22 @@ class BatchedSim:
         i = self.index[service]
         self.active[copies, i] = active
         self.ready[copies, i] = 0
-        self.pending[copies, i, :] = 0
+        self.pending[:, copies, i] = 0
         self.backlog[copies, i] = 0.0
         if active:
-            self.pending[copies, i, 0] = self.min_replicas[i] if replicas is None else replicas
+            self.pending[0, copies, i] = self.min_replicas[i] if replicas is None else replicas
 
     def _scale(self, target: np.ndarray) -> None:
         target = np.where(self.active, np.maximum(target, 0), 0).astype(np.int64)
         delta = target - self.replicas
         up = np.maximum(delta, 0)
-        self.pending[:, :, 0] += up
+        self.pending[0] += up
         down = np.maximum(-delta, 0)
         if down.any():
             # Remove the newest pending pods first, then ready ones.
             for k in range(self.K):
-                take = np.minimum(down, self.pending[:, :, k])
-                self.pending[:, :, k] -= take
+                take = np.minimum(down, self.pending[k])
+                self.pending[k] -= take
                 down = down - take
             self.ready -= np.minimum(down, self.ready)
 
@@ -268,11 +274,14 @@ class BatchedSim:
         N, S = self.n, self.num_services
         if target_replicas is not None:
             self._scale(np.asarray(target_replicas).reshape(N, S))
-        entry = np.broadcast_to(np.asarray(entry_rps, dtype=float), (N,)).copy()
+        entry = np.maximum(np.broadcast_to(np.asarray(entry_rps, dtype=float), (N,)), 0.0)
         if self.config.arrival_noise:
-            entry = self.rng.poisson(np.maximum(entry, 0.0) * dt) / dt
+            # Poisson arrival counts, normal approximation (counts per step are large:
+            # 1 req/s x 15 s = 15 already); sd = sqrt(lambda dt).
+            z = self.rng.standard_normal(N)
+            entry = np.maximum(entry + z * np.sqrt(entry / dt), 0.0)
 
-        eff = self.ready + (self.pending * self.pending_frac).sum(axis=2)  # (N, S) pods
+        eff = self.ready + np.einsum("kns,ks->ns", self.pending, self.pending_frac)
         capacity = eff * self.cap  # req/s
         lam = np.zeros((N, S))
         served = np.zeros((N, S))
@@ -321,17 +330,17 @@ class BatchedSim:
 
         # ---- resources
         replicas = self.replicas
-        noise = 1.0
+        cpu_m = self.idle_m * replicas + served * self.cpu_per_req
+        mem_mi = self.mem_base * replicas + served * self.mem_per_rps
         if self.config.metric_noise > 0:
-            noise = np.exp(self.rng.normal(0.0, self.config.metric_noise, (N, S)))
-        cpu_m = (self.idle_m * replicas + served * self.cpu_per_req) * noise
-        mem_mi = (self.mem_base * replicas + served * self.mem_per_rps) * noise
-        out_rps = served * (self.P.sum(axis=1))
+            noise = 1.0 + self.config.metric_noise * self.rng.standard_normal((N, S))
+            noise = np.maximum(noise, 0.0)
+            cpu_m *= noise
+            mem_mi *= noise
+        out_rps = served * self.P_out
         # kbit/s: requests in + responses from callees; responses out + requests to callees
-        callee_resp = (served[:, :, None] * self.P[None] * self.resp_kb[None, None, :]).sum(2)
-        callee_req = (served[:, :, None] * self.P[None] * self.req_kb[None, None, :]).sum(2)
-        rx_kbps = 8.0 * (lam * self.req_kb + callee_resp)
-        tx_kbps = 8.0 * (served * self.resp_kb + callee_req)
+        rx_kbps = 8.0 * (lam * self.req_kb + served @ self.P_resp)
+        tx_kbps = 8.0 * (served * self.resp_kb + served @ self.P_req)
 
         # ---- edges
         src, dst = self.edge_src, self.edge_dst
@@ -342,11 +351,11 @@ class BatchedSim:
         edge_mtls = np.broadcast_to(self.edge_mtls_vec, edge_qps.shape) * edge_on
 
         # ---- startup pipeline advances
-        done_now = (self.pending * self.pending_done).sum(axis=2)
+        done_now = np.einsum("kns,ks->ns", self.pending, self.pending_done.astype(np.int64))
         self.ready += done_now
-        keep_pending = self.pending * ~self.pending_done
-        self.pending = np.zeros_like(self.pending)
-        self.pending[:, :, 1:] = keep_pending[:, :, :-1]
+        keep = self.pending * ~self.pending_done[:, None, :]
+        self.pending[1:] = keep[:-1]
+        self.pending[0] = 0
         self.t_s += dt
 
         e = self.index[self.app.entry]
