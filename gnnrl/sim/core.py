@@ -326,7 +326,8 @@ class BatchedSim:
             tot_log_ok[:, lv] += (tot_log_ok * act) @ P_lv.T
         p95_s = tot_det + gamma_p95(tot_mean, tot_var)
         mean_s = tot_det + tot_mean
-        err_rate = np.where(act, np.clip(-np.expm1(tot_log_ok), 0.0, 1.0), 0.0)
+        fail = -np.expm1(tot_log_ok)
+        err_rate = np.where(act & (fail > 0), np.minimum(fail, 1.0), 0.0)
 
         # ---- resources
         replicas = self.replicas
