@@ -428,7 +428,27 @@ class HPAController:
         max_replicas: int,
     ) -> HPADecision:
         """One `reconcileAutoscaler` pass for target ``key``; returns the replicas to write."""
-        cfg = self.config
+        try:
+            rec: int | None = hpa_recommendation(
+                current_replicas, pods, self.config.target_utilization, self.config.tolerance
+            )
+        except NoMetricsError:
+            rec = None
+        return self.decide(key, current_replicas, rec, min_replicas, max_replicas)
+
+    def decide(
+        self,
+        key: str,
+        current_replicas: int,
+        recommendation: int | None,
+        min_replicas: int,
+        max_replicas: int,
+    ) -> HPADecision:
+        """`reconcileAutoscaler` given the metric's recommendation (None = no metrics).
+
+        Any metric source can feed the same controller: CPU (`hpa_recommendation`) or an
+        external per-pod metric such as KEDA's requests/s (`gnnrl.baselines.keda`).
+        """
         now = float(self.clock())
         state = self._state.get(key)
         if state is None:  # recordInitialRecommendation: no scale-down in the first window
@@ -440,18 +460,16 @@ class HPAController:
             return self._write(state, now, current_replicas, max_replicas, None, "AboveMax")
         if current_replicas < min_replicas:
             return self._write(state, now, current_replicas, min_replicas, None, "BelowMin")
-        try:
-            rec = hpa_recommendation(current_replicas, pods, cfg.target_utilization, cfg.tolerance)
-        except NoMetricsError:
+        if recommendation is None:  # "did not receive metrics": no rescale this sync
             return HPADecision(current_replicas, None, "NoMetrics")
         desired = apply_behavior(
-            current_replicas, rec, min_replicas, max_replicas,
-            state.recommendations, state.up_events, state.down_events, now, cfg,
+            current_replicas, recommendation, min_replicas, max_replicas,
+            state.recommendations, state.up_events, state.down_events, now, self.config,
         )
-        state.recommendations.append((now, rec))
+        state.recommendations.append((now, recommendation))
         if desired == current_replicas:
-            return HPADecision(current_replicas, rec, "Hold")
-        return self._write(state, now, current_replicas, desired, rec, "Rescale")
+            return HPADecision(current_replicas, recommendation, "Hold")
+        return self._write(state, now, current_replicas, desired, recommendation, "Rescale")
 
     def record_written(self, key: str, previous: int, written: int) -> None:
         """Correct the last scale event when the actuator wrote less than decided.
@@ -508,12 +526,15 @@ class HPAPolicy:
         self.name = name or ("hpa" if pct == 70 else f"hpa-{pct}")
         self._now = 0.0
         self._last_sync: float | None = None
+        #: simulated times (s) at which the controller synced this episode
+        self.sync_times: list[float] = []
         self.controller = HPAController(self.config, clock=lambda: self._now)
 
     def reset(self, env: Any = None) -> None:
         """Start an episode: fresh history (a new HPA object), nothing synced yet."""
         self._now = 0.0
         self._last_sync = None
+        self.sync_times = []
         self.controller = HPAController(self.config, clock=lambda: self._now)
 
     def act(self, obs: dict, info: dict) -> np.ndarray:
@@ -529,6 +550,7 @@ class HPAPolicy:
         desired = current.copy()
         if due:
             self._last_sync = self._now
+            self.sync_times.append(self._now)
             desired = self._desired(names, current, info)
         moves = np.asarray(replicas_to_moves(current, desired), dtype=np.int64)
         if due:
@@ -545,13 +567,22 @@ class HPAPolicy:
         for i, name in enumerate(names):
             if name is None:
                 continue
-            pods = pods_from_aggregate(
-                int(current[i]), int(info["ready_replicas"][i]),
-                float(info["cpu_m"][i]), float(info["cpu_request_m"][i]),
-            )
-            decision = self.controller.sync(
-                name, int(current[i]), pods,
+            decision = self.controller.decide(
+                name, int(current[i]), self._recommend(i, int(current[i]), info),
                 int(info["min_replicas"][i]), int(info["max_replicas"][i]),
             )
             desired[i] = decision.replicas
         return desired
+
+    def _recommend(self, i: int, current: int, info: dict) -> int | None:
+        """The metric's recommendation for slot ``i`` (None = no metrics this sync)."""
+        pods = pods_from_aggregate(
+            current, int(info["ready_replicas"][i]),
+            float(info["cpu_m"][i]), float(info["cpu_request_m"][i]),
+        )
+        try:
+            return hpa_recommendation(
+                current, pods, self.config.target_utilization, self.config.tolerance
+            )
+        except NoMetricsError:
+            return None

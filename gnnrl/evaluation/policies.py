@@ -1,0 +1,85 @@
+"""Policy specs on the command line -> `Policy` objects.
+
+Spec grammar (comma-separated in ``--policies``):
+
+==================  =====================================================================
+``hpa``             Kubernetes HPA, CPU target 70 % of the request (`HPAPolicy`)
+``hpa-NN``          the same at NN % (e.g. ``hpa-50``)
+``keda``            KEDA-style req/s-per-replica target at HPA-70's operating point
+``keda-NN``         the same at NN % of the CPU request's equivalent load
+``static``          fixed replicas provisioned for the episode's peak (`StaticPolicy`)
+``static-N``        N replicas for every service
+``random``          uniformly random valid moves (`RandomMaskedPolicy`)
+``oracle``          clairvoyant minimum replicas at a calibrated safe utilisation
+``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (zip from ``python -m gnnrl.baselines.mlp_ppo``)
+``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`); without PATH the shipped default model
+==================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gnnrl.config import ConfigError
+
+POLICY_NAMES = ("hpa", "hpa-NN", "keda", "keda-NN", "static", "static-N", "random",
+                "oracle", "mlp[:PATH]", "gnnrl[:PATH]")
+
+
+def make_policy(spec: str) -> Any:
+    """Build the policy named by ``spec`` (see the module docstring).
+
+    Raises:
+        ConfigError: unknown spec, or a percentage outside 1..200.
+    """
+    spec = spec.strip()
+    kind, _, path = spec.partition(":")
+    m = re.fullmatch(r"(hpa|keda|static)(?:-(\d+))?", kind)
+    if m and not path:
+        base, num = m.group(1), m.group(2)
+        if base == "static":
+            from gnnrl.baselines.static import StaticPolicy
+
+            return StaticPolicy(None if num is None else int(num),
+                                name=spec if num else "static")
+        pct = 70 if num is None else int(num)
+        if not (1 <= pct <= 200):
+            raise ConfigError(f"policies: {spec!r}: target must be 1..200 %")
+        if base == "hpa":
+            from gnnrl.baselines.hpa import HPAPolicy
+
+            return HPAPolicy(pct / 100)
+        from gnnrl.baselines.keda import KEDAPolicy
+
+        return KEDAPolicy(utilization=pct / 100)
+    if kind == "random" and not path:
+        from gnnrl.baselines.random_policy import RandomMaskedPolicy
+
+        return RandomMaskedPolicy(seed=0)
+    if kind == "oracle" and not path:
+        from gnnrl.baselines.oracle import OraclePolicy
+
+        return OraclePolicy()
+    if kind == "mlp":
+        from gnnrl.baselines.mlp_ppo import MLPPPOPolicy
+
+        return MLPPPOPolicy.load(path or None)
+    if kind == "gnnrl":
+        from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
+
+        return GNNRLPolicy.load(path or None)
+    raise ConfigError(f"policies: unknown policy {spec!r} (known: {', '.join(POLICY_NAMES)})")
+
+
+def parse_policies(text: str) -> list[Any]:
+    """``"hpa,keda,oracle"`` -> policies, in order; duplicate names are an error."""
+    specs = [s for s in (p.strip() for p in text.split(",")) if s]
+    if not specs:
+        raise ConfigError("policies: at least one policy is needed")
+    policies = [make_policy(s) for s in specs]
+    names = [p.name for p in policies]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"policies: duplicate policy name(s) {', '.join(dup)}")
+    return policies
