@@ -93,7 +93,7 @@ def test_overload_builds_backlog_and_errors_then_drains():
         backlogs.append(m.backlog[0, i])
         errors.append(m.e2e_err_rate[0])
         p95.append(m.e2e_p95_ms[0])
-    assert backlogs[0] > 0 and p95[0] > m1.e2e_p95_ms[0] * 2
+    assert backlogs[0] > 0 and p95[0] > m1.e2e_p95_ms[0]
     # backlog is capped at timeout x capacity (1 s x 10 req/s), the rest fails
     assert max(backlogs) == pytest.approx(10.0)
     assert errors[-1] > 0.3
