@@ -38,10 +38,16 @@ CASES = [
     ("equal_to_champion_fails_positive_margin",
      _summary(new=(0.01, 8.0), hpa=(0.05, 10.0), champ=(0.01, 8.0)),
      "champ", GateConfig(slo_margin=0.0, cost_margin=0.01), False),
-    ("tolerated_cost_regression", _summary(new=(0.01, 10.5), hpa=(0.05, 10.0)), None,
-     GateConfig(cost_margin=-0.10), True),
-    ("slo_margin_demands_improvement", _summary(new=(0.04, 9.0), hpa=(0.05, 10.0)), None,
-     GateConfig(slo_margin=0.02), False),
+    ("tolerated_cost_regression_vs_hpa", _summary(new=(0.01, 10.5), hpa=(0.05, 10.0)), None,
+     GateConfig(baseline_cost_margin=-0.10), True),
+    ("slo_margin_demands_improvement_vs_hpa", _summary(new=(0.04, 9.0), hpa=(0.05, 10.0)),
+     None, GateConfig(baseline_slo_margin=0.02), False),
+    ("hpa_tolerance_does_not_loosen_the_champion_comparison",
+     _summary(new=(0.30, 12.0), hpa=(0.05, 10.0), champ=(0.20, 11.0)), "champ",
+     GateConfig(baseline_slo_margin=-1.0, baseline_cost_margin=-9.0), False),
+    ("champion_margin_applies_to_the_champion_only",
+     _summary(new=(0.04, 9.0), hpa=(0.05, 10.0), champ=(0.10, 12.0)), "champ",
+     GateConfig(slo_margin=0.05), True),
     ("missing_baseline_rejects", _summary(new=(0.0, 1.0)), None, GateConfig(), False),
     ("missing_champion_rows_rejects", _summary(new=(0.0, 1.0), hpa=(0.05, 10.0)), "champ",
      GateConfig(), False),
@@ -88,7 +94,8 @@ def test_gate_rejects_nan_metrics_instead_of_promoting():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("slo_margin", 2.0), ("cost_margin", 1.0), ("baseline_policy", "")],
+    [("slo_margin", 2.0), ("cost_margin", 1.0), ("baseline_slo_margin", -1.5),
+     ("baseline_cost_margin", -10.0), ("baseline_policy", "")],
 )
 def test_gate_config_names_the_invalid_field(field, value):
     with pytest.raises(ConfigError, match=field):

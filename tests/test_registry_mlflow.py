@@ -43,6 +43,11 @@ def test_pyfunc_champion_gives_the_same_actions_as_the_in_process_policy(tmp_pat
     # the tick sequence carries temporal memory: a continued call is not a fresh one
     again = loaded.predict(to_batch(obs[:2]), params={"reset": True})
     np.testing.assert_array_equal(again, expected[:2])
+    names = ["frontend", "cart", "checkout", "ads", "", ""]
+    remapped = loaded.predict(to_batch(obs), params={"reset": True, "slot_names": names})
+    np.testing.assert_array_equal(
+        remapped, act_sequence(policy, to_batch(obs), reset=True, slot_names=names)
+    )
     assert {"python_function"} <= set(loaded.metadata.flavors)
     assert loaded.metadata.signature.params is not None
 
@@ -63,6 +68,7 @@ def test_worse_challenger_is_recorded_and_leaves_the_champion(tmp_path, sqlite_u
     assert tags["gate.decision"] == "rejected"
     assert "slo_violation_rate 0.2000" in tags["gate.reason"]
     assert tags["gate.previous_champion"] == v1.version
+    assert len(tags["weights_sha256"]) == 64
     assert [r["version"] for r in list_versions(sqlite_uri)] == [v2.version, v1.version]
 
 

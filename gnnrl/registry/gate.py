@@ -12,9 +12,11 @@ The challenger passes against a reference R when
     slo(challenger)  <= slo(R) - slo_margin
     cost(challenger) <= cost(R) * (1 - cost_margin)
 
-Positive margins demand a strict improvement; negative margins tolerate a bounded
-regression (e.g. ``cost_margin=-0.10``: up to 10 % more replica-hours). It must pass
-against every reference present (HPA always; the champion when there is one). Missing or
+with one pair of margins against the champion (``slo_margin``, ``cost_margin``) and one
+against HPA (``baseline_slo_margin``, ``baseline_cost_margin``). Positive margins demand a
+strict improvement; negative margins tolerate a bounded regression (e.g.
+``cost_margin=-0.10``: up to 10 % more replica-hours). It must pass against every reference
+present (HPA always; the champion when there is one). Missing or
 mismatched evaluations are a rejection with the reason named, never a promotion
 (RELIABILITY T3).
 """
@@ -41,25 +43,30 @@ class GateConfig(JsonConfig):
 
     Attributes:
         slo_margin: required absolute reduction of ``slo_violation_rate`` (fraction 0..1)
-            against each reference; negative = tolerated increase. In [-1, 1].
-        cost_margin: required relative reduction of ``replica_hours`` against each
-            reference (0.05 = 5 % cheaper); negative = tolerated increase. In (-10, 1).
+            against the champion; negative = tolerated increase. In [-1, 1].
+        cost_margin: required relative reduction of ``replica_hours`` against the champion
+            (0.05 = 5 % cheaper); negative = tolerated increase. In (-10, 1).
+        baseline_slo_margin / baseline_cost_margin: the same against HPA.
         baseline_policy: the evaluation's policy name of HPA at 70 % CPU.
         require_baseline: reject when the baseline is missing from the summary.
     """
 
     slo_margin: float = 0.0
     cost_margin: float = 0.0
+    baseline_slo_margin: float = 0.0
+    baseline_cost_margin: float = 0.0
     baseline_policy: str = "hpa"
     require_baseline: bool = True
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.slo_margin, int | float) and -1.0 <= self.slo_margin <= 1.0):
-            raise ConfigError(f"GateConfig.slo_margin must be in [-1, 1], got {self.slo_margin!r}")
-        if not (isinstance(self.cost_margin, int | float) and -10.0 < self.cost_margin < 1.0):
-            raise ConfigError(
-                f"GateConfig.cost_margin must be in (-10, 1), got {self.cost_margin!r}"
-            )
+        for name in ("slo_margin", "baseline_slo_margin"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and -1.0 <= value <= 1.0):
+                raise ConfigError(f"GateConfig.{name} must be in [-1, 1], got {value!r}")
+        for name in ("cost_margin", "baseline_cost_margin"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and -10.0 < value < 1.0):
+                raise ConfigError(f"GateConfig.{name} must be in (-10, 1), got {value!r}")
         if not self.baseline_policy:
             raise ConfigError("GateConfig.baseline_policy must be a non-empty policy name")
 
@@ -90,6 +97,8 @@ class GateDecision:
             "gate.reason": "; ".join(self.reasons)[:5000],
             "gate.slo_margin": repr(float(self.config.slo_margin)),
             "gate.cost_margin": repr(float(self.config.cost_margin)),
+            "gate.baseline_slo_margin": repr(float(self.config.baseline_slo_margin)),
+            "gate.baseline_cost_margin": repr(float(self.config.baseline_cost_margin)),
         }
         for role, score in self.scores.items():
             tags[f"gate.{role}.policy"] = score.policy
@@ -138,17 +147,22 @@ def _compare(challenger: PolicyScore, ref: PolicyScore, role: str, cfg: GateConf
             f"({len(ref.episodes)} vs {len(challenger.episodes)}); not comparable"
         )
         return failures
-    slo_limit = ref.slo_violation_rate - cfg.slo_margin
+    slo_margin, cost_margin = (
+        (cfg.baseline_slo_margin, cfg.baseline_cost_margin)
+        if role == "baseline"
+        else (cfg.slo_margin, cfg.cost_margin)
+    )
+    slo_limit = ref.slo_violation_rate - slo_margin
     if challenger.slo_violation_rate > slo_limit + 1e-12:
         failures.append(
             f"slo_violation_rate {challenger.slo_violation_rate:.4f} > {slo_limit:.4f} "
-            f"({role} {ref.slo_violation_rate:.4f} - margin {cfg.slo_margin:g})"
+            f"({role} {ref.slo_violation_rate:.4f} - margin {slo_margin:g})"
         )
-    cost_limit = ref.replica_hours * (1.0 - cfg.cost_margin)
+    cost_limit = ref.replica_hours * (1.0 - cost_margin)
     if challenger.replica_hours > cost_limit * (1 + 1e-12):
         failures.append(
             f"replica_hours {challenger.replica_hours:.4g} > {cost_limit:.4g} "
-            f"({role} {ref.replica_hours:.4g} x (1 - margin {cfg.cost_margin:g}))"
+            f"({role} {ref.replica_hours:.4g} x (1 - margin {cost_margin:g}))"
         )
     return failures
 

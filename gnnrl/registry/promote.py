@@ -10,6 +10,7 @@ step leaves the previous champion where it was.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ from gnnrl.registry.tracking import (
 )
 
 CHAMPION = "champion"
+#: version tag holding the sha256 of ``weights.pt`` (read by gnnrl.scaler.model_source)
+SHA_TAG = "weights_sha256"
+WEIGHTS_FILE = "weights.pt"
 CHALLENGER = "challenger"
 
 
@@ -109,7 +113,11 @@ def register_and_gate(
         active_run_id = run.info.run_id
     client = _client(uri)
     version = str(mv.version)
-    for key, value in {**decision.as_tags(), "gate.previous_champion": current or ""}.items():
+    version_tags = {**decision.as_tags(), "gate.previous_champion": current or ""}
+    weights = Path(model_dir) / WEIGHTS_FILE
+    if weights.is_file():  # the scaler checks the weights against this tag (model_source.py)
+        version_tags[SHA_TAG] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    for key, value in version_tags.items():
         client.set_model_version_tag(MODEL_NAME, version, key, value)
     client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
     if decision.promoted:

@@ -13,7 +13,9 @@ E = max_edges, float32 unless said):
     edge_mask (T, E) int8, num_nodes (T,) int64, invalid_action_mask (T, N*15) int8 (1=invalid)
 
 Output: (T, N) int64 moves in 0..14 (0 nothing, 1..7 add k, 8..14 remove k-7).
-Param ``reset`` (bool, default True): forget the temporal memory before the first row.
+Params: ``reset`` (bool, default True) forgets the temporal memory before the first row;
+``slot_names`` (list of str, "" = empty slot) remaps the memory to a new slot -> service
+layout first, as the scaler does when services come and go.
 """
 
 from __future__ import annotations
@@ -57,14 +59,18 @@ def _reset_policy(policy: Any) -> None:
         reset()
 
 
-def act_sequence(policy: Any, batch: dict[str, np.ndarray], reset: bool = True) -> np.ndarray:
+def act_sequence(policy: Any, batch: dict[str, np.ndarray], reset: bool = True,
+                 slot_names: list[str | None] | None = None) -> np.ndarray:
     """Run ``policy`` over T consecutive observations; return (T, N) int64 moves.
 
     Shapes:
         batch: see the module docstring; every array's first axis is T.
+        slot_names: (N,) service name per slot (None/"" = empty), or None to keep the layout.
     """
     if reset:
         _reset_policy(policy)
+    if slot_names is not None and hasattr(policy, "update_node_mapping"):
+        policy.update_node_mapping([n or None for n in slot_names])
     lengths = {k: len(np.asarray(batch[k])) for k in OBS_KEYS}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"observation arrays differ in length (ticks): {lengths}")
@@ -89,13 +95,16 @@ class GnnrlPolicyModel(PythonModel):
 
     def predict(self, context, model_input, params=None):
         """(T, ...) observations -> (T, N) int64 moves; see the module docstring."""
-        reset = True if params is None else bool(params.get("reset", True))
+        params = params or {}
+        reset = bool(params.get("reset", True))
+        names = params.get("slot_names")
+        names = [str(n) for n in names] if names is not None and any(names) else None
         if not isinstance(model_input, dict):
             raise TypeError(
                 f"GNNRL pyfunc expects a dict of numpy arrays keyed by {OBS_KEYS}, "
                 f"got {type(model_input).__name__}"
             )
-        return act_sequence(self._policy, model_input, reset=reset)
+        return act_sequence(self._policy, model_input, reset=reset, slot_names=names)
 
 
 def model_dims(model_dir: str | os.PathLike[str]) -> tuple[int, int]:
@@ -140,7 +149,10 @@ def signature(max_nodes: int, max_edges: int) -> Any:
         ]
     )
     outputs = Schema([TensorSpec(i64, (-1, max_nodes), "moves")])
-    params = ParamSchema([ParamSpec("reset", "boolean", True)])
+    params = ParamSchema([
+        ParamSpec("reset", "boolean", True),
+        ParamSpec("slot_names", "string", [""] * max_nodes, (-1,)),
+    ])
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
