@@ -1,0 +1,129 @@
+"""Typed configs of the policy and of PPO (JSON round-trip; a model carries its own)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from gnnrl.config import ConfigError, JsonConfig
+
+
+def _positive(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{type(obj).__name__}.{name} must be > 0, got {value!r}")
+
+
+def _unit(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{type(obj).__name__}.{name} must be in [0, 1], got {value!r}")
+
+
+@dataclasses.dataclass
+class TGNConfig(JsonConfig):
+    """Temporal memory (`gnnrl.encoders.tgn_encoder.DynamicTGNEncoder`).
+
+    memory_dim: per-service GRU memory width; time_dim: cosine time-encoding width;
+    heads: attention heads of the read-out TransformerConv.
+    """
+
+    memory_dim: int = 32
+    time_dim: int = 8
+    heads: int = 2
+
+    def __post_init__(self) -> None:
+        _positive(self, "memory_dim", "time_dim", "heads")
+
+
+@dataclasses.dataclass
+class PolicyConfig(JsonConfig):
+    """Architecture of `PPO_GNN`.
+
+    max_nodes/max_edges: observation padding (the env's DynamicGraphConfig); num_moves: 15
+    (0 nothing, 1..7 add k, 8..14 remove k-7); hidden_dim: embedding width (divisible by
+    gnn_heads and tgn.heads); gnn_layers: TransformerConv layers (2-3); use_tgn: add the
+    temporal memory embedding to the structural one (sum).
+    """
+
+    max_nodes: int = 20
+    max_edges: int = 400
+    num_moves: int = 15
+    hidden_dim: int = 64
+    gnn_layers: int = 2
+    gnn_heads: int = 2
+    use_tgn: bool = True
+    tgn: TGNConfig = dataclasses.field(default_factory=TGNConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tgn, dict):
+            self.tgn = TGNConfig.from_dict(self.tgn)
+        _positive(self, "max_nodes", "max_edges", "num_moves", "hidden_dim", "gnn_layers",
+                  "gnn_heads")
+        if self.num_moves != 15:
+            raise ConfigError(f"PolicyConfig.num_moves must be 15 (the action contract), "
+                              f"got {self.num_moves}")
+        if not 1 <= self.gnn_layers <= 4:
+            raise ConfigError(f"PolicyConfig.gnn_layers must be in 1..4, got {self.gnn_layers}")
+        for heads_name, heads in (("gnn_heads", self.gnn_heads), ("tgn.heads", self.tgn.heads)):
+            if self.hidden_dim % heads:
+                raise ConfigError(f"PolicyConfig.hidden_dim ({self.hidden_dim}) must be "
+                                  f"divisible by {heads_name} ({heads})")
+
+
+@dataclasses.dataclass
+class PPOConfig(JsonConfig):
+    """PPO hyperparameters (CleanRL's ppo.py defaults where the issue does not say otherwise).
+
+    Steps are env steps summed over envs: one update consumes ``num_envs * num_steps``.
+    """
+
+    total_steps: int = 200_000
+    num_envs: int = 8
+    num_steps: int = 120
+    learning_rate: float = 3e-4
+    adam_eps: float = 1e-5
+    anneal_lr: bool = True
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    num_minibatches: int = 4
+    update_epochs: int = 4
+    norm_adv: bool = True
+    clip_coef: float = 0.2
+    clip_vloss: bool = True
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    norm_reward: bool = True
+    reward_clip: float = 10.0
+
+    def __post_init__(self) -> None:
+        _positive(self, "total_steps", "num_envs", "num_steps", "learning_rate", "adam_eps",
+                  "num_minibatches", "update_epochs", "max_grad_norm", "reward_clip")
+        _unit(self, "gamma", "gae_lambda")
+        for name in ("clip_coef", "ent_coef", "vf_coef"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0 or not math.isfinite(value):
+                raise ConfigError(f"PPOConfig.{name} must be a finite number >= 0, got {value!r}")
+        if (self.num_envs * self.num_steps) % self.num_minibatches:
+            raise ConfigError(
+                f"PPOConfig.num_minibatches ({self.num_minibatches}) must divide "
+                f"num_envs * num_steps ({self.num_envs * self.num_steps})"
+            )
+        if self.target_kl is not None and self.target_kl <= 0:
+            raise ConfigError(f"PPOConfig.target_kl must be > 0 or null, got {self.target_kl}")
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        return max(1, self.total_steps // self.batch_size)

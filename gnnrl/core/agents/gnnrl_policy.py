@@ -1,0 +1,42 @@
+"""`GNNRLPolicy`: the trained `PPO_GNN` behind the evaluation/scaler `Policy` protocol.
+
+``act(obs, info)`` first remaps the temporal memory to the env's current slot layout
+(``info["slot_names"]``) so that a service keeps its memory when slots are reassigned and
+a new service in a reused slot starts from zero, then picks moves (deterministic by
+default: the arg-max move of every service, for serving).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gnnrl.core.agents.ppo_gnn import PPO_GNN
+
+
+class GNNRLPolicy:
+    """Adapter implementing ``name``, ``reset(env)`` and ``act(obs, info)``."""
+
+    def __init__(self, model: PPO_GNN, deterministic: bool = True, name: str = "gnnrl"):
+        self.model = model.eval()
+        self.deterministic = deterministic
+        self.name = name
+
+    @classmethod
+    def load(cls, path: str | Path, deterministic: bool = True, name: str = "gnnrl"
+             ) -> GNNRLPolicy:
+        """Load a saved model folder (see `PPO_GNN.load` for the errors raised)."""
+        return cls(PPO_GNN.load(path), deterministic=deterministic, name=name)
+
+    def reset(self, env: Any = None) -> None:
+        """Start of an episode: forget the temporal memory."""
+        self.model.reset_memory()
+
+    def act(self, obs: dict, info: dict | None = None) -> np.ndarray:
+        """Moves for every slot. Shapes: returns ``(max_nodes,)`` int64 in 0..14."""
+        names = (info or {}).get("slot_names")
+        if names is not None:
+            self.model.update_node_mapping(list(names))
+        return self.model.act(obs, deterministic=self.deterministic)

@@ -1,0 +1,331 @@
+"""PPO_GNN: the graph policy (GNNEncoder + DynamicTGNEncoder + PolicyHead) and its value.
+
+Per-node logits over the 15 moves come from ``[node embedding, pooled graph embedding,
+global features]``, so one set of weights serves any number of services (up to the
+observation's ``max_nodes``; the weights themselves do not depend on it). Structural (GNN)
+and temporal (TGN) node embeddings are summed, as in the design. The value is read from the
+pooled graph embedding and the global features.
+
+Invalid moves (``obs["invalid_action_mask"]``, service-major ``(max_nodes * 15,)``, 1 =
+invalid) get probability zero in rollouts and in the PPO update alike. Padded slots may only
+take move 0 and are excluded from the joint log-probability and entropy, which are sums
+over active services.
+
+Weights are data: `PPO_GNN.save` writes ``weights.pt`` (a ``state_dict``) and
+``config.json`` (architecture, observation schema version, SHA-256 of the weights);
+`PPO_GNN.load` reads them back with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+import gnnrl
+from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
+from gnnrl.core.agents.configs import PolicyConfig
+from gnnrl.encoders.features import GLOBAL_DIM, FeatureScaler
+from gnnrl.encoders.gnn_encoder import GNNEncoder
+from gnnrl.encoders.graph_batch import (
+    GraphBatch,
+    build_graph_batch,
+    check_finite,
+    masked_pool,
+    obs_to_tensors,
+)
+from gnnrl.encoders.tgn_encoder import DynamicTGNEncoder, MemoryBank
+
+WEIGHTS_FILE = "weights.pt"
+CONFIG_FILE = "config.json"
+_MASKED = -1e8  # logit of an invalid move (exp underflows to exactly 0 probability)
+
+
+class ModelLoadError(RuntimeError):
+    """A saved model is missing, corrupt (hash mismatch, bad pickle) or does not fit."""
+
+
+class SchemaVersionError(ModelLoadError):
+    """The model was trained on a different observation schema version than this code's."""
+
+
+def _ortho(layer: nn.Linear, gain: float) -> nn.Linear:
+    # PPO implementation detail: orthogonal init, small gain on the policy output
+    # (Huang et al., "The 37 implementation details of PPO", ICLR blog track 2022).
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def move_prior(num_moves: int = 15, hold: float = 2.0, per_replica: float = 0.25) -> Tensor:
+    """Initial logit bias of the 15 moves: hold (+2.0), then -0.25 per extra replica.
+
+    An untrained per-service policy with uniform logits would change 14 of 15 services'
+    replicas every step (a random walk that piles up pods); with this prior the
+    untrained policy holds about a third of the time and prefers small moves, so early
+    rollouts look like plausible operations. Learning moves the bias like any weight.
+    """
+    half = (num_moves - 1) // 2
+    size = torch.arange(1, half + 1, dtype=torch.float32)
+    steps = -per_replica * (size - 1)
+    return torch.cat([torch.tensor([hold]), steps, steps])
+
+
+class PolicyHead(nn.Module):
+    """Per-node move logits and a graph value.
+
+    Shapes:
+        h ``(B, N, H)`` node embeddings, g ``(B, H)`` graph embedding, glob ``(B, G)``
+        scaled globals -> logits ``(B, N, num_moves)``, value ``(B,)``.
+    """
+
+    def __init__(self, hidden_dim: int, num_moves: int = 15, global_dim: int = GLOBAL_DIM):
+        super().__init__()
+        gain = float(np.sqrt(2.0))
+        self.actor = nn.Sequential(
+            _ortho(nn.Linear(2 * hidden_dim + global_dim, hidden_dim), gain), nn.Tanh(),
+            _ortho(nn.Linear(hidden_dim, num_moves), 0.01),
+        )
+        with torch.no_grad():
+            self.actor[-1].bias.copy_(move_prior(num_moves))
+        self.critic = nn.Sequential(
+            _ortho(nn.Linear(hidden_dim + global_dim, hidden_dim), gain), nn.Tanh(),
+            _ortho(nn.Linear(hidden_dim, 1), 1.0),
+        )
+
+    def forward(self, h: Tensor, g: Tensor, glob: Tensor) -> tuple[Tensor, Tensor]:
+        n = h.shape[1]
+        ctx = torch.cat([g, glob], dim=-1)
+        node_in = torch.cat([h, ctx.unsqueeze(1).expand(-1, n, -1)], dim=-1)
+        return self.actor(node_in), self.critic(ctx).squeeze(-1)
+
+
+class PPO_GNN(nn.Module):
+    """The GNNRL actor-critic.
+
+    Args:
+        obs_space: the env's ``observation_space`` (a Dict with ``svc_df`` and ``edge_df``);
+            may be None when ``config`` gives ``max_nodes``/``max_edges``.
+        action_space: ``MultiDiscrete([15] * max_nodes)`` (checked) or None.
+        use_tgn: add the temporal memory encoder (overrides ``config.use_tgn``).
+        config: `PolicyConfig` (defaults otherwise).
+    """
+
+    name = "gnnrl"
+
+    def __init__(self, obs_space: Any = None, action_space: Any = None,
+                 use_tgn: bool | None = None, config: PolicyConfig | None = None) -> None:
+        super().__init__()
+        cfg = config or PolicyConfig()
+        if obs_space is not None:
+            n_nodes = int(obs_space["svc_df"].shape[0])
+            n_edges = int(obs_space["edge_df"].shape[0])
+            cfg = cfg.replace(max_nodes=n_nodes, max_edges=n_edges)
+        if action_space is not None:
+            nvec = np.asarray(getattr(action_space, "nvec", []))
+            if nvec.shape != (cfg.max_nodes,) or not (nvec == cfg.num_moves).all():
+                raise ConfigError(
+                    f"action_space must be MultiDiscrete([{cfg.num_moves}] * {cfg.max_nodes}),"
+                    f" got {action_space}"
+                )
+        if use_tgn is not None:
+            cfg = cfg.replace(use_tgn=bool(use_tgn))
+        self.config = cfg
+        h = cfg.hidden_dim
+        self.scaler = FeatureScaler()
+        self.gnn = GNNEncoder(h, cfg.gnn_layers, cfg.gnn_heads)
+        self.tgn = (
+            DynamicTGNEncoder(cfg.max_nodes, h, cfg.tgn.memory_dim, cfg.tgn.time_dim,
+                              cfg.tgn.heads)
+            if cfg.use_tgn else None
+        )
+        self.pool = nn.Sequential(nn.Linear(2 * h, h), nn.Tanh())
+        self.head = PolicyHead(h, cfg.num_moves)
+        self._bank: MemoryBank | None = None
+
+    # -- core (batched tensors) -----------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def new_memory(self, num_envs: int) -> MemoryBank:
+        """A zeroed memory bank for ``num_envs`` vectorised envs."""
+        dim = self.config.tgn.memory_dim
+        return MemoryBank(num_envs, self.config.max_nodes, dim, self.device)
+
+    def forward(self, t: Mapping[str, Tensor], memory: tuple[Tensor, Tensor, Tensor] | None
+                ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+        """Masked logits, value and the post-step memory.
+
+        Args:
+            t: batched tensors from `obs_to_tensors`.
+            memory: pre-step ``(memory (B, N, D), last_update (B, N), t (B,))`` or None
+                (TGN off, or a zero memory at t = 1).
+
+        Returns:
+            logits ``(B, N, 15)`` with invalid moves at -1e8, value ``(B,)``, and
+            ``(memory (B, N, D), last_update (B, N))`` after this step (None without TGN).
+        """
+        svc, node_mask = t["svc_df"], t["node_mask"]
+        bsz, n, _ = svc.shape
+        graph: GraphBatch = build_graph_batch(t["edge_df"], t["edge_mask"], node_mask)
+        edge_flat = t["edge_df"].reshape(-1, t["edge_df"].shape[-1])[graph.edge_rows]
+        edge_attr = torch.cat([self.scaler.edge(edge_flat), graph.forward.unsqueeze(-1)], -1)
+        x = self.scaler.node(svc).reshape(bsz * n, -1)
+        h = self.gnn(x, graph, edge_attr)
+        new_memory = None
+        if self.tgn is not None:
+            if memory is None:
+                d = self.config.tgn.memory_dim
+                memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n),
+                          svc.new_ones(bsz))
+            mem, last = self.tgn.memory_update(memory[0], memory[1], memory[2], graph,
+                                               edge_attr)
+            # A slot that is empty now forgets (the service was removed).
+            keep = node_mask.to(mem.dtype)
+            mem, last = mem * keep.unsqueeze(-1), last * keep
+            h = h + self.tgn.embed(mem, x, graph, edge_attr)
+            new_memory = (mem, last)
+        h = h.reshape(bsz, n, -1) * node_mask.unsqueeze(-1).to(h.dtype)
+        g = self.pool(masked_pool(h, node_mask))
+        logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]))
+        return self.mask_logits(logits, t["invalid_action_mask"], node_mask), value, new_memory
+
+    def mask_logits(self, logits: Tensor, invalid: Tensor, node_mask: Tensor) -> Tensor:
+        """Set invalid moves to -1e8; padded slots (and any all-invalid row) keep move 0 only.
+
+        Shapes: logits ``(B, N, 15)``, invalid ``(B, N * 15)`` bool, node_mask ``(B, N)``.
+        """
+        bsz, n, k = logits.shape
+        inv = invalid.reshape(bsz, n, k).clone()
+        inv |= ~node_mask.unsqueeze(-1)
+        stuck = inv.all(-1)
+        inv[..., 0] &= ~stuck
+        return logits.masked_fill(inv, _MASKED)
+
+    def evaluate_actions(self, t: Mapping[str, Tensor], actions: Tensor,
+                         memory: tuple[Tensor, Tensor, Tensor] | None
+                         ) -> tuple[Tensor, Tensor, Tensor]:
+        """Joint log-prob, entropy (sums over active services) and value of ``actions``.
+
+        Shapes: actions ``(B, N)`` int64 -> three ``(B,)`` tensors.
+        """
+        logits, value, _ = self(t, memory)
+        logp_all = torch.log_softmax(logits, -1)
+        active = t["node_mask"].to(logits.dtype)
+        logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        ent = -(logp_all.exp() * logp_all).sum(-1)
+        return (logp * active).sum(-1), (ent * active).sum(-1), value
+
+    @torch.no_grad()
+    def sample(self, t: Mapping[str, Tensor], memory: tuple[Tensor, Tensor, Tensor] | None,
+               deterministic: bool = False
+               ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+        """Actions ``(B, N)``, joint log-prob ``(B,)``, value ``(B,)`` and post-step memory."""
+        logits, value, new_memory = self(t, memory)
+        if deterministic:
+            actions = logits.argmax(-1)
+        else:
+            actions = torch.distributions.Categorical(logits=logits).sample()
+        actions = torch.where(t["node_mask"], actions, torch.zeros_like(actions))
+        logp_all = torch.log_softmax(logits, -1)
+        logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        logp = (logp * t["node_mask"].to(logp.dtype)).sum(-1)
+        return actions, logp, value, new_memory
+
+    # -- convenience API (numpy in, numpy out; keeps its own memory) ----------------------
+    def reset_memory(self) -> None:
+        """Forget the temporal memory (call at the start of an episode)."""
+        if self._bank is not None:
+            self._bank.reset()
+
+    def update_node_mapping(self, names: list[str | None], env: int = 0) -> None:
+        """Remap the temporal memory of env ``env`` to a new slot -> service layout."""
+        if self.tgn is None:
+            return
+        if self._bank is None:
+            self._bank = self.new_memory(env + 1)
+        self._bank.update_node_mapping(names, env)
+
+    @torch.no_grad()
+    def act(self, obs: Mapping[str, Any], deterministic: bool = False) -> np.ndarray:
+        """Moves for one observation ``-> (max_nodes,)`` or a batch ``-> (B, max_nodes)``.
+
+        Raises `gnnrl.encoders.graph_batch.ObservationError` on missing keys or NaN/inf.
+        """
+        t, batched = obs_to_tensors(obs, self.device)
+        check_finite(t)
+        bsz = t["svc_df"].shape[0]
+        memory = None
+        if self.tgn is not None:
+            if self._bank is None or self._bank.num_envs != bsz:
+                self._bank = self.new_memory(bsz)
+            memory = self._bank.state()
+        actions, _, _, new_memory = self.sample(t, memory, deterministic)
+        if new_memory is not None and self._bank is not None and memory is not None:
+            self._bank.commit(new_memory[0], new_memory[1], memory[2])
+        out = actions.cpu().numpy().astype(np.int64)
+        return out if batched else out[0]
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path, extra: Mapping[str, Any] | None = None) -> Path:
+        """Write ``weights.pt`` + ``config.json`` into the directory ``path`` (atomically)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in self.state_dict().items()}, buf)
+        data = buf.getvalue()
+        atomic_write_bytes(path / WEIGHTS_FILE, data)
+        meta = {
+            "format": "gnnrl-ppo-gnn",
+            "observation_schema_version": gnnrl.OBSERVATION_SCHEMA_VERSION,
+            "gnnrl_version": gnnrl.__version__,
+            "weights_sha256": hashlib.sha256(data).hexdigest(),
+            "policy": self.config.to_dict(),
+            "extra": dict(extra or {}),
+        }
+        atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> PPO_GNN:
+        """Load a model saved by `save`.
+
+        Raises:
+            SchemaVersionError: the model's observation schema differs from
+                ``gnnrl.OBSERVATION_SCHEMA_VERSION``.
+            ModelLoadError: missing files, hash mismatch, unreadable weights or a
+                state_dict that does not fit the config.
+        """
+        path = Path(path)
+        try:
+            meta = json.loads((path / CONFIG_FILE).read_text())
+            data = (path / WEIGHTS_FILE).read_bytes()
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot read model at {path}: {exc}") from exc
+        version = meta.get("observation_schema_version")
+        if version != gnnrl.OBSERVATION_SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"model at {path} was trained on observation schema {version}, this code "
+                f"uses {gnnrl.OBSERVATION_SCHEMA_VERSION}"
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        if meta.get("weights_sha256") != digest:
+            raise ModelLoadError(f"{path / WEIGHTS_FILE}: SHA-256 mismatch (file corrupt?)")
+        try:
+            config = PolicyConfig.from_dict(meta["policy"])
+            state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+            model = cls(config=config)
+            model.load_state_dict(state, strict=True)
+        except (KeyError, ConfigError, RuntimeError, ValueError, TypeError) as exc:
+            raise ModelLoadError(f"cannot load model at {path}: {exc}") from exc
+        model.to(map_location)
+        model.eval()
+        return model

@@ -1,0 +1,460 @@
+"""Training PPO_GNN in the simulator: `TrainConfig` and `train(config, out_dir) -> Path`.
+
+The loop (one *update* = ``num_envs x num_steps`` env steps):
+
+1. roll out the current policy in `EnvPool` (each env keeps its own TGN memory, remapped
+   by service name after every step and reset at episode start; the pre-step memory of
+   every step is stored with it);
+2. compute GAE with the value of the final observation on truncation;
+3. run the PPO epochs (`gnnrl.core.agents.ppo.ppo_update`), which recompute each step's
+   memory update so the TGN's GRU is trained;
+4. log (``metrics.jsonl``, MLflow when ``MLFLOW_TRACKING_URI`` is set, a tqdm bar),
+   evaluate every ``eval_every`` updates against the HPA (70 % CPU) on fixed scenarios
+   with seeds >= 1000, and checkpoint every ``checkpoint_every`` updates.
+
+Output folder::
+
+    model/            the final policy (PPO_GNN.save): what `gnnrl evaluate`/scaler load
+    best/             the policy with the best evaluation return so far
+    checkpoints/      resumable training state (`gnnrl.core.agents.checkpoint`)
+    metrics.jsonl     one JSON object per update (and per evaluation)
+    train_config.json the full config of the run
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
+from gnnrl.core.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
+from gnnrl.core.agents.gnnrl_policy import GNNRLPolicy
+from gnnrl.core.agents.ppo import (
+    Batch,
+    RewardNormalizer,
+    TrainingNaNError,
+    compute_gae,
+    ppo_update,
+)
+from gnnrl.core.agents.ppo_gnn import PPO_GNN
+from gnnrl.core.agents.quick_eval import evaluate
+from gnnrl.core.agents.rollout import TRAIN_SEED_LIMIT, EnvPool, RolloutBuffer, stack_obs
+from gnnrl.core.agents.scenario_mix import TOPOLOGY_VARIANTS, training_scenarios
+from gnnrl.encoders.graph_batch import ObservationError, check_finite, obs_to_tensors
+from gnnrl.encoders.tgn_encoder import MemoryBank
+
+
+@dataclasses.dataclass
+class TrainConfig(JsonConfig):
+    """Everything a training run needs (saved as ``train_config.json`` in the output).
+
+    app: built-in name or spec path; goal_reward: "latency" | "cost"; traces x peaks x
+    topology: the scenario mix (`gnnrl.core.agents.scenario_mix`); max_steps: episode
+    length (control intervals); seed: < 1000 (evaluation seeds start at 1000);
+    device: "auto" | "cpu" | "cuda"; torch_threads: intra-op threads (1 on shared CPUs);
+    eval_every / checkpoint_every: in updates (0 = never).
+    """
+
+    app: str = "onlineboutique"
+    goal_reward: str = "latency"
+    traces: tuple[str, ...] = ("diurnal", "flash", "ramp", "fluctuating")
+    peaks: tuple[float, ...] = (150.0, 300.0)
+    topology: tuple[str, ...] = ("static", "add", "remove", "churn")
+    max_steps: int = 240
+    seed: int = 1
+    device: str = "auto"
+    torch_threads: int = 1
+    eval_every: int = 10
+    checkpoint_every: int = 10
+    keep_checkpoints: int = 2
+    ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+    policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ppo, dict):
+            self.ppo = PPOConfig.from_dict(self.ppo)
+        if isinstance(self.policy, dict):
+            self.policy = PolicyConfig.from_dict(self.policy)
+        self.traces, self.peaks = tuple(self.traces), tuple(float(p) for p in self.peaks)
+        self.topology = tuple(self.topology)
+        if not 0 <= self.seed < TRAIN_SEED_LIMIT:
+            raise ConfigError(f"TrainConfig.seed must be in [0, {TRAIN_SEED_LIMIT}) "
+                              f"(evaluation uses seeds >= 1000), got {self.seed}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"TrainConfig.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.goal_reward not in ("latency", "cost"):
+            raise ConfigError(f"TrainConfig.goal_reward must be latency or cost, "
+                              f"got {self.goal_reward!r}")
+        if not self.traces or not self.peaks or not self.topology:
+            raise ConfigError("TrainConfig.traces, peaks and topology must be non-empty")
+        bad = sorted(set(self.topology) - set(TOPOLOGY_VARIANTS))
+        if bad:
+            raise ConfigError(f"TrainConfig.topology: unknown variant(s) {bad}")
+        if any(not p > 0 for p in self.peaks):
+            raise ConfigError(f"TrainConfig.peaks must be > 0, got {self.peaks}")
+        for name in ("max_steps", "torch_threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("eval_every", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """Read a JSON config file (unknown keys are an error)."""
+        try:
+            return cls.from_json(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; "cuda" without a GPU is an error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("TrainConfig.device is 'cuda' but no CUDA device is available")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed ``random``, ``numpy`` and ``torch`` together."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class _Tracker:
+    """metrics.jsonl + optional MLflow (when MLFLOW_TRACKING_URI is set)."""
+
+    def __init__(self, out: Path, config: TrainConfig) -> None:
+        self.path = out / "metrics.jsonl"
+        self.mlflow = None
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            import mlflow
+
+            from gnnrl.registry.tracking import (
+                check_reachable,
+                ensure_experiment,
+                flatten_params,
+                resolve_tracking_uri,
+            )
+
+            uri = resolve_tracking_uri()
+            check_reachable(uri)
+            mlflow.set_tracking_uri(uri)
+            self.run = mlflow.start_run(experiment_id=ensure_experiment(uri),
+                                        run_name=f"train-{out.name}",
+                                        tags={"gnnrl.step": "train"})
+            params = flatten_params(config.to_dict())
+            items = list(params.items())
+            for start in range(0, len(items), 100):
+                mlflow.log_params(dict(items[start:start + 100]))
+            self.mlflow = mlflow
+
+    def log(self, row: dict[str, Any], step: int) -> None:
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+        if self.mlflow is not None:
+            numeric = {k: float(v) for k, v in row.items()
+                       if isinstance(v, int | float) and math.isfinite(v)}
+            self.mlflow.log_metrics(numeric, step=step)
+
+    def close(self, status: str = "FINISHED") -> None:
+        if self.mlflow is not None:
+            self.mlflow.end_run(status=status)
+
+
+class Trainer:
+    """One training run (see the module docstring). Use `train` unless you need the parts."""
+
+    def __init__(self, config: TrainConfig, out_dir: str | os.PathLike[str],
+                 progress: bool = True) -> None:
+        from gnnrl.core.envs import OnlineBoutique
+        from gnnrl.sim import load_app_spec
+
+        self.cfg = config
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.progress = progress
+        torch.set_num_threads(config.torch_threads)
+        seed_everything(config.seed)
+        self.device = resolve_device(config.device)
+        app = load_app_spec(config.app)
+        self.scenarios = training_scenarios(app, config.traces, config.peaks,
+                                            config.topology, config.max_steps)
+
+        def make_env(scenario: Any = None) -> Any:
+            return OnlineBoutique(goal_reward=config.goal_reward, app=app,
+                                  scenario=scenario or self.scenarios,
+                                  max_steps=config.max_steps)
+
+        self.make_env: Callable[..., Any] = make_env
+        self.pool = EnvPool([make_env] * config.ppo.num_envs, config.seed)
+        env0 = self.pool.envs[0]
+        self.model = PPO_GNN(env0.observation_space, env0.action_space,
+                             config=config.policy).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.ppo.learning_rate,
+                                          eps=config.ppo.adam_eps)
+        self.normalizer = RewardNormalizer(config.ppo.num_envs, config.ppo.gamma,
+                                           config.ppo.reward_clip)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.update = 0
+        self.global_step = 0
+        self.best_eval = -math.inf
+        self.hpa_eval: dict[str, float] | None = None
+        by_name = {s.name: s for s in self.scenarios}
+        peak = max(config.peaks)
+        picks = [f"{tr}-{peak:g}-{config.topology[i % len(config.topology)]}"
+                 for i, tr in enumerate(config.traces)]
+        self.eval_scenarios = [by_name[p] for p in picks if p in by_name] or self.scenarios[:1]
+        self.last_checkpoint_update = 0
+
+    # -- setup ------------------------------------------------------------------------
+    def fit_scaler(self) -> None:
+        """Fit the feature standardisation on two HPA-driven episodes (seed 999)."""
+        from gnnrl.baselines.hpa import HPAPolicy
+
+        env = self.make_env()
+        hpa = HPAPolicy(target=0.7)
+        rows = []
+        for ep in range(2):
+            obs, info = env.reset(seed=TRAIN_SEED_LIMIT - 1 - ep)
+            hpa.reset(env)
+            for _ in range(self.cfg.max_steps):
+                rows.append(obs)
+                obs, _, te, tr, info = env.step(hpa.act(obs, info))
+                if te or tr:
+                    break
+        t, _ = obs_to_tensors(stack_obs(rows), self.device)
+        self.model.scaler.fit(t["svc_df"], t["node_mask"], t["edge_df"], t["edge_mask"],
+                              t["global_feats"])
+
+    def resume(self) -> bool:
+        """Restore the newest checkpoint under ``out/checkpoints``; False when none."""
+        folder = latest_checkpoint(self.out / "checkpoints")
+        if folder is None:
+            return False
+        ck = load_checkpoint(folder, self.device)
+        self.model.load_state_dict(ck.model.state_dict())
+        self.optimizer.load_state_dict(ck.trainer["optimizer"])
+        self.generator.set_state(ck.trainer["generator"])
+        torch.set_rng_state(ck.trainer["torch_rng"])
+        self.normalizer.load_state_dict(ck.state["normalizer"])
+        self.pool.episodes[:] = ck.state["episodes"]
+        self.update, self.global_step = ck.state["update"], ck.state["global_step"]
+        self.last_checkpoint_update = self.update
+        self.best_eval = ck.state.get("best_eval", -math.inf)
+        self.hpa_eval = ck.state.get("hpa_eval")
+        return True
+
+    def checkpoint(self) -> None:
+        state = {
+            "update": self.update, "global_step": self.global_step,
+            # the current (fresh) episodes are replayed on resume: counters before them
+            "episodes": (self.pool.episodes - 1).tolist(),
+            "normalizer": self.normalizer.state_dict(), "best_eval": self.best_eval,
+            "hpa_eval": self.hpa_eval, "config": self.cfg.to_dict(),
+        }
+        trainer = {"optimizer": self.optimizer.state_dict(),
+                   "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
+        save_checkpoint(self.out / "checkpoints", self.update, self.model, trainer, state,
+                        keep=self.cfg.keep_checkpoints)
+
+    # -- one update -----------------------------------------------------------------------
+    def _tensors(self, obs: dict[str, np.ndarray], what: str) -> dict[str, torch.Tensor]:
+        t, _ = obs_to_tensors(obs, self.device)
+        try:
+            check_finite(t)
+        except ObservationError as exc:
+            raise TrainingNaNError(f"{what}: {exc} (env index = observation row)") from exc
+        return t
+
+    def _final_values(self, step, bank: MemoryBank) -> np.ndarray:
+        """Values of the final observations of envs whose episode ended (0 elsewhere)."""
+        out = np.zeros(self.pool.num_envs, np.float32)
+        ended = [i for i, o in enumerate(step.final_obs) if o is not None]
+        if not ended:
+            return out
+        for i in ended:
+            bank.update_node_mapping(step.final_info[i]["slot_names"], i)
+        t = self._tensors(stack_obs([step.final_obs[i] for i in ended]),
+                          f"step {self.global_step}: final observation")
+        memory = None
+        if self.model.tgn is not None:
+            idx = torch.as_tensor(ended, device=self.device)
+            memory = (bank.memory[idx], bank.last_update[idx], bank.t[idx] + 1.0)
+        with torch.no_grad():
+            _, value, _ = self.model(t, memory)
+        out[ended] = value.cpu().numpy()
+        return out
+
+    def collect(self, obs, infos, bank: MemoryBank, buf: RolloutBuffer, stats: dict):
+        """Fill ``buf`` with ``num_steps`` steps of every env; returns the next obs/infos."""
+        self.model.eval()
+        for _ in range(self.cfg.ppo.num_steps):
+            t = self._tensors(obs, f"step {self.global_step}")
+            memory = bank.state() if self.model.tgn is not None else None
+            actions, logp, value, new_mem = self.model.sample(t, memory)
+            if new_mem is not None and memory is not None:
+                bank.commit(new_mem[0], new_mem[1], memory[2])
+            pos = buf.add(t, memory, actions, logp, value)
+            step = self.pool.step(actions.cpu().numpy())
+            self.global_step += self.pool.num_envs
+            bad = ~np.isfinite(step.rewards)
+            if bad.any():
+                raise TrainingNaNError(f"step {self.global_step}: non-finite reward from "
+                                       f"env(s) {np.nonzero(bad)[0].tolist()}")
+            buf.final_values[pos] = self._final_values(step, bank)
+            done = step.done
+            buf.rewards[pos] = (self.normalizer(step.rewards, done.astype(np.float64))
+                                if self.cfg.ppo.norm_reward else step.rewards)
+            buf.terminated[pos], buf.truncated[pos] = step.terminated, step.truncated
+            for i, info in enumerate(step.infos):
+                if done[i]:
+                    bank.reset([i])
+                bank.update_node_mapping(info["slot_names"], i)
+            self._account(stats, step)
+            obs, infos = step.obs, step.infos
+        return obs, infos
+
+    def _account(self, stats: dict, step) -> None:
+        stats["ep_return"] += step.rewards
+        for i, info in enumerate(step.final_info if step.done.any() else []):
+            if info is not None:
+                stats["returns"].append(float(stats["ep_return"][i]))
+                stats["ep_return"][i] = 0.0
+        for info in [fi or inf for fi, inf in zip(step.final_info, step.infos, strict=True)]:
+            stats["slo"].append(float(info["slo_violated"]))
+            stats["cost"].append(float(info["cost"]))
+
+    def learn(self, buf: RolloutBuffer, next_obs, bank: MemoryBank) -> dict[str, float]:
+        t = self._tensors(next_obs, f"step {self.global_step}")
+        memory = bank.state() if self.model.tgn is not None else None
+        with torch.no_grad():
+            _, last_values, _ = self.model(t, memory)
+        cfg = self.cfg.ppo
+        adv, ret = compute_gae(buf.rewards, buf.values, buf.terminated, buf.truncated,
+                               buf.final_values, last_values.cpu().numpy(), cfg.gamma,
+                               cfg.gae_lambda)
+        tgn = self.model.tgn is not None
+        n, d = self.cfg.policy.max_nodes, self.cfg.policy.tgn.memory_dim
+        batch = Batch(
+            obs=buf.flat_obs(),
+            memory=(buf.memory.reshape(-1, n, d), buf.last.reshape(-1, n),
+                    buf.time.reshape(-1)) if tgn else None,
+            actions=buf.actions.reshape(-1, n), logp=buf.logp.reshape(-1),
+            values=torch.as_tensor(buf.values.reshape(-1), device=self.device),
+            advantages=torch.as_tensor(adv.reshape(-1), device=self.device),
+            returns=torch.as_tensor(ret.reshape(-1), device=self.device),
+        )
+        try:
+            return ppo_update(self.model, self.optimizer, batch, cfg, self.generator)
+        except TrainingNaNError as exc:
+            raise TrainingNaNError(f"update {self.update + 1} (step {self.global_step}): "
+                                   f"{exc}") from exc
+
+    def evaluate(self) -> dict[str, float]:
+        """Deterministic GNNRL vs. HPA (70 % CPU) on the evaluation scenarios."""
+        from gnnrl.baselines.hpa import HPAPolicy
+
+        if self.hpa_eval is None:
+            self.hpa_eval = evaluate(HPAPolicy(target=0.7), self.make_env, self.eval_scenarios)
+        policy_model = PPO_GNN(config=self.model.config).to(self.device)
+        policy_model.load_state_dict(self.model.state_dict())
+        ours = evaluate(GNNRLPolicy(policy_model), self.make_env, self.eval_scenarios)
+        out = {f"eval/{k}": v for k, v in ours.items()}
+        out.update({f"eval_hpa/{k}": v for k, v in self.hpa_eval.items()})
+        return out
+
+
+def _bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="step", disable=not enabled,
+                dynamic_ncols=True, desc="train")
+
+
+def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = True,
+          progress: bool = True, stop_after_updates: int | None = None) -> Path:
+    """Train (or resume) a policy; returns the folder of the final model (``out/model``).
+
+    ``stop_after_updates`` ends the run early after that many updates in this call (tests
+    of interruption/resume); the model is still saved.
+
+    Raises:
+        TrainingNaNError: NaN/inf in observations, rewards or losses (names the step and
+            env); the last good checkpoint is kept.
+        ConfigError: invalid configuration.
+    """
+    tr = Trainer(config, out_dir, progress)
+    out = tr.out
+    atomic_write_text(out / "train_config.json", config.to_json())
+    if not (resume and tr.resume()):
+        tr.fit_scaler()
+    cfg = config.ppo
+    tracker = _Tracker(out, config)
+    bar = _bar(cfg.num_updates * cfg.batch_size, tr.update * cfg.batch_size, progress)
+    status = "FAILED"
+    try:
+        obs, infos = tr.pool.reset()
+        bank = tr.model.new_memory(tr.pool.num_envs)
+        for i, info in enumerate(infos):
+            bank.update_node_mapping(info["slot_names"], i)
+        buf = RolloutBuffer(cfg.num_steps, cfg.num_envs, config.policy.max_nodes,
+                            config.policy.tgn.memory_dim, tr.device)
+        stats = {"ep_return": np.zeros(cfg.num_envs), "returns": [], "slo": [], "cost": []}
+        done_here = 0
+        while tr.update < cfg.num_updates:
+            if stop_after_updates is not None and done_here >= stop_after_updates:
+                break
+            lr = cfg.learning_rate * (1.0 - tr.update / cfg.num_updates if cfg.anneal_lr else 1)
+            for group in tr.optimizer.param_groups:
+                group["lr"] = lr
+            t0 = time.perf_counter()
+            buf.reset()
+            obs, infos = tr.collect(obs, infos, bank, buf, stats)
+            row = tr.learn(buf, obs, bank)
+            tr.update += 1
+            done_here += 1
+            row.update(update=tr.update, global_step=tr.global_step, lr=lr,
+                       sps=cfg.batch_size / (time.perf_counter() - t0),
+                       slo_violation_rate=float(np.mean(stats["slo"])),
+                       cost_cores=float(np.mean(stats["cost"])))
+            if stats["returns"]:
+                row["episode_return"] = float(np.mean(stats["returns"]))
+            stats.update(returns=[], slo=[], cost=[])
+            if config.eval_every and tr.update % config.eval_every == 0:
+                row.update(tr.evaluate())
+                if row["eval/return"] > tr.best_eval:
+                    tr.best_eval = row["eval/return"]
+                    tr.model.save(out / "best", extra={"update": tr.update, **row})
+            tracker.log(row, tr.global_step)
+            bar.update(cfg.batch_size)
+            bar.set_postfix(ret=f"{row.get('episode_return', float('nan')):.1f}",
+                            slo=f"{row['slo_violation_rate']:.3f}",
+                            cost=f"{row['cost_cores']:.2f}")
+            if (config.checkpoint_every
+                    and tr.update - tr.last_checkpoint_update >= config.checkpoint_every
+                    and tr.pool.all_at_episode_start()):
+                tr.checkpoint()
+                tr.last_checkpoint_update = tr.update
+        final = tr.model.save(out / "model", extra={"update": tr.update,
+                                                    "global_step": tr.global_step})
+        status = "FINISHED"
+        return final
+    finally:
+        bar.close()
+        tracker.close(status)
+        tr.pool.close()

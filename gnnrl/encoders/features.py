@@ -1,0 +1,125 @@
+"""Feature scaling that lives inside the model, so training and serving see the same inputs.
+
+The observation carries raw units (replicas, millicores, MiB, req/s, ms, ratios; see
+``docs/internals.md``). Rates and resource usage span four orders of magnitude between a
+quiet leaf service and a busy frontend, so every non-negative magnitude goes through
+``log1p`` and is then standardised with a mean/std that are *buffers* of this module: they
+are fitted once on the first rollout of a training run (`FeatureScaler.fit`) and saved in
+the model's ``state_dict``. A model loaded by the scaler therefore applies exactly the
+transform it was trained with.
+
+Derived node features (computed from the raw row, so no extra observation field is
+needed): the HPA pressure ``desired_replicas / num_pods`` (the HPA's own ratio
+``ceil(current * metric / target)``, https://kubernetes.io/docs/tasks/run-application/
+horizontal-pod-autoscale/#algorithm-details), CPU per pod and requests per pod.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+#: raw node row: [num_pods, desired_replicas, cpu_m, mem_mi, rx_rps, tx_rps]
+RAW_NODE_DIM = 6
+#: raw edge row: [src, dst, active, qps, p95_ms, err_rate, mtls]
+RAW_EDGE_DIM = 7
+#: raw globals: [total_pods, avg_cpu_m, avg_mem_mi, total_rps]
+RAW_GLOBAL_DIM = 4
+
+#: scaled node features: 6 log1p magnitudes + pressure + log1p(cpu/pod) + log1p(rps/pod)
+NODE_DIM = 9
+#: scaled edge features: active, log1p(qps), log1p(p95), err, mtls, forward flag
+EDGE_DIM = 6
+#: scaled globals: 4 log1p magnitudes
+GLOBAL_DIM = 4
+
+_CLAMP = 10.0
+
+
+def _safe_log1p(x: Tensor) -> Tensor:
+    return torch.log1p(x.clamp_min(0.0))
+
+
+class FeatureScaler(nn.Module):
+    """log1p + standardisation of node, edge and global features (buffers, saved with the model).
+
+    Shapes:
+        node ``(..., 6)`` -> ``(..., NODE_DIM)``; edge values ``(..., 7)`` ->
+        ``(..., EDGE_DIM - 1)`` (the direction flag is appended by the encoder);
+        globals ``(..., 4)`` -> ``(..., GLOBAL_DIM)``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("node_mean", torch.zeros(NODE_DIM))
+        self.register_buffer("node_std", torch.ones(NODE_DIM))
+        self.register_buffer("edge_mean", torch.zeros(EDGE_DIM - 1))
+        self.register_buffer("edge_std", torch.ones(EDGE_DIM - 1))
+        self.register_buffer("global_mean", torch.zeros(GLOBAL_DIM))
+        self.register_buffer("global_std", torch.ones(GLOBAL_DIM))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    # -- raw -> log space --------------------------------------------------------------
+    @staticmethod
+    def node_log(svc: Tensor) -> Tensor:
+        """Raw node rows ``(..., 6)`` -> log-space features ``(..., NODE_DIM)``."""
+        pods = svc[..., 0:1].clamp_min(0.0)
+        per_pod = pods.clamp_min(1.0)
+        pressure = (svc[..., 1:2].clamp_min(0.0) / per_pod).clamp(0.0, 10.0)
+        cpu_per_pod = _safe_log1p(svc[..., 2:3] / per_pod)
+        rps_per_pod = _safe_log1p(svc[..., 4:5] / per_pod)
+        return torch.cat([_safe_log1p(svc), pressure, cpu_per_pod, rps_per_pod], dim=-1)
+
+    @staticmethod
+    def edge_log(edge: Tensor) -> Tensor:
+        """Raw edge rows ``(..., 7)`` -> ``(..., EDGE_DIM - 1)`` (src/dst indices dropped)."""
+        return torch.cat(
+            [
+                edge[..., 2:3],
+                _safe_log1p(edge[..., 3:4]),
+                _safe_log1p(edge[..., 4:5]),
+                edge[..., 5:7].clamp(0.0, 1.0),
+            ],
+            dim=-1,
+        )
+
+    @staticmethod
+    def global_log(glob: Tensor) -> Tensor:
+        """Raw globals ``(..., 4)`` -> ``(..., GLOBAL_DIM)``."""
+        return _safe_log1p(glob)
+
+    # -- standardised ------------------------------------------------------------------
+    def node(self, svc: Tensor) -> Tensor:
+        return ((self.node_log(svc) - self.node_mean) / self.node_std).clamp(-_CLAMP, _CLAMP)
+
+    def edge(self, edge: Tensor) -> Tensor:
+        return ((self.edge_log(edge) - self.edge_mean) / self.edge_std).clamp(-_CLAMP, _CLAMP)
+
+    def glob(self, glob: Tensor) -> Tensor:
+        return ((self.global_log(glob) - self.global_mean) / self.global_std).clamp(
+            -_CLAMP, _CLAMP
+        )
+
+    @torch.no_grad()
+    def fit(self, svc: Tensor, node_mask: Tensor, edge: Tensor, edge_mask: Tensor,
+            glob: Tensor) -> None:
+        """Fit the standardisation on a batch of observations (active rows only).
+
+        Shapes:
+            svc ``(B, N, 6)``, node_mask ``(B, N)``, edge ``(B, E, 7)``, edge_mask ``(B, E)``,
+            glob ``(B, 4)``.
+        """
+        nodes = self.node_log(svc)[node_mask.bool()]
+        edges = self.edge_log(edge)[edge_mask.bool()]
+        globs = self.global_log(glob).reshape(-1, GLOBAL_DIM)
+        for rows, mean, std in (
+            (nodes, self.node_mean, self.node_std),
+            (edges, self.edge_mean, self.edge_std),
+            (globs, self.global_mean, self.global_std),
+        ):
+            if rows.shape[0] < 2:
+                continue
+            mean.copy_(rows.mean(0))
+            # A constant column (e.g. mtls always 1) keeps unit scale rather than exploding.
+            std.copy_(rows.std(0).clamp_min(0.1))
+        self.fitted.fill_(True)

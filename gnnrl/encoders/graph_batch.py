@@ -1,0 +1,144 @@
+"""Turn padded observation tensors into one disjoint PyG-style graph, with tensor ops only.
+
+B observations of ``max_nodes`` slots become one graph of ``B * max_nodes`` nodes: node
+``(b, i)`` is global node ``b * max_nodes + i``, and every active edge row's ``src``/``dst``
+slot is offset by ``b * max_nodes``. No per-graph Python loop and no
+``Batch.from_data_list``: collation is a handful of vectorised ops, so its cost stays a
+small fraction of the forward pass (see ``benchmarks/bench_policy.py``).
+
+Padded slots get no edges, so they neither send nor receive messages; an edge whose
+endpoint slot is inactive (a stale row) is dropped as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+#: observation keys the encoders read, with their dtype on the model side
+OBS_KEYS: dict[str, torch.dtype] = {
+    "svc_df": torch.float32,
+    "edge_df": torch.float32,
+    "global_feats": torch.float32,
+    "node_mask": torch.bool,
+    "edge_mask": torch.bool,
+    "invalid_action_mask": torch.bool,
+}
+
+
+class ObservationError(ValueError):
+    """An observation is missing a key, has the wrong shape, or holds NaN/inf values."""
+
+
+def obs_to_tensors(
+    obs: Mapping[str, Any], device: torch.device | str = "cpu"
+) -> tuple[dict[str, Tensor], bool]:
+    """Convert a single or batched observation dict to batched tensors.
+
+    Returns ``(tensors, batched)``; ``batched`` is False when ``svc_df`` was 2-D, in which
+    case a leading batch axis of 1 was added.
+
+    Shapes (returned): svc_df ``(B, N, 6)``, edge_df ``(B, E, 7)``, global_feats ``(B, 4)``,
+    node_mask ``(B, N)`` bool, edge_mask ``(B, E)`` bool, invalid_action_mask
+    ``(B, N * 15)`` bool (True = invalid).
+    """
+    missing = [k for k in OBS_KEYS if k not in obs]
+    if missing:
+        raise ObservationError(f"observation lacks key(s) {', '.join(missing)}")
+    svc = np.asarray(obs["svc_df"])
+    if svc.ndim not in (2, 3):
+        raise ObservationError(f"svc_df must be (N, 6) or (B, N, 6), got {svc.shape}")
+    batched = svc.ndim == 3
+    out: dict[str, Tensor] = {}
+    for key, dtype in OBS_KEYS.items():
+        value = obs[key]
+        t = value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
+        t = t.to(device=device, dtype=dtype)
+        if not batched:
+            t = t.unsqueeze(0)
+        out[key] = t
+    return out, batched
+
+
+def check_finite(tensors: Mapping[str, Tensor]) -> None:
+    """Raise `ObservationError` naming the key and batch rows when a float input is NaN/inf."""
+    for key in ("svc_df", "edge_df", "global_feats"):
+        t = tensors[key]
+        bad = ~torch.isfinite(t)
+        if bad.any():
+            rows = torch.nonzero(bad.reshape(t.shape[0], -1).any(1)).flatten().tolist()
+            raise ObservationError(f"non-finite values in {key!r} of observation(s) {rows}")
+
+
+@dataclass
+class GraphBatch:
+    """A disjoint union of B padded graphs.
+
+    Shapes:
+        edge_index ``(2, M)`` global node ids (forward edges then their reverses);
+        edge_rows ``(M,)`` flat index into ``edge_df.reshape(B * E, 7)``;
+        forward ``(M,)`` 1.0 for caller->callee, 0.0 for the reverse direction;
+        num_nodes ``B * max_nodes``.
+    """
+
+    edge_index: Tensor
+    edge_rows: Tensor
+    forward: Tensor
+    num_nodes: int
+
+
+def build_graph_batch(edge_df: Tensor, edge_mask: Tensor, node_mask: Tensor,
+                      reverse: bool = True) -> GraphBatch:
+    """Offset each observation's active edges by ``b * max_nodes`` and stack them.
+
+    Shapes:
+        edge_df ``(B, E, 7)`` (columns 0/1 = src/dst slot), edge_mask ``(B, E)`` bool,
+        node_mask ``(B, N)`` bool.
+    """
+    b = edge_df.shape[0]
+    n = node_mask.shape[1]
+    src = edge_df[..., 0].round().long()
+    dst = edge_df[..., 1].round().long()
+    in_range = (src >= 0) & (src < n) & (dst >= 0) & (dst < n)
+    src = src.clamp(0, n - 1)
+    dst = dst.clamp(0, n - 1)
+    flat_mask = node_mask.reshape(-1)
+    offset = (torch.arange(b, device=edge_df.device) * n).unsqueeze(1)
+    gsrc = src + offset
+    gdst = dst + offset
+    keep = edge_mask & in_range & flat_mask[gsrc] & flat_mask[gdst]
+    keep_flat = keep.reshape(-1)
+    rows = torch.nonzero(keep_flat).flatten()
+    s = gsrc.reshape(-1)[rows]
+    d = gdst.reshape(-1)[rows]
+    if reverse:
+        edge_index = torch.stack([torch.cat([s, d]), torch.cat([d, s])])
+        edge_rows = torch.cat([rows, rows])
+        forward = torch.cat([torch.ones_like(s, dtype=edge_df.dtype),
+                             torch.zeros_like(s, dtype=edge_df.dtype)])
+    else:
+        edge_index = torch.stack([s, d])
+        edge_rows = rows
+        forward = torch.ones_like(s, dtype=edge_df.dtype)
+    return GraphBatch(edge_index=edge_index, edge_rows=edge_rows, forward=forward,
+                      num_nodes=b * n)
+
+
+def masked_pool(h: Tensor, node_mask: Tensor) -> Tensor:
+    """Mean and max over active nodes.
+
+    Shapes: h ``(B, N, H)``, node_mask ``(B, N)`` bool -> ``(B, 2H)``. An observation with
+    no active node pools to zeros.
+    """
+    m = node_mask.unsqueeze(-1).to(h.dtype)
+    count = m.sum(1).clamp_min(1.0)
+    mean = (h * m).sum(1) / count
+    neg = torch.finfo(h.dtype).min
+    mx = h.masked_fill(~node_mask.unsqueeze(-1), neg).amax(1)
+    mx = torch.where(node_mask.any(1, keepdim=True), mx, torch.zeros_like(mx))
+    return torch.cat([mean, mx], dim=-1)
