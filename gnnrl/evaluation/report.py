@@ -1,0 +1,373 @@
+"""Results tables (Markdown) and the HTML report with plots.
+
+Writes into the output directory:
+
+* ``results.md``: tables aggregated over seeds as ``mean ± std`` (std across seeds of the
+  per-seed value): static-topology scenarios, topology-change scenarios (``n/a`` where a
+  policy cannot take a changed graph), zero-shot ratios, and per scenario;
+* ``plots/*.png`` (matplotlib, Agg backend): replicas per service against load and
+  end-to-end p95 against the SLO over one episode of a flash-crowd and of a
+  topology-change scenario, cost (replica-hours) against SLO violations with the HPA
+  target sweep as a frontier, and learning curves when training logs are given;
+* ``report.html``: the tables and the plots embedded as PNG data URIs (one file to share).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gnnrl.config import atomic_write_bytes, atomic_write_text
+
+#: (column, header, scale, decimals) of the main tables.
+TABLE_COLUMNS = (
+    ("slo_violation_rate", "SLO viol. %", 100.0, 1),
+    ("p95_latency_ms", "p95 ms", 1.0, 0),
+    ("error_rate", "errors %", 100.0, 2),
+    ("replica_hours", "replica-h", 1.0, 2),
+    ("replica_hours_vs_oracle", "x oracle", 1.0, 2),
+    ("cpu_core_hours", "CPU core-h", 1.0, 2),
+    ("mean_cpu_utilization", "CPU util %", 100.0, 0),
+    ("scaling_actions", "actions", 1.0, 0),
+    ("direction_reversals", "reversals", 1.0, 1),
+    ("recover_flash_s", "recover flash s", 1.0, 0),
+    ("recover_topology_s", "recover topo s", 1.0, 0),
+)
+
+
+def _pm(mean: float, std: float, scale: float, dec: int) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    s = 0.0 if std is None or (isinstance(std, float) and math.isnan(std)) else std
+    return f"{mean * scale:.{dec}f} ± {s * scale:.{dec}f}"
+
+
+def per_seed(summary: pd.DataFrame, mask: pd.Series | None = None) -> pd.DataFrame:
+    """Mean over the selected scenarios for each policy and seed (NaN kept if any)."""
+    df = summary if mask is None else summary[mask]
+    cols = [c for c, *_ in TABLE_COLUMNS if c in df.columns]
+    return df.groupby(["policy", "seed"], sort=False)[cols].mean()
+
+
+def aggregate_table(summary: pd.DataFrame, mask: pd.Series | None = None,
+                    order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Policy rows, ``mean ± std`` over seeds of the per-seed mean over scenarios."""
+    ps = per_seed(summary, mask)
+    if ps.empty:
+        return pd.DataFrame()
+    g = ps.groupby(level="policy", sort=False)
+    mean, std = g.mean(), g.std(ddof=0)
+    # a policy that did not run some scenario (n/a) shows n/a rather than a partial mean
+    na = summary if mask is None else summary[mask]
+    missing = na.groupby("policy", sort=False)["slo_violation_rate"].apply(
+        lambda s: s.isna().any())
+    rows = []
+    for pol in order or list(mean.index):
+        if pol not in mean.index:
+            continue
+        row = {"policy": pol}
+        for col, head, scale, dec in TABLE_COLUMNS:
+            if col not in mean.columns:
+                continue
+            m = math.nan if missing.get(pol, False) else float(mean.loc[pol, col])
+            row[head] = _pm(m, float(std.loc[pol, col]), scale, dec)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def scenario_table(summary: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Scenario x policy: SLO violations % and replica-hours, mean ± std over seeds."""
+    rows = []
+    for scen, df in summary.groupby("scenario", sort=False):
+        g = df.groupby("policy", sort=False)
+        mean, std = g.mean(numeric_only=True), g.std(ddof=0, numeric_only=True)
+        for pol in order:
+            if pol not in mean.index:
+                continue
+            note = df.loc[df["policy"] == pol, "note"].dropna()
+            na = bool(len(note) and str(note.iloc[0]).startswith("n/a"))
+            rows.append({
+                "scenario": scen, "policy": pol,
+                "SLO viol. %": "n/a" if na else _pm(mean.loc[pol, "slo_violation_rate"],
+                                                    std.loc[pol, "slo_violation_rate"], 100, 1),
+                "replica-h": "n/a" if na else _pm(mean.loc[pol, "replica_hours"],
+                                                  std.loc[pol, "replica_hours"], 1, 2),
+                "x oracle": "n/a" if na else _pm(mean.loc[pol, "replica_hours_vs_oracle"],
+                                                 std.loc[pol, "replica_hours_vs_oracle"], 1, 2),
+            })
+    return pd.DataFrame(rows)
+
+
+def zero_shot_table(summary: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """Violation rate with a service added / removed as a multiple of the static rate
+    (same traces and seeds). ``n/a`` where the policy cannot run the changed graph."""
+    rows = []
+    for pol in order:
+        df = summary[summary["policy"] == pol]
+        static = df[df["topology"] == "static"]["slo_violation_rate"].mean()
+        row = {"policy": pol, "static viol. %": _pm(static, 0.0, 100, 1).split(" ±")[0]}
+        for topo in ("add", "remove"):
+            v = df[df["topology"] == topo]["slo_violation_rate"]
+            if v.empty:
+                continue
+            if v.isna().any():
+                row[f"{topo} viol. %"] = row[f"{topo} / static"] = "n/a"
+                continue
+            row[f"{topo} viol. %"] = f"{v.mean() * 100:.1f}"
+            row[f"{topo} / static"] = "∞" if static == 0 and v.mean() > 0 else (
+                "1.00" if static == 0 else f"{v.mean() / static:.2f}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _md(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "_(no rows)_\n"
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------- plots
+
+
+def _fig_png(fig: Any) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_timeline(steps: pd.DataFrame, services: pd.DataFrame, scenario: str, seed: int,
+                  policies: Sequence[str], slo_ms: float) -> bytes:
+    """Replicas per service against load (left) and e2e p95 against the SLO (right), one
+    row per policy, for one scenario and seed."""
+    plt = _pyplot()
+    pols = [p for p in policies if ((steps["policy"] == p) & (steps["scenario"] == scenario)
+                                    & (steps["seed"] == seed)).any()]
+    fig, axes = plt.subplots(len(pols), 2, figsize=(13, 2.3 * len(pols) + 0.6),
+                             squeeze=False, sharex=True)
+    cmap = plt.get_cmap("tab20")
+    names = sorted(services.loc[services["scenario"] == scenario, "service"].unique())
+    colors = {n: cmap(i % 20) for i, n in enumerate(names)}
+    for r, pol in enumerate(pols):
+        st = steps[(steps["policy"] == pol) & (steps["scenario"] == scenario)
+                   & (steps["seed"] == seed)]
+        sv = services[(services["policy"] == pol) & (services["scenario"] == scenario)
+                      & (services["seed"] == seed)]
+        t_min = st["t_s"] / 60.0
+        minutes = dict(zip(st["step"], t_min, strict=True))
+        ax = axes[r, 0]
+        for name, g in sv.groupby("service"):
+            ax.step(g["step"].map(minutes), g["replicas"], where="post",
+                    color=colors[name], lw=1.2, label=name)
+        ax.set_ylabel(f"{pol}\nreplicas")
+        load = ax.twinx()
+        load.fill_between(t_min, st["trace_rps"], color="0.6", alpha=0.25, step="post")
+        load.set_ylabel("load req/s", color="0.4")
+        ax2 = axes[r, 1]
+        ax2.plot(t_min, st["e2e_p95_ms"], color="C3", lw=1.2, label="e2e p95")
+        ax2.axhline(slo_ms, color="k", ls="--", lw=1, label=f"SLO {slo_ms:.0f} ms")
+        top = max(3 * slo_ms, 1.0)
+        ax2.set_ylim(0, top)
+        ax2.set_ylabel("ms")
+        for t in st.loc[st["topology_events"].astype(str) != "", "t_s"]:
+            for a in (ax, ax2):
+                a.axvline(t / 60.0, color="C2", ls=":", lw=1.5)
+        if r == 0:
+            ax.set_title(f"{scenario}, seed {seed}: replicas per service vs load")
+            ax2.set_title("end-to-end p95 vs SLO (clipped at 3x SLO)")
+            ax2.legend(loc="upper right", fontsize=7)
+    axes[0, 0].legend(loc="upper left", fontsize=6, ncol=3)
+    for a in axes[-1]:
+        a.set_xlabel("minutes")
+    fig.tight_layout()
+    return _fig_png(fig)
+
+
+def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> bytes:
+    """Mean replica-hours vs mean SLO-violation rate per policy, over the scenarios every
+    policy ran; the HPA target sweep drawn as a line (the frontier to beat)."""
+    plt = _pyplot()
+    ran_all = summary.groupby("scenario")["slo_violation_rate"].apply(lambda s: s.notna().all())
+    common = summary[summary["scenario"].isin(ran_all[ran_all].index)]
+    if common.empty:  # some policy is n/a everywhere: use what each ran
+        common = summary.dropna(subset=["slo_violation_rate"])
+    pts = common.groupby("policy", sort=False)[["replica_hours", "slo_violation_rate"]].mean()
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    sweep_names = [f"hpa-{p}" if p != 70 else "hpa" for p in sorted(hpa_sweep)]
+    sweep = pts.loc[[n for n in sweep_names if n in pts.index]]
+    if len(sweep):
+        ax.plot(sweep["replica_hours"], sweep["slo_violation_rate"] * 100, "-o", color="0.5",
+                label="HPA target sweep")
+        for name, row in sweep.iterrows():
+            pct = "70" if name == "hpa" else name.split("-")[1]
+            ax.annotate(f"{pct}%", (row["replica_hours"], row["slo_violation_rate"] * 100),
+                        textcoords="offset points", xytext=(4, 4), fontsize=8, color="0.35")
+    for i, (name, row) in enumerate(pts.iterrows()):
+        if name in sweep.index and name != "hpa":
+            continue
+        ax.scatter(row["replica_hours"], row["slo_violation_rate"] * 100, s=60,
+                   color=f"C{i % 10}", zorder=3, label=name)
+    ax.set_xlabel("replica-hours per episode (mean)")
+    ax.set_ylabel("SLO violations, % of steps (mean)")
+    ax.set_title("cost vs SLO violations (lower-left is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _fig_png(fig)
+
+
+def plot_learning_curves(paths: Sequence[str | Path]) -> bytes:
+    """Return and SLO-violation rate against environment steps, one line per log.
+
+    Each CSV needs ``env_steps`` (or ``step``/``timesteps``) and ``return`` (or
+    ``episode_return``/``ep_rew_mean``); ``slo_violation_rate`` is drawn when present.
+    """
+    plt = _pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
+    for path in paths:
+        df = pd.read_csv(path)
+        x = next((c for c in ("env_steps", "step", "timesteps") if c in df.columns), None)
+        y = next((c for c in ("return", "episode_return", "ep_rew_mean") if c in df.columns),
+                 None)
+        if x is None or y is None:
+            raise ValueError(f"{path}: learning-curve CSV needs env_steps and return columns, "
+                             f"has {', '.join(df.columns)}")
+        label = Path(path).stem
+        a1.plot(df[x], df[y], label=label)
+        if "slo_violation_rate" in df.columns:
+            a2.plot(df[x], df["slo_violation_rate"] * 100, label=label)
+    a1.set_xlabel("environment steps")
+    a1.set_ylabel("episode return")
+    a2.set_xlabel("environment steps")
+    a2.set_ylabel("SLO violations %")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    fig.suptitle("learning curves")
+    fig.tight_layout()
+    return _fig_png(fig)
+
+
+# ---------------------------------------------------------------------------------- writers
+
+
+def _pick(summary: pd.DataFrame, want) -> str | None:
+    names = [s for s in summary["scenario"].unique() if want(s)]
+    return names[0] if names else None
+
+
+def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame,
+                 services: pd.DataFrame, app: Any, suite: Any,
+                 hpa_sweep: Sequence[int] = (), learning_curves: Sequence[str | Path] = (),
+                 command: str | None = None) -> dict[str, Path]:
+    """Write ``results.md``, ``plots/*.png`` and ``report.html``; return their paths."""
+    out = Path(out_dir)
+    order = list(dict.fromkeys(summary["policy"]))
+    sweep_only = {f"hpa-{p}" for p in hpa_sweep if p != 70}
+    main_order = [p for p in order if p not in sweep_only]
+    static = summary["topology"] == "static"
+    sections: list[tuple[str, pd.DataFrame]] = [
+        ("Static topology (all traces)", aggregate_table(summary, static, order)),
+        ("Topology changes (service added / removed mid-episode)",
+         aggregate_table(summary, ~static, order)),
+        ("Zero-shot: violations with a changed graph vs. static", zero_shot_table(
+            summary, main_order)),
+        ("Per scenario", scenario_table(summary, order)),
+    ]
+    seeds = ", ".join(str(s) for s in suite.seeds)
+    head = [f"# Evaluation: {suite.name} suite on {app.name}", "",
+            f"- scenarios: {len(suite.scenarios)}; seeds: {seeds}; "
+            f"SLO: e2e p95 <= {app.slo_p95_ms:.0f} ms",
+            "- values: mean ± std over seeds; `x oracle` = replica-hours / the "
+            "clairvoyant oracle's on the same scenario and seed",
+            "- `n/a`: the policy cannot take a changed service graph (fixed-size input)"]
+    if command:
+        head += ["", "Reproduce:", "", "```", command, "```"]
+    md = "\n".join(head) + "\n"
+    for title, df in sections:
+        if not df.empty:
+            md += f"\n## {title}\n\n{_md(df)}"
+    atomic_write_text(out / "results.md", md)
+
+    plots: dict[str, bytes] = {}
+    slo = float(app.slo_p95_ms)
+    first_seed = int(suite.seeds[0])
+    flash = _pick(summary, lambda s: s.startswith("flash/"))
+    topo = _pick(summary, lambda s: not s.endswith("/static"))
+    if topo == flash:
+        topo = _pick(summary, lambda s: not s.endswith("/static") and s != flash)
+    for label, scen in (("flash", flash), ("topology", topo)):
+        if scen is not None and not steps.empty:
+            plots[f"timeline_{label}.png"] = plot_timeline(steps, services, scen, first_seed,
+                                                           main_order, slo)
+    if flash is None and topo is None and not steps.empty:
+        plots["timeline.png"] = plot_timeline(steps, services, summary["scenario"].iloc[0],
+                                              first_seed, main_order, slo)
+    plots["cost_vs_violations.png"] = plot_cost_vs_violations(summary, hpa_sweep)
+    if learning_curves:
+        plots["learning_curves.png"] = plot_learning_curves(learning_curves)
+    paths = {"results.md": out / "results.md"}
+    for name, data in plots.items():
+        atomic_write_bytes(out / "plots" / name, data)
+        paths[name] = out / "plots" / name
+
+    body = [f"<h1>{html.escape(head[0][2:])}</h1>", "<ul>"]
+    body += [f"<li>{html.escape(line[2:])}</li>" for line in head[2:5]]
+    body.append("</ul>")
+    if command:
+        body.append(f"<p>Reproduce:</p><pre>{html.escape(command)}</pre>")
+    captions = {
+        "cost_vs_violations.png": "Cost vs SLO violations; the grey line is the HPA "
+                                  "CPU-target sweep.",
+        "timeline_flash.png": f"Flash crowd ({flash}), seed {first_seed}.",
+        "timeline_topology.png": f"Topology change ({topo}), seed {first_seed}; dotted "
+                                 "green line = the event.",
+        "timeline.png": "One episode.",
+        "learning_curves.png": "Learning curves from the training logs.",
+    }
+    for name in ("cost_vs_violations.png", "timeline_flash.png", "timeline_topology.png",
+                 "timeline.png", "learning_curves.png"):
+        if name in plots:
+            b64 = base64.b64encode(plots[name]).decode("ascii")
+            body.append(f'<figure><img alt="{name}" src="data:image/png;base64,{b64}">'
+                        f"<figcaption>{html.escape(captions[name])}</figcaption></figure>")
+    for title, df in sections:
+        if not df.empty:
+            body.append(f"<h2>{html.escape(title)}</h2>")
+            body.append(df.to_html(index=False, escape=True, border=0, classes="results"))
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(head[0][2:])}</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+        "table.results{border-collapse:collapse;font-size:13px;margin-bottom:1.5em}"
+        "table.results th,table.results td{padding:3px 8px;border-bottom:1px solid #ddd;"
+        "text-align:right}table.results td:first-child{text-align:left}"
+        "img{max-width:100%}figcaption{color:#555;font-size:13px}"
+        "</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+    atomic_write_text(out / "report.html", page)
+    paths["report.html"] = out / "report.html"
+    _ = np
+    return paths

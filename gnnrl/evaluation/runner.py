@@ -1,0 +1,232 @@
+"""Run policies through identical scenarios and seeds; record every step; summarise.
+
+Every (policy, scenario, seed) episode builds a fresh `OnlineBoutique` from the same
+`Scenario` and calls ``env.reset(seed=seed)``, so every policy meets the same trace, the
+same arrival noise stream (as long as it takes the same decisions) and the same topology
+events at the same step. The oracle always runs (it is the yardstick of
+``replica_hours_vs_oracle``).
+
+A policy with ``supports_topology_change = False`` (the gym-hpa-style MLP, whose input
+is a fixed-size vector of the initial services) is not run on topology-change scenarios:
+its row has NaN metrics and ``note = "n/a: fixed input graph"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
+from gnnrl.evaluation.metrics import METRIC_COLUMNS, episode_metrics, flash_onset
+from gnnrl.evaluation.scenarios import EvalScenario, Suite, get_suite
+from gnnrl.sim.core import SimConfig
+from gnnrl.sim.spec import AppSpec, load_app_spec
+
+NA_TOPOLOGY = "n/a: fixed input graph"
+_SLOT_KEYS = ("replicas", "ready_replicas", "cpu_m", "cpu_request_m", "rps_in", "p95_ms")
+
+
+@dataclasses.dataclass
+class Episode:
+    """One episode's records. ``steps``: one row per step; ``services``: per step x
+    active service; ``metrics``: `episode_metrics` (+ identification columns)."""
+
+    steps: pd.DataFrame
+    services: pd.DataFrame
+    metrics: dict[str, Any]
+
+
+def run_episode(policy: Any, scenario: EvalScenario, seed: int, app: AppSpec,
+                work_dir: str | Path, sim_config: SimConfig | None = None) -> Episode:
+    """Step ``policy`` through one scenario and seed; return its records and metrics."""
+    from gnnrl.core.envs.online_boutique import OnlineBoutique
+
+    sim_config = sim_config or SimConfig()
+    sim_scen = scenario.to_sim_scenario(app, work_dir, sim_config.interval_s)
+    env = OnlineBoutique(app=app, scenario=sim_scen, max_steps=scenario.steps,
+                         use_graph=getattr(policy, "use_graph", True), sim_config=sim_config)
+    obs, info = env.reset(seed=seed)
+    trace = np.asarray(env.unwrapped.future_entry_rps(scenario.steps), dtype=float)
+    policy.reset(env)
+    step_rows: dict[str, list] = {k: [] for k in (
+        "step", "t_s", "trace_rps", "entry_rps", "e2e_p95_ms", "e2e_mean_ms", "slo_p95_ms",
+        "slo_violated", "error_rate", "cost_cores", "invalid_actions", "reward",
+        "topology_events")}
+    svc_rows: dict[str, list] = {k: [] for k in ("step", "service", "move", *_SLOT_KEYS)}
+    for t in range(1, scenario.steps + 1):
+        moves = np.asarray(policy.act(obs, info), dtype=np.int64)
+        obs, reward, terminated, truncated, info = env.step(moves)
+        step_rows["step"].append(t)
+        step_rows["t_s"].append(info["t_s"])
+        step_rows["trace_rps"].append(trace[t - 1])
+        step_rows["entry_rps"].append(info["entry_rps"])
+        step_rows["e2e_p95_ms"].append(info["e2e_p95_ms"])
+        step_rows["e2e_mean_ms"].append(info["e2e_mean_ms"])
+        step_rows["slo_p95_ms"].append(info["slo_p95_ms"])
+        step_rows["slo_violated"].append(bool(info["slo_violated"]))
+        step_rows["error_rate"].append(info["error_rate"])
+        step_rows["cost_cores"].append(info["cost"])
+        step_rows["invalid_actions"].append(info["invalid_actions"])
+        step_rows["reward"].append(float(reward))
+        step_rows["topology_events"].append("; ".join(info["topology_events"]))
+        for i, name in enumerate(info["slot_names"]):
+            if name is None:
+                continue
+            svc_rows["step"].append(t)
+            svc_rows["service"].append(name)
+            svc_rows["move"].append(int(moves[i]))
+            for k in _SLOT_KEYS:
+                svc_rows[k].append(float(info[k][i]))
+        if terminated or truncated:
+            break
+    steps = pd.DataFrame(step_rows)
+    services = pd.DataFrame(svc_rows)
+    services["replicas"] = services["replicas"].astype(np.int64)
+    event = scenario.event_step
+    metrics = episode_metrics(
+        steps, services, sim_config.interval_s,
+        flash_step=flash_onset(trace) + 1 if scenario.is_flash else None,
+        topology_step=event,
+    )
+    return Episode(steps, services, metrics)
+
+
+def _ident(policy: str, scenario: EvalScenario, seed: int) -> dict[str, Any]:
+    return {"policy": policy, "scenario": scenario.name, "trace": scenario.trace_label,
+            "topology": scenario.topology, "seed": seed}
+
+
+def _na_row(policy: str, scenario: EvalScenario, seed: int, note: str) -> dict[str, Any]:
+    row = _ident(policy, scenario, seed)
+    row.update(dict.fromkeys(METRIC_COLUMNS, math.nan))
+    row["note"] = note
+    return row
+
+
+def _resolve_policies(policies: Sequence[Any], hpa_sweep: Sequence[int]) -> list[Any]:
+    from gnnrl.baselines.hpa import HPAPolicy
+    from gnnrl.baselines.oracle import OraclePolicy
+    from gnnrl.evaluation.policies import make_policy
+
+    out = [make_policy(p) if isinstance(p, str) else p for p in policies]
+    names = {p.name for p in out}
+    for pct in hpa_sweep:
+        if not (1 <= int(pct) <= 200):
+            raise ConfigError(f"hpa_sweep: targets must be 1..200 %, got {pct}")
+        pol = HPAPolicy(int(pct) / 100)
+        if pol.name not in names:
+            out.append(pol)
+            names.add(pol.name)
+    if "oracle" not in names:
+        out.append(OraclePolicy())
+    return out
+
+
+def run_suite(policies: Sequence[Any], suite: Suite, app: AppSpec, out_dir: str | Path,
+              progress: bool = True, sim_config: SimConfig | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every policy x scenario x seed. Returns (summary, steps, services) tables."""
+    from tqdm.auto import tqdm
+
+    rows: list[dict[str, Any]] = []
+    steps_parts: list[pd.DataFrame] = []
+    svc_parts: list[pd.DataFrame] = []
+    total = len(policies) * len(suite.scenarios) * len(suite.seeds)
+    with tqdm(total=total, desc="evaluate", unit="run", disable=not progress) as bar:
+        for scenario in suite.scenarios:
+            for seed in suite.seeds:
+                for policy in policies:
+                    bar.set_postfix_str(f"{policy.name} {scenario.name} seed={seed}")
+                    if scenario.topology != "static" and not getattr(
+                            policy, "supports_topology_change", True):
+                        rows.append(_na_row(policy.name, scenario, seed, NA_TOPOLOGY))
+                        bar.update()
+                        continue
+                    ep = run_episode(policy, scenario, seed, app, out_dir, sim_config)
+                    ident = _ident(policy.name, scenario, seed)
+                    rows.append({**ident, **ep.metrics, "note": ""})
+                    steps_parts.append(ep.steps.assign(**ident))
+                    svc_parts.append(ep.services.assign(**ident))
+                    bar.update()
+    summary = pd.DataFrame(rows)
+    oracle = summary[summary["policy"] == "oracle"].set_index(["scenario", "seed"])[
+        "replica_hours"]
+    key = pd.MultiIndex.from_frame(summary[["scenario", "seed"]])
+    summary["replica_hours_vs_oracle"] = summary["replica_hours"].to_numpy() / \
+        oracle.reindex(key).to_numpy()
+    steps = pd.concat(steps_parts, ignore_index=True) if steps_parts else pd.DataFrame()
+    services = pd.concat(svc_parts, ignore_index=True) if svc_parts else pd.DataFrame()
+    return summary, steps, services
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
+             seeds: int | Sequence[int] | None = None, out_dir: str | Path = "eval-out",
+             app: str | AppSpec | None = None, hpa_sweep: Sequence[int] = (),
+             steps: int | None = None, peak_rps: float | None = None,
+             learning_curves: Sequence[str | Path] = (), progress: bool = True,
+             report: bool = True, sim_config: SimConfig | None = None,
+             command: str | None = None) -> pd.DataFrame:
+    """Evaluate policies on a suite and write the results under ``out_dir``.
+
+    Args:
+        policies: policy specs (``"hpa"``, ``"mlp:model.zip"``, see
+            `gnnrl.evaluation.policies`) or `Policy` objects. The oracle is always added.
+        suite: ``"default"``, ``"quick"`` or a `Suite`.
+        seeds: number of seeds (from 1000) or explicit seeds; None = the suite's.
+        out_dir: output directory (created).
+        app: application spec (name, path or AppSpec); default OnlineBoutique.
+        hpa_sweep: HPA CPU targets in percent added as ``hpa-NN`` rows (the frontier).
+        steps / peak_rps: override the suite's episode length / trace peak.
+        learning_curves: training-log CSVs to chart in the report.
+        command: the command line to print as "Reproduce:" in the report.
+
+    Writes:
+        ``steps.parquet`` (per step), ``services.parquet`` (per step x service),
+        ``summary.csv`` (per policy x scenario x seed), ``results.md`` and
+        ``report.html`` (`gnnrl.evaluation.report`).
+
+    Returns:
+        The summary table (one row per policy x scenario x seed).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    app_spec = app if isinstance(app, AppSpec) else load_app_spec(app or "onlineboutique")
+    if isinstance(suite, str):
+        n_seeds = seeds if isinstance(seeds, int) else None
+        suite = get_suite(suite, seeds=n_seeds, steps=steps, peak_rps=peak_rps)
+    elif steps is not None or peak_rps is not None:
+        suite = dataclasses.replace(suite, scenarios=tuple(
+            dataclasses.replace(s, steps=steps or s.steps, peak_rps=peak_rps or s.peak_rps)
+            for s in suite.scenarios))
+    if seeds is not None and not isinstance(seeds, int):
+        suite = dataclasses.replace(suite, seeds=tuple(int(s) for s in seeds))
+    elif isinstance(seeds, int) and suite.seeds and len(suite.seeds) != seeds:
+        from gnnrl.evaluation.scenarios import eval_seeds
+
+        suite = dataclasses.replace(suite, seeds=eval_seeds(seeds))
+    pols = _resolve_policies(policies, hpa_sweep)
+    summary, step_df, svc_df = run_suite(pols, suite, app_spec, out, progress, sim_config)
+    _write_parquet(step_df, out / "steps.parquet")
+    _write_parquet(svc_df, out / "services.parquet")
+    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    if report:
+        from gnnrl.evaluation.report import write_report
+
+        write_report(out, summary, step_df, svc_df, app_spec, suite,
+                     hpa_sweep=[int(p) for p in hpa_sweep], learning_curves=learning_curves,
+                     command=command)
+    return summary
