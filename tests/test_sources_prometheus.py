@@ -1,0 +1,291 @@
+"""Prometheus source against a REAL Prometheus server (Debian package `prometheus`) scraping
+our Istio/cAdvisor exporter, whose rates come from the simulator's steady state.
+
+The server is started on a free loopback port with a 1 s scrape interval and a temporary
+TSDB; a short run (~10 s) is in the default suite, a longer one (a load step) is `slow`.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import math
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from gnnrl.config import ConfigError
+from gnnrl.sources.errors import (
+    MalformedPayload,
+    SourceError,
+    SourceUnavailable,
+    TooManyServices,
+)
+from gnnrl.sources.istio_exporter import (
+    ISTIO_DURATION_BUCKETS_MS,
+    EdgeTraffic,
+    IstioExporter,
+    TrafficModel,
+    lognormal_cdf,
+)
+from gnnrl.sources.prometheus import PrometheusSource, build_snapshot, pod_workload
+
+NS = "shop"
+WINDOW_S = 5
+PROMETHEUS = shutil.which("prometheus")
+needs_prometheus = pytest.mark.skipif(
+    PROMETHEUS is None, reason="the `prometheus` binary is not installed "
+                               "(apt-get install prometheus; .ci/run installs it)")
+REPLICAS = {"frontend": 3, "productcatalogservice": 2, "currencyservice": 2}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_model(entry_rps: float = 40.0) -> TrafficModel:
+    """The simulator's OnlineBoutique, plus what a mesh adds: a gateway and an unknown
+    source calling the frontend, an edge with errors and half of its traffic in mTLS."""
+    model = TrafficModel.from_sim("onlineboutique", entry_rps, namespace=NS, replicas=REPLICAS)
+    for e in model.edges:
+        if (e.source, e.target) == ("checkoutservice", "paymentservice"):
+            e.err_rate, e.mtls = 0.1, 0.5
+        if (e.source, e.target) == ("frontend", "adservice"):
+            e.err_rate = 0.02
+    model.edges += [
+        EdgeTraffic("istio-ingressgateway", "frontend", "http", 12.0, p95_ms=40.0,
+                    source_namespace="istio-system"),
+        EdgeTraffic("unknown", "frontend", "http", 3.0, err_rate=0.5, mtls=0.0, p95_ms=30.0,
+                    source_namespace="unknown"),
+    ]
+    return model
+
+
+class PrometheusServer:
+    """`prometheus` on loopback scraping one target every second, data in `tmp`."""
+
+    def __init__(self, tmp: Path, target: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = tmp / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: mesh\n"
+            "    scrape_interval: 1s\n"
+            f"    static_configs: [{{targets: ['{target}']}}]\n")
+        self.log = (tmp / "prometheus.log").open("w")
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
+             "--storage.tsdb.retention.time=1h"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_for_samples(self, samples: int, timeout_s: float = 40.0) -> None:
+        """Until the target has been scraped `samples` times in a row."""
+        deadline = time.monotonic() + timeout_s
+        query = 'count_over_time(up{job="mesh"}[1m])'
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {self.proc.returncode}")
+            try:
+                r = requests.get(f"{self.url}/api/v1/query", params={"query": query},
+                                 timeout=1).json()
+                result = r["data"]["result"]
+                if result and float(result[0]["value"][1]) >= samples:
+                    return
+            except (requests.RequestException, KeyError, ValueError):
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"prometheus did not collect {samples} scrapes in {timeout_s}s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    if PROMETHEUS is None:
+        pytest.skip("the `prometheus` binary is not installed")
+    model = make_model()
+    with IstioExporter(model) as exporter:
+        server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), exporter.address)
+        try:
+            server.wait_for_samples(WINDOW_S + 2)
+            yield model, exporter, server
+        finally:
+            server.stop()
+
+
+def source(url: str) -> PrometheusSource:
+    return PrometheusSource(url, duration_s=WINDOW_S, scrape_interval_s=1.0, retries=1,
+                            backoff_s=0.0, backoff_jitter_s=0.0, timeout_s=5.0)
+
+
+def expected_quantile(p95_ms: float, q: float = 0.95) -> float:
+    """What histogram_quantile computes on the exporter's buckets (linear interpolation)."""
+    lower, cum_lower = 0.0, 0.0
+    for le in ISTIO_DURATION_BUCKETS_MS:
+        cum = lognormal_cdf(le, p95_ms)
+        if cum >= q:
+            return lower + (le - lower) * (q - cum_lower) / (cum - cum_lower)
+        lower, cum_lower = le, cum
+    return math.inf
+
+
+@needs_prometheus
+def test_prometheus_snapshot_recovers_the_simulated_mesh(mesh):
+    model, _, server = mesh
+    snap = source(server.url).snapshot(NS)
+    got = {(r.source, r.target, r.protocol): r for r in snap.edges.itertuples()}
+    inside = [e for e in model.edges if e.source_namespace is None]
+    assert set(got) == {(e.source, e.target, e.protocol) for e in inside}
+    for e in inside:
+        row = got[(e.source, e.target, e.protocol)]
+        if e.protocol == "tcp":
+            assert math.isnan(row.qps) and math.isnan(row.p95_ms)
+            continue
+        # rate() of counters that grow linearly: exact up to scrape-time jitter
+        assert row.qps == pytest.approx(e.rps, rel=0.03), e
+        assert row.err_rate == pytest.approx(e.err_rate, abs=0.005), e
+        assert row.mtls == pytest.approx(e.mtls, abs=0.005), e
+        assert row.p95_ms == pytest.approx(expected_quantile(e.p95_ms), rel=0.03), e
+
+
+@needs_prometheus
+def test_prometheus_nodes_have_usage_without_sidecar_and_entry_load_from_all_sources(mesh):
+    model, _, server = mesh
+    snap = source(server.url).snapshot(NS)
+    nodes = snap.nodes.set_index("service")
+    for w in model.workloads:
+        assert nodes.loc[w.workload, "cpu_m"] == pytest.approx(w.pods * w.cpu_m_per_pod,
+                                                               rel=0.03), w
+        assert nodes.loc[w.workload, "mem_mi"] == pytest.approx(w.pods * w.mem_mi_per_pod), w
+    entry = sum(e.rps for e in model.edges if e.target == "frontend")
+    assert nodes.loc["frontend", "rps_in"] == pytest.approx(entry, rel=0.03)
+    redis = next(e for e in model.edges if e.protocol == "tcp")
+    assert nodes.loc["redis-cart", "rx_kbps"] == pytest.approx(redis.rps * 8 / 1000, rel=0.03)
+    assert snap.skipped == {"gateway": 1, "unknown": 1, "dropped_edges": 2}
+    assert nodes["replicas"].isna().all()       # Kubernetes' job
+
+
+@needs_prometheus
+def test_known_services_and_max_services_apply(mesh):
+    _, _, server = mesh
+    known = ["frontend", "cartservice", "redis-cart"]
+    snap = source(server.url).snapshot(NS, known_services=known)
+    assert sorted(snap.services) == sorted(known)
+    assert snap.skipped["not_known"] >= 9
+    with pytest.raises(TooManyServices):
+        source(server.url).snapshot(NS, max_services=5)
+
+
+@needs_prometheus
+def test_prometheus_rejecting_a_query_is_a_source_error_quoting_it(mesh):
+    _, _, server = mesh
+    with pytest.raises(SourceError, match=r"sum by \(\(") as err:
+        source(server.url).query("sum by ((")
+    assert not isinstance(err.value, SourceUnavailable)
+
+
+@needs_prometheus
+@pytest.mark.slow
+def test_a_load_step_in_the_simulator_shows_up_in_prometheus(mesh):
+    model, exporter, server = mesh
+    before = source(server.url).snapshot(NS)
+    exporter.model = make_model(entry_rps=80.0)
+    time.sleep(WINDOW_S + 3)
+    after = source(server.url).snapshot(NS)
+    front = lambda s: s.nodes.set_index("service").loc["frontend", "rps_in"]  # noqa: E731
+    assert front(after) == pytest.approx(front(before) + 40.0, rel=0.05)
+    exporter.model = model
+
+
+# ------------------------------------------------------------------ without a server
+def test_prometheus_down_is_source_unavailable():
+    with pytest.raises(SourceUnavailable):
+        PrometheusSource(f"http://127.0.0.1:{free_port()}", retries=0).snapshot(NS)
+
+
+def test_window_shorter_than_scrape_interval_is_refused():
+    with pytest.raises(ConfigError, match="duration_s"):
+        PrometheusSource("http://prom:9090", duration_s=10, scrape_interval_s=15)
+
+
+def test_namespace_is_validated_before_it_reaches_promql():
+    with pytest.raises(ConfigError, match="namespace"):
+        PrometheusSource("http://prom:9090").queries('x"} or vector(1) #', 60)
+
+
+@pytest.mark.parametrize(("pod", "workload"), [
+    ("frontend-7d9c8b6f5d-x2k4p", "frontend"),
+    ("cart-service-v2-5f6d7c8b9-abcde", "cart-service-v2"),
+    ("redis-cart-0", "redis-cart"),
+    ("standalone", None),
+])
+def test_pods_are_grouped_to_workloads_by_kubernetes_naming(pod, workload):
+    assert pod_workload(pod) == workload
+
+
+def test_query_results_build_the_documented_defaults():
+    m = {"source_workload": "a", "source_workload_namespace": NS, "destination_workload": "b",
+         "destination_workload_namespace": NS, "request_protocol": "http"}
+    results = {k: [] for k in ("errors", "mtls", "bytes", "tcp", "tcp_mtls", "cpu", "mem")}
+    results |= {"qps": [(m, 10.0)], "p95": [(m, math.nan)]}
+    snap = build_snapshot(results, NS, pd.Timestamp("2026-01-01", tz="UTC"))
+    (row,) = snap.edges.itertuples()
+    assert (row.qps, row.err_rate, row.mtls) == (10.0, 0.0, 0.0)
+    assert math.isnan(row.p95_ms)                         # no histogram: unknown, not 0
+    assert snap.nodes.cpu_m.isna().all()
+
+
+class _CannedPrometheus(http.server.BaseHTTPRequestHandler):
+    body = b""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+
+@pytest.mark.parametrize(("body", "path"), [
+    ({"status": "error", "error": "boom"}, "status"),
+    ({"status": "success", "data": {"resultType": "matrix", "result": []}}, "data.resultType"),
+    ({"status": "success", "data": {"resultType": "vector", "result": [{"metric": {},
+                                                                         "value": [1, 2]}]}},
+     "data.result[0].value"),
+    ({"status": "success", "data": {"resultType": "vector",
+                                    "result": [{"metric": {"a": 1}, "value": [1, "2"]}]}},
+     "data.result[0].metric"),
+])
+def test_malformed_prometheus_answers_name_the_field(body, path):
+    handler = type("H", (_CannedPrometheus,), {"body": json.dumps(body).encode()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        with pytest.raises(MalformedPayload) as err:
+            source(f"http://127.0.0.1:{server.server_address[1]}").query("up")
+        assert err.value.path == path
+    finally:
+        server.shutdown()
+        server.server_close()
+
