@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot, empty_edges
+from gnnrl.data.snapshot import GraphSnapshot, empty_edges
 from gnnrl.sources.errors import MalformedPayload, TooManyServices
 
 SOURCE = "kiali"
@@ -78,6 +78,8 @@ _TOTAL = {"http": "http", "grpc": "grpc", "tcp": "tcp"}
 _ERR_KEYS = {"http": ("http4xx", "http5xx", "httpNoResponse"),
              "grpc": ("grpcErr", "grpcNoResponse")}
 _PCT_ERR = {"http": "httpPercentErr", "grpc": "grpcPercentErr"}
+#: The snapshot's string dtype, resolved once (resolving "string" per call is slow).
+_STRING = pd.Series(dtype="string").dtype
 
 
 def _bad(path: str, message: str) -> MalformedPayload:
@@ -92,13 +94,14 @@ def parse_number(value: Any, path: str, *, default: float, upper: float | None =
     """
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _bad(path, f"expected a number or numeric string, got {type(value).__name__}")
+    kind = type(value)
+    if kind is not str and kind is not float and kind is not int:   # bool is not int here
+        raise _bad(path, f"expected a number or numeric string, got {kind.__name__}")
     try:
         number = float(value)
     except (ValueError, OverflowError):
         raise _bad(path, f"not a number: {value!r:.40}") from None
-    if not math.isfinite(number) or number < 0:
+    if not (0.0 <= number < math.inf):     # also False for NaN
         raise _bad(path, f"expected a finite number >= 0, got {value!r:.40}")
     if upper is not None and number > upper:
         raise _bad(path, f"expected at most {upper:g}, got {value!r:.40}")
@@ -106,6 +109,8 @@ def parse_number(value: Any, path: str, *, default: float, upper: float | None =
 
 
 def _mapping(value: Any, path: str, *, optional: bool = False) -> Mapping[str, Any]:
+    if type(value) is dict:                # the common case, without the ABC check
+        return value
     if value is None and optional:
         return {}
     if not isinstance(value, Mapping):
@@ -196,21 +201,32 @@ def _timestamp(payload: Mapping[str, Any], ts: Any) -> pd.Timestamp:
 def _aggregate_edges(rows: list[tuple[str, str, str, float, float, float, float]]
                      ) -> pd.DataFrame:
     """One row per (source, target, protocol): qps summed, err/mtls qps-weighted, p95 max
-    (several Kiali nodes can share a name, e.g. the same workload in two clusters)."""
+    (several Kiali nodes can share a name, e.g. the same workload in two clusters).
+    Plain Python: pandas' groupby costs more than the whole parse of a typical graph."""
     if not rows:
         return empty_edges()
-    df = pd.DataFrame(rows, columns=list(EDGE_COLUMNS))
-    if not df.duplicated(["source", "target", "protocol"]).any():
-        return df.astype({"source": "string", "target": "string", "protocol": "string"})
-    weight = df["qps"].where(df["qps"] > 0, 1e-12)
-    df = df.assign(_w=weight, _err=df["err_rate"] * weight, _mtls=df["mtls"] * weight)
-    grouped = df.groupby(["source", "target", "protocol"], sort=False)
-    out = grouped.agg(qps=("qps", "sum"), p95_ms=("p95_ms", "max"), _err=("_err", "sum"),
-                      _mtls=("_mtls", "sum"), _w=("_w", "sum")).reset_index()
-    out["err_rate"] = out["_err"] / out["_w"]
-    out["mtls"] = out["_mtls"] / out["_w"]
-    out = out[list(EDGE_COLUMNS)]
-    return out.astype({"source": "string", "target": "string", "protocol": "string"})
+    merged: dict[tuple[str, str, str], list[float]] = {}
+    for src, dst, protocol, qps, p95, err, mtls in rows:
+        key = (src, dst, protocol)
+        w = qps if qps > 0 else 1e-12          # NaN (tcp) and 0 weigh equally
+        acc = merged.get(key)
+        if acc is None:
+            merged[key] = [qps, p95, err * w, mtls * w, w]
+            continue
+        acc[0] = acc[0] + qps if not math.isnan(acc[0]) else qps
+        acc[1] = p95 if math.isnan(acc[1]) else (acc[1] if math.isnan(p95) else max(acc[1], p95))
+        acc[2] += err * w
+        acc[3] += mtls * w
+        acc[4] += w
+    keys = list(merged)
+    vals = np.array(list(merged.values()), dtype=float).reshape(len(keys), 5)
+    return pd.DataFrame({
+        "source": pd.array([k[0] for k in keys], dtype=_STRING),
+        "target": pd.array([k[1] for k in keys], dtype=_STRING),
+        "protocol": pd.array([k[2] for k in keys], dtype=_STRING),
+        "qps": vals[:, 0], "p95_ms": vals[:, 1], "err_rate": vals[:, 2] / vals[:, 4],
+        "mtls": vals[:, 3] / vals[:, 4],
+    }, index=pd.RangeIndex(len(keys)), copy=False)
 
 
 def parse_graph(
@@ -273,9 +289,9 @@ def parse_graph(
         raise TooManyServices(len(services), max_services, source=SOURCE)
 
     index = {name: i for i, name in enumerate(services)}
-    rps_in = np.zeros(len(services))
-    rx = np.full(len(services), np.nan)
-    tx = np.full(len(services), np.nan)
+    rps_in = [0.0] * len(services)
+    rx = [math.nan] * len(services)
+    tx = [math.nan] * len(services)
     rows: list[tuple[str, str, str, float, float, float, float]] = []
     for i, wrapper in enumerate(raw_edges):
         path = f"elements.edges[{i}].data"
@@ -290,20 +306,25 @@ def parse_graph(
         protocol, qps, p95, err, mtls, throughput = _edge_row(data, path)
         kbps = throughput * 8.0 / 1000.0
         if dst is not None:
-            rps_in[index[dst]] += 0.0 if math.isnan(qps) else qps
+            d = index[dst]
+            rps_in[d] += 0.0 if math.isnan(qps) else qps
             if not math.isnan(kbps):
-                rx[index[dst]] = np.nansum([rx[index[dst]], kbps])
+                rx[d] = kbps if math.isnan(rx[d]) else rx[d] + kbps
         if src is not None and not math.isnan(kbps):
-            tx[index[src]] = np.nansum([tx[index[src]], kbps])
+            s = index[src]
+            tx[s] = kbps if math.isnan(tx[s]) else tx[s] + kbps
         if src is None or dst is None:
             skipped["dropped_edges"] += 1
             continue
         rows.append((src, dst, protocol, qps, p95, err, mtls))
 
     nan = np.full(len(services), np.nan)
-    nodes = pd.DataFrame({"service": pd.Series(services, dtype="string"), "replicas": nan,
-                          "ready_replicas": nan, "cpu_m": nan, "mem_mi": nan, "rx_kbps": rx,
-                          "tx_kbps": tx, "rps_in": rps_in})[list(NODE_COLUMNS)]
+    nodes = pd.DataFrame({"service": pd.array(services, dtype=_STRING), "replicas": nan,
+                          "ready_replicas": nan.copy(), "cpu_m": nan.copy(),
+                          "mem_mi": nan.copy(), "rx_kbps": np.array(rx, dtype=float),
+                          "tx_kbps": np.array(tx, dtype=float),
+                          "rps_in": np.array(rps_in, dtype=float)},
+                         index=pd.RangeIndex(len(services)), copy=False)
     ns = namespace if namespace is not None else (namespaces.most_common(1)[0][0]
                                                   if namespaces else "")
     return GraphSnapshot(stamp, ns, nodes, _aggregate_edges(rows), dict(skipped))
