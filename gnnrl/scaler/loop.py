@@ -1,0 +1,422 @@
+"""The scaler's tick: observe -> decide -> guard -> apply-if-changed (Kubernetes' HPA
+`reconcileAutoscaler` shape, pkg/controller/podautoscaler/horizontal.go).
+
+`Scaler.tick` wires the separately tested steps and holds the state between ticks: the
+guard's per-service history, the fallback state machine, the slot mapping, the services
+that answered 403 and the hands-off set. It never raises for a cluster or model failure;
+each one is a metric, a log line and, where an operator should see it, an Event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from gnnrl.core.envs.dynamic_graph_space import (
+    DynamicGraphConfig,
+    DynamicGraphSpace,
+    TooManyServicesError,
+)
+from gnnrl.data.snapshot import GraphSnapshot
+from gnnrl.scaler.apply import ApplyResult, apply_scale, read_with_retry
+from gnnrl.scaler.clock import Clock
+from gnnrl.scaler.config import ScalerConfig
+from gnnrl.scaler.decide import PolicyOutputError, hpa_rule, policy_desired
+from gnnrl.scaler.events import EventRecorder
+from gnnrl.scaler.fallback import FallbackState, Transition
+from gnnrl.scaler.guard import GuardOutcome, ServiceHistory, guard, history_keep_s
+from gnnrl.scaler.leader import LeaseElector
+from gnnrl.scaler.metrics import ScalerMetrics
+from gnnrl.scaler.model_source import LoadedModel, ModelSource
+from gnnrl.scaler.observe import (
+    ClusterState,
+    ScaleState,
+    ServiceState,
+    build_observation,
+    check_observation,
+)
+from gnnrl.sources.errors import K8sError, K8sForbidden, K8sNotFound
+
+log = logging.getLogger("gnnrl.scaler")
+
+
+class Cluster(Protocol):
+    """What the loop needs from "the cluster" (`KubeCluster`, `SimCluster`)."""
+
+    def deployment_names(self) -> list[str]: ...
+
+    def read_scale(self, name: str) -> ScaleState: ...
+
+    def read_service(self, scale: ScaleState) -> ServiceState: ...
+
+    def graph(self) -> GraphSnapshot | None: ...
+
+    def write_scale(self, scale: ScaleState, replicas: int) -> ScaleState: ...
+
+
+@dataclasses.dataclass
+class ServiceTick:
+    """One service in one tick: `current` read, `desired` decided (None = held without a
+    decision), the `guarded` count, its `source` ("model" | "rule"), a `skipped` reason and
+    the write's `result` (None = no write attempted)."""
+
+    current: int
+    desired: int | None = None
+    guarded: int | None = None
+    source: str = ""
+    skipped: str = ""
+    reasons: tuple[str, ...] = ()
+    result: ApplyResult | None = None
+
+
+@dataclasses.dataclass
+class TickReport:
+    """What one tick did (also logged as one JSON line)."""
+
+    t: float
+    mode: str
+    fallback_reason: str | None
+    invalid_observation: str | None
+    services: dict[str, ServiceTick]
+    transition: Transition | None
+    latency_s: float = 0.0
+
+    def writes(self) -> dict[str, int]:
+        """service -> replicas written this tick."""
+        return {n: s.result.replicas for n, s in self.services.items()
+                if s.result is not None and s.result.status == "written"}
+
+
+class Scaler:
+    """The in-cluster scaler for one namespace.
+
+    Args:
+        config: validated `ScalerConfig`.
+        cluster: reads and the scale write (`KubeCluster` or `SimCluster`).
+        clock: every timestamp and wait.
+        models: the model source (None: HPA rule only).
+        metrics: Prometheus metrics (a fresh registry when None).
+        events: Kubernetes Events (records nothing when None).
+        elector: leader election (None: this replica may always write, e.g. `--sim`).
+    """
+
+    def __init__(self, config: ScalerConfig, cluster: Cluster, clock: Clock,
+                 models: ModelSource | None = None, metrics: ScalerMetrics | None = None,
+                 events: EventRecorder | None = None, elector: LeaseElector | None = None,
+                 graph_config: DynamicGraphConfig | None = None) -> None:
+        self.config, self.cluster, self.clock = config, cluster, clock
+        self.models, self.elector = models, elector
+        self.metrics = metrics or ScalerMetrics()
+        self.events = events or EventRecorder(None, config.namespace)
+        self.space = DynamicGraphSpace(graph_config)
+        self.fallback = FallbackState(config.fallback_after_failures,
+                                      config.recover_after_healthy)
+        self.histories: dict[str, ServiceHistory] = {}
+        self.forbidden: set[str] = set()
+        self.hands_off: set[str] = set()
+        self.no_metrics: set[str] = set()
+        self.last_tick_at: float | None = None
+        self.started = False
+        self._model_id: tuple[str, str] | None = None
+        self.metrics.set_fallback(self.fallback.reason)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Check the configuration against the cluster (S18) and become ready.
+
+        Raises:
+            ConfigError: a configured service is not a Deployment of the namespace.
+            K8sError: the Deployments cannot be listed at all.
+        """
+        self.config.check_known_services(self.cluster.deployment_names())
+        if self.models is not None:
+            self._poll_model()
+        self.started = True
+        log.info("scaler started", extra={"fields": {
+            "namespace": self.config.namespace, "mode": self.config.mode,
+            "services": sorted(self.config.services), "model": self.config.model or None,
+            "config": self.config.to_dict()}})
+
+    def update_config(self, config: ScalerConfig) -> None:
+        """Apply a changed configuration; targets disabled by a 403 are retried (S14)."""
+        if config != self.config:
+            self.forbidden.clear()
+            self.config = config
+
+    def live(self) -> bool:
+        """Liveness: a tick finished within the last three intervals (or none yet due)."""
+        if self.last_tick_at is None:
+            return True
+        return self.clock.now() - self.last_tick_at <= 3 * self.config.interval_s
+
+    # ------------------------------------------------------------------ the tick
+    def tick(self) -> TickReport:
+        """One observe -> decide -> guard -> apply-if-changed pass. Never raises for
+        cluster, metrics or model failures."""
+        started = time.perf_counter()  # latency is measured, not simulated
+        t0 = self.clock.now()
+        deadline = t0 + self.config.tick_deadline_s
+        if self.models is not None:
+            self._poll_model()
+        state = self._observe(deadline)
+        desired_by_model, healthy, reason, invalid = self._decide_model(state)
+        transition = self.fallback.record(healthy, reason)
+        if transition is not None:
+            self._on_transition(transition)
+        use_model = self.fallback.mode == "model" and desired_by_model is not None
+        report = TickReport(t0, "model" if use_model else "rule", self.fallback.reason, invalid,
+                            {}, transition)
+        for name, svc in state.services.items():
+            report.services[name] = self._service_tick(
+                name, svc, desired_by_model if use_model else None, t0, deadline)
+        self.last_tick_at = self.clock.now()
+        report.latency_s = time.perf_counter() - started
+        self.metrics.tick.observe(report.latency_s)
+        self._log(report)
+        return report
+
+    # ------------------------------------------------------------------ steps
+    def _poll_model(self) -> None:
+        assert self.models is not None
+        self.models.poll()
+        current = self.models.current
+        ident = (current.uri, current.version) if current else None
+        if ident != self._model_id and current is not None:
+            self._on_new_model(current)
+        self._model_id = ident
+        if current is None and self.models.error is not None:
+            t = self.fallback.force(self.models.error.reason)
+            if t is not None:
+                self._on_transition(t)
+            self.metrics.set_fallback(self.fallback.reason)
+
+    def _on_new_model(self, model: LoadedModel) -> None:
+        self.metrics.model.info({"uri": model.uri, "version": model.version,
+                                 "sha256": model.sha256})
+        reset = getattr(model.policy, "reset_memory", None)
+        if callable(reset):
+            reset()
+        remap = getattr(model.policy, "update_node_mapping", None)
+        if callable(remap):
+            remap(self.space.slot_names())
+        log.info("model loaded", extra={"fields": {"uri": model.uri, "version": model.version}})
+
+    def _observe(self, deadline: float) -> ClusterState:
+        services: dict[str, ServiceState] = {}
+        for name in sorted(self.config.services):
+            if name in self.forbidden:
+                self.metrics.skipped.labels(name, "forbidden").inc()
+                continue
+            try:
+                scale = read_with_retry(self.cluster, name, self.clock, deadline,
+                                        self.config.api_backoff_s)
+                services[name] = self.cluster.read_service(scale)
+            except K8sForbidden as exc:
+                self._forbid(name, exc)
+            except K8sError as exc:
+                self.metrics.api_errors.labels(type(exc).__name__).inc()
+                self.metrics.skipped.labels(name, "read_failed").inc()
+                log.warning("cannot read %s: %s", name, exc)
+        try:
+            graph = self.cluster.graph()
+        except Exception as exc:  # a failed graph source degrades to the rule, never crashes
+            log.warning("graph source failed: %s", exc)
+            graph = None
+        return ClusterState(services, graph)
+
+    def _forbid(self, name: str, exc: K8sError) -> None:
+        self.forbidden.add(name)
+        self.metrics.api_errors.labels("K8sForbidden").inc()
+        self.events.emit(name, "FailedRescale", f"RBAC forbids {exc}; {name} is skipped until "
+                         "the configuration changes", warning=True)
+
+    def _current_model(self) -> LoadedModel | None:
+        return self.models.current if self.models is not None else None
+
+    def _decide_model(self, state: ClusterState
+                      ) -> tuple[dict[str, int] | None, bool, str | None, str | None]:
+        """(model's desired counts or None, healthy, fallback reason, invalid reason)."""
+        model = self._current_model()
+        try:
+            obs, changed = build_observation(state, self.space, self.config)
+        except TooManyServicesError as exc:
+            log.warning("observation: %s", exc)
+            self.metrics.invalid.labels("too_many_services").inc()
+            return None, False, "observation_invalid", "too_many_services"
+        if changed and model is not None:
+            remap = getattr(model.policy, "update_node_mapping", None)
+            if callable(remap):
+                remap(self.space.slot_names())
+        invalid = check_observation(obs, self.config.feature_max)
+        if model is None:
+            error = self.models.error if self.models is not None else None
+            return None, False, error.reason if error else "model_missing", invalid
+        if invalid is not None:  # S4: the model is not called at all
+            self.metrics.invalid.labels(invalid).inc()
+            return None, False, "observation_invalid", invalid
+        current = {n: s.replicas for n, s in state.services.items()}
+        try:
+            return (policy_desired(model.policy, obs, self.space.slot_names(), current),
+                    True, None, None)
+        except PolicyOutputError as exc:
+            log.warning("model output refused: %s", exc)
+        except Exception as exc:  # the model raised: same as an unusable output (S5)
+            log.warning("model failed: %s: %s", type(exc).__name__, exc)
+        return None, False, "model_output", None
+
+    def _service_tick(self, name: str, svc: ServiceState, by_model: dict[str, int] | None,
+                      now: float, deadline: float) -> ServiceTick:
+        cfg = self.config
+        current = svc.replicas
+        out = ServiceTick(current)
+        self.metrics.current.labels(name).set(current)
+        if current == 0:  # S9: scaled to 0 by hand -> hands off, logged once
+            if name not in self.hands_off:
+                self.hands_off.add(name)
+                log.warning("%s is at 0 replicas: scaling disabled until it is scaled up", name)
+            self.metrics.skipped.labels(name, "scaling_disabled").inc()
+            out.skipped = "scaling_disabled"
+            return out
+        self.hands_off.discard(name)
+        history = self.histories.setdefault(name, ServiceHistory())
+        keep = history_keep_s(cfg)
+        if not history.seeded():  # S15: no scale-down in the first window after a start
+            history.record_recommendation(now, current, keep)
+        if by_model is not None and name in by_model:
+            desired, out.source = by_model[name], "model"
+        else:
+            rule = hpa_rule(current, svc.pods, cfg.target_cpu_utilization, cfg.tolerance)
+            out.source = "rule"
+            if rule.replicas is None:  # S7: unable to compute -> hold, no write
+                self._no_metrics(name)
+                out.skipped = "no_metrics"
+                self.metrics.skipped.labels(name, "no_metrics").inc()
+                return out
+            desired = rule.replicas
+        self.no_metrics.discard(name)
+        outcome = guard(desired, current, cfg.limits(name), history, now, cfg)
+        history.record_recommendation(now, desired, keep)
+        out.desired, out.guarded, out.reasons = desired, outcome.replicas, outcome.reasons
+        direction = ("up" if outcome.replicas > current else
+                     "down" if outcome.replicas < current else "hold")
+        self.metrics.decisions.labels(name, out.source, direction).inc()
+        self.metrics.desired.labels(name).set(outcome.replicas)
+        if outcome.replicas == current:  # S19: nothing to write
+            return out
+        out.skipped = self._may_write(deadline)
+        if out.skipped:
+            self.metrics.skipped.labels(name, out.skipped).inc()
+            return out
+        out.result = self._write(name, svc, desired, out.source, outcome, history, now,
+                                 deadline)
+        return out
+
+    def _may_write(self, deadline: float) -> str:
+        if self.config.mode != "active":
+            return "shadow"  # S17: decide and export, never write
+        if self.elector is not None and not self.elector.is_leader():
+            return "not_leader"  # S16
+        if self.clock.now() >= deadline:
+            return "deadline"
+        return ""
+
+    def _write(self, name: str, svc: ServiceState, desired: int, source: str,
+               outcome: GuardOutcome, history: ServiceHistory, now: float,
+               deadline: float) -> ApplyResult:
+        cfg = self.config
+
+        def recompute(fresh: ScaleState) -> int:  # S11: re-decide from the fresh state
+            if fresh.replicas == 0:
+                return 0  # scaled to 0 meanwhile: hands off
+            if source == "model":  # the same move, from the fresh count
+                again = fresh.replicas + (desired - svc.replicas)
+            else:
+                try:
+                    pods = self.cluster.read_service(fresh).pods
+                except K8sError:
+                    return fresh.replicas
+                rule = hpa_rule(fresh.replicas, pods, cfg.target_cpu_utilization,
+                                cfg.tolerance)
+                if rule.replicas is None:
+                    return fresh.replicas
+                again = rule.replicas
+            return guard(again, fresh.replicas, cfg.limits(name), history, now, cfg).replicas
+
+        result = apply_scale(self.cluster, svc.scale, outcome.replicas, recompute, self.clock,
+                             deadline, cfg.api_backoff_s)
+        if result.status == "written":
+            delta = result.replicas - svc.replicas
+            history.record_scale_event(now, delta, history_keep_s(cfg))
+            direction = "up" if delta > 0 else "down"
+            self.metrics.applied.labels(name, direction).inc()
+            why = f" ({', '.join(outcome.reasons)})" if outcome.reasons else ""
+            by = "model" if self.fallback.mode == "model" else "HPA rule"
+            self.events.emit(name, "SuccessfulRescale", f"New size: {result.replicas}; was "
+                             f"{svc.replicas}; decided by the {by}{why}")
+        elif result.status == "forbidden":
+            assert result.error is not None
+            self._forbid(name, result.error)
+        elif result.status != "unchanged":
+            if result.error is not None:
+                self.metrics.api_errors.labels(type(result.error).__name__).inc()
+            if not isinstance(result.error, K8sNotFound):
+                self.events.emit(name, "FailedRescale", f"could not scale to {outcome.replicas}: "
+                                 f"{result.status}: {result.error}", warning=True)
+        return result
+
+    def _no_metrics(self, name: str) -> None:
+        if name not in self.no_metrics:
+            self.no_metrics.add(name)
+            self.events.emit(name, "FailedGetResourceMetric",
+                             "unable to compute the replica count: no CPU metrics for any ready "
+                             "pod; replicas held", warning=True)
+
+    def _on_transition(self, t: Transition) -> None:
+        self.metrics.set_fallback(self.fallback.reason)
+        if t.kind == "entered":
+            self.events.emit("", "FallbackEntered",
+                             f"using the HPA rule: {t.reason}", warning=True)
+        else:
+            self.events.emit("", "FallbackLeft",
+                             f"model healthy for {self.config.recover_after_healthy} ticks; "
+                             f"back to the model (was: {t.reason})")
+
+    def _log(self, report: TickReport) -> None:
+        fields: dict[str, Any] = {
+            "mode": report.mode, "fallback_reason": report.fallback_reason,
+            "invalid_observation": report.invalid_observation,
+            "latency_ms": round(report.latency_s * 1000, 3),
+            "services": {n: {"current": s.current, "desired": s.desired, "guarded": s.guarded,
+                             "source": s.source, "skipped": s.skipped or None,
+                             "reasons": list(s.reasons) or None,
+                             "write": s.result.status if s.result else None}
+                         for n, s in report.services.items()}}
+        log.info("tick", extra={"fields": fields})
+
+
+def run_forever(scaler: Scaler, clock: Clock, should_stop: Callable[[], bool],
+                max_ticks: int | None = None,
+                on_tick: Callable[[TickReport], None] | None = None) -> int:
+    """Tick every `interval_s` until `should_stop()` (or `max_ticks`); renew the Lease
+    between ticks every `retry_period_s`. Returns the number of ticks run."""
+    cfg = scaler.config
+    ticks = 0
+    next_tick = clock.now()
+    while not should_stop() and (max_ticks is None or ticks < max_ticks):
+        now = clock.now()
+        if scaler.elector is not None:
+            scaler.metrics.leader.set(1 if scaler.elector.try_acquire_or_renew() else 0)
+        if now >= next_tick:
+            report = scaler.tick()
+            ticks += 1
+            if on_tick is not None:
+                on_tick(report)
+            next_tick = max(next_tick + cfg.interval_s, clock.now())
+        wait = next_tick - clock.now()
+        if scaler.elector is not None:
+            wait = min(wait, cfg.retry_period_s)
+        clock.sleep(max(0.0, wait))
+    return ticks

@@ -1,0 +1,216 @@
+"""Where the scaler's model comes from: a local folder or the MLflow registry alias.
+
+Loading goes through `PPO_GNN.load` (``torch.load(weights_only=True)``, the SHA-256 recorded
+in ``config.json``, the observation schema version); on top of it the scaler checks an
+*externally* recorded hash (`ScalerConfig.model_sha256`, or the MLflow version tag
+``weights_sha256``), so a model folder that was replaced as a whole is refused too. Every
+failure becomes a `ModelUnavailable` with the fallback reason it implies (S1, S2, S3).
+
+`ModelSource.poll` is called every tick: it (re)loads when the registry alias moved to
+another version (`MlflowClient.get_model_version_by_alias`), retries a failed fetch with
+exponential backoff (S2), and a new version that fails to load leaves the current model in
+place (hot reload keeps the old model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gnnrl.scaler.clock import Clock
+
+log = logging.getLogger("gnnrl.scaler.model")
+
+_REGISTRY_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[\w.-]+)$")
+WEIGHTS_FILE = "weights.pt"
+SHA_TAG = "weights_sha256"
+
+
+class ModelUnavailable(Exception):
+    """No usable model; `reason` is the fallback reason ("model_missing", "model_load",
+    "schema")."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A model ready to act, with where it came from (exported as `gnnrl_scaler_model`)."""
+
+    policy: Any
+    uri: str
+    version: str
+    sha256: str
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_model_dir(path: str | Path, expected_sha256: str = "", uri: str = "",
+                   version: str = "local") -> LoadedModel:
+    """Load a model folder (``weights.pt`` + ``config.json``) with every check.
+
+    Raises:
+        ModelUnavailable: reason "model_missing" (no such folder), "schema" (observation
+            schema differs), "model_load" (hash mismatch, corrupt file, weights_only refusal,
+            state_dict that does not fit).
+    """
+    from gnnrl.core.agents.ppo_gnn import PPO_GNN, ModelLoadError, SchemaVersionError
+
+    path = Path(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelUnavailable("model_missing", f"no model at {path} ({WEIGHTS_FILE} missing)")
+    digest = sha256_of(weights)
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise ModelUnavailable("model_load", f"{weights}: sha256 {digest[:12]}... differs from "
+                                             f"the recorded {expected_sha256[:12]}...")
+    try:
+        policy = PPO_GNN.load(path)
+    except SchemaVersionError as exc:
+        raise ModelUnavailable("schema", str(exc)) from exc
+    except ModelLoadError as exc:
+        raise ModelUnavailable("model_load", str(exc)) from exc
+    except Exception as exc:  # e.g. pickle.UnpicklingError from a weights_only refusal
+        raise ModelUnavailable("model_load", f"cannot load model at {path}: {exc}") from exc
+    return LoadedModel(policy, uri or str(path), version, digest)
+
+
+class RegistryResolver:
+    """`models:/NAME@ALIAS` -> (version, recorded sha256) and a local folder, via MLflow.
+
+    Args:
+        tracking_uri: the MLflow tracking/registry URI (None: MLFLOW_TRACKING_URI).
+    """
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._tmp = tempfile.TemporaryDirectory(prefix="gnnrl-model-")
+
+    def version(self, name: str, alias: str) -> tuple[str, str]:
+        """The version number behind the alias and its recorded hash tag ("" if none)."""
+        mv = self.client.get_model_version_by_alias(name, alias)
+        return str(mv.version), str((mv.tags or {}).get(SHA_TAG, ""))
+
+    def download(self, name: str, version: str) -> Path:
+        from gnnrl.registry.pyfunc_model import download_model_dir
+
+        dest = Path(self._tmp.name) / version
+        return download_model_dir(f"models:/{name}/{version}", dest,
+                                  self.tracking_uri or "")
+
+
+class ModelSource:
+    """Keeps the current model and reloads it when its source changes.
+
+    Args:
+        uri: a local folder, or `models:/NAME@ALIAS`; "" = no model (HPA rule only).
+        expected_sha256: recorded hash the weights must have ("" = none beyond the model's own).
+        clock: the scaler's clock.
+        poll_s: seconds between registry polls once a model is loaded.
+        backoff_s: (first, max) retry delay after a failed fetch, doubling in between.
+        resolver_factory: builds the registry resolver (tests inject a fake MLflow server
+            URI through it).
+
+    Attributes:
+        current: the model in use (None: rule only). error: the last failure.
+    """
+
+    def __init__(self, uri: str, expected_sha256: str, clock: Clock, poll_s: float = 60.0,
+                 backoff_s: tuple[float, float] = (5.0, 300.0),
+                 resolver_factory: Callable[[], RegistryResolver] = RegistryResolver) -> None:
+        self.uri, self.expected_sha256, self.clock = uri, expected_sha256, clock
+        self.poll_s, self.backoff_s = poll_s, backoff_s
+        self.current: LoadedModel | None = None
+        self.error: ModelUnavailable | None = None
+        self._next_try = float("-inf")
+        self._delay = backoff_s[0]
+        self._failed_version: str | None = None
+        self._resolver_factory = resolver_factory
+        self._resolver: RegistryResolver | None = None
+        self.loads = 0
+
+    @property
+    def is_registry(self) -> bool:
+        return bool(_REGISTRY_URI.match(self.uri))
+
+    def poll(self) -> bool:
+        """Load or reload when due. Returns True when `current` changed this call.
+
+        Never raises: a failure is kept in `error` (its `reason` drives the fallback) and the
+        previous model, if any, stays in use.
+        """
+        if not self.uri:
+            self.error = ModelUnavailable("model_missing", "no model configured")
+            return False
+        now = self.clock.now()
+        if now < self._next_try:
+            return False
+        try:
+            changed = self._poll_registry() if self.is_registry else self._poll_local()
+        except ModelUnavailable as exc:
+            self.error = exc
+            self._next_try = now + self._delay
+            self._delay = min(self._delay * 2, self.backoff_s[1])
+            log.warning("model %s unavailable (%s): %s; keeping %s", self.uri, exc.reason, exc,
+                        self.current.version if self.current else "the HPA rule")
+            return False
+        self.error = None
+        self._delay = self.backoff_s[0]
+        self._next_try = now + (self.poll_s if self.is_registry else float("inf"))
+        return changed
+
+    def _poll_local(self) -> bool:
+        self.current = load_model_dir(self.uri, self.expected_sha256)
+        self.loads += 1
+        return True
+
+    def _poll_registry(self) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        m = _REGISTRY_URI.match(self.uri)
+        assert m is not None
+        name, alias = m["name"], m["alias"]
+        try:
+            if self._resolver is None:
+                self._resolver = self._resolver_factory()
+            version, tagged = self._resolver.version(name, alias)
+        except (MlflowException, OSError, ValueError) as exc:
+            raise ModelUnavailable("model_missing", f"registry {self.uri}: {exc}") from exc
+        except Exception as exc:  # requests/urllib3 errors of an unreachable server
+            raise ModelUnavailable("model_missing", f"registry {self.uri}: {exc}") from exc
+        if self.current is not None and self.current.version == version:
+            return False
+        if version == self._failed_version:
+            raise ModelUnavailable("model_load", f"{name} version {version} failed to load")
+        try:
+            folder = self._resolver.download(name, version)
+        except Exception as exc:
+            raise ModelUnavailable("model_missing", f"download {name}/{version}: {exc}") from exc
+        try:
+            loaded = load_model_dir(folder, self.expected_sha256 or tagged,
+                                    uri=f"models:/{name}/{version}", version=version)
+        except ModelUnavailable:
+            self._failed_version = version
+            raise
+        log.info("model %s: now version %s (was %s)", self.uri, version,
+                 self.current.version if self.current else "none")
+        self.current = loaded
+        self.loads += 1
+        return True

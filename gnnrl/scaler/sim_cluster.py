@@ -1,0 +1,212 @@
+"""`SimCluster`: the simulator (`gnnrl.sim.BatchedSim`, N=1) behind the scaler's cluster
+interface, for `gnnrl scaler run --sim`, the soak test and the tick benchmark.
+
+It behaves like the Kubernetes API the scaler talks to: a `spec.replicas` per Deployment with
+a resourceVersion (a write against a stale version is a 409), pods with per-pod CPU samples
+(the simulator's service total spread over the ready pods, `pods_from_aggregate`), and a
+traffic graph as a `GraphSnapshot`. The simulation advances one interval each time the
+scaler's clock passes an interval boundary, so a `FakeClock` makes a closed-loop run as fast
+as the CPU allows.
+
+`SimFaults` injects, with seeded probabilities, the faults of RELIABILITY.md: typed API
+errors (409, 429 with Retry-After, 5xx/timeouts), pods without metrics, NaN metrics, a
+failing graph source, and hand-made changes of spec.replicas (to 0, or outside [min, max]).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from gnnrl.baselines.hpa import PodSample, pods_from_aggregate
+from gnnrl.config import ConfigError, JsonConfig
+from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot
+from gnnrl.scaler.clock import Clock
+from gnnrl.scaler.observe import ScaleState, ServiceState
+from gnnrl.sim import AppSpec, BatchedSim, SimConfig, load_app_spec, make_trace
+from gnnrl.sources.errors import (
+    K8sConflict,
+    K8sError,
+    K8sTooManyRequests,
+    K8sUnavailable,
+    SourceUnavailable,
+)
+
+
+@dataclasses.dataclass
+class SimFaults(JsonConfig):
+    """Per-call probabilities of injected faults (0 = never).
+
+    Attributes:
+        conflict, throttle, unavailable: a write answers 409 / 429 (Retry-After
+            `retry_after_s`) / 5xx-or-timeout.
+        read_unavailable: a scale read answers 5xx-or-timeout.
+        missing_pod_metrics: each pod independently has no metric sample.
+        nan_metrics: a service's CPU (and graph row) is NaN for a tick.
+        graph_fail: the graph source fails for a tick.
+        hand_zero: per tick and service, someone scales it to 0 (it comes back later with
+            probability `hand_restore`).
+        hand_out_of_bounds: per tick and service, someone sets replicas outside [min, max].
+    """
+
+    conflict: float = 0.0
+    throttle: float = 0.0
+    unavailable: float = 0.0
+    read_unavailable: float = 0.0
+    missing_pod_metrics: float = 0.0
+    nan_metrics: float = 0.0
+    graph_fail: float = 0.0
+    hand_zero: float = 0.0
+    hand_restore: float = 0.2
+    hand_out_of_bounds: float = 0.0
+    retry_after_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "retry_after_s":
+                if not (math.isfinite(v) and v >= 0):
+                    raise ConfigError(f"retry_after_s: must be >= 0, got {v}")
+            elif not 0.0 <= v <= 1.0:
+                raise ConfigError(f"{f.name}: a probability in [0, 1], got {v}")
+
+
+class SimCluster:
+    """One simulated application as "the cluster".
+
+    Args:
+        app: an `AppSpec`, a built-in name or a spec path.
+        clock: the scaler's clock; the simulation follows it, one step per interval.
+        interval_s: simulated seconds per step.
+        trace: entry req/s per step (repeats when exhausted); default a diurnal trace.
+        faults: injected faults (None = none).
+        seed: seeds the simulator and the faults.
+
+    Attributes:
+        writes: (t, service, replicas) of every successful write.
+        limits: service -> (min, max) of the application spec.
+    """
+
+    def __init__(self, app: AppSpec | str, clock: Clock, interval_s: float = 15.0,
+                 trace: np.ndarray | None = None, faults: SimFaults | None = None,
+                 seed: int = 0, namespace: str = "sim") -> None:
+        self.app = app if isinstance(app, AppSpec) else load_app_spec(app)
+        self.clock, self.interval_s, self.namespace = clock, interval_s, namespace
+        self.sim = BatchedSim(self.app, 1, SimConfig(interval_s=interval_s), seed=seed)
+        self.sim.reset()
+        self.names = list(self.sim.service_names)
+        self.trace = (np.asarray(trace, dtype=float) if trace is not None else
+                      make_trace("diurnal", steps=240, interval_s=interval_s, peak_rps=150.0,
+                                 seed=seed))
+        self.faults = faults or SimFaults()
+        self.rng = np.random.default_rng(seed + 1)
+        self.spec = {n: int(self.sim.replicas[0, i]) for i, n in enumerate(self.names)}
+        self.rv = dict.fromkeys(self.names, 1)
+        self.limits = {n: (int(s.min_replicas), int(s.max_replicas))
+                       for n, s in self.app.services.items()}
+        self.writes: list[tuple[float, str, int]] = []
+        self.steps = 0
+        self._t_next = clock.now()
+        self._nan: set[str] = set()
+        self.metrics = self.sim.step(np.array([self.trace[0]]), self._targets())
+
+    # ------------------------------------------------------------------ simulation
+    def _targets(self) -> np.ndarray:
+        return np.array([[self.spec[n] for n in self.names]], dtype=np.int64)
+
+    def _sync(self) -> None:
+        while self.clock.now() >= self._t_next:
+            rps = self.trace[self.steps % len(self.trace)]
+            self.metrics = self.sim.step(np.array([rps]), self._targets())
+            self.steps += 1
+            self._t_next += self.interval_s
+            self._hand_changes()
+            p = self.faults.nan_metrics
+            self._nan = {n for n in self.names if p and self.rng.random() < p}
+
+    def _hand_changes(self) -> None:
+        f = self.faults
+        for n in self.names:
+            lo, hi = self.limits[n]
+            if self.spec[n] == 0 and f.hand_zero and self.rng.random() < f.hand_restore:
+                self.set_by_hand(n, lo)
+            elif f.hand_zero and self.rng.random() < f.hand_zero:
+                self.set_by_hand(n, 0)
+            elif f.hand_out_of_bounds and self.rng.random() < f.hand_out_of_bounds:
+                self.set_by_hand(n, hi + 1 + int(self.rng.integers(0, 3)))
+
+    def set_by_hand(self, name: str, replicas: int) -> None:
+        """Someone (kubectl scale) sets spec.replicas."""
+        self.spec[name] = int(replicas)
+        self.rv[name] += 1
+
+    def _maybe(self, p: float) -> bool:
+        return bool(p) and self.rng.random() < p
+
+    # ------------------------------------------------------------------ Cluster
+    def deployment_names(self) -> list[str]:
+        return list(self.names)
+
+    def read_scale(self, name: str) -> ScaleState:
+        self._sync()
+        if self._maybe(self.faults.read_unavailable):
+            raise K8sUnavailable(f"read scale {name}: HTTP 503 (injected)", status=503)
+        return ScaleState(name, self.spec[name], str(self.rv[name]), f"app={name}")
+
+    def read_service(self, scale: ScaleState) -> ServiceState:
+        i = self.sim.index[scale.name]
+        m = self.metrics
+        request = float(self.sim.cpu_request[i])
+        cpu = math.nan if scale.name in self._nan else float(m.cpu_m[0, i])
+        pods = pods_from_aggregate(int(m.replicas[0, i]), int(m.ready[0, i]), cpu, request)
+        p = self.faults.missing_pod_metrics
+        if p:
+            pods = [PodSample(q.request_m, None, q.ready) if self.rng.random() < p else q
+                    for q in pods]
+        return ServiceState(scale, pods, float(m.mem_mi[0, i]))
+
+    def graph(self) -> GraphSnapshot | None:
+        self._sync()
+        if self._maybe(self.faults.graph_fail):
+            raise SourceUnavailable("graph: injected outage", source="sim")
+        m, sim = self.metrics, self.sim
+        active = m.active[0]
+        rows = []
+        for i, n in enumerate(self.names):
+            if not active[i]:
+                continue
+            nan = n in self._nan
+            rows.append((n, float(m.replicas[0, i]), float(m.ready[0, i]),
+                         math.nan if nan else float(m.cpu_m[0, i]), float(m.mem_mi[0, i]),
+                         float(m.rx_kbps[0, i]), float(m.tx_kbps[0, i]),
+                         math.nan if nan else float(m.rps_in[0, i])))
+        nodes = pd.DataFrame(rows, columns=list(NODE_COLUMNS)).astype({"service": "string"})
+        erows = []
+        for k, (s, d) in enumerate(sim.edges):
+            if active[s] and active[d]:
+                erows.append((self.names[s], self.names[d], sim.edge_protocols[k],
+                               float(m.edge_qps[0, k]), float(m.edge_p95_ms[0, k]),
+                               float(m.edge_err[0, k]), float(m.edge_mtls[0, k])))
+        edges = pd.DataFrame(erows, columns=list(EDGE_COLUMNS))
+        return GraphSnapshot(pd.Timestamp(self.clock.now(), unit="s", tz="UTC"), self.namespace,
+                             nodes, edges)
+
+    def write_scale(self, scale: ScaleState, replicas: int) -> ScaleState:
+        name = scale.name
+        f = self.faults
+        if str(self.rv[name]) != scale.resource_version or self._maybe(f.conflict):
+            raise K8sConflict(f"patch scale {name}: HTTP 409", status=409)
+        if self._maybe(f.throttle):
+            raise K8sTooManyRequests(f"patch scale {name}: HTTP 429",
+                                     retry_after_s=f.retry_after_s)
+        if self._maybe(f.unavailable):
+            raise K8sUnavailable(f"patch scale {name}: timeout (injected)")
+        if replicas < 0:
+            raise K8sError(f"patch scale {name}: HTTP 422 negative replicas", status=422)
+        self.spec[name] = int(replicas)
+        self.rv[name] += 1
+        self.writes.append((self.clock.now(), name, int(replicas)))
+        return ScaleState(name, int(replicas), str(self.rv[name]), scale.selector)
