@@ -124,6 +124,7 @@ class OnlineBoutique(gym.Env):
         self.scenario: Scenario = scenarios[0]
         self.sim: BatchedSim | None = None
         self._obs: dict[str, np.ndarray] | None = None
+        self._slots_cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.t = 0
 
     # ------------------------------------------------------------------ helpers
@@ -144,22 +145,30 @@ class OnlineBoutique(gym.Env):
         return self._trace[start:start + k].copy()
 
     def _slot_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        sim = self.sim
-        assert sim is not None
-        slot_idx = np.full((1, sim.num_services), -1, dtype=np.int64)
-        for name, slot in self.graph_space.node_mapping.items():
-            slot_idx[0, sim.index[name]] = slot
-        edge_slot = np.full((1, len(sim.edges)), -1, dtype=np.int64)
-        for k, (i, j) in enumerate(sim.edges):
-            key = (sim.service_names[i], sim.service_names[j])
-            edge_slot[0, k] = self.graph_space.edge_mapping.get(key, -1)
-        return slot_idx, edge_slot
+        """(1, S) slot of each sim service and (1, E) slot of each edge (-1 = unmapped).
+
+        Cached; `_sync_mapping` invalidates the cache when the topology changes.
+        """
+        if self._slots_cache is None:
+            sim = self.sim
+            assert sim is not None
+            slot_idx = np.full((1, sim.num_services), -1, dtype=np.int64)
+            for name, slot in self.graph_space.node_mapping.items():
+                slot_idx[0, sim.index[name]] = slot
+            edge_slot = np.full((1, len(sim.edges)), -1, dtype=np.int64)
+            for k, (i, j) in enumerate(sim.edges):
+                key = (sim.service_names[i], sim.service_names[j])
+                edge_slot[0, k] = self.graph_space.edge_mapping.get(key, -1)
+            mapped = np.nonzero(slot_idx[0] >= 0)[0]
+            self._slots_cache = (slot_idx, edge_slot, mapped, slot_idx[0, mapped])
+        return self._slots_cache[0], self._slots_cache[1]
 
     def _sync_mapping(self) -> list[str]:
         sim = self.sim
         assert sim is not None
         active = [s for s in self.app_universe.service_names if sim.active[0, sim.index[s]]]
         change = self.graph_space.update_node_mapping(active)
+        self._slots_cache = None
         self.graph_space.update_edge_mapping(
             (sim.service_names[i], sim.service_names[j]) for i, j in sim.edges)
         return [f"add {n}" for n in change["added"]] + [f"remove {n}" for n in change["removed"]]
@@ -187,8 +196,7 @@ class OnlineBoutique(gym.Env):
     def _get_obs(self) -> Any:
         assert self._obs is not None
         if self.use_graph:
-            return {k: (v.copy() if isinstance(v, np.ndarray) else v)
-                    for k, v in self._obs.items()}
+            return dict(self._obs)  # fresh arrays every step: no copy needed
         assert self.sim is not None
         idx = [self.sim.index[s] for s in self.app.service_names]
         m = self._metrics
@@ -200,20 +208,18 @@ class OnlineBoutique(gym.Env):
         sim, m = self.sim, self._metrics
         assert sim is not None
         n = self.graph_config.max_nodes
-        per_slot = {k: np.zeros(n) for k in ("replicas", "ready_replicas", "cpu_m",
-                                             "cpu_request_m", "mem_mi", "rps_in",
-                                             "min_replicas", "max_replicas", "p95_ms")}
-        for name, slot in self.graph_space.node_mapping.items():
-            i = sim.index[name]
-            per_slot["replicas"][slot] = m.replicas[0, i]
-            per_slot["ready_replicas"][slot] = m.ready[0, i]
-            per_slot["cpu_m"][slot] = m.cpu_m[0, i]
-            per_slot["cpu_request_m"][slot] = sim.cpu_request[i]
-            per_slot["mem_mi"][slot] = m.mem_mi[0, i]
-            per_slot["rps_in"][slot] = m.rps_in[0, i]
-            per_slot["min_replicas"][slot] = sim.min_replicas[i]
-            per_slot["max_replicas"][slot] = sim.max_replicas[i]
-            per_slot["p95_ms"][slot] = m.p95_ms[0, i]
+        self._slot_arrays()
+        assert self._slots_cache is not None
+        idx, slots = self._slots_cache[2], self._slots_cache[3]
+        per_slot = {}
+        for key, values in (("replicas", m.replicas[0]), ("ready_replicas", m.ready[0]),
+                            ("cpu_m", m.cpu_m[0]), ("cpu_request_m", sim.cpu_request),
+                            ("mem_mi", m.mem_mi[0]), ("rps_in", m.rps_in[0]),
+                            ("min_replicas", sim.min_replicas),
+                            ("max_replicas", sim.max_replicas), ("p95_ms", m.p95_ms[0])):
+            arr = np.zeros(n)
+            arr[slots] = values[idx]
+            per_slot[key] = arr
         p95 = float(m.e2e_p95_ms[0])
         info = {
             "slot_names": self.graph_space.slot_names(),
@@ -290,14 +296,18 @@ class OnlineBoutique(gym.Env):
         moves = np.where(bad, 0, moves)
         invalid = int(bad.sum())
 
-        before = dict(self.graph_space.node_mapping)
+        self._slot_arrays()
+        assert self._slots_cache is not None
+        idx, slots = self._slots_cache[2], self._slots_cache[3]  # mapping the action saw
         self.t += 1
         events = self._apply_events(self.t)
         target = sim.replicas[0].copy()
-        for name, slot in before.items():
-            i = sim.index[name]
-            if sim.active[0, i] and self.graph_space.node_mapping.get(name) == slot:
-                target[i] = int(moves_to_replicas(target[i], moves[slot]))
+        # Services removed by this step's events are forced to 0 by the simulator; a
+        # service added now keeps its pending pods (its slot had no action yet).
+        target[idx] = moves_to_replicas(target[idx], moves[slots])
+        if events:
+            for name in (ev.split(" ", 1)[1] for ev in events if ev.startswith("add ")):
+                target[sim.index[name]] = sim.replicas[0, sim.index[name]]
         m = sim.step(np.array([self._trace[self.t]]), target[None, :])
         self._observe(m)
         cost = self._cost(m)
