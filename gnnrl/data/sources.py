@@ -21,8 +21,9 @@ class _Snapshotter(Protocol):
 
 class ClientSource:
     """A `SnapshotSource` over any client with ``snapshot(namespace, query_time=ts)``
-    (`gnnrl.sources.kiali.KialiClient`, the Prometheus client), optionally completed with
-    a Kubernetes client's ``snapshot(namespace)`` (replicas, CPU, memory).
+    (`gnnrl.sources.kiali.KialiClient`, `gnnrl.sources.prometheus.PrometheusSource`),
+    optionally completed with a Kubernetes client's ``snapshot(namespace, ts=ts)``
+    (`gnnrl.sources.kubernetes.KubernetesSource`: replicas, CPU, memory).
 
     Args:
         name: source name written in gap rows (``kiali``, ``prometheus``).
@@ -41,7 +42,7 @@ class ClientSource:
     def fetch(self, ts: pd.Timestamp) -> GraphSnapshot:
         snap = self.client.snapshot(self.namespace, query_time=ts)
         if self.kubernetes is not None:
-            snap = snap.merged(self.kubernetes.snapshot(self.namespace))
+            snap = snap.merged(self.kubernetes.snapshot(self.namespace, ts=ts))
         return snap
 
     def close(self) -> None:
@@ -89,12 +90,18 @@ def make_source(kind: str, namespace: str | None, *, url: str | None = None,
 
         client: Any = KialiClient(url, **(http or {}))
     else:
-        from gnnrl.sources.prometheus import PrometheusClient
+        from gnnrl.sources.prometheus import PrometheusSource
 
-        client = PrometheusClient(url, **(http or {}))
+        client = PrometheusSource(url, **(http or {}))
     kube = None
     if with_kubernetes:
-        from gnnrl.sources.kubernetes import KubernetesClient
+        from kubernetes.config import ConfigException
 
-        kube = KubernetesClient()
+        from gnnrl.sources.kubernetes import KubernetesSource
+
+        try:
+            kube = KubernetesSource(namespace=namespace)
+        except ConfigException as exc:
+            raise ConfigError(f"--with-kubernetes: no in-cluster ServiceAccount and no usable "
+                              f"kubeconfig ({exc})") from exc
     return ClientSource(kind, client, namespace, kube)
