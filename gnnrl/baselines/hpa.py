@@ -30,6 +30,7 @@ window 300 s, policy "-100 % per 15 s"; tolerance 0.1
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -139,12 +140,12 @@ class HPAConfig(JsonConfig):
         if self.scale_down_percent == 0 and self.scale_down_pods == 0:
             raise ConfigError("scale_down_percent/scale_down_pods: at least one policy is needed")
 
-    @property
+    @functools.cached_property
     def scale_up(self) -> ScalingRules:
         return _rules(self.scale_up_stabilization_s, self.scale_up_percent,
                       self.scale_up_pods, self.scale_up_period_s, self.scale_up_select)
 
-    @property
+    @functools.cached_property
     def scale_down(self) -> ScalingRules:
         return _rules(self.scale_down_stabilization_s, self.scale_down_percent,
                       self.scale_down_pods, self.scale_down_period_s, self.scale_down_select)
