@@ -21,6 +21,8 @@ Observation (ARCHITECTURE.md), float32 unless noted:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from gnnrl.core.envs.moves import NUM_MOVES, valid_moves
@@ -118,3 +120,65 @@ def build_observations(
         "num_nodes": node_mask.sum(axis=1).astype(np.int64),
         "invalid_action_mask": invalid,
     }
+
+
+def observation_from_snapshot(snapshot, space, app, hpa_target: float = 0.7
+                              ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The observation of a real cluster from a `GraphSnapshot` (k8s backend).
+
+    Services in the snapshot that the app spec does not know are left out (the policy
+    cannot scale what it has no bounds for). Missing numbers (NaN: a source that did not
+    report them) become 0 in the observation. The mapping in `space` is updated.
+
+    Returns:
+        (observation dict without the leading batch axis, per-slot arrays "replicas",
+        "min_replicas", "max_replicas", "cpu_request_m" of shape (max_nodes,))
+    """
+    n, e = space.max_nodes, space.max_edges
+    nodes = snapshot.nodes[snapshot.nodes["service"].isin(list(app.services))]
+    names = [str(s) for s in nodes["service"]]
+    space.update_node_mapping(names)
+    edges = snapshot.edges[snapshot.edges["source"].isin(names)
+                           & snapshot.edges["target"].isin(names)]
+    space.update_edge_mapping(zip(edges["source"], edges["target"], strict=True))
+
+    def col(df, name):
+        return np.nan_to_num(df[name].to_numpy(dtype=float, na_value=np.nan), nan=0.0)
+
+    rep, ready, cpu = col(nodes, "replicas"), col(nodes, "ready_replicas"), col(nodes, "cpu_m")
+    spec = [app.services[s] for s in names]
+    req = np.array([s.cpu_request_m for s in spec], dtype=float)
+    lo = np.array([s.min_replicas for s in spec], dtype=np.int64)
+    hi = np.array([s.max_replicas for s in spec], dtype=np.int64)
+    out_rps = np.array([edges.loc[edges["source"] == s, "qps"].fillna(0).sum() for s in names])
+    feats = np.stack([rep, hpa_desired(cpu, ready, rep, req, hpa_target, lo, hi), cpu,
+                      col(nodes, "mem_mi"), col(nodes, "rps_in"), out_rps], axis=-1) \
+        if names else np.zeros((0, 6))
+    svc, node_mask = space.pad_node_features(feats, names=names)
+    slots = np.array([space.node_mapping[s] for s in names], dtype=np.int64)
+    rows = np.stack([
+        np.array([space.node_mapping[s] for s in edges["source"]], dtype=float),
+        np.array([space.node_mapping[t] for t in edges["target"]], dtype=float),
+        np.ones(len(edges)), col(edges, "qps"), col(edges, "p95_ms"), col(edges, "err_rate"),
+        col(edges, "mtls")], axis=-1) if len(edges) else np.zeros((0, 7))
+    edge_df, edge_mask = space.pad_edge_features(rows)
+    per_slot = {k: np.zeros(n) for k in ("replicas", "min_replicas", "max_replicas",
+                                         "cpu_request_m")}
+    for key, values in (("replicas", rep), ("min_replicas", lo), ("max_replicas", hi),
+                        ("cpu_request_m", req)):
+        per_slot[key][slots] = values
+    valid = valid_moves(per_slot["replicas"], per_slot["min_replicas"],
+                        per_slot["max_replicas"], node_mask.astype(bool))
+    pods = float(rep.sum())
+    entry = edges.loc[edges["target"] == app.entry, "qps"].fillna(0).sum() \
+        if app.entry in names else 0.0
+    entry = entry or float(col(nodes[nodes["service"] == app.entry], "rps_in").sum())
+    obs = {
+        "svc_df": svc, "edge_df": edge_df,
+        "global_feats": np.array([pods, cpu.sum() / max(pods, 1), col(nodes, "mem_mi").sum()
+                                  / max(pods, 1), entry], dtype=np.float32),
+        "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": int(node_mask.sum()),
+        "invalid_action_mask": (~valid).reshape(n * NUM_MOVES).astype(np.int8),
+    }
+    assert edge_df.shape == (e, 7)
+    return obs, per_slot

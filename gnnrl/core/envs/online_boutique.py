@@ -104,6 +104,8 @@ class OnlineBoutique(gym.Env):
         self.backend = backend
         if k8s:
             self._init_k8s()
+            if not use_graph:
+                raise ValueError("k8s=True needs use_graph=True")
 
         n, e = self.graph_config.max_nodes, self.graph_config.max_edges
         self.action_space = spaces.MultiDiscrete([NUM_MOVES] * n)
@@ -129,15 +131,55 @@ class OnlineBoutique(gym.Env):
 
     # ------------------------------------------------------------------ helpers
     def _init_k8s(self) -> None:
-        try:
-            from gnnrl.core.envs import k8s_backend  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - depends on install
-            raise RuntimeError("k8s=True needs gnnrl.core.envs.k8s_backend") from exc
         if self.backend is None:
-            raise ValueError("k8s=True: pass backend=K8sBackend(namespace=..., graph_source=..., "
-                             "k8s_source=...) (see README, 'Real cluster')")
-        raise NotImplementedError(
-            "k8s=True as a Gymnasium env is served by gnnrl.core.envs.k8s_env.K8sOnlineBoutique")
+            raise ValueError(
+                "k8s=True needs backend=gnnrl.core.envs.k8s_backend.K8sBackend(namespace, "
+                "graph_source, k8s_source) (see README, 'Real cluster')")
+        for method in ("observe", "apply"):
+            if not callable(getattr(self.backend, method, None)):
+                raise TypeError(f"backend: {type(self.backend).__name__} has no {method}()")
+
+    # ------------------------------------------------------------------ real cluster
+    def _k8s_observe(self) -> tuple[dict, dict]:
+        from gnnrl.core.envs.observation import observation_from_snapshot
+
+        before = set(self.graph_space.node_mapping)
+        snap = self.backend.observe()
+        obs, per_slot = observation_from_snapshot(snap, self.graph_space, self.app,
+                                                  self.hpa_target)
+        after = set(self.graph_space.node_mapping)
+        events = [f"add {n}" for n in sorted(after - before)] + \
+            [f"remove {n}" for n in sorted(before - after)]
+        inbound = snap.edges[snap.edges["target"] == self.app.entry]
+        qps = inbound["qps"].fillna(0.0).to_numpy(float)
+        p95 = float(np.nan_to_num(inbound["p95_ms"].max(), nan=0.0)) if len(inbound) else 0.0
+        err = float((inbound["err_rate"].fillna(0.0).to_numpy(float) * qps).sum()
+                    / max(qps.sum(), 1e-9))
+        cost = float((per_slot["replicas"] * per_slot["cpu_request_m"]).sum() / 1000.0)
+        self._obs = obs
+        self._k8s_slots = per_slot
+        info = {"slot_names": self.graph_space.slot_names(), **per_slot,
+                "e2e_p95_ms": p95, "slo_p95_ms": self.app.slo_p95_ms,
+                "slo_violated": bool(p95 > self.app.slo_p95_ms), "error_rate": err,
+                "cost": cost, "entry_rps": float(qps.sum()), "invalid_actions": 0,
+                "topology_events": events, "t_s": float(snap.ts.timestamp()), "step": self.t,
+                "scenario": "k8s", "skipped_nodes": dict(snap.skipped)}
+        return obs, info
+
+    def _k8s_step(self, moves: np.ndarray, invalid: int):
+        names = self.graph_space.slot_names()
+        current = self._k8s_slots["replicas"]
+        desired = {name: int(moves_to_replicas(current[slot], moves[slot]))
+                   for slot, name in enumerate(names) if name is not None}
+        outcomes = self.backend.apply(desired)
+        self.t += 1
+        obs, info = self._k8s_observe()
+        cost_min = sum(s.min_replicas * s.cpu_request_m for s in self.app.services.values())
+        r = float(reward(self.reward_config, np.array([info["e2e_p95_ms"]]),
+                         self.app.slo_p95_ms, np.array([info["error_rate"]]),
+                         np.array([info["cost"]]), cost_min / 1000.0)[0])
+        info.update(invalid_actions=invalid, reward=r, scale_outcomes=outcomes)
+        return obs, r, False, self.t >= self.max_steps, info
 
     def future_entry_rps(self, k: int) -> np.ndarray:
         """The entry req/s of the next `k` steps (for the clairvoyant oracle only)."""
@@ -248,6 +290,10 @@ class OnlineBoutique(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        if self.k8s:
+            self.t = 0
+            self.graph_space.reset()
+            return self._k8s_observe()
         rng = self.np_random
         self.scenario = self.scenarios[int(rng.integers(len(self.scenarios)))]
         length = self.max_steps + 1 + LOOKAHEAD
@@ -282,9 +328,8 @@ class OnlineBoutique(gym.Env):
         return self._obs["invalid_action_mask"] == 0
 
     def step(self, action):
-        if self.sim is None:
+        if self._obs is None:
             raise RuntimeError("call reset() before step()")
-        sim = self.sim
         action = np.asarray(action, dtype=np.int64).reshape(-1)
         n = self.graph_config.max_nodes
         if action.shape != (n,):
@@ -295,6 +340,10 @@ class OnlineBoutique(gym.Env):
         bad |= invalid_mask[np.arange(n), moves]
         moves = np.where(bad, 0, moves)
         invalid = int(bad.sum())
+        if self.k8s:
+            return self._k8s_step(moves, invalid)
+        sim = self.sim
+        assert sim is not None
 
         self._slot_arrays()
         assert self._slots_cache is not None
