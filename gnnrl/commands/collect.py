@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca-bundle", help="CA bundle for TLS verification")
     parser.add_argument("--insecure", action="store_true", help="skip TLS verification")
     parser.add_argument("--timeout", default="10s", help="HTTP timeout per attempt (10s)")
+    parser.add_argument("--window", default="60s",
+                        help="rate window of each query (60s; >= the Prometheus scrape "
+                             "interval, else rates come back empty)")
     parser.add_argument("--with-kubernetes", action="store_true",
                         help="add replicas/CPU/memory from the Kubernetes API")
     parser.add_argument("--interval", default="30s", help="time between snapshots (30s)")
@@ -64,7 +67,8 @@ def _source(args: argparse.Namespace, interval_s: float, ticks: int):
     from gnnrl.data.sim_source import SimSourceConfig
     from gnnrl.data.sources import make_source
 
-    http = {"timeout_s": parse_duration(args.timeout), "retries": 0}  # the collector retries
+    http = {"timeout_s": parse_duration(args.timeout), "retries": 0,  # the collector retries
+            "duration_s": round(parse_duration(args.window))}
     if args.token_file:
         http["token_file"] = args.token_file
     if args.insecure or args.ca_bundle:
