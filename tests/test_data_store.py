@@ -236,3 +236,23 @@ def test_writer_killed_mid_write_never_leaves_a_partial_part_file(tmp_path):
     assert len(nodes) % 20000 == 0 and len(nodes) >= 60000
     SnapshotWriter(tmp_path).close()
     assert not [p for p in tmp_path.rglob(".part-*") if p.is_file()]
+
+
+def test_reading_a_time_window_keeps_only_its_rows(tmp_path):
+    with SnapshotWriter(tmp_path) as w:
+        for i in range(4):
+            w.write(snap(i))  # T0, +30 s, +60 s, +90 s
+        w.write(GraphSnapshot(T0 + pd.Timedelta(days=1), "boutique", node_frame(),
+                              edge_frame()))
+    nodes = read_dataset(tmp_path, since=T0 + pd.Timedelta(seconds=30),
+                         until="2026-03-01T12:01:30").nodes
+    assert [(t - T0).total_seconds() for t in nodes.ts] == [30.0, 60.0]
+    assert len(read_dataset(tmp_path, since=T0 + pd.Timedelta(hours=1)).edges) == 1
+
+
+def test_writer_counts_nodes_kept_out_of_the_mapping(tmp_path):
+    with SnapshotWriter(tmp_path) as w:
+        w.write(GraphSnapshot(T0, "ns", node_frame(), edge_frame(),
+                              skipped={"unknown": 1, "dead": 2}))
+        w.write(GraphSnapshot(T0, "ns", node_frame(), edge_frame(), skipped={"unknown": 1}))
+    assert w.stats.skipped == {"unknown": 2, "dead": 2}

@@ -108,6 +108,7 @@ class CollectSummary:
     late_ticks: int = 0
     stopped: bool = False
     files: int = 0
+    skipped: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """Human-readable summary, one fact per line."""
@@ -118,6 +119,8 @@ class CollectSummary:
             f"rows: nodes={self.node_rows} edges={self.edge_rows} "
             f"quarantined={self.quarantined_rows}  files written: {self.files}",
             f"attempts: {self.attempts}  errors: {errs}  late ticks: {self.late_ticks}",
+            "kept out of the service mapping: "
+            + (", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"),
         ]
 
 
@@ -233,6 +236,7 @@ def collect(
     st = writer.stats
     summary.node_rows, summary.edge_rows = st.nodes, st.edges
     summary.quarantined_rows, summary.files = st.quarantined, st.files
+    summary.skipped = dict(st.skipped)
     summary.errors = dict(collections.OrderedDict(sorted(summary.errors.items())))
     return summary
 

@@ -61,9 +61,13 @@ class SnapshotData(NamedTuple):
         return out
 
 
-def read_dataset(root: str | os.PathLike[str], *, quarantine: bool = False) -> SnapshotData:
+def read_dataset(root: str | os.PathLike[str], *, quarantine: bool = False,
+                 since: object = None, until: object = None) -> SnapshotData:
     """Read `root/nodes`, `root/edges`, `root/gaps` (or, with ``quarantine=True``, the
     quarantined node and edge rows with their ``reason``; gaps are then empty).
+
+    `since` / `until` (anything `pd.Timestamp` takes; naive = UTC) keep rows with
+    ``since <= ts < until`` (gaps: by ``start``); only the matching date partitions are read.
 
     Returns frames sorted by time. A missing dataset folder reads as an empty frame with the
     right columns, so a collection that only had outages still reads.
@@ -81,8 +85,15 @@ def read_dataset(root: str | os.PathLike[str], *, quarantine: bool = False) -> S
             frames.append(_empty(SCHEMAS["gaps"]))
             continue
         folder = root / "quarantine" / name if quarantine else root / name
-        frames.append(_read_one(folder, name, quarantine))
+        frames.append(_read_one(folder, name, quarantine, _utc(since), _utc(until)))
     return SnapshotData(*frames)
+
+
+def _utc(t: object) -> pd.Timestamp | None:
+    if t is None:
+        return None
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _read_schema(name: str, quarantine: bool) -> pa.Schema:
@@ -95,7 +106,23 @@ def _empty(schema: pa.Schema) -> pd.DataFrame:
     return with_partition(schema).empty_table().to_pandas()
 
 
-def _read_one(folder: Path, name: str, quarantine: bool) -> pd.DataFrame:
+def _time_filter(name: str, since: pd.Timestamp | None, until: pd.Timestamp | None):
+    col = "start" if name == "gaps" else "ts"
+    expr = None
+    for bound, op in ((since, "ge"), (until, "lt")):
+        if bound is None:
+            continue
+        day = ds.field(PARTITION_COLUMN)
+        day_expr = (day >= bound.strftime("%Y-%m-%d")) if op == "ge" else \
+            (day <= bound.strftime("%Y-%m-%d"))
+        t = pa.scalar(bound.to_pydatetime(), type=pa.timestamp("us", tz="UTC"))
+        cond = day_expr & ((ds.field(col) >= t) if op == "ge" else (ds.field(col) < t))
+        expr = cond if expr is None else expr & cond
+    return expr
+
+
+def _read_one(folder: Path, name: str, quarantine: bool, since: pd.Timestamp | None = None,
+              until: pd.Timestamp | None = None) -> pd.DataFrame:
     schema = _read_schema(name, quarantine)
     if not folder.is_dir():
         return schema.empty_table().to_pandas()
@@ -106,7 +133,7 @@ def _read_one(folder: Path, name: str, quarantine: bool) -> pd.DataFrame:
         partitioning=ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]),
                                      flavor="hive"),
     )
-    df = dataset.to_table().to_pandas()
+    df = dataset.to_table(filter=_time_filter(name, since, until)).to_pandas()
     version = df["schema_version"].to_numpy(dtype=float, na_value=np.nan)
     newer = version[~np.isnan(version)] > SCHEMA_VERSION
     if newer.any():

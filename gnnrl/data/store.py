@@ -79,6 +79,8 @@ class WriteStats:
     quarantined_edges: int = 0
     files: int = 0
     orphans_removed: int = 0
+    #: nodes the sources kept out of the service mapping, by reason (unknown, outside, dead...)
+    skipped: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def quarantined(self) -> int:
@@ -130,6 +132,8 @@ class SnapshotWriter:
             if len(frame):
                 self._frames[name].append(frame)
                 self._keys[name].append((ts_us, str(snapshot.namespace), len(frame)))
+        for reason, count in snapshot.skipped.items():
+            self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + int(count)
         self._pending += 1
         self.stats.snapshots += 1
         if self._pending >= self.flush_snapshots:
