@@ -58,40 +58,32 @@ def build_observations(
     Returns:
         dict of arrays with a leading N axis (see module docstring).
     """
-    N, S = slot_idx.shape
+    N = slot_idx.shape[0]
     active = (slot_idx >= 0) & m.active
-    rows = np.arange(N)[:, None]
     cur = m.replicas
     desired = hpa_desired(m.cpu_m, m.ready, cur, sim.cpu_request, hpa_target,
                           sim.min_replicas, sim.max_replicas)
-    feats = np.stack([cur, desired, m.cpu_m, m.mem_mi, m.rps_in, m.out_rps], axis=-1)
+    n_idx, s_idx = np.nonzero(active)
+    slots = slot_idx[n_idx, s_idx]
     svc = np.zeros((N, max_nodes, 6), dtype=np.float32)
+    svc[n_idx, slots] = np.stack([cur[n_idx, s_idx], desired[n_idx, s_idx], m.cpu_m[n_idx, s_idx],
+                                  m.mem_mi[n_idx, s_idx], m.rps_in[n_idx, s_idx],
+                                  m.out_rps[n_idx, s_idx]], axis=-1)
     node_mask = np.zeros((N, max_nodes), dtype=np.int8)
-    safe_slot = np.where(active, slot_idx, max_nodes)  # out-of-range -> dropped row
-    svc_ext = np.zeros((N, max_nodes + 1, 6), dtype=np.float32)
-    svc_ext[rows, safe_slot] = feats * active[..., None]
-    svc[:] = svc_ext[:, :max_nodes]
-    mask_ext = np.zeros((N, max_nodes + 1), dtype=np.int8)
-    mask_ext[rows, safe_slot] = active
-    node_mask[:] = mask_ext[:, :max_nodes]
+    node_mask[n_idx, slots] = 1
 
-    E = len(sim.edges)
     edge_df = np.zeros((N, max_edges, 7), dtype=np.float32)
     edge_mask = np.zeros((N, max_edges), dtype=np.int8)
-    if E:
+    if len(sim.edges):
         src_slot = slot_idx[:, sim.edge_src]
         dst_slot = slot_idx[:, sim.edge_dst]
-        on = (src_slot >= 0) & (dst_slot >= 0) & (edge_slot >= 0) & active[:, sim.edge_src] \
-            & active[:, sim.edge_dst]
-        erows = np.stack([src_slot, dst_slot, np.ones_like(m.edge_qps), m.edge_qps,
-                          m.edge_p95_ms, m.edge_err, m.edge_mtls], axis=-1)
-        safe_e = np.where(on, edge_slot, max_edges)
-        e_ext = np.zeros((N, max_edges + 1, 7), dtype=np.float32)
-        e_ext[np.arange(N)[:, None], safe_e] = erows * on[..., None]
-        edge_df[:] = e_ext[:, :max_edges]
-        em_ext = np.zeros((N, max_edges + 1), dtype=np.int8)
-        em_ext[np.arange(N)[:, None], safe_e] = on
-        edge_mask[:] = em_ext[:, :max_edges]
+        on = (edge_slot >= 0) & active[:, sim.edge_src] & active[:, sim.edge_dst]
+        en, ek = np.nonzero(on)
+        eslots = edge_slot[en, ek]
+        edge_df[en, eslots] = np.stack([
+            src_slot[en, ek], dst_slot[en, ek], np.ones(len(en)), m.edge_qps[en, ek],
+            m.edge_p95_ms[en, ek], m.edge_err[en, ek], m.edge_mtls[en, ek]], axis=-1)
+        edge_mask[en, eslots] = 1
 
     pods = (cur * active).sum(axis=1)
     cpu = (m.cpu_m * active).sum(axis=1)
@@ -102,14 +94,13 @@ def build_observations(
                              entry_rps], axis=-1).astype(np.float32)
 
     # action mask per slot
-    cur_slot = np.zeros((N, max_nodes + 1), dtype=np.int64)
-    lo = np.zeros((N, max_nodes + 1), dtype=np.int64)
-    hi = np.zeros((N, max_nodes + 1), dtype=np.int64)
-    cur_slot[rows, safe_slot] = cur
-    lo[rows, safe_slot] = np.broadcast_to(sim.min_replicas, (N, S))
-    hi[rows, safe_slot] = np.broadcast_to(sim.max_replicas, (N, S))
-    valid = valid_moves(cur_slot[:, :max_nodes], lo[:, :max_nodes], hi[:, :max_nodes],
-                        node_mask.astype(bool))
+    cur_slot = np.zeros((N, max_nodes), dtype=np.int64)
+    lo = np.zeros((N, max_nodes), dtype=np.int64)
+    hi = np.zeros((N, max_nodes), dtype=np.int64)
+    cur_slot[n_idx, slots] = cur[n_idx, s_idx]
+    lo[n_idx, slots] = sim.min_replicas[s_idx]
+    hi[n_idx, slots] = sim.max_replicas[s_idx]
+    valid = valid_moves(cur_slot, lo, hi, node_mask.astype(bool))
     invalid = (~valid).reshape(N, max_nodes * NUM_MOVES).astype(np.int8)
     return {
         "svc_df": svc,
