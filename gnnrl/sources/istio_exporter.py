@@ -51,6 +51,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from gnnrl.sources.loopback import LoopbackServer
+
 #: Istio's default buckets for istio_request_duration_milliseconds (ms).
 ISTIO_DURATION_BUCKETS_MS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
                              30000, 60000, 300000, 600000, 1800000, 3600000)
@@ -176,7 +178,7 @@ class IstioExporter:
         self._last: float | None = None
         self._lock = threading.Lock()
         self._port = port
-        self._server: http.server.ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self.scrapes = 0
 
     # ----------------------------------------------------------------- counters
@@ -220,16 +222,12 @@ class IstioExporter:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                         name="IstioExporter").start()
+        self._server = LoopbackServer(Handler, self._port, name="IstioExporter").start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> IstioExporter:

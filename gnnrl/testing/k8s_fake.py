@@ -61,6 +61,8 @@ from typing import Any
 
 import kubernetes
 
+from gnnrl.sources.loopback import LoopbackServer
+
 _REASONS = {
     400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
     405: "MethodNotAllowed", 409: "Conflict", 410: "Gone", 422: "Invalid",
@@ -215,23 +217,16 @@ class FakeKubernetes:
         self._usage: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
         self._leases: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
-        self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> FakeKubernetes:
-        handler = _make_handler(self)
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name="FakeKubernetes", daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(_make_handler(self), name="FakeKubernetes").start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> FakeKubernetes:

@@ -26,6 +26,8 @@ import time
 import urllib.parse
 from typing import Any
 
+from gnnrl.sources.loopback import LoopbackServer
+
 
 @dataclasses.dataclass
 class KialiFault:
@@ -55,19 +57,15 @@ class FakeKiali:
         self._graphs: dict[str, Any] = {}
         self._faults: list[KialiFault] = []
         self._lock = threading.Lock()
-        self._server: http.server.ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
 
     def start(self) -> FakeKiali:
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
-                         name="FakeKiali").start()
+        self._server = LoopbackServer(_make_handler(self), name="FakeKiali").start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> FakeKiali:
