@@ -1,0 +1,209 @@
+"""Run the in-cluster scaler: observe -> decide -> guard -> apply (shadow or active mode).
+
+Examples:
+  # closed-loop demo on one machine: the simulator is the cluster, 200 ticks, HPA rule only
+  gnnrl scaler run --sim --mode active --ticks 200
+
+  # the same with the shipped model and injected API faults, printing a summary
+  gnnrl scaler run --sim --mode active --ticks 500 --model gnnrl/assets/models/default \\
+      --faults '{"conflict": 0.05, "throttle": 0.05, "nan_metrics": 0.02}'
+
+  # in a cluster (what manifests/deployment.yaml runs): shadow mode first
+  gnnrl scaler run --config /etc/gnnrl/scaler.json --namespace shop --mode shadow \\
+      --model models:/gnnrl-scaler@champion --source kiali \\
+      --kiali-url http://kiali.istio-system:20001/kiali
+
+  # then active, with the same config
+  gnnrl scaler run --config /etc/gnnrl/scaler.json --mode active
+
+Metrics, /healthz and /readyz are served on --metrics-port (default from the config, 9090).
+The process exits 2 on an invalid configuration (RELIABILITY S18). See docs/scaler.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+
+from gnnrl.config import ConfigError
+
+
+def parse_duration(text: str) -> float:
+    """'15s', '1m', '500ms', '2h' or a plain number of seconds -> seconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", str(text))
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 15s, 1m, 500ms)")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m[2] or "s"]
+    return float(m[1]) * scale
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["run"], help="what to do (run the loop)")
+    parser.add_argument("--config", help="scaler config file (JSON or YAML; ScalerConfig)")
+    parser.add_argument("--namespace", help="namespace of the Deployments")
+    parser.add_argument("--model", help="models:/NAME@ALIAS, a model folder, or '' for the "
+                                        "HPA rule only")
+    parser.add_argument("--mode", choices=["shadow", "active"], help="shadow writes nothing")
+    parser.add_argument("--interval", type=parse_duration, help="tick interval (e.g. 15s)")
+    parser.add_argument("--source", choices=["kiali", "prometheus"], help="traffic graph source")
+    parser.add_argument("--kiali-url", default=os.environ.get("GNNRL_KIALI_URL"))
+    parser.add_argument("--prometheus-url", default=os.environ.get("GNNRL_PROMETHEUS_URL"))
+    parser.add_argument("--mlflow-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    parser.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster ServiceAccount)")
+    parser.add_argument("--metrics-port", type=int, help="port of /metrics /healthz /readyz")
+    parser.add_argument("--identity", help="Lease holder identity (default: hostname)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch intra-op threads (1: a small model on a CPU-limited pod "
+                             "is fastest single-threaded)")
+    parser.add_argument("--log-format", choices=["json", "text"], default="json")
+    parser.add_argument("--log-level", default="INFO")
+    sim = parser.add_argument_group("simulator as the cluster (--sim)")
+    sim.add_argument("--sim", action="store_true", help="drive the simulator, not a cluster")
+    sim.add_argument("--app", default="onlineboutique", help="app spec (built-in or path)")
+    sim.add_argument("--ticks", type=int, help="stop after this many ticks")
+    sim.add_argument("--faults", help="SimFaults as JSON, e.g. '{\"conflict\": 0.05}'")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--realtime", action="store_true",
+                     help="with --sim: wait the real interval between ticks")
+
+
+def _config(args: argparse.Namespace, sim_limits: dict[str, tuple[int, int]] | None):
+    from gnnrl.scaler.config import ScalerConfig, load_config
+
+    overrides = {"namespace": args.namespace, "model": args.model, "mode": args.mode,
+                 "interval_s": args.interval, "source": "sim" if args.sim else args.source,
+                 "metrics_port": args.metrics_port, "identity": args.identity}
+    if args.config:
+        cfg = load_config(args.config, **overrides)
+    else:
+        data = {k: v for k, v in overrides.items() if v is not None}
+        cfg = ScalerConfig.from_dict(data)
+    if sim_limits is not None and not cfg.services:
+        cfg = cfg.replace(services={n: {"min_replicas": lo, "max_replicas": hi}
+                                    for n, (lo, hi) in sim_limits.items()})
+    return cfg
+
+
+def _graph_source(args: argparse.Namespace, cfg, api_client):
+    from gnnrl.sources.kubernetes import KubernetesSource
+
+    kube = KubernetesSource(api_client, namespace=cfg.namespace,
+                            request_timeout_s=cfg.api_timeout_s)
+    if cfg.source == "kiali":
+        if not args.kiali_url:
+            raise ConfigError("--kiali-url (or GNNRL_KIALI_URL) is required with --source kiali")
+        from gnnrl.sources.kiali import KialiClient
+
+        traffic = KialiClient(args.kiali_url)
+    else:
+        if not args.prometheus_url:
+            raise ConfigError("--prometheus-url (or GNNRL_PROMETHEUS_URL) is required with "
+                              "--source prometheus")
+        from gnnrl.sources.prometheus import PrometheusSource
+
+        traffic = PrometheusSource(args.prometheus_url)
+
+    def graph():
+        return traffic.snapshot(cfg.namespace).merged(kube.snapshot())
+
+    return graph
+
+
+def run(args: argparse.Namespace) -> int:
+    from gnnrl.scaler import logs
+
+    logs.configure(args.log_format, args.log_level)
+    try:
+        return _run(args)
+    except ConfigError as exc:
+        print(f"gnnrl scaler: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from gnnrl.scaler.clock import FakeClock, MonotonicClock
+    from gnnrl.scaler.events import EventRecorder
+    from gnnrl.scaler.loop import Scaler, run_forever
+    from gnnrl.scaler.metrics import HealthServer, ScalerMetrics
+    from gnnrl.scaler.model_source import ModelSource, RegistryResolver
+
+    if args.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    real = MonotonicClock()
+    elector = None
+    if args.sim:
+        from gnnrl.scaler.sim_cluster import SimCluster, SimFaults
+
+        clock = real if args.realtime else FakeClock(0.0)
+        faults = SimFaults.from_dict(json.loads(args.faults)) if args.faults else None
+        interval = args.interval or 15.0
+        cluster = SimCluster(args.app, clock, interval_s=interval, faults=faults,
+                             seed=args.seed)
+        cfg = _config(args, cluster.limits)
+        events = EventRecorder(None, cfg.namespace)
+    else:
+        import kubernetes
+
+        from gnnrl.scaler.kube import KubeCluster
+        from gnnrl.scaler.leader import LeaseElector
+        from gnnrl.sources.kubernetes import load_api_client
+
+        clock = real
+        cfg = _config(args, None)
+        api = load_api_client(args.kubeconfig)
+        api.configuration.retries = False  # our retry policy is the only one (apply.py)
+        assert isinstance(api, kubernetes.client.ApiClient)
+        cluster = KubeCluster(api, cfg.namespace, cfg.api_timeout_s,
+                              graph=_graph_source(args, cfg, api))
+        identity = cfg.identity or socket.gethostname()
+        active = cfg.mode == "active"
+        events = EventRecorder(api if active else None, cfg.namespace, identity)
+        if active:  # shadow replicas write nothing, not even the Lease
+            elector = LeaseElector(api, cfg.namespace, cfg.lease_name, identity, clock,
+                                   cfg.lease_duration_s, cfg.renew_deadline_s,
+                                   cfg.api_timeout_s)
+    models = None
+    if cfg.model:
+        models = ModelSource(cfg.model, cfg.model_sha256, clock, poll_s=cfg.model_poll_s,
+                             resolver_factory=lambda: RegistryResolver(args.mlflow_uri))
+    metrics = ScalerMetrics()
+    scaler = Scaler(cfg, cluster, clock, models=models, metrics=metrics, events=events,
+                    elector=elector)
+    stop = threading.Event()
+    server = None
+    if not args.sim or args.realtime:
+        server = HealthServer(metrics, scaler.live, lambda: scaler.started,
+                              port=cfg.metrics_port).start()
+
+    def _stop(signum, frame):  # SIGTERM from the kubelet: finish the tick, exit 0
+        stop.set()
+        real.stop_event.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    scaler.start()
+    summary = {"ticks": 0, "writes": 0, "rule_ticks": 0, "max_latency_ms": 0.0}
+
+    def on_tick(report):
+        summary["ticks"] += 1
+        summary["writes"] += len(report.writes())
+        summary["rule_ticks"] += report.mode == "rule"
+        summary["max_latency_ms"] = max(summary["max_latency_ms"], report.latency_s * 1000)
+
+    try:
+        run_forever(scaler, clock, stop.is_set, max_ticks=args.ticks, on_tick=on_tick)
+    finally:
+        if server is not None:
+            server.stop()
+    summary["max_latency_ms"] = round(summary["max_latency_ms"], 2)
+    summary["fallback_reason"] = scaler.fallback.reason
+    print(json.dumps(summary))
+    return 0
