@@ -156,3 +156,17 @@ def test_empty_dataset_is_refused(tmp_path):
                     "kiali", "SourceUnavailable: down")
     with pytest.raises(CalibrationError, match="no node rows"):
         calibrate(read_dataset(tmp_path))
+
+
+def test_calibrated_app_and_trace_run_in_the_training_env(recovered, tmp_path):
+    from gnnrl.core.envs import OnlineBoutique
+    from gnnrl.sim import save_app_spec
+
+    _, _, cal = recovered
+    path = tmp_path / "app.yaml"
+    save_app_spec(cal.app, path)
+    env = OnlineBoutique(app=str(path), trace=cal.trace.rps.to_numpy(), max_steps=5)
+    obs, info = env.reset(seed=0)
+    assert obs["num_nodes"] == 11
+    _, reward, _, _, info = env.step(np.zeros(env.action_space.shape, dtype=np.int64))
+    assert np.isfinite(reward) and info["e2e_p95_ms"] > 0
