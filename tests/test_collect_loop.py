@@ -246,3 +246,25 @@ def test_invalid_collect_config_names_the_field(kwargs, field):
 def test_duration_sets_the_number_of_ticks():
     assert CollectConfig(interval_s=30, duration_s=7200).ticks == 240
     assert CollectConfig(interval_s=30, duration_s=45).ticks == 2
+
+
+def test_stop_interrupts_the_wait_between_ticks_in_real_time(tmp_path):
+    from gnnrl.data.clock import SystemClock
+
+    stop = threading.Event()
+    clock = SystemClock(stop)
+
+    class Instant:
+        name = "instant"
+
+        def fetch(self, ts):
+            return GraphSnapshot(ts, "ns", one_node())
+
+    timer = threading.Timer(0.2, stop.set)
+    timer.start()
+    t0 = time.monotonic()
+    summary = run_collection(Instant(), str(tmp_path), CollectConfig(interval_s=60, count=3),
+                             clock, stop=stop)
+    assert time.monotonic() - t0 < 5  # not the 60 s interval
+    assert summary.stopped and summary.snapshots == 1
+    assert len(read_dataset(tmp_path).nodes) == 1

@@ -143,9 +143,9 @@ class _Tick:
     def run(self, ts: pd.Timestamp, deadline: float) -> tuple[GraphSnapshot | None, tuple]:
         """Fetch, retrying retryable errors until `deadline` (monotonic).
 
-        Returns (snapshot, ()) or (None, (gap_start, gap_end, error_text)).
+        Returns (snapshot, ()) or (None, (gap_start, gap_end, error_text)); the gap starts
+        at `ts` (when the data was due) and ends when the last attempt gave up.
         """
-        first_failure: pd.Timestamp | None = None
         attempt = 0
         while True:
             self.summary.attempts += 1
@@ -154,15 +154,14 @@ class _Tick:
             except SourceError as exc:
                 name = type(exc).__name__
                 self.summary.errors[name] = self.summary.errors.get(name, 0) + 1
-                first_failure = first_failure or self.clock.now()
                 delay = self._delay(attempt)
                 attempt += 1
                 out_of_time = self.clock.monotonic() + delay > deadline
                 if not exc.retryable or out_of_time or self.stop.is_set():
-                    return None, (first_failure, self.clock.now(), _error_text(exc))
+                    return None, (ts, self.clock.now(), _error_text(exc))
                 self.clock.sleep(delay)
                 if self.stop.is_set():
-                    return None, (first_failure, self.clock.now(), _error_text(exc))
+                    return None, (ts, self.clock.now(), _error_text(exc))
 
 
 def collect(
@@ -196,7 +195,6 @@ def collect(
     summary = CollectSummary()
     rng = random.Random(config.seed)
     tick = _Tick(source, config, clock, stop, rng, summary)
-    writer.flush_snapshots = max(writer.flush_snapshots, config.flush_every + 1)
     since_flush = 0
     total = config.ticks
     t0 = clock.monotonic()
