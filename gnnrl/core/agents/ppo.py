@@ -156,7 +156,11 @@ def ppo_update(model: PPO_GNN, optimizer: torch.optim.Optimizer, batch: Batch,
                                          (v_clipped - b.returns) ** 2).mean()
             else:
                 v_loss = 0.5 * ((value - b.returns) ** 2).mean()
-            entropy = ent.mean()
+            # Entropy bonus per service: the joint entropy is a sum over 10-20 services,
+            # so ent_coef applies to its mean per active service (the scale CleanRL's 0.01
+            # was tuned for: one categorical decision), not to the sum.
+            active = b.obs["node_mask"].sum(-1).clamp_min(1).to(ent.dtype)
+            entropy = (ent / active).mean()
             loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
             if not torch.isfinite(loss):
                 raise TrainingNaNError(

@@ -180,8 +180,9 @@ class Trainer:
     """One training run (see the module docstring). Use `train` unless you need the parts."""
 
     def __init__(self, config: TrainConfig, out_dir: str | os.PathLike[str],
-                 progress: bool = True) -> None:
-        from gnnrl.core.envs import OnlineBoutique
+                 progress: bool = True, env_wrapper: Callable[[Any], Any] | None = None
+                 ) -> None:
+        from gnnrl.core.envs import DynamicGraphConfig, OnlineBoutique
         from gnnrl.sim import load_app_spec
 
         self.cfg = config
@@ -195,13 +196,20 @@ class Trainer:
         self.scenarios = training_scenarios(app, config.traces, config.peaks,
                                             config.topology, config.max_steps)
 
+        graph = DynamicGraphConfig(max_nodes=config.policy.max_nodes,
+                                   max_edges=config.policy.max_edges)
+
         def make_env(scenario: Any = None) -> Any:
             return OnlineBoutique(goal_reward=config.goal_reward, app=app,
                                   scenario=scenario or self.scenarios,
-                                  max_steps=config.max_steps)
+                                  max_steps=config.max_steps, graph_config=graph)
+
+        def make_train_env() -> Any:
+            env = make_env()
+            return env_wrapper(env) if env_wrapper is not None else env
 
         self.make_env: Callable[..., Any] = make_env
-        self.pool = EnvPool([make_env] * config.ppo.num_envs, config.seed)
+        self.pool = EnvPool([make_train_env] * config.ppo.num_envs, config.seed)
         env0 = self.pool.envs[0]
         self.model = PPO_GNN(env0.observation_space, env0.action_space,
                              config=config.policy).to(self.device)
@@ -387,18 +395,20 @@ def _bar(total: int, initial: int, enabled: bool):
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = True,
-          progress: bool = True, stop_after_updates: int | None = None) -> Path:
+          progress: bool = True, stop_after_updates: int | None = None,
+          env_wrapper: Callable[[Any], Any] | None = None) -> Path:
     """Train (or resume) a policy; returns the folder of the final model (``out/model``).
 
     ``stop_after_updates`` ends the run early after that many updates in this call (tests
-    of interruption/resume); the model is still saved.
+    of interruption/resume); the model is still saved. ``env_wrapper`` wraps each training
+    env (e.g. a Gymnasium wrapper; evaluation envs are not wrapped).
 
     Raises:
         TrainingNaNError: NaN/inf in observations, rewards or losses (names the step and
             env); the last good checkpoint is kept.
         ConfigError: invalid configuration.
     """
-    tr = Trainer(config, out_dir, progress)
+    tr = Trainer(config, out_dir, progress, env_wrapper)
     out = tr.out
     atomic_write_text(out / "train_config.json", config.to_json())
     if not (resume and tr.resume()):
