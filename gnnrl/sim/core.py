@@ -182,7 +182,6 @@ class BatchedSim:
         # Precomputed matrices: kbit/s of responses from / requests to callees per served req/s
         self.P_resp = self.P * self.resp_kb[None, :]
         self.P_req = self.P * self.req_kb[None, :]
-        self.P_out = self.P.sum(axis=1)
         self.P_T = np.ascontiguousarray(self.P.T)
 
         self.active = np.ones((self.n, S), dtype=bool)
@@ -346,10 +345,12 @@ class BatchedSim:
             noise = np.maximum(noise, 0.0)
             cpu_m *= noise
             mem_mi *= noise
-        out_rps = served * self.P_out
+        # calls go to active callees only: per caller, sum over active d of P[s, d] (x size)
+        act_f = act.astype(float)
+        out_rps = served * (act_f @ self.P_T)
         # kbit/s: requests in + responses from callees; responses out + requests to callees
-        rx_kbps = 8.0 * (lam * self.req_kb + served @ self.P_resp)
-        tx_kbps = 8.0 * (served * self.resp_kb + served @ self.P_req)
+        rx_kbps = 8.0 * (lam * self.req_kb + served * (act_f @ self.P_resp.T))
+        tx_kbps = 8.0 * (served * self.resp_kb + served * (act_f @ self.P_req.T))
 
         # ---- edges
         src, dst = self.edge_src, self.edge_dst

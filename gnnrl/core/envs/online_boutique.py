@@ -319,7 +319,8 @@ class OnlineBoutique(gym.Env):
         self.sim.reset(warm)
         m = self.sim.step(np.array([tr[0]]))
         self._observe(m)
-        self._cost_min = float((self.sim.min_replicas * self.sim.cpu_request).sum() / 1000.0)
+        self._cost_min = float((self.sim.min_replicas * self.sim.cpu_request
+                                * self.sim.active[0]).sum() / 1000.0)
         return self._get_obs(), self._info(events, 0)
 
     def action_masks(self) -> np.ndarray:

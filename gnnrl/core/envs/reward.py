@@ -45,10 +45,10 @@ class RewardConfig(JsonConfig):
 
 
 def reward(cfg: RewardConfig, p95_ms: np.ndarray, slo_ms: float, err: np.ndarray,
-           cost_cores: np.ndarray, cost_min_cores: float) -> np.ndarray:
-    """Vectorised reward. Shapes: (N,) -> (N,) float."""
+           cost_cores: np.ndarray, cost_min_cores: float | np.ndarray) -> np.ndarray:
+    """Vectorised reward. Shapes: (N,) -> (N,) float; cost_min_cores scalar or (N,)."""
     ratio = p95_ms / slo_ms
     violated = (ratio > 1.0).astype(float)
     over = np.clip(ratio - 1.0, 0.0, 2.0)
     return -(cfg.w_slo * violated + cfg.w_over * over + cfg.w_err * err
-             + cfg.w_cost * cost_cores / max(cost_min_cores, 1e-9))
+             + cfg.w_cost * cost_cores / np.maximum(cost_min_cores, 1e-9))
