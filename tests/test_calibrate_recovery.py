@@ -170,3 +170,19 @@ def test_calibrated_app_and_trace_run_in_the_training_env(recovered, tmp_path):
     assert obs["num_nodes"] == 11
     _, reward, _, _, info = env.step(np.zeros(env.action_space.shape, dtype=np.int64))
     assert np.isfinite(reward) and info["e2e_p95_ms"] > 0
+
+
+def test_tcp_only_service_takes_base_values_and_says_so(short_data):
+    """Kiali/Istio report bytes, not requests, for tcp (Redis): no qps, no p95, rps_in 0."""
+    nodes, edges = short_data.nodes.copy(), short_data.edges.copy()
+    nodes.loc[nodes.service == "redis-cart", "rps_in"] = 0.0
+    tcp = edges.target == "redis-cart"
+    edges.loc[tcp, ["qps", "p95_ms"]] = np.nan
+    cal = calibrate(SnapshotData(nodes, edges, short_data.gaps))
+    base = load_app_spec("onlineboutique")
+    assert cal.app.services["redis-cart"].capacity_rps == base.services["redis-cart"].capacity_rps
+    call = next(c for c in cal.app.calls if c.dst == "redis-cart")
+    assert (call.src, call.per_request, call.protocol) == ("cartservice", 1.0, "tcp")
+    assert any("kept --app-base values for redis-cart" in n for n in cal.notes)
+    assert any("cartservice -> redis-cart: no request rate" in n for n in cal.notes)
+    assert cal.services["cartservice"].problem is None  # the rest is still fitted

@@ -126,6 +126,10 @@ class ServiceFit:
     mem_fields: dict[str, float] = dataclasses.field(default_factory=dict)
     assumed: list[str] = dataclasses.field(default_factory=list)
     problem: str | None = None
+    #: True when no request rate was observed at all (a tcp-only service such as Redis, or
+    #: one idle all along): not bad data, so the base's values are used without
+    #: --allow-partial (and the report says so).
+    unmeasured: bool = False
 
 
 @dataclasses.dataclass
@@ -248,6 +252,28 @@ def _fit_calls(service_edges: pd.DataFrame, rps: pd.DataFrame, usable: pd.DataFr
     return out
 
 
+def _unmeasured_calls(service_edges: pd.DataFrame, fitted: list[CallFit],
+                      base: AppSpec | None, notes: list[str]) -> list[CallFit]:
+    """Edges seen in the data without a request rate (tcp: Kiali and Istio report bytes,
+    not requests, for tcp): calls per request from the base spec, else 1, and said so."""
+    have = {(c.src, c.dst) for c in fitted}
+    base_calls = {(c.src, c.dst): c.per_request for c in base.calls} if base else {}
+    out = []
+    for (src, dst), grp in service_edges.groupby(["source", "target"]):
+        if (src, dst) in have:
+            continue
+        per = base_calls.get((src, dst))
+        notes.append(f"{src} -> {dst}: no request rate in the data ("
+                     f"{', '.join(sorted(set(grp['protocol'].astype(str))))}); calls per "
+                     + (f"request from --app-base ({per:g})" if per is not None
+                        else "request assumed 1"))
+        mtls = float(np.nanmedian(grp["mtls"])) if grp["mtls"].notna().any() else 1.0
+        out.append(CallFit(str(src), str(dst), 1.0 if per is None else float(per),
+                           float("nan"), float("nan"), 0, mtls,
+                           str(grp["protocol"].mode().iloc[0])))
+    return out
+
+
 # ------------------------------------------------------------------------------ CPU fit
 def _fit_cpu(name: str, df: pd.DataFrame, limit_m: float, config: CalibrateConfig
              ) -> ServiceFit:
@@ -258,6 +284,11 @@ def _fit_cpu(name: str, df: pd.DataFrame, limit_m: float, config: CalibrateConfi
     fit.n_points = len(df)
     if len(df) < config.min_points:
         fit.problem = f"only {len(df)} usable snapshots (need {config.min_points})"
+        return fit
+    if not (df["rps_in"] > 0).any():
+        fit.problem = ("no request rate observed (tcp-only traffic, e.g. Redis, or idle "
+                       "throughout)")
+        fit.unmeasured = True
         return fit
     busy = int((df["cpu_m"] > 0).sum())
     if busy < config.min_points:
@@ -414,6 +445,7 @@ def calibrate(data: SnapshotData, config: CalibrateConfig | None = None) -> Cali
     cap = pd.Series({s: fits[s].capacity_rps for s in services})
     usable = (rps / (ready.clip(lower=1) * cap)) <= config.max_utilisation
     call_fits = _fit_calls(service_edges, rps, usable)
+    call_fits += _unmeasured_calls(service_edges, call_fits, base, notes)
     _fit_service_times(fits, services, call_fits, client_edges, service_edges, rps, ready,
                        replicas, base, config)
     app = _assemble(fits, services, call_fits, client_edges, clients, entry, base, config)
@@ -427,9 +459,11 @@ def _refuse_or_fill(fits: dict[str, ServiceFit], base: AppSpec | None,
     if not bad:
         return
     detail = "; ".join(f"{s}: {p}" for s, p in bad.items())
-    if not config.allow_partial:
-        raise CalibrationError(f"the data cannot support a fit for {len(bad)} service(s): "
-                               f"{detail} (--allow-partial keeps --app-base values for them)")
+    real = {s: p for s, p in bad.items() if not fits[s].unmeasured}
+    if real and not config.allow_partial:
+        listed = "; ".join(f"{s}: {p}" for s, p in real.items())
+        raise CalibrationError(f"the data cannot support a fit for {len(real)} service(s): "
+                               f"{listed} (--allow-partial keeps --app-base values for them)")
     missing = [s for s in bad if base is None or s not in base.services]
     if missing:
         raise CalibrationError(f"cannot fit {', '.join(missing)} and --app-base has no values "
