@@ -36,6 +36,7 @@ from gnnrl.sources.istio_exporter import (
     lognormal_cdf,
 )
 from gnnrl.sources.prometheus import PrometheusSource, build_snapshot, pod_workload
+from gnnrl.sources.sim_driver import SimDriver
 
 NS = "shop"
 WINDOW_S = 5
@@ -205,15 +206,44 @@ def test_prometheus_rejecting_a_query_is_a_source_error_quoting_it(mesh):
 
 @needs_prometheus
 @pytest.mark.slow
-def test_a_load_step_in_the_simulator_shows_up_in_prometheus(mesh):
-    model, exporter, server = mesh
-    before = source(server.url).snapshot(NS)
-    exporter.model = make_model(entry_rps=80.0)
-    time.sleep(WINDOW_S + 3)
-    after = source(server.url).snapshot(NS)
-    front = lambda s: s.nodes.set_index("service").loc["frontend", "rps_in"]  # noqa: E731
-    assert front(after) == pytest.approx(front(before) + 40.0, rel=0.05)
-    exporter.model = model
+def test_prometheus_follows_a_load_step_of_the_simulator_in_real_time(tmp_path):
+    change = 25                     # the step at which the entry load doubles
+    trace = [30.0] * change + [60.0] * 200
+    with IstioExporter(TrafficModel(NS, [], [])) as exporter:
+        driver = SimDriver(exporter, trace, tick_s=1.0, replicas=REPLICAS).start()
+        server = PrometheusServer(tmp_path, exporter.address)
+        try:
+            server.wait_for_samples(WINDOW_S + 2)
+            assert driver.step_index < change
+            before = source(server.url).snapshot(NS)
+            while driver.step_index < change + WINDOW_S + 2:
+                time.sleep(0.5)
+            after = source(server.url).snapshot(NS)
+        finally:
+            driver.stop()
+            server.stop()
+    entry = lambda s: edge_qps(s, "loadgenerator", "frontend")  # noqa: E731
+    assert entry(before) == pytest.approx(30.0, rel=0.05)
+    assert entry(after) == pytest.approx(60.0, rel=0.05)
+
+
+def edge_qps(snap, src, dst) -> float:
+    rows = snap.edges[(snap.edges.source == src) & (snap.edges.target == dst)]
+    return float(rows.qps.iloc[0])
+
+
+def test_counters_keep_growing_across_simulator_steps():
+    now = [0.0]
+    exporter = IstioExporter(TrafficModel(NS, [], []), clock=lambda: now[0])
+    driver = SimDriver(exporter, [10.0, 20.0, 40.0], tick_s=1.0)
+    exporter.advance()
+    for _ in range(3):
+        driver.step()            # sets the step's rates, accumulating the previous ones
+        now[0] += 2.0            # two seconds at that rate
+    exporter.advance()
+    total = exporter._counts.requests[("e", "loadgenerator", "frontend", "http")]
+    assert total == pytest.approx(2 * 10 + 2 * 20 + 2 * 40)
+    assert {w.workload for w in exporter.model.workloads} >= {"frontend", "redis-cart"}
 
 
 # ------------------------------------------------------------------ without a server

@@ -121,23 +121,34 @@ class TrafficModel:
         sim.reset(target)
         for _ in range(warmup_steps):
             m = sim.step(np.array([entry_rps]), target[None, :])
+        return cls.from_metrics(sim, m, entry_rps, namespace)
+
+    @classmethod
+    def from_metrics(cls, sim: Any, m: Any, entry_rps: float, namespace: str,
+                     copy: int = 0) -> TrafficModel:
+        """The rates of one simulator step: `sim` a `BatchedSim`, `m` its `StepMetrics`,
+        `entry_rps` the step's entry load (req/s), `copy` which of the N copies."""
         names = sim.service_names
-        edges = [EdgeTraffic(c.src, c.dst, c.protocol, float(entry_rps), 0.0, c.mtls,
-                             float(m.p95_ms[0, sim.index[c.dst]]),
-                             float(sim.req_kb[sim.index[c.dst]] * 1000.0))
-                 for c in spec.calls if c.src not in sim.index]
+        edges = []
+        for c in sim.app.calls:
+            if c.src in sim.index:
+                continue
+            j = sim.index[c.dst]   # a client (e.g. loadgenerator) sends the entry load
+            edges.append(EdgeTraffic(c.src, c.dst, c.protocol, float(entry_rps),
+                                     float(m.err_rate[copy, j]), c.mtls,
+                                     float(m.p95_ms[copy, j]), float(sim.req_kb[j] * 1000.0)))
         for k, (i, j) in enumerate(sim.edges):
             protocol = sim.edge_protocols[k]
-            qps = float(m.edge_qps[0, k])
+            qps = float(m.edge_qps[copy, k])
             req_bytes = float(sim.req_kb[j] * 1000.0)
             edges.append(EdgeTraffic(
                 names[i], names[j], protocol, qps * req_bytes if protocol == "tcp" else qps,
-                float(m.edge_err[0, k]), float(m.edge_mtls[0, k]), float(m.edge_p95_ms[0, k]),
-                req_bytes))
-        workloads = [WorkloadUsage(n, int(m.replicas[0, i]),
-                                   float(m.cpu_m[0, i] / max(m.replicas[0, i], 1)),
-                                   float(m.mem_mi[0, i] / max(m.replicas[0, i], 1)))
-                     for i, n in enumerate(names)]
+                float(m.edge_err[copy, k]), float(m.edge_mtls[copy, k]),
+                float(m.edge_p95_ms[copy, k]), req_bytes))
+        workloads = [WorkloadUsage(n, int(m.replicas[copy, i]),
+                                   float(m.cpu_m[copy, i] / max(m.replicas[copy, i], 1)),
+                                   float(m.mem_mi[copy, i] / max(m.replicas[copy, i], 1)))
+                     for i, n in enumerate(names) if m.replicas[copy, i] > 0]
         return cls(namespace, edges, workloads)
 
 
@@ -193,6 +204,12 @@ class IstioExporter:
         for w in self.model.workloads:
             for pod in pod_names(w.workload, w.pods):
                 c.add(c.cpu_s, (w.workload, pod), w.cpu_m_per_pod / 1000.0 * dt)
+
+    def set_model(self, model: TrafficModel) -> None:
+        """Switch to new rates; counters keep growing from where the old rates left them."""
+        with self._lock:
+            self.advance()
+            self.model = model
 
     def render(self) -> bytes:
         """The exposition text (advances the counters first)."""
