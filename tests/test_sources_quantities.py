@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gnnrl.sources.quantities import QuantityError, cpu_millicores, memory_mib
 
@@ -56,3 +60,19 @@ def test_non_quantities_raise_a_typed_error_quoting_them(bad):
 def test_error_names_the_field():
     with pytest.raises(QuantityError, match=r"spec\.x\.memory: not a Kubernetes quantity: '12Qi'"):
         memory_mib("12Qi", path="spec.x.memory")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(alphabet="0123456789.eE+-numkKMGTPEi ", max_size=12), st.text(max_size=6)))
+def test_any_string_is_a_number_or_a_quantity_error(text):
+    try:
+        value = cpu_millicores(text)
+    except QuantityError:
+        return
+    assert math.isfinite(value) and value >= 0
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["", "m", "k", "Ki", "Mi"]))
+def test_suffixes_scale_exactly(number, suffix):
+    factor = {"": 1, "m": 1e-3, "k": 1e3, "Ki": 1024, "Mi": 1024**2}[suffix]
+    assert cpu_millicores(f"{number}{suffix}") == pytest.approx(number * factor * 1000)
