@@ -17,3 +17,9 @@ def test_unknown_command_is_a_usage_error():
     )
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr
+
+
+def test_benchmark_lists_benchmarks_and_rejects_unknown_names(capsys):
+    assert main(["benchmark", "--list"]) == 0
+    assert "bench_env.py" in capsys.readouterr().out
+    assert main(["benchmark", "nope"]) == 2
