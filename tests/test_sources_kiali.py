@@ -292,6 +292,12 @@ def test_transient_500s_are_retried_then_parsed(kiali):
     assert len(kiali.requests) == 3 and len(snap.services) == 12
 
 
+def test_rate_limited_answer_is_retried(kiali):
+    kiali.inject(status=429, times=1)
+    assert "elements" in fast_client(kiali.url).fetch_graph(OB)
+    assert len(kiali.requests) == 2
+
+
 def test_persistent_500_is_source_unavailable_after_the_retries(kiali):
     kiali.inject(status=503, times=100)
     with pytest.raises(SourceUnavailable, match="503") as err:

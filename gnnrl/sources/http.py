@@ -16,8 +16,9 @@ from requests.adapters import HTTPAdapter
 from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.sources.errors import MalformedPayload, SourceAuthError, SourceError, SourceUnavailable
 
-#: Statuses retried by urllib3 before giving up (gateway/proxy errors and overload).
-RETRY_STATUSES = (500, 502, 503, 504)
+#: Statuses retried by urllib3 before giving up: rate limiting (429, honouring its
+#: Retry-After) and gateway/proxy errors or overload (5xx).
+RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 @dataclasses.dataclass
@@ -135,7 +136,7 @@ class HttpJsonClient:
         if resp.status_code in (401, 403):
             raise SourceAuthError(f"HTTP {resp.status_code} from {url} (check the token or "
                                   "credentials and their permissions)", source=self.source)
-        if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:
+        if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:  # retries spent
             raise SourceUnavailable(f"HTTP {resp.status_code} from {url} after "
                                     f"{self.config.retries} retries", source=self.source)
         if resp.status_code >= 400:
