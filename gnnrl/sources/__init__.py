@@ -1,1 +1,10 @@
-"""gnnrl.sources"""
+"""Data sources: a namespace's service graph and node usage as `GraphSnapshot`s.
+
+* `gnnrl.sources.kiali` (`KialiClient`, `parse_graph`): Kiali's graph API.
+* `gnnrl.sources.prometheus` (`PrometheusSource`): Istio standard metrics + cAdvisor.
+* `gnnrl.sources.kubernetes` (`KubernetesSource`): replicas, pod usage, requests.
+* `gnnrl.sources.errors`: the typed errors every source raises (retry on the type).
+* `gnnrl.sources.istio_exporter` / `sim_driver`: a simulated mesh for Prometheus.
+
+See docs/sources.md. Submodules are imported explicitly (no heavy imports here).
+"""
