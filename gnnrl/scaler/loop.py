@@ -74,7 +74,8 @@ class ServiceTick:
 
 @dataclasses.dataclass
 class TickReport:
-    """What one tick did (also logged as one JSON line)."""
+    """What one tick did (also logged as one JSON line). `healthy`: the model was loaded,
+    saw a valid observation and gave a valid output this tick."""
 
     t: float
     mode: str
@@ -82,6 +83,7 @@ class TickReport:
     invalid_observation: str | None
     services: dict[str, ServiceTick]
     transition: Transition | None
+    healthy: bool = False
     latency_s: float = 0.0
 
     def writes(self) -> dict[str, int]:
@@ -168,7 +170,7 @@ class Scaler:
             self._on_transition(transition)
         use_model = self.fallback.mode == "model" and desired_by_model is not None
         report = TickReport(t0, "model" if use_model else "rule", self.fallback.reason, invalid,
-                            {}, transition)
+                            {}, transition, healthy)
         for name, svc in state.services.items():
             report.services[name] = self._service_tick(
                 name, svc, desired_by_model if use_model else None, t0, deadline)
