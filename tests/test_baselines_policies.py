@@ -192,6 +192,12 @@ def test_bad_policy_specs_are_config_errors(bad):
         parse_policies(bad)
 
 
+def test_a_label_names_the_row():
+    policy = make_policy("hpa-tight=hpa-50")
+    assert isinstance(policy, HPAPolicy) and policy.name == "hpa-tight"
+    assert policy.config.target_utilization == 0.5
+
+
 def test_duplicate_policy_names_are_rejected():
     with pytest.raises(ConfigError, match="duplicate"):
         parse_policies("hpa,hpa-70")

@@ -14,6 +14,9 @@ Spec grammar (comma-separated in ``--policies``):
 ``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (zip from ``python -m gnnrl.baselines.mlp_ppo``)
 ``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`); without PATH the shipped default model
 ==================  =====================================================================
+
+Any spec may be prefixed with ``LABEL=`` to name its row, e.g.
+``gnnrl-no-tgn=gnnrl:models/no_tgn`` for the temporal-memory ablation next to ``gnnrl``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ def make_policy(spec: str) -> Any:
         ConfigError: unknown spec, or a percentage outside 1..200.
     """
     spec = spec.strip()
+    label, eq, rest = spec.partition("=")
+    if eq:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", label):
+            raise ConfigError(f"policies: bad label {label!r} in {spec!r} (letters, digits, "
+                              "'_', '.', '-')")
+        policy = make_policy(rest)
+        policy.name = label
+        return policy
     kind, _, path = spec.partition(":")
     m = re.fullmatch(r"(hpa|keda|static)(?:-(\d+))?", kind)
     if m and not path:
