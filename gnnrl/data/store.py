@@ -255,7 +255,9 @@ def _to_table(schema: pa.Schema, df: pd.DataFrame, ts_us: np.ndarray,
         elif field.name in ("ts", "start"):
             arrays.append(_ts_array(ts_us))
         elif pa.types.is_string(field.type):
-            arrays.append(pa.array(df[field.name].astype(object).tolist(), pa.string()))
+            # "string" dtype: None/NaN become nulls, anything else its text
+            arrays.append(pa.array(df[field.name].astype("string"), type=pa.string(),
+                                   from_pandas=True))
         else:
             v = pd.to_numeric(df[field.name], errors="coerce").to_numpy(float, na_value=np.nan)
             mask = np.isnan(v)
