@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import math
 import socket
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -224,7 +226,7 @@ json_values = st.recursive(
     max_leaves=20)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload=json_values)
 def test_fuzzed_json_raises_only_typed_errors(payload):
     try:
@@ -243,7 +245,7 @@ _FIELD_PATHS = [
      ("elements", "edges", 5, "data", "traffic", "protocol"), ("timestamp",), ("graphType",)]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(_FIELD_PATHS), value=json_values)
 def test_fuzzed_fields_of_a_real_graph_raise_only_typed_errors(ob_payload, path, value):
     payload = _set(copy.deepcopy(ob_payload), path, value)
@@ -366,3 +368,51 @@ def test_window_shorter_than_the_scrape_interval_is_refused_per_call(kiali):
 def test_bad_base_url_is_refused():
     with pytest.raises(ConfigError, match="base_url"):
         KialiClient("kiali:20001")
+
+
+def test_token_file_is_read_at_every_request(kiali, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    client = fast_client(kiali.url, token_file=str(token))
+    client.fetch_graph(OB)
+    token.write_text("rotated")                    # projected tokens rotate on disk
+    client.fetch_graph(OB)
+    assert [r.headers["Authorization"] for r in kiali.requests] == ["Bearer first",
+                                                                    "Bearer rotated"]
+
+
+def _self_signed(tmp_path: Path) -> tuple[str, str]:
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - pd.Timedelta("1h")).not_valid_after(now + pd.Timedelta("1d"))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_tls_with_the_servers_ca_bundle_works_and_without_it_is_refused(ob_payload, tmp_path):
+    cert, key = _self_signed(tmp_path)
+    with FakeKiali(tls=(cert, key)) as kiali:
+        kiali.set_graph(OB, ob_payload)
+        assert "frontend" in fast_client(kiali.url, verify=cert).snapshot(OB).services
+        with pytest.raises(SourceError, match="TLS verification") as err:
+            fast_client(kiali.url).fetch_graph(OB)          # system CAs do not know it
+        assert not err.value.retryable
+        with pytest.warns(urllib3.exceptions.InsecureRequestWarning):   # says it is unsafe
+            assert "frontend" in fast_client(kiali.url, verify=False).snapshot(OB).services

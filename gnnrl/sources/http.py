@@ -110,8 +110,13 @@ class HttpJsonClient:
         """GET ``base_url + path`` and decode JSON, raising typed `SourceError`s."""
         url = self.config.base_url.rstrip("/") + path
         try:
+            # verify per request: requests lets REQUESTS_CA_BUNDLE override session.verify
             resp = self.session.get(url, params=params, headers=self._auth_headers(),
-                                    timeout=self.config.timeout_s, stream=True)
+                                    timeout=self.config.timeout_s, stream=True,
+                                    verify=self.config.verify)
+        except requests.exceptions.SSLError as exc:      # before ConnectionError, its base
+            raise SourceError(f"TLS verification of {url} failed (set verify to the server's "
+                              f"CA bundle): {exc}", source=self.source) from exc
         except requests.exceptions.Timeout as exc:
             raise SourceUnavailable(f"timeout after {self.config.retries} retries: {url}",
                                     source=self.source) from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -51,8 +52,10 @@ class KialiRequest:
 class FakeKiali:
     """Threaded HTTP server on 127.0.0.1 serving Kiali graph payloads per namespace."""
 
-    def __init__(self, prefix: str = "/kiali") -> None:
+    def __init__(self, prefix: str = "/kiali", tls: tuple[str, str] | None = None) -> None:
+        """`tls`: (certificate file, key file) to serve HTTPS instead of HTTP."""
         self.prefix = prefix.rstrip("/")
+        self.tls = tls
         self.requests: list[KialiRequest] = []
         self._graphs: dict[str, Any] = {}
         self._faults: list[KialiFault] = []
@@ -60,7 +63,12 @@ class FakeKiali:
         self._server: LoopbackServer | None = None
 
     def start(self) -> FakeKiali:
-        self._server = LoopbackServer(_make_handler(self), name="FakeKiali").start()
+        server = LoopbackServer(_make_handler(self), name="FakeKiali")
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._server = server.start()
         return self
 
     def stop(self) -> None:
@@ -79,7 +87,8 @@ class FakeKiali:
         """Kiali's base URL (including the prefix), what `KialiClient` takes."""
         if self._server is None:
             raise RuntimeError("FakeKiali is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
 
     def set_graph(self, namespace: str, payload: Any) -> None:
         """Serve `payload` (a JSON-serialisable object) for ``namespaces=<namespace>``."""
