@@ -186,3 +186,26 @@ def test_tcp_only_service_takes_base_values_and_says_so(short_data):
     assert any("kept --app-base values for redis-cart" in n for n in cal.notes)
     assert any("cartservice -> redis-cart: no request rate" in n for n in cal.notes)
     assert cal.services["cartservice"].problem is None  # the rest is still fitted
+
+
+def test_several_namespaces_need_a_choice(short_data):
+    other = short_data.nodes.copy()
+    other["namespace"] = "staging"
+    data = SnapshotData(pd.concat([short_data.nodes, other], ignore_index=True),
+                        short_data.edges, short_data.gaps)
+    with pytest.raises(CalibrationError, match=r"several namespaces \(sim, staging\)"):
+        calibrate(data)
+    assert calibrate(data, CalibrateConfig(namespace="sim")).app.entry == "frontend"
+
+
+def test_trace_keeps_outage_holes_for_the_replay_to_interpolate(short_data, tmp_path):
+    from gnnrl.sim import load_trace
+
+    missing = short_data.nodes.ts.drop_duplicates().iloc[10:13]  # three ticks lost to a gap
+    nodes = short_data.nodes[~short_data.nodes.ts.isin(missing)]
+    edges = short_data.edges[~short_data.edges.ts.isin(missing)]
+    cal = calibrate(SnapshotData(nodes, edges, short_data.gaps))
+    assert len(cal.trace) == 57 and cal.trace.t_s.diff().max() == 120.0
+    path = tmp_path / "trace.csv"
+    cal.trace.to_csv(path, index=False)
+    assert load_trace(str(path), interval_s=30.0).shape == (60,)  # holes interpolated
