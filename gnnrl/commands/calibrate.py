@@ -4,6 +4,7 @@ Examples:
   # the newcomer path: simulated cluster -> snapshots -> calibrated app -> train on it
   gnnrl collect --source sim --count 20 --out data
   gnnrl calibrate data --out app.yaml --trace-out trace.csv
+  gnnrl train --app app.yaml --trace trace.csv,diurnal,flash --out runs/mine
 
   # your cluster, with OnlineBoutique's CPU limits/requests as the base for known services
   gnnrl calibrate data --out app.yaml --trace-out trace.csv --app-base onlineboutique
