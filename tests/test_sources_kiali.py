@@ -416,3 +416,23 @@ def test_tls_with_the_servers_ca_bundle_works_and_without_it_is_refused(ob_paylo
         assert not err.value.retryable
         with pytest.warns(urllib3.exceptions.InsecureRequestWarning):   # says it is unsafe
             assert "frontend" in fast_client(kiali.url, verify=False).snapshot(OB).services
+
+
+def test_same_workload_in_two_clusters_is_one_service_with_summed_edges(ob_payload):
+    payload = copy.deepcopy(ob_payload)
+    nodes = payload["elements"]["nodes"]
+    front = next(n for n in nodes if n["data"].get("workload") == "frontend")
+    twin = copy.deepcopy(front)
+    twin["data"].update(id="f" * 64, cluster="west")
+    nodes.append(twin)
+    edge_ = copy.deepcopy(_edge_data(ob_payload, "frontend", "cartservice"))
+    edge_.update(id="e" * 64, source="f" * 64, responseTime="30", isMTLS="0")
+    edge_["traffic"]["rates"] = {"grpc": "20.00", "grpcPercentErr": "10.0"}
+    payload["elements"]["edges"].append({"data": edge_})
+    snap = parse_graph(payload, namespace=OB)
+    assert snap.services.count("frontend") == 1
+    row = edge(snap, "frontend", "cartservice")
+    assert row.qps == 80.0                                   # 60 + 20
+    assert row.p95_ms == 30.0                                # the worse of 9 and 30 ms
+    assert row.err_rate == pytest.approx(20 * 0.1 / 80)      # weighted by qps
+    assert row.mtls == pytest.approx(60 / 80)
