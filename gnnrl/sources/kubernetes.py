@@ -26,6 +26,7 @@ K8sTooManyRequests(retry_after_s), K8sForbidden, K8sNotFound, K8sUnavailable).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -40,6 +41,7 @@ from gnnrl.sources.errors import K8sError, K8sUnavailable, k8s_error_from_api_ex
 from gnnrl.sources.quantities import cpu_millicores, memory_mib
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 #: Columns of `KubernetesSource.deployments()`. Units: replicas; millicores and MiB per pod.
 DEPLOYMENT_COLUMNS: tuple[str, ...] = (
@@ -239,7 +241,8 @@ class KubernetesSource:
                                self.custom.list_namespaced_custom_object, "metrics.k8s.io",
                                "v1beta1", self.namespace, "pods",
                                _request_timeout=self._timeout)
-        except K8sError:
+        except K8sError as exc:
+            _log.warning("pod usage unknown (metrics.k8s.io failed): %s", exc)
             nan = [np.nan] * len(names)
             return (pd.DataFrame({"service": names, "cpu_m": nan, "mem_mi": nan,
                                   "pods_with_metrics": [0] * len(names)}),
