@@ -9,8 +9,9 @@ The layout on disk (`../shared/ARCHITECTURE.md`, "Snapshot dataset")::
 
 Every row carries ``schema_version``. Version history:
 
-* ``0``: the first layout (before the version column existed). It had no ``rx_kbps``,
-  ``tx_kbps`` or ``mtls`` columns; a row without the column reads as version 0.
+* ``0``: files without a ``schema_version`` column (written before versioning, by other
+  tools or by hand); a row without the column reads as version 0. Whatever columns such a
+  file lacks read as null; `ADDED_IN_V1` names those the tests write it without.
 * ``1`` (current): the columns below.
 
 A reader given an older file fills the columns that file lacks with nulls (never with a made
@@ -84,7 +85,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 #: Column that decides a row's date partition, per dataset.
 TIME_COLUMN: dict[str, str] = {"nodes": "ts", "edges": "ts", "gaps": "start"}
 
-#: Columns that a version-0 file does not have (they read as null).
+#: Columns a version-0 file is tested without (any missing column reads as null).
 ADDED_IN_V1: dict[str, tuple[str, ...]] = {
     "nodes": ("rx_kbps", "tx_kbps"),
     "edges": ("mtls",),
