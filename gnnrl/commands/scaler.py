@@ -133,10 +133,6 @@ def _run(args: argparse.Namespace) -> int:
     from gnnrl.scaler.metrics import HealthServer, ScalerMetrics
     from gnnrl.scaler.model_source import ModelSource, RegistryResolver
 
-    if args.torch_threads > 0:
-        import torch
-
-        torch.set_num_threads(args.torch_threads)
     real = MonotonicClock()
     elector = None
     if args.sim:
@@ -172,6 +168,10 @@ def _run(args: argparse.Namespace) -> int:
                                    cfg.api_timeout_s)
     models = None
     if cfg.model:
+        if args.torch_threads > 0:
+            import torch
+
+            torch.set_num_threads(args.torch_threads)
         models = ModelSource(cfg.model, cfg.model_sha256, clock, poll_s=cfg.model_poll_s,
                              resolver_factory=lambda: RegistryResolver(args.mlflow_uri))
     metrics = ScalerMetrics()

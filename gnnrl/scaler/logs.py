@@ -37,4 +37,3 @@ def configure(fmt: str = "json", level: str = "INFO") -> None:
     root = logging.getLogger("gnnrl")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    root.propagate = False

@@ -109,11 +109,25 @@ class RegistryResolver:
         return str(mv.version), str((mv.tags or {}).get(SHA_TAG, ""))
 
     def download(self, name: str, version: str) -> Path:
-        from gnnrl.registry.pyfunc_model import download_model_dir
+        """Download the version and return its model folder (the pyfunc's `model_dir`
+        artifact, located through the MLmodel file: MLflow stores it under the folder's
+        original base name)."""
+        import mlflow.artifacts
+        import yaml
+
+        from gnnrl.registry.pyfunc_model import MODEL_DIR_ARTIFACT
 
         dest = Path(self._tmp.name) / version
-        return download_model_dir(f"models:/{name}/{version}", dest,
-                                  self.tracking_uri or "")
+        local = Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", dst_path=str(dest),
+            tracking_uri=self.tracking_uri))
+        try:
+            meta = yaml.safe_load((local / "MLmodel").read_text())
+            rel = meta["flavors"]["python_function"]["artifacts"][MODEL_DIR_ARTIFACT]["path"]
+        except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+            raise ModelUnavailable("model_load", f"models:/{name}/{version} is not a GNNRL "
+                                                 f"pyfunc model: {exc}") from exc
+        return local / rel
 
 
 class ModelSource:
@@ -201,6 +215,9 @@ class ModelSource:
             raise ModelUnavailable("model_load", f"{name} version {version} failed to load")
         try:
             folder = self._resolver.download(name, version)
+        except ModelUnavailable:
+            self._failed_version = version
+            raise
         except Exception as exc:
             raise ModelUnavailable("model_missing", f"download {name}/{version}: {exc}") from exc
         try:
