@@ -1,0 +1,31 @@
+"""Render the scaler manifests for the promoted model version; apply them in-cluster."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Output
+
+from components import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def deploy_op(
+    registered: Input[Artifact],
+    manifests: Output[Artifact],
+    namespace: str = "onlineboutique",
+    scaler_mode: str = "shadow",
+    mlflow_uri: str = "",
+    image: str = "",
+) -> str:
+    """Returns what was done: ``applied`` (in-cluster) or ``rendered`` (written only)."""
+    from gnnrl.pipeline.steps import deploy_step
+
+    result = deploy_step(
+        registered=registered.path,
+        out_dir=manifests.path,
+        namespace=namespace,
+        mode=scaler_mode,
+        mlflow_uri=mlflow_uri,
+        image=image,
+    )
+    manifests.metadata["action"] = result.action
+    manifests.metadata["model_uri"] = result.model_uri
+    return result.action

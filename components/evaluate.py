@@ -1,0 +1,49 @@
+"""Evaluate every candidate, the current champion and HPA on one suite; pick the best."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Model, Output
+
+from components import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def evaluate_op(
+    candidates: Input[list[Model]],
+    app_spec: Input[Dataset],
+    trace: Input[Dataset],
+    best_model: Output[Model],
+    summary: Output[Dataset],
+    report: Output[HTML],
+    report_md: Output[Markdown],
+    metrics: Output[Metrics],
+    suite: str = "default",
+    seeds: int = 5,
+    baseline: str = "hpa",
+    mlflow_uri: str = "",
+) -> NamedTuple("EvaluateOutputs", best_policy=str, champion_version=str):
+    """Same scenarios and ``seeds`` evaluation seeds for all policies (``suite``: default,
+    quick or calibrated); ``best_model`` is the best candidate by SLO, then cost."""
+    from collections import namedtuple
+
+    from gnnrl.pipeline.steps import evaluate_step
+
+    result = evaluate_step(
+        candidates=[c.path for c in candidates],
+        app_spec=app_spec.path,
+        trace=trace.path,
+        suite=suite,
+        seeds=seeds,
+        out_dir=summary.path,
+        best_model_out=best_model.path,
+        report_html_out=report.path,
+        report_md_out=report_md.path,
+        mlflow_uri=mlflow_uri,
+        baseline=baseline,
+    )
+    for key, value in result.metrics.items():
+        metrics.log_metric(key, value)
+    best_model.metadata["policy"] = result.best_policy
+    outputs = namedtuple("EvaluateOutputs", ["best_policy", "champion_version"])
+    return outputs(result.best_policy, result.champion_version)

@@ -1,0 +1,218 @@
+"""Deploy step: render the scaler manifests for a promoted model, apply them in-cluster.
+
+Rendering (pure): every YAML document of ``manifests/*.yaml`` gets the target namespace;
+the scaler ConfigMap's ``scaler.json`` gets ``model = models:/gnnrl-scaler@champion``, the
+mode and the namespace; the Deployment's pod template gets the annotation
+``gnnrl.io/model-version: <version>`` (a new version rolls the pods, and ``kubectl describe``
+shows which version runs), the image and ``MLFLOW_TRACKING_URI`` when given.
+
+The scaler follows the alias (`gnnrl.scaler.model_source`: ``models:/NAME@ALIAS`` only), so
+the alias is what is rendered; the version is pinned by the annotation.
+
+Applying: inside a pod (``KUBERNETES_SERVICE_HOST`` set, the in-cluster contract of
+client-go's rest.InClusterConfig) the documents are server-side applied with the
+``kubernetes`` client (field manager ``gnnrl-deploy``); elsewhere they are only written to
+``out_dir/scaler.yaml`` and the result says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gnnrl.config import ConfigError, atomic_write_text
+
+MODEL_NAME = "gnnrl-scaler"
+MODEL_ALIAS = "champion"
+VERSION_ANNOTATION = "gnnrl.io/model-version"
+FIELD_MANAGER = "gnnrl-deploy"
+SCALER_CONFIG_KEY = "scaler.json"
+MODES = ("shadow", "active")
+#: kinds without a namespace (kubectl api-resources --namespaced=false)
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+                  "PriorityClass", "StorageClass"}
+
+
+class DeployError(RuntimeError):
+    """Rendering or applying the scaler manifests failed; the message names the document."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployResult:
+    """``action`` is "applied" (in-cluster) or "rendered" (written only)."""
+
+    action: str
+    model_uri: str
+    version: str
+    rendered_path: Path
+    applied: tuple[str, ...]
+
+
+def default_manifest_dir() -> Path:
+    """``$GNNRL_MANIFESTS``, else ``manifests/`` of the source checkout."""
+    env = os.environ.get("GNNRL_MANIFESTS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "manifests"
+
+
+def load_manifests(manifest_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """All YAML documents of ``manifest_dir/*.yaml`` (sorted by file name), empty ones dropped."""
+    folder = Path(manifest_dir)
+    files = sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml")))
+    if not files:
+        raise DeployError(f"no scaler manifests (*.yaml) in {folder}")
+    docs = []
+    for path in files:
+        try:
+            loaded = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as exc:
+            raise DeployError(f"{path}: invalid YAML: {exc}") from exc
+        for doc in loaded:
+            if doc is None:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+                raise DeployError(f"{path}: a document lacks kind/apiVersion")
+            docs.append(doc)
+    return docs
+
+
+def _render_config_map(doc: dict[str, Any], model_uri: str, namespace: str, mode: str) -> None:
+    data = doc.get("data") or {}
+    if SCALER_CONFIG_KEY not in data:
+        return
+    try:
+        cfg = json.loads(data[SCALER_CONFIG_KEY])
+    except json.JSONDecodeError as exc:
+        raise DeployError(f"ConfigMap {doc['metadata'].get('name')}: {SCALER_CONFIG_KEY} "
+                          f"is not JSON: {exc}") from exc
+    cfg.update({"model": model_uri, "mode": mode, "namespace": namespace})
+    data[SCALER_CONFIG_KEY] = json.dumps(cfg, indent=2, sort_keys=True)
+
+
+def _render_deployment(doc: dict[str, Any], version: str, image: str | None,
+                       mlflow_uri: str | None) -> None:
+    template = doc.setdefault("spec", {}).setdefault("template", {})
+    meta = template.setdefault("metadata", {})
+    meta.setdefault("annotations", {})[VERSION_ANNOTATION] = str(version)
+    for container in template.get("spec", {}).get("containers", []):
+        if image:
+            container["image"] = image
+        if mlflow_uri:
+            env = [e for e in container.get("env", []) if e.get("name") != "MLFLOW_TRACKING_URI"]
+            env.append({"name": "MLFLOW_TRACKING_URI", "value": mlflow_uri})
+            container["env"] = env
+
+
+def render(
+    docs: Iterable[dict[str, Any]],
+    version: str,
+    namespace: str,
+    mode: str = "shadow",
+    mlflow_uri: str | None = None,
+    image: str | None = None,
+) -> list[dict[str, Any]]:
+    """Rendered copies of ``docs`` for model ``version`` (see the module docstring).
+
+    Raises:
+        ConfigError: empty namespace/version or an unknown mode.
+    """
+    if not namespace:
+        raise ConfigError("deploy: namespace must be non-empty")
+    if not str(version).strip():
+        raise ConfigError("deploy: model version must be non-empty")
+    if mode not in MODES:
+        raise ConfigError(f"deploy: mode must be one of {', '.join(MODES)}, got {mode!r}")
+    model_uri = f"models:/{MODEL_NAME}@{MODEL_ALIAS}"
+    out = []
+    for original in docs:
+        doc = copy.deepcopy(original)
+        kind = doc["kind"]
+        if kind not in CLUSTER_SCOPED:
+            doc.setdefault("metadata", {})["namespace"] = namespace
+        for subject in doc.get("subjects", []) or []:
+            if subject.get("kind") == "ServiceAccount":
+                subject["namespace"] = namespace
+        if kind == "ConfigMap":
+            _render_config_map(doc, model_uri, namespace, mode)
+        elif kind == "Deployment":
+            _render_deployment(doc, version, image, mlflow_uri)
+        out.append(doc)
+    return out
+
+
+def in_cluster() -> bool:
+    """True inside a Kubernetes pod (the service-host variable every pod gets)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def apply(docs: list[dict[str, Any]], api_client: Any | None = None) -> list[str]:
+    """Server-side apply ``docs`` (field manager ``gnnrl-deploy``); return ``kind/name``s.
+
+    Raises:
+        DeployError: the API refused a document (the message names it and the status).
+    """
+    from kubernetes import config as k8s_config
+    from kubernetes.client import ApiClient
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.dynamic import DynamicClient
+
+    if api_client is None:
+        k8s_config.load_incluster_config()
+        api_client = ApiClient()
+    dyn = DynamicClient(api_client)
+    done = []
+    for doc in docs:
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        try:
+            resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+            dyn.server_side_apply(
+                resource,
+                body=doc,
+                name=doc["metadata"]["name"],
+                namespace=doc["metadata"].get("namespace"),
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True,
+            )
+        except ApiException as exc:
+            raise DeployError(f"apply {name}: HTTP {exc.status} {exc.reason}") from exc
+        done.append(name)
+    return done
+
+
+def deploy(
+    model_version: str,
+    namespace: str,
+    out_dir: str | os.PathLike[str],
+    mode: str = "shadow",
+    mlflow_uri: str | None = None,
+    image: str | None = None,
+    manifest_dir: str | os.PathLike[str] | None = None,
+    apply_in_cluster: bool | None = None,
+) -> DeployResult:
+    """Render the scaler manifests for ``model_version`` into ``out_dir/scaler.yaml`` and,
+    in a cluster (or when ``apply_in_cluster`` is True), apply them."""
+    docs = render(
+        load_manifests(manifest_dir or default_manifest_dir()),
+        model_version, namespace, mode, mlflow_uri or None, image or None,
+    )
+    out = Path(out_dir)
+    path = out / "scaler.yaml"
+    atomic_write_text(path, yaml.safe_dump_all(docs, sort_keys=False))
+    model_uri = f"models:/{MODEL_NAME}/{model_version}"
+    should_apply = in_cluster() if apply_in_cluster is None else apply_in_cluster
+    if should_apply:
+        applied = apply(docs)
+        print(f"deploy: applied {len(applied)} objects to namespace {namespace} "
+              f"for {model_uri} ({', '.join(applied)})")
+        return DeployResult("applied", model_uri, str(model_version), path, tuple(applied))
+    print(f"deploy: not in a cluster; rendered manifests for {model_uri} written to {path} "
+          f"(apply with: kubectl apply --server-side -f {path})")
+    return DeployResult("rendered", model_uri, str(model_version), path, ())

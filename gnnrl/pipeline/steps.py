@@ -1,0 +1,368 @@
+"""What each pipeline step does. The KFP components in ``components/`` only call these.
+
+Every function takes plain paths and values (no KFP types), so the same step runs from
+the CLI, from a test, locally under ``kfp.local`` and in a cluster pod. Each raises
+`StepError` (or a typed error of the module it calls) naming the step; KFP then marks the
+task failed and downstream tasks do not run (RELIABILITY T5).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gnnrl.config import atomic_write_text
+
+#: where the collect task finds the Kiali/Prometheus bearer token (the Secret's volume)
+TOKEN_FILE = "/var/run/secrets/gnnrl-kiali/token"
+#: sidecar written next to a trained model: seed and MLflow run id of its training run
+TRAIN_INFO = "gnnrl_train.json"
+#: name of the current champion's policy in the evaluation summary
+CHAMPION_POLICY = "champion"
+
+
+def limit_torch_threads() -> int:
+    """Cap torch's intra-op threads (``$GNNRL_TORCH_THREADS``, default 1); return the cap.
+
+    Per-tick inference on graphs of <= 20 nodes gains nothing from intra-op parallelism,
+    and on a shared CPU the spinning OpenMP workers slow evaluation ~9x (measured: the quick
+    suite took 222 s with torch's default 2 threads on a loaded 2-core machine, 24 s with 1).
+    """
+    import torch
+
+    threads = max(1, int(os.environ.get("GNNRL_TORCH_THREADS", "1")))
+    torch.set_num_threads(threads)
+    return threads
+
+
+class StepError(RuntimeError):
+    """A pipeline step failed; the message starts with the step's name."""
+
+
+def _cli(step: str, argv: list[str]) -> None:
+    """Run ``gnnrl <argv>`` in-process (the very code path of the CLI); raise on failure."""
+    from gnnrl.cli import main
+
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse errors exit
+        rc = exc.code if isinstance(exc.code, int) else 2
+    if rc != 0:
+        raise StepError(f"{step}: `gnnrl {' '.join(argv)}` exited with status {rc}")
+
+
+def collect_step(
+    out_dir: str,
+    source: str = "sim",
+    count: int = 240,
+    interval_s: float = 15.0,
+    namespace: str = "onlineboutique",
+    kiali_url: str = "",
+    prometheus_url: str = "",
+    seed: int = 0,
+    token_file: str = TOKEN_FILE,
+) -> Path:
+    """Collect ``count`` snapshots every ``interval_s`` seconds from ``source`` into
+    ``out_dir`` (the Parquet dataset of docs/data.md). Uses ``token_file`` when it exists."""
+    argv = ["collect", "--source", source, "--count", str(count),
+            "--interval", f"{interval_s:g}s", "--out", out_dir, "--seed", str(seed), "--quiet"]
+    if source != "sim":
+        argv += ["--namespace", namespace]
+    if source == "kiali":
+        if not kiali_url:
+            raise StepError("collect: --source kiali needs kiali_url")
+        argv += ["--kiali-url", kiali_url]
+    if source == "prometheus":
+        if not prometheus_url:
+            raise StepError("collect: --source prometheus needs prometheus_url")
+        argv += ["--prometheus-url", prometheus_url]
+    if source != "sim" and token_file and Path(token_file).is_file():
+        argv += ["--token-file", token_file]
+    _cli("collect", argv)
+    return Path(out_dir)
+
+
+APP_FILE = "app.yaml"
+REGISTERED_FILE = "registered.json"
+TRACE_FILE = "trace.csv"
+
+
+def calibrate_step(snapshots: str, app_spec_out: str, trace_out: str) -> tuple[Path, Path]:
+    """Fit the application spec and the entry traffic trace from snapshots.
+
+    ``app_spec_out`` and ``trace_out`` are folders (KFP artifact paths); they receive
+    `APP_FILE` (YAML app spec) and `TRACE_FILE` (CSV ``t_s,rps``).
+    """
+    app, trace = Path(app_spec_out) / APP_FILE, Path(trace_out) / TRACE_FILE
+    app.parent.mkdir(parents=True, exist_ok=True)
+    trace.parent.mkdir(parents=True, exist_ok=True)
+    _cli("calibrate", ["calibrate", snapshots, "--out", str(app), "--trace-out", str(trace)])
+    for path in (app, trace):
+        if not path.is_file():
+            raise StepError(f"calibrate: expected output {path} was not written")
+    return app, trace
+
+
+def _inside(path: str, name: str) -> str:
+    """``path/name`` when ``path`` is a folder (a KFP artifact), else ``path``."""
+    p = Path(path)
+    return str(p / name) if p.is_dir() else str(p)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """A trained candidate: its folder, the MLflow run id, and final training metrics."""
+
+    model_dir: Path
+    run_id: str
+    metrics: dict[str, float]
+
+
+def train_step(
+    app_spec: str,
+    trace: str,
+    out_dir: str,
+    seed: int,
+    total_steps: int,
+    episode_steps: int = 240,
+    mlflow_uri: str = "",
+    traces: str = "calibrated,diurnal,flash",
+    num_envs: int = 8,
+) -> TrainResult:
+    """Train one PPO_GNN candidate on the calibrated app; log it to MLflow.
+
+    Args:
+        traces: comma-separated training traces; ``calibrated`` is the ``trace`` file.
+        total_steps: env steps summed over ``num_envs`` environments.
+        episode_steps: control intervals per episode.
+
+    ``out_dir`` receives the model folder (state_dict + JSON config) plus `TRAIN_INFO`.
+    """
+    import mlflow
+
+    from gnnrl.core.agents.configs import PPOConfig
+    from gnnrl.core.agents.train import TrainConfig, train
+    from gnnrl.registry.tracking import check_reachable, resolve_tracking_uri, tracked_run
+
+    uri = resolve_tracking_uri(mlflow_uri or None)
+    check_reachable(uri)  # fail before an hour of training, not after (RELIABILITY T4)
+    app_spec, trace = _inside(app_spec, APP_FILE), _inside(trace, TRACE_FILE)
+    kinds = tuple(trace if t.strip() == "calibrated" else t.strip()
+                  for t in traces.split(",") if t.strip())
+    num_steps = max(8, min(120, int(total_steps) // max(1, num_envs)))
+    ppo = PPOConfig(total_steps=int(total_steps), num_envs=num_envs, num_steps=num_steps,
+                    num_minibatches=_divisor(num_envs * num_steps, 4))
+    config = TrainConfig(app=app_spec, traces=kinds, max_steps=int(episode_steps),
+                         seed=int(seed), ppo=ppo, device="auto")
+    work = Path(out_dir).with_name(Path(out_dir).name + "-work")
+    os.environ["MLFLOW_TRACKING_URI"] = uri  # the trainer's tracker logs the run there
+    model_dir = Path(train(config, work, progress=False))
+    last = mlflow.last_active_run()
+    run_id = last.info.run_id if last is not None else ""
+    out = Path(out_dir)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(model_dir, out)
+    metrics = _read_train_metrics(work)
+    if run_id:
+        with tracked_run(uri, "train", run_id=run_id):
+            mlflow.log_artifacts(str(out), artifact_path="model_dir")
+    atomic_write_text(out / TRAIN_INFO, json.dumps({"seed": int(seed), "mlflow_run_id": run_id}))
+    return TrainResult(out, run_id, metrics)
+
+
+def _divisor(n: int, want: int) -> int:
+    """The largest divisor of ``n`` that is <= ``want`` (PPO minibatches must divide n)."""
+    return max(d for d in range(1, want + 1) if n % d == 0)
+
+
+def _read_train_metrics(work: Path) -> dict[str, float]:
+    """The last row of the trainer's ``metrics.jsonl`` (finite scalars only)."""
+    path = work / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    if not lines:
+        return {}
+    row = json.loads(lines[-1])
+    return {k.replace("/", "_"): float(v) for k, v in row.items()
+            if isinstance(v, int | float) and math.isfinite(v)}
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateResult:
+    """The evaluation of all candidates, the champion and the baselines on one suite."""
+
+    best_policy: str
+    champion_version: str  # "" when the registry had no champion
+    summary: pd.DataFrame
+    metrics: dict[str, float]
+
+
+def candidate_name(index: int, model_dir: str | Path) -> str:
+    """Policy name of a candidate in the summary: ``candidate-seed<seed>`` when known."""
+    info = Path(model_dir) / TRAIN_INFO
+    if info.is_file():
+        return f"candidate-seed{json.loads(info.read_text())['seed']}"
+    return f"candidate-{index}"
+
+
+def rank_candidates(summary: pd.DataFrame, names: list[str]) -> list[str]:
+    """Candidates best first: lowest mean slo_violation_rate, then lowest replica_hours."""
+    means = (
+        summary[summary["policy"].isin(names)]
+        .groupby("policy")[["slo_violation_rate", "replica_hours"]]
+        .mean()
+        .sort_values(["slo_violation_rate", "replica_hours"])
+    )
+    missing = sorted(set(names) - set(means.index))
+    if missing:
+        raise StepError(f"evaluate: candidates missing from the summary: {', '.join(missing)}")
+    return list(means.index)
+
+
+def evaluate_step(
+    candidates: list[str],
+    app_spec: str,
+    trace: str,
+    suite: str,
+    seeds: int,
+    out_dir: str,
+    best_model_out: str,
+    report_html_out: str,
+    report_md_out: str,
+    mlflow_uri: str = "",
+    baseline: str = "hpa",
+) -> EvaluateResult:
+    """Evaluate every candidate, the registry's champion (if any) and ``baseline`` on the
+    same suite and seeds; copy the best candidate to ``best_model_out``; write the report."""
+    from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
+    from gnnrl.evaluation.policies import make_policy
+    from gnnrl.evaluation.runner import evaluate
+    from gnnrl.registry.promote import CHAMPION, alias_version
+    from gnnrl.registry.pyfunc_model import MODEL_NAME, download_model_dir
+    from gnnrl.registry.tracking import check_reachable, log_evaluation, resolve_tracking_uri
+
+    if not candidates:
+        raise StepError("evaluate: no candidate models")
+    limit_torch_threads()
+    app_spec, trace = _inside(app_spec, APP_FILE), _inside(trace, TRACE_FILE)
+    uri = resolve_tracking_uri(mlflow_uri or None)
+    check_reachable(uri)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    policies: list[Any] = []
+    names = []
+    for i, path in enumerate(candidates):
+        policy = GNNRLPolicy.load(path, name=candidate_name(i, path))
+        names.append(policy.name)
+        policies.append(policy)
+    champion_version = alias_version(uri, CHAMPION) or ""
+    if champion_version:
+        folder = download_model_dir(
+            f"models:/{MODEL_NAME}/{champion_version}", out / "_champion", uri
+        )
+        policies.append(GNNRLPolicy.load(folder, name=CHAMPION_POLICY))
+    policies.append(make_policy(baseline))
+    chosen: Any = suite
+    if suite == "calibrated":
+        from gnnrl.evaluation.scenarios import trace_suite
+
+        chosen = trace_suite(trace, seeds=seeds)
+    summary = evaluate(policies, chosen, seeds, out, app=app_spec, progress=False)
+    best = rank_candidates(summary, names)[0]
+    best_dir = candidates[names.index(best)]
+    shutil.copytree(best_dir, best_model_out, dirs_exist_ok=True)
+    _copy_report(out, report_html_out, report_md_out)
+    per_policy = (
+        summary.groupby("policy")[["slo_violation_rate", "replica_hours"]].mean().reset_index()
+    )
+    rows = per_policy.to_dict("records")
+    log_evaluation(uri, "evaluate", rows, out, params={"suite": suite, "seeds": seeds,
+                                                        "best": best,
+                                                        "champion_version": champion_version})
+    metrics = {f"{r['policy']}.{k}": float(r[k]) for r in rows
+               for k in ("slo_violation_rate", "replica_hours")}
+    atomic_write_text(out / "selection.json", json.dumps(
+        {"best_policy": best, "ranking": rank_candidates(summary, names),
+         "champion_version": champion_version}, indent=2))
+    return EvaluateResult(best, champion_version, summary, metrics)
+
+
+def _copy_report(out: Path, html_out: str, md_out: str) -> None:
+    """Copy results/report to the KFP HTML/Markdown artifacts (shown in the KFP UI)."""
+    pairs = ((out / "report.html", Path(html_out)), (out / "results.md", Path(md_out)))
+    for src, dst in pairs:
+        if not src.is_file():
+            raise StepError(f"evaluate: the evaluation did not write {src.name}")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+
+
+def register_step(
+    model_dir: str,
+    summary: str,
+    best_policy: str,
+    champion_version: str,
+    slo_margin: float = 0.0,
+    cost_margin: float = 0.0,
+    hpa_slo_margin: float = 0.0,
+    hpa_cost_margin: float = 0.0,
+    baseline_policy: str = "hpa",
+    mlflow_uri: str = "",
+    run_id: str = "",
+    record_out: str = "",
+) -> Any:
+    """Register the best candidate as ``gnnrl-scaler`` and gate it (see
+    `gnnrl.registry.promote.register_and_gate`); returns its `PromotionResult`.
+
+    ``record_out`` (a folder) receives `REGISTERED_FILE`: version, model URI, decision.
+    """
+    from gnnrl.registry.gate import GateConfig
+    from gnnrl.registry.promote import read_summary, register_and_gate
+
+    info = Path(model_dir) / TRAIN_INFO
+    if not run_id and info.is_file():
+        run_id = json.loads(info.read_text()).get("mlflow_run_id", "")
+    df = read_summary(summary)
+    result = register_and_gate(
+        model_dir,
+        df,
+        challenger_policy=best_policy,
+        champion_policy=CHAMPION_POLICY if champion_version else None,
+        champion_version_evaluated=champion_version or None,
+        gate=GateConfig(slo_margin=slo_margin, cost_margin=cost_margin,
+                        baseline_slo_margin=hpa_slo_margin,
+                        baseline_cost_margin=hpa_cost_margin, baseline_policy=baseline_policy),
+        tracking_uri=mlflow_uri or None,
+        run_id=run_id or None,
+        tags={"gnnrl.policy": best_policy, "gnnrl.source": os.environ.get("GNNRL_SOURCE", "")},
+    )
+    verdict = "PROMOTED to champion" if result.promoted else "not promoted"
+    print(f"register: {result.model_uri} {verdict}: {'; '.join(result.decision.reasons)}")
+    if record_out:
+        atomic_write_text(Path(record_out) / REGISTERED_FILE, json.dumps({
+            "version": result.version, "model_uri": result.model_uri,
+            "promoted": result.promoted, "previous_champion": result.previous_champion,
+            "reasons": list(result.decision.reasons),
+        }, indent=2))
+    return result
+
+
+def deploy_step(registered: str, out_dir: str, namespace: str, mode: str = "shadow",
+                mlflow_uri: str = "", image: str = "") -> Any:
+    """Deploy the version recorded by `register_step` (see `gnnrl.deploy.deploy`)."""
+    from gnnrl.deploy import deploy
+
+    record = json.loads(Path(_inside(registered, REGISTERED_FILE)).read_text())
+    if not record.get("promoted"):
+        raise StepError(f"deploy: version {record.get('version')} was not promoted")
+    return deploy(model_version=str(record["version"]), namespace=namespace, out_dir=out_dir,
+                  mode=mode, mlflow_uri=mlflow_uri or None, image=image or None)

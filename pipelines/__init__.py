@@ -1,0 +1,1 @@
+"""The GNNRL Kubeflow pipeline (the DAG only; see gnnrl.pipeline for the runner)."""
