@@ -10,7 +10,7 @@ from components import BASE_IMAGE
 def deploy_op(
     registered: Input[Artifact],
     manifests: Output[Artifact],
-    namespace: str = "onlineboutique",
+    namespace: str = "online-boutique",
     scaler_mode: str = "shadow",
     mlflow_uri: str = "",
     image: str = "",

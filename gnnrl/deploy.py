@@ -35,6 +35,7 @@ VERSION_ANNOTATION = "gnnrl.io/model-version"
 FIELD_MANAGER = "gnnrl-deploy"
 SCALER_CONFIG_KEY = "scaler.json"
 MODES = ("shadow", "active")
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 #: kinds without a namespace (kubectl api-resources --namespaced=false)
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                   "PriorityClass", "StorageClass"}
@@ -63,23 +64,60 @@ def default_manifest_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "manifests"
 
 
+def _read_yaml(path: Path) -> list[Any]:
+    try:
+        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        raise DeployError(f"{path}: cannot read YAML: {exc}") from exc
+
+
+def _kustomization(folder: Path) -> dict[str, Any] | None:
+    for name in KUSTOMIZATION_FILES:
+        if (folder / name).is_file():
+            (doc,) = _read_yaml(folder / name) or [{}]
+            return doc
+    return None
+
+
+def _kustomize_image(doc: dict[str, Any], images: list[dict[str, Any]]) -> None:
+    """Apply kustomize's ``images`` transformer (name -> newName:newTag) to containers."""
+    by_name = {i["name"]: i for i in images if "name" in i}
+    spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        rule = by_name.get(str(container.get("image", "")).split(":")[0])
+        if rule:
+            name = rule.get("newName", rule["name"])
+            container["image"] = f"{name}:{rule['newTag']}" if "newTag" in rule else name
+
+
 def load_manifests(manifest_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """All YAML documents of ``manifest_dir/*.yaml`` (sorted by file name), empty ones dropped."""
+    """The scaler's Kubernetes objects from ``manifest_dir``.
+
+    With a ``kustomization.yaml``: its ``resources`` in order, with its ``images`` and
+    metadata ``labels`` applied (the subset of kustomize the scaler manifests use; see
+    https://kubectl.docs.kubernetes.io/references/kustomize/kustomization/). Without one:
+    every ``*.yaml`` in name order.
+    """
     folder = Path(manifest_dir)
-    files = sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml")))
+    kust = _kustomization(folder)
+    if kust is not None:
+        files = [folder / r for r in kust.get("resources", [])]
+    else:
+        files = sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml")))
     if not files:
         raise DeployError(f"no scaler manifests (*.yaml) in {folder}")
     docs = []
     for path in files:
-        try:
-            loaded = list(yaml.safe_load_all(path.read_text()))
-        except yaml.YAMLError as exc:
-            raise DeployError(f"{path}: invalid YAML: {exc}") from exc
-        for doc in loaded:
-            if doc is None:
-                continue
+        for doc in _read_yaml(path):
             if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
                 raise DeployError(f"{path}: a document lacks kind/apiVersion")
+            if str(doc["apiVersion"]).startswith("kustomize.config.k8s.io"):
+                continue
+            if kust is not None:
+                _kustomize_image(doc, kust.get("images", []))
+                for group in kust.get("labels", []):
+                    doc.setdefault("metadata", {}).setdefault("labels", {}).update(
+                        group.get("pairs", {}))
             docs.append(doc)
     return docs
 
@@ -98,13 +136,16 @@ def _render_config_map(doc: dict[str, Any], model_uri: str, namespace: str, mode
 
 
 def _render_deployment(doc: dict[str, Any], version: str, image: str | None,
-                       mlflow_uri: str | None) -> None:
+                       mlflow_uri: str | None, mode: str | None = None) -> None:
     template = doc.setdefault("spec", {}).setdefault("template", {})
     meta = template.setdefault("metadata", {})
     meta.setdefault("annotations", {})[VERSION_ANNOTATION] = str(version)
     for container in template.get("spec", {}).get("containers", []):
         if image:
             container["image"] = image
+        if mode:  # a --mode flag on the command line wins over the ConfigMap: keep them equal
+            container["args"] = [f"--mode={mode}" if str(a).startswith("--mode=") else a
+                                 for a in container.get("args", [])]
         if mlflow_uri:
             env = [e for e in container.get("env", []) if e.get("name") != "MLFLOW_TRACKING_URI"]
             env.append({"name": "MLFLOW_TRACKING_URI", "value": mlflow_uri})
@@ -143,7 +184,7 @@ def render(
         if kind == "ConfigMap":
             _render_config_map(doc, model_uri, namespace, mode)
         elif kind == "Deployment":
-            _render_deployment(doc, version, image, mlflow_uri)
+            _render_deployment(doc, version, image, mlflow_uri, mode)
         out.append(doc)
     return out
 

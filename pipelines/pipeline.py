@@ -60,7 +60,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
     )
     def gnnrl_pipeline(
         source: str = "sim",
-        namespace: str = "onlineboutique",
+        namespace: str = "online-boutique",
         kiali_url: str = "http://kiali.istio-system.svc:20001/kiali",
         prometheus_url: str = "http://prometheus.istio-system.svc:9090",
         snapshot_count: int = 240,
@@ -77,7 +77,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
         gate_hpa_cost_margin: float = 0.0,
         baseline_policy: str = "hpa",
         mlflow_uri: str = "http://mlflow.mlflow.svc:5000",
-        scaler_namespace: str = "onlineboutique",
+        scaler_namespace: str = "online-boutique",
         scaler_mode: str = "shadow",
         scaler_image: str = "",
     ):

@@ -199,3 +199,22 @@ def test_a_refused_apply_names_the_object_and_status(manifest_dir, fake_api, tmp
     docs = render(load_manifests(manifest_dir), "5", "shop")
     with pytest.raises(DeployError, match="RoleBinding/gnnrl-scaler: HTTP 403"):
         apply(docs, api_client=_api_client(fake_api, tmp_path))
+
+
+def test_the_repository_manifests_render_to_valid_kubernetes_objects():
+    import kubernetes_validate
+
+    from gnnrl.deploy import default_manifest_dir
+
+    docs = render(load_manifests(default_manifest_dir()), "9", "shop", mode="active")
+    kinds = [d["kind"] for d in docs]
+    assert "Kustomization" not in kinds and {"ConfigMap", "Deployment"} <= set(kinds)
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.30", strict=True)
+    deployment = _by_kind(docs)["Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "ghcr.io/gnnrl/gnnrl:0.1.0", "kustomize images applied"
+    assert "--mode=active" in container["args"], "the command-line mode follows the render"
+    cfg = json.loads(_by_kind(docs)["ConfigMap"]["data"]["scaler.json"])
+    assert (cfg["model"], cfg["mode"], cfg["namespace"]) == (
+        "models:/gnnrl-scaler@champion", "active", "shop")

@@ -63,7 +63,7 @@ def collect_step(
     source: str = "sim",
     count: int = 240,
     interval_s: float = 15.0,
-    namespace: str = "onlineboutique",
+    namespace: str = "online-boutique",
     kiali_url: str = "",
     prometheus_url: str = "",
     seed: int = 0,
