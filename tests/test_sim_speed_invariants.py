@@ -1,0 +1,69 @@
+"""Speed work must not change what the simulator and the env compute.
+
+The reference numbers below were produced by the code *before* the performance work
+(commit 386192b) and are hardcoded: a fixed-seed episode through the Gymnasium API and a
+fixed-seed batched pool run must give the same rewards, end-to-end p95s, errors, cost and
+observations up to float rounding. The scenario overloads the application (flash crowd at
+600 req/s: backlog, timeouts, errors) and changes the topology twice, so every branch of
+the step (scaling, pending pods, overload, drops, added/removed services) is exercised.
+"""
+
+import numpy as np
+import pytest
+
+from gnnrl.core.envs import OnlineBoutique
+from gnnrl.core.envs.vector import BatchedEnvPool
+from gnnrl.sim import Scenario, TopologyEvent
+from gnnrl.sim.onlineboutique import reviewservice
+
+REL = 1e-9
+
+
+def overload_with_topology_changes() -> Scenario:
+    svc, calls = reviewservice()
+    return Scenario("add-remove", "flash", 600.0, (
+        TopologyEvent(step=3, kind="add", service=svc, calls=tuple(calls)),
+        TopologyEvent(step=9, kind="remove", service_name="adservice")))
+
+
+def random_valid_actions(rng: np.random.Generator, masks_valid: np.ndarray) -> np.ndarray:
+    return np.where(masks_valid, rng.random(masks_valid.shape), -1).argmax(-1)
+
+
+def test_fixed_seed_episode_summary_is_unchanged_by_speed_work():
+    env = OnlineBoutique(scenario=overload_with_topology_changes(), max_steps=30)
+    rng = np.random.default_rng(1)
+    env.reset(seed=7)
+    rewards, p95, err, cost, obs_sum = [], [], [], [], 0.0
+    for _ in range(30):
+        action = random_valid_actions(rng, env.action_masks().reshape(20, 15))
+        obs, r, _, truncated, info = env.step(action)
+        rewards.append(r)
+        p95.append(info["e2e_p95_ms"])
+        err.append(info["error_rate"])
+        cost.append(info["cost"])
+        obs_sum += float(sum(obs[k].astype(float).sum()
+                             for k in ("svc_df", "edge_df", "global_feats")))
+    assert truncated
+    assert sum(rewards) == pytest.approx(-80.83990439817562, rel=REL)
+    assert sum(p95) == pytest.approx(227078.6917451218, rel=REL)
+    assert max(p95) == pytest.approx(68278.07672346733, rel=REL)
+    assert sum(err) == pytest.approx(2.792420481626818, rel=REL)
+    assert sum(cost) == pytest.approx(282.20000000000005, rel=REL)
+    # float32 observations: summed over 30 steps, rounding stays far below 1e-6
+    assert obs_sum == pytest.approx(680630.9443827122, rel=1e-6)
+
+
+def test_fixed_seed_batched_pool_summary_is_unchanged_by_speed_work():
+    pool = BatchedEnvPool(3, run_seed=2, max_steps=10, scenarios=[
+        overload_with_topology_changes(), Scenario("d", "diurnal", 150.0)])
+    pool.reset()
+    rng = np.random.default_rng(5)
+    total_reward, total_p95 = 0.0, 0.0
+    for _ in range(25):  # crosses two episode boundaries (auto-reset)
+        valid = pool.obs["invalid_action_mask"].reshape(3, 20, 15) == 0
+        step = pool.step(random_valid_actions(rng, valid))
+        total_reward += float(step.rewards.sum())
+        total_p95 += sum(i["e2e_p95_ms"] for i in step.infos)
+    assert total_reward == pytest.approx(-198.2649712455867, rel=REL)
+    assert total_p95 == pytest.approx(431367.4649786979, rel=REL)
