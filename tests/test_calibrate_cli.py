@@ -42,3 +42,11 @@ def test_calibrate_refuses_too_little_data_with_exit_3_and_the_reason(tmp_path):
 def test_calibrate_missing_dataset_is_a_usage_error(tmp_path):
     proc = gnnrl("calibrate", str(tmp_path / "nope"), "--out", str(tmp_path / "app.yaml"))
     assert proc.returncode == 2 and "not found" in proc.stderr
+
+
+def test_unloadable_app_base_is_a_usage_error_naming_the_flag(tmp_path):
+    data = tmp_path / "data"
+    assert gnnrl("collect", "--source", "sim", "--count", "10", "--out", str(data)).returncode == 0
+    proc = gnnrl("calibrate", str(data), "--out", str(tmp_path / "app.yaml"), "--app-base",
+                 str(tmp_path / "missing.yaml"))
+    assert proc.returncode == 2 and "app_base:" in proc.stderr and "no such file" in proc.stderr

@@ -75,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         result = calibrate(data, config)
+    except ConfigError as exc:
+        print(f"gnnrl calibrate: error: {exc}", file=sys.stderr)
+        return 2
     except (DataError, AppSpecError) as exc:
         print(f"gnnrl calibrate: cannot calibrate: {exc}", file=sys.stderr)
         return 3

@@ -405,11 +405,15 @@ def calibrate(data: SnapshotData, config: CalibrateConfig | None = None) -> Cali
         CalibrationError: the data cannot support the fit (the message lists each service
             and the reason) or the fitted graph is not a valid app (e.g. a call cycle).
         MissingDataError: required columns are null and `config.missing` says refuse.
+        ConfigError: `config.app_base` cannot be loaded.
     """
     config = config or CalibrateConfig()
     if data.nodes.empty:
         raise CalibrationError("the dataset has no node rows (only gaps?): nothing to fit")
-    base = load_app_spec(config.app_base) if config.app_base else None
+    try:
+        base = load_app_spec(config.app_base) if config.app_base else None
+    except AppSpecError as exc:
+        raise ConfigError(f"app_base: {exc}") from exc
     nodes, edges = _pick_namespace(data, config.namespace)
     nodes, imputed = resolve_missing(nodes, REQUIRED, config.missing, group_by=["service"],
                                      what="calibrate")
@@ -426,9 +430,10 @@ def calibrate(data: SnapshotData, config: CalibrateConfig | None = None) -> Cali
     clients = sorted({str(s) for s in senders if s not in services}
                      | {s for s in quiet if s in senders})
     services = [s for s in services if s not in clients]
-    edges = edges[edges["source"] != edges["target"]]
-    notes += [f"self-call edges dropped: {n}" for n in
-              [int((data.edges["source"] == data.edges["target"]).sum())] if n]
+    self_calls = edges["source"] == edges["target"]
+    if self_calls.any():  # the simulator's call graph is acyclic (gnnrl.sim.spec)
+        notes.append(f"self-call edge rows dropped: {int(self_calls.sum())}")
+    edges = edges[~self_calls]
     client_edges = edges[edges["source"].isin(clients) & edges["target"].isin(services)]
     service_edges = edges[edges["source"].isin(services) & edges["target"].isin(services)]
     entry = _find_entry(services, client_edges, service_edges, rps, base, config)
