@@ -109,6 +109,17 @@ def test_pods_from_aggregate_spreads_cpu_over_ready_pods_and_marks_starting_ones
     assert all(p.usage_m is None and p.ready for p in nan_pods)
 
 
+def test_pods_ready_for_only_part_of_the_metric_window_are_ignored():
+    # 2 pods served the whole interval (800m), 2 became ready at its end: upstream ignores
+    # the new ones' samples, so utilisation is 400m/pod, not a diluted 200m/pod.
+    pods = pods_from_aggregate(replicas=4, ready=4, cpu_m=800.0, request_m=500.0, settled=2)
+    assert [p.ready for p in pods] == [True, True, False, False]
+    assert pods[0].usage_m == pytest.approx(400.0)
+    # 4 pods, 2 counted at 80 % of request, target 50 %: scale-up, ignored pods count 0 %
+    # -> (800 + 0) / 2000 = 40 % < 50 %: the fill-in reverses the direction -> hold
+    assert hpa_recommendation(4, pods, 0.5) == 4
+
+
 # ---------------------------------------------------------------------------- rate limits
 
 CFG = HPAConfig()

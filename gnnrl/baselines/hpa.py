@@ -239,22 +239,26 @@ def hpa_recommendation(
 
 
 def pods_from_aggregate(
-    replicas: int, ready: int, cpu_m: float, request_m: float
+    replicas: int, ready: int, cpu_m: float, request_m: float, settled: int | None = None
 ) -> list[PodSample]:
     """Per-pod samples from service totals, as the simulator reports them.
 
     The simulator gives the total CPU of the service over the last interval; it is spread
-    evenly over the ready pods (a starting pod does no work). Pods that exist but are not
-    ready are ignored by the calculator; a NaN ``cpu_m`` means the metrics API returned
-    nothing, so every ready pod's metric is missing.
+    evenly over the pods whose sample counts. Pods that exist but are not ready are ignored
+    by the calculator. ``settled`` (default: all ready pods) is how many were already ready
+    when the interval began: upstream `groupPods` also ignores a pod, within its CPU
+    initialisation period, whose metric window started before it became ready (its
+    sample would under-state the load), so ready-but-unsettled pods are ignored too.
+    A NaN ``cpu_m`` means the metrics API returned nothing: every ready pod is missing.
 
     Shapes: scalars; ``cpu_m`` and ``request_m`` in millicores.
     """
     ready = max(0, min(int(ready), int(replicas)))
-    unready = int(replicas) - ready
-    per_pod: float | None = None if not math.isfinite(cpu_m) else cpu_m / max(ready, 1)
-    return [PodSample(request_m, per_pod, True) for _ in range(ready)] + [
-        PodSample(request_m, None, False) for _ in range(unready)
+    counted = ready if settled is None else max(0, min(int(settled), ready))
+    ignored = int(replicas) - counted
+    per_pod: float | None = None if not math.isfinite(cpu_m) else cpu_m / max(counted, 1)
+    return [PodSample(request_m, per_pod, True) for _ in range(counted)] + [
+        PodSample(request_m, None, False) for _ in range(ignored)
     ]
 
 
@@ -529,6 +533,7 @@ class HPAPolicy:
         self._last_sync: float | None = None
         #: simulated times (s) at which the controller synced this episode
         self.sync_times: list[float] = []
+        self._prev_ready: dict[str, int] = {}
         self.controller = HPAController(self.config, clock=lambda: self._now)
 
     def reset(self, env: Any = None) -> None:
@@ -536,6 +541,7 @@ class HPAPolicy:
         self._now = 0.0
         self._last_sync = None
         self.sync_times = []
+        self._prev_ready: dict[str, int] = {}
         self.controller = HPAController(self.config, clock=lambda: self._now)
 
     def act(self, obs: dict, info: dict) -> np.ndarray:
@@ -553,6 +559,8 @@ class HPAPolicy:
             self._last_sync = self._now
             self.sync_times.append(self._now)
             desired = self._desired(names, current, info)
+        self._prev_ready = {n: int(info["ready_replicas"][i])
+                            for i, n in enumerate(names) if n is not None}
         moves = np.asarray(replicas_to_moves(current, desired), dtype=np.int64)
         if due:
             from gnnrl.core.envs.moves import moves_to_replicas
@@ -577,9 +585,11 @@ class HPAPolicy:
 
     def _recommend(self, i: int, current: int, info: dict) -> int | None:
         """The metric's recommendation for slot ``i`` (None = no metrics this sync)."""
+        name = info["slot_names"][i]
+        ready = int(info["ready_replicas"][i])
         pods = pods_from_aggregate(
-            current, int(info["ready_replicas"][i]),
-            float(info["cpu_m"][i]), float(info["cpu_request_m"][i]),
+            current, ready, float(info["cpu_m"][i]), float(info["cpu_request_m"][i]),
+            settled=min(ready, self._prev_ready.get(name, ready)),
         )
         try:
             return hpa_recommendation(
