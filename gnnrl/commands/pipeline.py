@@ -80,7 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--kiali-url", help="Kiali web root")
     r.add_argument("--prometheus-url", help="Prometheus base URL")
     r.add_argument("--mlflow-uri", help="tracking URI (default: sqlite:///mlflow.db here)")
-    r.add_argument("--workdir", default="gnnrl-runs", help="local outputs folder (gnnrl-runs)")
+    r.add_argument("--workdir", default="runs/pipeline",
+                   help="local outputs folder (runs/pipeline)")
     r.add_argument("--parallelism", type=int, help="seeds trained at once (2)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="override a pipeline parameter (repeatable)")

@@ -163,7 +163,7 @@ def _summarise(root: Path, before: set[Path], uri: str, seconds: float) -> Local
 def run_local(
     profile: str = "quick",
     source: str = "sim",
-    workdir: str | os.PathLike[str] = "gnnrl-runs",
+    workdir: str | os.PathLike[str] = "runs/pipeline",
     mlflow_uri: str | None = None,
     parallelism: int | None = None,
     **overrides: Any,

@@ -103,7 +103,7 @@ def check_reachable(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
 
 
 def artifact_root_for(uri: str) -> str | None:
-    """Where a new experiment keeps artifacts: ``mlartifacts/`` beside a SQLite database.
+    """Where a new experiment keeps artifacts: ``mlruns/`` beside a SQLite database.
 
     MLflow would otherwise use ``./mlruns`` relative to whichever folder the first run
     happened to start in. None (server-side default) for remote stores.
@@ -111,7 +111,7 @@ def artifact_root_for(uri: str) -> str | None:
     db = sqlite_path(uri)
     if db is None:
         return None
-    return (db.parent / "mlartifacts").resolve().as_uri()
+    return (db.parent / "mlruns").resolve().as_uri()
 
 
 def ensure_experiment(uri: str, name: str = DEFAULT_EXPERIMENT) -> str:

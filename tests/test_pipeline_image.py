@@ -1,0 +1,60 @@
+"""The container image recipe (no Docker daemon here: the Dockerfile is parsed and checked)."""
+
+from __future__ import annotations
+
+import re
+
+import gnnrl
+from gnnrl.pipeline.runner import REPO_ROOT
+
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def test_image_runs_as_a_non_root_user():
+    users = [args for word, args in instructions() if word == "USER"]
+    assert users, "the image must switch to a non-root USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    assert user == "65532", "matches runAsUser of manifests/deployment.yaml"
+
+
+def test_torch_comes_from_the_cpu_index_by_default_and_is_switchable():
+    args = dict(a.split("=", 1) for w, a in instructions() if w == "ARG" and "=" in a)
+    assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+    runs = " ".join(a for w, a in instructions() if w == "RUN")
+    assert '--index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"' in runs
+    pinned = re.search(r'"torch==([\d.]+)"', (REPO_ROOT / "pyproject.toml").read_text())
+    assert args["TORCH_VERSION"] == pinned.group(1), "same torch as pyproject.toml"
+
+
+def test_image_has_the_package_kfp_and_what_the_steps_read():
+    copies = [a.split()[0] for w, a in instructions() if w == "COPY"]
+    for path in ("gnnrl", "components", "pipelines", "manifests", "pyproject.toml"):
+        assert path in copies, path
+    runs = " ".join(a for w, a in instructions() if w == "RUN")
+    assert re.search(r"pip install [^&]* \.", runs), "the package is installed (with kfp)"
+    assert "import gnnrl, kfp" in runs
+
+
+def test_image_tag_used_by_the_components_matches_the_package_version():
+    source = (REPO_ROOT / "components" / "__init__.py").read_text()
+    default = re.search(r'"GNNRL_IMAGE", "([^"]+)"', source).group(1)
+    assert default == f"ghcr.io/gnnrl/gnnrl:{gnnrl.__version__}"
+
+
+def test_build_context_leaves_out_local_state():
+    ignored = (REPO_ROOT / ".dockerignore").read_text().split()
+    for entry in (".git", "mlflow.db", "mlruns", "runs", "tests"):
+        assert entry in ignored, entry
