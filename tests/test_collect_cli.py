@@ -66,3 +66,13 @@ def test_count_and_duration_are_mutually_exclusive(tmp_path, capsys):
         main(["collect", "--source", "sim", "--count", "2", "--duration", "1m", "--out",
               str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_collect_into_a_folder_another_collector_writes_is_refused(tmp_path):
+    from gnnrl.data.store import SnapshotWriter
+
+    out = tmp_path / "data"
+    with SnapshotWriter(out):  # e.g. a gnnrl collect still running
+        proc = subprocess.run([*GNNRL, "collect", "--source", "sim", "--count", "2", "--out",
+                               str(out)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "another SnapshotWriter" in proc.stderr

@@ -256,3 +256,13 @@ def test_writer_counts_nodes_kept_out_of_the_mapping(tmp_path):
                               skipped={"unknown": 1, "dead": 2}))
         w.write(GraphSnapshot(T0, "ns", node_frame(), edge_frame(), skipped={"unknown": 1}))
     assert w.stats.skipped == {"unknown": 2, "dead": 2}
+
+
+def test_second_writer_on_the_same_folder_is_refused_until_the_first_closes(tmp_path):
+    from gnnrl.data.errors import WriterBusyError
+
+    first = SnapshotWriter(tmp_path)
+    with pytest.raises(WriterBusyError, match="another SnapshotWriter"):
+        SnapshotWriter(tmp_path)
+    first.close()
+    SnapshotWriter(tmp_path).close()  # free again

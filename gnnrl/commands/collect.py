@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from gnnrl.data.clock import SystemClock, VirtualClock
     from gnnrl.data.collector import CollectConfig, run_collection
     from gnnrl.data.duration import parse_duration
+    from gnnrl.data.errors import WriterBusyError
 
     try:
         interval = parse_duration(args.interval)
@@ -114,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
         summary = run_collection(source, args.out, config, clock, stop=stop,
                                  progress=not args.quiet and sys.stderr.isatty())
+    except WriterBusyError as exc:
+        print(f"gnnrl collect: error: {exc}", file=sys.stderr)
+        return 2
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)

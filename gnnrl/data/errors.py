@@ -14,6 +14,10 @@ class SnapshotShapeError(DataError):
     """A `GraphSnapshot` handed to the writer lacks a column or has the wrong type."""
 
 
+class WriterBusyError(DataError):
+    """Another `SnapshotWriter` (this or another process) has the dataset folder open."""
+
+
 class SchemaVersionError(DataError):
     """A Parquet file was written by a newer schema version than this code understands."""
 

@@ -18,6 +18,7 @@ Reading is `gnnrl.data.reader.read_dataset` (re-exported here).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import re
 import uuid
@@ -29,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gnnrl.config import atomic_write_bytes
-from gnnrl.data.errors import SnapshotShapeError
+from gnnrl.data.errors import SnapshotShapeError, WriterBusyError
 from gnnrl.data.reader import SnapshotData, read_dataset
 from gnnrl.data.schema import (
     PARTITION_COLUMN,
@@ -42,6 +43,10 @@ from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot
 from gnnrl.data.validate import check_rows
 
 __all__ = ["SnapshotData", "SnapshotWriter", "WriteStats", "read_dataset", "remove_orphans"]
+
+#: Lock file held (flock) by the one writer of a dataset folder; released when the process
+#: dies, so a killed collector never leaves a stale lock. Hidden from readers (leading dot).
+LOCK_NAME = ".gnnrl-writer.lock"
 
 #: Temporaries written by `atomic_write_bytes` for a part file: ".part-<...>.parquet.<rnd>.tmp".
 _ORPHAN = re.compile(r"^\.part-.*\.parquet\..*\.tmp$")
@@ -103,6 +108,7 @@ class SnapshotWriter:
             raise ValueError(f"flush_snapshots must be >= 1, got {flush_snapshots}")
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.root)
         self.flush_snapshots = int(flush_snapshots)
         self.stats = WriteStats(orphans_removed=remove_orphans(self.root))
         self._frames: dict[str, list[pd.DataFrame]] = {"nodes": [], "edges": []}
@@ -174,8 +180,11 @@ class SnapshotWriter:
     def close(self) -> None:
         """Flush and refuse further writes. Idempotent."""
         if not self._closed:
-            self.flush()
-            self._closed = True
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+                self._lock.close()  # releases the flock
 
     def __enter__(self) -> SnapshotWriter:
         return self
@@ -228,6 +237,19 @@ class SnapshotWriter:
             pq.write_table(part, sink, compression="zstd")
             atomic_write_bytes(folder / fname, sink.getvalue().to_pybytes())
             self.stats.files += 1
+
+
+def _lock(root: Path):
+    """Take the folder's writer lock (non-blocking) or raise `WriterBusyError`. Orphan
+    cleanup deletes temporaries, which is only safe with a single writer."""
+    fh = open(root / LOCK_NAME, "a+b")  # held open for the writer's lifetime
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        fh.close()
+        raise WriterBusyError(f"{root}: another SnapshotWriter (e.g. a running gnnrl collect) "
+                              "writes to this folder; use another --out or stop it") from exc
+    return fh
 
 
 def _to_us(ts: object, what: str) -> int:
