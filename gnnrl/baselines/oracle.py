@@ -17,7 +17,7 @@ largest rho whose end-to-end p95 stays within ``slo_margin`` (default 0.8) of th
 In the simulator a pod is an M/M/1 queue fed an equal share of the load
 (`gnnrl.sim.queueing`), so each hop's latency depends only on rho; the margin leaves room
 for Poisson arrival noise and the transient of a step change. For the built-in
-OnlineBoutique (SLO 250 ms) this gives rho_safe ~= 0.6 (printed by
+OnlineBoutique (SLO 250 ms) this gives rho_safe = 0.52 (printed by
 ``python -m gnnrl.baselines.oracle``).
 
 What it does not know: topology events ahead (it adapts at the step they happen, like
@@ -26,7 +26,6 @@ everyone else) and the arrival noise of the coming interval.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -130,4 +129,3 @@ def _main() -> None:  # pragma: no cover - prints the calibrated number for the 
 
 if __name__ == "__main__":  # pragma: no cover
     _main()
-    _ = math

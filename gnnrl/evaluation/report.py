@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from gnnrl.config import atomic_write_bytes, atomic_write_text
@@ -373,5 +372,4 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
     )
     atomic_write_text(out / "report.html", page)
     paths["report.html"] = out / "report.html"
-    _ = np
     return paths

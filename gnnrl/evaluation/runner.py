@@ -14,6 +14,7 @@ its row has NaN metrics and ``note = "n/a: fixed input graph"``.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -166,8 +167,6 @@ def run_suite(policies: Sequence[Any], suite: Suite, app: AppSpec, out_dir: str 
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    import io
-
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
     atomic_write_bytes(path, buf.getvalue())
