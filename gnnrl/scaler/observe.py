@@ -78,15 +78,23 @@ class ClusterState:
     graph: GraphSnapshot | None
 
 
+def _column(frame: Any, name: str) -> np.ndarray:
+    return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _node_table(state: ClusterState) -> dict[str, dict[str, float]]:
-    """service -> {replicas, cpu_m, mem_mi, rps_in, request_m} merging graph and metrics."""
+    """service -> {replicas, ready, cpu_m, mem_mi, rps_in, request_m} merging the graph and
+    the metrics API (the metrics API wins for the services the scaler owns)."""
     table: dict[str, dict[str, float]] = {}
-    if state.graph is not None:
-        for row in state.graph.nodes.itertuples(index=False):
-            table[str(row.service)] = {
-                "replicas": float(row.replicas), "ready": float(row.ready_replicas),
-                "cpu_m": float(row.cpu_m), "mem_mi": float(row.mem_mi),
-                "rps_in": float(row.rps_in), "request_m": math.nan}
+    if state.graph is not None and len(state.graph.nodes):
+        nodes = state.graph.nodes
+        cols = {key: _column(nodes, col) for key, col in (
+            ("replicas", "replicas"), ("ready", "ready_replicas"), ("cpu_m", "cpu_m"),
+            ("mem_mi", "mem_mi"), ("rps_in", "rps_in"))}
+        for i, service in enumerate(nodes["service"].tolist()):
+            row = {key: float(v[i]) for key, v in cols.items()}
+            row["request_m"] = math.nan
+            table[str(service)] = row
     for name, svc in state.services.items():
         row = table.setdefault(name, {"mem_mi": math.nan, "rps_in": math.nan})
         row["replicas"] = float(svc.replicas)
@@ -96,6 +104,22 @@ def _node_table(state: ClusterState) -> dict[str, dict[str, float]]:
         if math.isfinite(svc.mem_mi):
             row["mem_mi"] = svc.mem_mi
     return table
+
+
+def _edge_rows(graph: GraphSnapshot | None, table: Mapping[str, Any]
+               ) -> list[tuple[str, str, list[float]]]:
+    """(src, dst, [qps, p95_ms, err_rate, mtls]) of the edges between observed services."""
+    if graph is None or not len(graph.edges):
+        return []
+    e = graph.edges
+    vals = np.stack([_column(e, c) for c in ("qps", "p95_ms", "err_rate", "mtls")], axis=1)
+    out = []
+    for i, (src, dst) in enumerate(zip(e["source"].tolist(), e["target"].tolist(),
+                                       strict=True)):
+        src, dst = str(src), str(dst)
+        if src in table and dst in table and src != dst:
+            out.append((src, dst, vals[i].tolist()))
+    return out
 
 
 def build_observation(state: ClusterState, space: DynamicGraphSpace,
@@ -123,13 +147,7 @@ def build_observation(state: ClusterState, space: DynamicGraphSpace,
     names = sorted(table)
     delta = space.update_node_mapping(names)
     changed = bool(delta["added"] or delta["removed"])
-    pairs: list[tuple[str, str, list[float]]] = []
-    if state.graph is not None:
-        for e in state.graph.edges.itertuples(index=False):
-            src, dst = str(e.source), str(e.target)
-            if src in table and dst in table and src != dst:
-                pairs.append((src, dst, [float(e.qps), float(e.p95_ms), float(e.err_rate),
-                                         float(e.mtls)]))
+    pairs = _edge_rows(state.graph, table)
     space.update_edge_mapping((s, d) for s, d, _ in pairs)
     sent: dict[str, float] = {}
     for src, _, vals in pairs:

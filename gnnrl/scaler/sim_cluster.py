@@ -173,24 +173,22 @@ class SimCluster:
         if self._maybe(self.faults.graph_fail):
             raise SourceUnavailable("graph: injected outage", source="sim")
         m, sim = self.metrics, self.sim
-        active = m.active[0]
-        rows = []
-        for i, n in enumerate(self.names):
-            if not active[i]:
-                continue
-            nan = n in self._nan
-            rows.append((n, float(m.replicas[0, i]), float(m.ready[0, i]),
-                         math.nan if nan else float(m.cpu_m[0, i]), float(m.mem_mi[0, i]),
-                         float(m.rx_kbps[0, i]), float(m.tx_kbps[0, i]),
-                         math.nan if nan else float(m.rps_in[0, i])))
-        nodes = pd.DataFrame(rows, columns=list(NODE_COLUMNS)).astype({"service": "string"})
-        erows = []
-        for k, (s, d) in enumerate(sim.edges):
-            if active[s] and active[d]:
-                erows.append((self.names[s], self.names[d], sim.edge_protocols[k],
-                               float(m.edge_qps[0, k]), float(m.edge_p95_ms[0, k]),
-                               float(m.edge_err[0, k]), float(m.edge_mtls[0, k])))
-        edges = pd.DataFrame(erows, columns=list(EDGE_COLUMNS))
+        on = np.flatnonzero(m.active[0])
+        nan = np.array([self.names[i] in self._nan for i in on], dtype=bool)
+        cpu = np.where(nan, np.nan, m.cpu_m[0, on])
+        rps = np.where(nan, np.nan, m.rps_in[0, on])
+        nodes = pd.DataFrame({
+            "service": [self.names[i] for i in on], "replicas": m.replicas[0, on].astype(float),
+            "ready_replicas": m.ready[0, on].astype(float), "cpu_m": cpu,
+            "mem_mi": m.mem_mi[0, on], "rx_kbps": m.rx_kbps[0, on], "tx_kbps": m.tx_kbps[0, on],
+            "rps_in": rps}, columns=list(NODE_COLUMNS))
+        k = [j for j, (s, d) in enumerate(sim.edges) if m.active[0, s] and m.active[0, d]]
+        edges = pd.DataFrame({
+            "source": [self.names[sim.edges[j][0]] for j in k],
+            "target": [self.names[sim.edges[j][1]] for j in k],
+            "protocol": [sim.edge_protocols[j] for j in k], "qps": m.edge_qps[0, k],
+            "p95_ms": m.edge_p95_ms[0, k], "err_rate": m.edge_err[0, k],
+            "mtls": m.edge_mtls[0, k]}, columns=list(EDGE_COLUMNS))
         return GraphSnapshot(pd.Timestamp(self.clock.now(), unit="s", tz="UTC"), self.namespace,
                              nodes, edges)
 
