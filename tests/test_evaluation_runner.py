@@ -158,3 +158,19 @@ def test_default_suite_runs_end_to_end(tmp_path):
     summary = evaluate(["hpa", "keda", "static"], suite="default", seeds=5, out_dir=tmp_path,
                        hpa_sweep=[30, 50, 70, 90], progress=False)
     assert len(summary) == 7 * 15 * 5
+
+
+def test_learning_curves_read_the_trainer_jsonl_and_the_mlp_csv(tmp_path):
+    from gnnrl.evaluation.report import read_learning_curve
+
+    jsonl = tmp_path / "metrics.jsonl"
+    jsonl.write_text('{"global_step": 1024, "episode_return": -50.0, "slo_violation_rate": 0.3}\n'
+                     '{"global_step": 1500, "eval/return": -40.0}\n'
+                     '{"global_step": 2048, "episode_return": -20.0, "slo_violation_rate": 0.1}\n')
+    df = read_learning_curve(jsonl)
+    assert df["env_steps"].tolist() == [1024, 2048]
+    assert df["return"].tolist() == [-50.0, -20.0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="learning curve needs"):
+        read_learning_curve(bad)

@@ -1,19 +1,17 @@
 """The GNN policy (`PPO_GNN`) behind the `Policy` protocol, for evaluation.
 
 Imported lazily (torch and PyTorch Geometric load only when a ``gnnrl`` row is asked
-for). Acts deterministically (the most likely valid move per service) and keeps the
-temporal memory across the steps of an episode, remapping it when services come or go.
+for). The adapter itself is the policy package's (`gnnrl.core.agents.gnnrl_policy`); this
+module adds the shipped default model, so ``gnnrl`` without a path works.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from gnnrl.config import ConfigError
+from gnnrl.core.agents.gnnrl_policy import GNNRLPolicy as CoreGNNRLPolicy
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -34,39 +32,21 @@ def default_model_dir() -> Path:
     raise ConfigError(f"policies: no default GNNRL model under {ASSETS}; use gnnrl:PATH")
 
 
-class GNNRLPolicy:
-    """`PPO_GNN` as a `Policy`.
-
-    Args:
-        model: a loaded `PPO_GNN`.
-        deterministic: pick the most likely move (True) or sample.
-    """
+class GNNRLPolicy(CoreGNNRLPolicy):
+    """`gnnrl.core.agents.gnnrl_policy.GNNRLPolicy` (remaps the temporal memory to the
+    slot layout every step, deterministic arg-max moves), loadable without a path."""
 
     supports_topology_change = True
     use_graph = True
 
-    def __init__(self, model: Any, deterministic: bool = True, name: str = "gnnrl") -> None:
-        self.model = model
-        self.deterministic = deterministic
-        self.name = name
-        self._names: list[str | None] | None = None
-
     @classmethod
-    def load(cls, path: str | Path | None = None, name: str = "gnnrl") -> GNNRLPolicy:
-        """Load a saved model directory (``PPO_GNN.save``); None = the shipped default."""
-        from gnnrl.core.agents.ppo_gnn import PPO_GNN
+    def load(cls, path: str | Path | None = None, deterministic: bool = True,
+             name: str = "gnnrl") -> GNNRLPolicy:
+        """Load a saved model directory (``PPO_GNN.save``); None = the shipped default.
 
-        model_dir = Path(path) if path else default_model_dir()
-        return cls(PPO_GNN.load(model_dir), name=name)
-
-    def reset(self, env: Any) -> None:
-        self.model.reset_memory()
-        self._names = None
-
-    def act(self, obs: dict, info: dict) -> np.ndarray:
-        """Shapes: returns (max_nodes,) int64 in 0..14."""
-        names = list(info["slot_names"])
-        if names != self._names:
-            self.model.update_node_mapping(names)
-            self._names = names
-        return np.asarray(self.model.act(obs, deterministic=self.deterministic), dtype=np.int64)
+        Raises:
+            ConfigError: no path and no shipped default model.
+            gnnrl.core.agents.ppo_gnn.ModelLoadError: missing, corrupt or mismatched files.
+        """
+        return super().load(Path(path) if path else default_model_dir(),
+                            deterministic=deterministic, name=name)

@@ -241,26 +241,47 @@ def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> 
     return _fig_png(fig)
 
 
-def plot_learning_curves(paths: Sequence[str | Path]) -> bytes:
-    """Return and SLO-violation rate against environment steps, one line per log.
+#: accepted column names of a training log: steps, return
+CURVE_X = ("env_steps", "global_step", "step", "timesteps")
+CURVE_Y = ("return", "episode_return", "ep_rew_mean")
 
-    Each CSV needs ``env_steps`` (or ``step``/``timesteps``) and ``return`` (or
-    ``episode_return``/``ep_rew_mean``); ``slo_violation_rate`` is drawn when present.
+
+def read_learning_curve(path: str | Path) -> pd.DataFrame:
+    """A training log as ``env_steps, return[, slo_violation_rate]`` rows.
+
+    Reads the MLP baseline's ``learning_curve.csv`` and the GNNRL trainer's
+    ``metrics.jsonl`` (``global_step``, ``episode_return``, ``slo_violation_rate``;
+    rows without a finished episode are skipped).
+
+    Raises:
+        ValueError: no step or return column.
     """
+    path = Path(path)
+    df = pd.read_json(path, lines=True) if path.suffix == ".jsonl" else pd.read_csv(path)
+    x = next((c for c in CURVE_X if c in df.columns), None)
+    y = next((c for c in CURVE_Y if c in df.columns), None)
+    if x is None or y is None:
+        raise ValueError(f"{path}: a learning curve needs a step column ({', '.join(CURVE_X)})"
+                         f" and a return column ({', '.join(CURVE_Y)}); it has "
+                         f"{', '.join(map(str, df.columns))}")
+    out = pd.DataFrame({"env_steps": df[x], "return": df[y]})
+    if "slo_violation_rate" in df.columns:
+        out["slo_violation_rate"] = df["slo_violation_rate"]
+    return out.dropna(subset=["return"]).reset_index(drop=True)
+
+
+def plot_learning_curves(paths: Sequence[str | Path]) -> bytes:
+    """Return and SLO-violation rate against environment steps, one line per log
+    (`read_learning_curve`): convergence and sample efficiency side by side."""
     plt = _pyplot()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4))
     for path in paths:
-        df = pd.read_csv(path)
-        x = next((c for c in ("env_steps", "step", "timesteps") if c in df.columns), None)
-        y = next((c for c in ("return", "episode_return", "ep_rew_mean") if c in df.columns),
-                 None)
-        if x is None or y is None:
-            raise ValueError(f"{path}: learning-curve CSV needs env_steps and return columns, "
-                             f"has {', '.join(df.columns)}")
-        label = Path(path).stem
-        a1.plot(df[x], df[y], label=label)
+        df = read_learning_curve(path)
+        p = Path(path)
+        label = p.parent.name if p.stem in ("metrics", "learning_curve") else p.stem
+        a1.plot(df["env_steps"], df["return"], label=label)
         if "slo_violation_rate" in df.columns:
-            a2.plot(df[x], df["slo_violation_rate"] * 100, label=label)
+            a2.plot(df["env_steps"], df["slo_violation_rate"] * 100, label=label)
     a1.set_xlabel("environment steps")
     a1.set_ylabel("episode return")
     a2.set_xlabel("environment steps")
