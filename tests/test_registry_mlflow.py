@@ -15,7 +15,7 @@ from gnnrl.registry.promote import (
     register_and_gate,
     show_version,
 )
-from gnnrl.registry.pyfunc_model import MODEL_NAME, act_sequence, to_batch
+from gnnrl.registry.pyfunc_model import MODEL_NAME, act_sequence, download_model_dir, to_batch
 from gnnrl.registry.tracking import RegistryUnavailableError
 from tests.registry_support import NODES, make_model, observations, summary
 
@@ -49,6 +49,10 @@ def test_pyfunc_champion_gives_the_same_actions_as_the_in_process_policy(tmp_pat
         remapped, act_sequence(policy, to_batch(obs), reset=True, slot_names=names)
     )
     assert {"python_function"} <= set(loaded.metadata.flavors)
+    # the trained folder comes back intact (what evaluation and the scaler load)
+    folder = download_model_dir(f"models:/{MODEL_NAME}/{result.version}", tmp_path / "dl",
+                                sqlite_uri)
+    assert (folder / "weights.pt").read_bytes() == (model_dir / "weights.pt").read_bytes()
     assert loaded.metadata.signature.params is not None
 
 

@@ -199,14 +199,24 @@ def log_pyfunc(model_dir: str | os.PathLike[str], name: str = "model") -> Any:
 
 
 def download_model_dir(model_uri: str, dest: str | os.PathLike[str], tracking_uri: str) -> Path:
-    """Download the trained model folder of a registered pyfunc (e.g. ``models:/gnnrl-scaler/3``)
-    into ``dest``; return the folder `PPO_GNN.load` accepts."""
-    import mlflow.artifacts
+    """Download a registered GNNRL pyfunc (e.g. ``models:/gnnrl-scaler/3``) into ``dest``;
+    return the trained model folder inside it (what `PPO_GNN.load` accepts).
 
-    local = mlflow.artifacts.download_artifacts(
+    The folder is located through the ``MLmodel`` file: MLflow stores a pyfunc artifact under
+    its source folder's base name, not under the artifact key.
+    """
+    import mlflow.artifacts
+    import yaml
+
+    local = Path(mlflow.artifacts.download_artifacts(
         artifact_uri=model_uri, dst_path=str(dest), tracking_uri=tracking_uri
-    )
-    folder = Path(local) / "artifacts" / MODEL_DIR_ARTIFACT
+    ))
+    try:
+        meta = yaml.safe_load((local / "MLmodel").read_text())
+        rel = meta["flavors"]["python_function"]["artifacts"][MODEL_DIR_ARTIFACT]["path"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+        raise FileNotFoundError(f"{model_uri} is not a GNNRL pyfunc model: {exc}") from exc
+    folder = local / rel
     if not folder.is_dir():
-        raise FileNotFoundError(f"{model_uri} has no {MODEL_DIR_ARTIFACT!r} artifact folder")
+        raise FileNotFoundError(f"{model_uri}: artifact folder {rel} is missing")
     return folder
