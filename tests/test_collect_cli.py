@@ -76,3 +76,13 @@ def test_collect_into_a_folder_another_collector_writes_is_refused(tmp_path):
         proc = subprocess.run([*GNNRL, "collect", "--source", "sim", "--count", "2", "--out",
                                str(out)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "another SnapshotWriter" in proc.stderr
+
+
+def test_second_sim_collection_into_the_same_folder_appends_later_snapshots(tmp_path):
+    out = tmp_path / "data"
+    for _ in range(2):
+        assert main(["collect", "--source", "sim", "--count", "5", "--out", str(out),
+                     "--quiet"]) == 0
+    nodes = read_dataset(out).nodes
+    assert nodes.ts.nunique() == 10  # no repeated timestamps
+    assert not nodes.duplicated(["ts", "service"]).any()

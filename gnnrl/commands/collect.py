@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if args.source == "sim" and not args.realtime:
-            clock = VirtualClock(_start_time(interval))
+            clock = VirtualClock(_start_time(interval, args.out))
         else:
             clock = SystemClock(stop)
         print(f"gnnrl collect: {config.ticks} snapshots from {args.source} every "
@@ -129,9 +129,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start_time(interval_s: float):
-    """Now, floored to the interval (simulated snapshots line up with a real schedule)."""
+def _start_time(interval_s: float, out: str):
+    """Simulated time starts now, floored to the interval (snapshots line up with a real
+    schedule), and after anything already in `out` (a second run appends, never repeats
+    timestamps)."""
     import pandas as pd
 
-    now = pd.Timestamp.now(tz="UTC")
-    return now.floor(f"{max(1, int(interval_s))}s")
+    from gnnrl.data.reader import last_timestamp
+
+    start = pd.Timestamp.now(tz="UTC").floor(f"{max(1, int(interval_s))}s")
+    last = last_timestamp(out)
+    if last is not None and last >= start:
+        start = last + pd.Timedelta(seconds=interval_s)
+    return start

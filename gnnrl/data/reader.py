@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from gnnrl.data.errors import SchemaVersionError
@@ -144,3 +145,24 @@ def _read_one(folder: Path, name: str, quarantine: bool, since: pd.Timestamp | N
     df["schema_version"] = np.nan_to_num(version, nan=0.0).astype(np.int16)
     time_col = "start" if name == "gaps" else "ts"
     return df.sort_values(time_col, kind="stable").reset_index(drop=True)
+
+
+def last_timestamp(root: str | os.PathLike[str]) -> pd.Timestamp | None:
+    """The latest ``ts`` of `root/nodes` / `root/edges` or ``end`` of `root/gaps` (UTC), or
+    None for a missing or empty dataset. Reads only those columns."""
+    latest = None
+    for name, col in (("nodes", "ts"), ("edges", "ts"), ("gaps", "end")):
+        folder = Path(root) / name
+        if not folder.is_dir():
+            continue
+        schema = _read_schema(name, False)
+        dataset = ds.dataset(folder, schema=schema, format="parquet",
+                             partitioning=ds.partitioning(
+                                 pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive"))
+        column = dataset.to_table(columns=[col]).column(col)
+        if len(column) == 0 or column.null_count == len(column):
+            continue
+        value = pd.Timestamp(pc.max(column).as_py())
+        latest = value if latest is None or value > latest else latest
+    return latest
+
