@@ -268,3 +268,14 @@ def test_stop_interrupts_the_wait_between_ticks_in_real_time(tmp_path):
     assert time.monotonic() - t0 < 5  # not the 60 s interval
     assert summary.stopped and summary.snapshots == 1
     assert len(read_dataset(tmp_path).nodes) == 1
+
+
+def test_huge_payload_is_a_gap_and_nothing_is_written(tmp_path, kiali_server):
+    server = kiali_server([OK])
+    client = KialiClient(server.url, retries=0, timeout_s=2.0, max_payload_bytes=1000)
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(ClientSource("kiali", client, "bookinfo"), w,
+                          CollectConfig(interval_s=30, count=1), VirtualClock())
+    data = read_dataset(tmp_path)
+    assert summary.errors == {"MalformedPayload": 1} and data.nodes.empty
+    assert "max_payload_bytes" in data.gaps.error.iloc[0]
