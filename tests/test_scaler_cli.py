@@ -91,3 +91,128 @@ def test_metrics_health_and_readiness_endpoints():
         assert urllib.request.urlopen(base + "/readyz").status == 200
     finally:
         server.stop()
+
+
+def test_changed_config_file_is_applied_and_an_invalid_one_is_ignored(tmp_path):
+    import argparse
+
+    from gnnrl.commands.scaler import ConfigWatcher
+    from gnnrl.scaler.clock import FakeClock
+    from gnnrl.scaler.loop import Scaler
+    from gnnrl.scaler.sim_cluster import SimCluster
+
+    path = tmp_path / "scaler.json"
+    base = {"namespace": "sim", "source": "sim",
+            "services": {"frontend": {"min_replicas": 1, "max_replicas": 5}}}
+    path.write_text(json.dumps(base))
+    args = argparse.Namespace(config=str(path), namespace=None, model=None, mode=None,
+                              interval=None, source=None, metrics_port=None, identity=None,
+                              sim=True)
+    from gnnrl.scaler.config import load_config
+
+    clock = FakeClock()
+    scaler = Scaler(load_config(path), SimCluster("onlineboutique", clock), clock)
+    scaler.forbidden.add("frontend")  # disabled by a 403 earlier
+    watcher = ConfigWatcher(args, scaler)
+    watcher.check()
+    assert scaler.forbidden == {"frontend"}  # unchanged file: nothing happens
+    base["services"]["frontend"]["max_replicas"] = 8
+    path.write_text(json.dumps(base, indent=1))
+    watcher.check()
+    assert scaler.config.services["frontend"].max_replicas == 8 and not scaler.forbidden
+    base["services"]["frontend"]["min_replicas"] = 9
+    path.write_text(json.dumps(base, indent=2))
+    watcher.check()
+    assert scaler.config.services["frontend"].min_replicas == 1  # invalid: kept the old one
+
+
+def test_lease_is_renewed_on_a_background_thread():
+    import threading
+    import time
+
+    from scaler_support import NS, fast_fake
+
+    from gnnrl.scaler.clock import MonotonicClock
+    from gnnrl.scaler.leader import LeaseElector, renew_in_background
+
+    kube = fast_fake()
+    stop = threading.Event()
+    rounds = []
+    try:
+        elector = LeaseElector(kube.api_client(), NS, "gnnrl-scaler", "pod-a", MonotonicClock(),
+                               lease_duration_s=3, renew_deadline_s=2)
+        thread = renew_in_background(elector, 0.05, stop, rounds.append)
+        deadline = time.monotonic() + 10
+        while len(rounds) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert rounds[:3] == [True, True, True] and elector.is_leader()
+        assert kube.lease("gnnrl-scaler", NS)["spec"]["holderIdentity"] == "pod-a"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        kube.stop()
+
+
+def test_cluster_mode_end_to_end_against_fake_kubernetes_and_kiali(tmp_path):
+    """The production wiring: kubeconfig -> the official client -> the fake API server; a
+    Kiali server answering the real workload-graph fixture; active mode with leader
+    election, Events and the metrics port."""
+    import http.server
+    import threading
+
+    import yaml
+    from scaler_support import fast_fake, usage_for
+
+    fixture = Path("/work/shared/fixtures/kiali/test_workload_graph.expected.json")
+    if not fixture.is_file():
+        pytest.skip("Kiali fixture not available")
+    payload = fixture.read_bytes()
+
+    class Kiali(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    kiali = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Kiali)
+    threading.Thread(target=kiali.serve_forever, daemon=True).start()
+    kube = fast_fake()
+    try:
+        for name in ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2",
+                     "reviews-v3"):
+            kube.add_deployment(name, "bookinfo", replicas=2)
+            kube.set_usage(name, "bookinfo", cpu_m_per_pod=usage_for(0.7), mem_mi_per_pod=50)
+        kube.set_usage("details-v1", "bookinfo", cpu_m_per_pod=usage_for(1.4),
+                       mem_mi_per_pod=50)
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": kube.url}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}],
+            "users": [{"name": "u", "user": {"token": "t"}}]}))
+        cfg = tmp_path / "scaler.json"
+        cfg.write_text(json.dumps({
+            "namespace": "bookinfo", "interval_s": 0.5, "api_timeout_s": 2.0,
+            "metrics_port": 0, "lease_duration_s": 3, "renew_deadline_s": 2,
+            "retry_period_s": 0.1, "identity": "pod-a",
+            "services": {"details-v1": {"min_replicas": 1, "max_replicas": 6},
+                         "ratings-v1": {"min_replicas": 1, "max_replicas": 6}}}))
+        proc = gnnrl("run", "--config", str(cfg), "--kubeconfig", str(kubeconfig),
+                     "--mode", "active", "--source", "kiali", "--kiali-url",
+                     f"http://127.0.0.1:{kiali.server_address[1]}", "--ticks", "3")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert json.loads(proc.stdout.strip().splitlines()[-1])["ticks"] == 3
+        # per-pod usage stays at 2x the target however many pods run: 2 -> 4 -> 6 (max)
+        assert kube.scale_writes() == [("bookinfo", "details-v1", 4),
+                                       ("bookinfo", "details-v1", 6)]
+        assert kube.lease("gnnrl-scaler", "bookinfo")["spec"]["holderIdentity"] == "pod-a"
+        assert "SuccessfulRescale" in [e["reason"] for e in kube.events]
+    finally:
+        kube.stop()
+        kiali.shutdown()
+        kiali.server_close()

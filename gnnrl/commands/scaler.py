@@ -115,6 +115,44 @@ def _graph_source(args: argparse.Namespace, cfg, api_client):
     return graph
 
 
+class ConfigWatcher:
+    """Re-reads --config when the file changes (a ConfigMap update reaches the mounted file
+    within the kubelet's sync period): a valid new config is applied (targets disabled by a
+    403 are retried, S14); an invalid one is logged and the running config kept."""
+
+    def __init__(self, args: argparse.Namespace, scaler) -> None:
+        self.args, self.scaler = args, scaler
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[float, int] | None:
+        try:
+            st = os.stat(self.args.config)
+        except OSError:
+            return None
+        return (st.st_mtime, st.st_size)
+
+    def check(self) -> None:
+        stamp = self._stamp()
+        if stamp is None or stamp == self.stamp:
+            return
+        self.stamp = stamp
+        import logging
+
+        log = logging.getLogger("gnnrl.scaler")
+        try:
+            new = _config(self.args, None)
+        except ConfigError as exc:
+            log.error("config %s changed but is invalid, keeping the running one: %s",
+                      self.args.config, exc)
+            return
+        if new.model != self.scaler.config.model or new.namespace != self.scaler.config.namespace:
+            log.warning("config change of model/namespace needs a restart; other fields applied")
+            new = new.replace(model=self.scaler.config.model,
+                              namespace=self.scaler.config.namespace)
+        self.scaler.update_config(new)
+        log.info("config reloaded from %s", self.args.config)
+
+
 def run(args: argparse.Namespace) -> int:
     from gnnrl.scaler import logs
 
@@ -190,16 +228,25 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     scaler.start()
+    if elector is not None:  # renewals on their own thread; the loop only checks is_leader()
+        from gnnrl.scaler.leader import renew_in_background
+
+        renew_in_background(elector, cfg.retry_period_s, stop,
+                            lambda leader: metrics.leader.set(1 if leader else 0))
+    watcher = ConfigWatcher(args, scaler) if args.config else None
     summary = {"ticks": 0, "writes": 0, "rule_ticks": 0, "max_latency_ms": 0.0}
 
     def on_tick(report):
+        if watcher is not None:
+            watcher.check()
         summary["ticks"] += 1
         summary["writes"] += len(report.writes())
         summary["rule_ticks"] += report.mode == "rule"
         summary["max_latency_ms"] = max(summary["max_latency_ms"], report.latency_s * 1000)
 
     try:
-        run_forever(scaler, clock, stop.is_set, max_ticks=args.ticks, on_tick=on_tick)
+        run_forever(scaler, clock, stop.is_set, max_ticks=args.ticks, on_tick=on_tick,
+                    renew=False)
     finally:
         if server is not None:
             server.stop()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import threading
+from collections.abc import Callable
 
 import kubernetes
 
@@ -112,3 +114,21 @@ class LeaseElector:
         self._renewed_at = now
         if not mine:
             log.info("lease %s/%s acquired by %s", self.namespace, self.name, self.identity)
+
+
+def renew_in_background(elector: LeaseElector, retry_period_s: float, stop: threading.Event,
+                        on_round: Callable[[bool], None] | None = None) -> threading.Thread:
+    """Run election rounds every `retry_period_s` on a daemon thread until `stop` is set
+    (client-go renews on its own goroutine, so a long tick never delays a renewal).
+    `on_round(is_leader)` is called after each round (e.g. to export the leader gauge)."""
+
+    def loop() -> None:
+        while not stop.is_set():
+            leader = elector.try_acquire_or_renew()
+            if on_round is not None:
+                on_round(leader)
+            stop.wait(retry_period_s)
+
+    thread = threading.Thread(target=loop, name="gnnrl-scaler-lease", daemon=True)
+    thread.start()
+    return thread

@@ -401,15 +401,17 @@ class Scaler:
 
 def run_forever(scaler: Scaler, clock: Clock, should_stop: Callable[[], bool],
                 max_ticks: int | None = None,
-                on_tick: Callable[[TickReport], None] | None = None) -> int:
-    """Tick every `interval_s` until `should_stop()` (or `max_ticks`); renew the Lease
-    between ticks every `retry_period_s`. Returns the number of ticks run."""
+                on_tick: Callable[[TickReport], None] | None = None, renew: bool = True) -> int:
+    """Tick every `interval_s` until `should_stop()` (or `max_ticks`). With `renew`, the
+    Lease is renewed between ticks every `retry_period_s` (the CLI renews on a thread
+    instead: `leader.renew_in_background`). Returns the number of ticks run."""
     cfg = scaler.config
     ticks = 0
     next_tick = clock.now()
+    renew = renew and scaler.elector is not None
     while not should_stop() and (max_ticks is None or ticks < max_ticks):
         now = clock.now()
-        if scaler.elector is not None:
+        if renew and scaler.elector is not None:
             scaler.metrics.leader.set(1 if scaler.elector.try_acquire_or_renew() else 0)
         if now >= next_tick:
             report = scaler.tick()
@@ -418,7 +420,7 @@ def run_forever(scaler: Scaler, clock: Clock, should_stop: Callable[[], bool],
                 on_tick(report)
             next_tick = max(next_tick + cfg.interval_s, clock.now())
         wait = next_tick - clock.now()
-        if scaler.elector is not None:
+        if renew:
             wait = min(wait, cfg.retry_period_s)
         clock.sleep(max(0.0, wait))
     return ticks
