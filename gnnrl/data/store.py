@@ -11,6 +11,9 @@ Guarantees (`../shared/RELIABILITY.md`):
   (`gnnrl.data.validate`).
 * A flush writes at most one file per (dataset, date partition), so many snapshots share a
   file (throughput: see ``benchmarks/bench_snapshots.py``).
+* One writer per folder: an ``flock`` on ``ROOT/.gnnrl-writer.lock`` (released by the kernel
+  when the process dies) refuses a second writer with `WriterBusyError`, which is what makes
+  the orphan cleanup safe.
 
 Reading is `gnnrl.data.reader.read_dataset` (re-exported here).
 """
