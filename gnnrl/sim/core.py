@@ -184,6 +184,28 @@ class BatchedSim:
         self.P_req = self.P * self.req_kb[None, :]
         self.P_T = np.ascontiguousarray(self.P.T)
 
+        # ---- constants of the fast step (all derived from the above; see `step`)
+        self._entry_col = self.index[app.entry]
+        # per level: the callers' block of P (rows of shallower levels only: a service is
+        # called only by shallower ones, so the other rows are exactly zero), whether the
+        # entry is in the level, and the callees' block of P.T for the latency pass.
+        self._p_in = [np.ascontiguousarray(self.P[:lv.start, lv]) for lv in self.levels]
+        self._entry_in = [bool(self.entry_vec[lv].any()) for lv in self.levels]
+        self._entry_lv = [np.ascontiguousarray(self.entry_vec[lv]) for lv in self.levels]
+        self._pt_out = [np.ascontiguousarray(self.P_T[lv.stop:, lv]) for lv in self.levels]
+        # one matmul gives (per caller) calls, response kbit and request kbit to active callees
+        self._p_cat = np.ascontiguousarray(np.concatenate([self.P_T, self.P_resp.T,
+                                                           self.P_req.T], axis=1))
+        self._svc_only = 1.0 / self.cap
+        self._svc_only_sq = self._svc_only * self._svc_only
+        self._edge_p = self.P[self.edge_src, self.edge_dst]
+        self._pending_done_i = self.pending_done.astype(np.int64)
+        self._pending_keep = ~self.pending_done[:, None, :]
+        # scratch buffers (never returned to callers)
+        self._work = np.empty((self.n, S))
+        self._done = np.empty((self.n, S))
+        self._tot = np.empty((4, self.n, S))
+
         self.active = np.ones((self.n, S), dtype=bool)
         for name in inactive:
             self.active[:, self.index[name]] = False
@@ -229,19 +251,27 @@ class BatchedSim:
         if active:
             self.pending[0, copies, i] = self.min_replicas[i] if replicas is None else replicas
 
-    def _scale(self, target: np.ndarray) -> None:
-        target = np.where(self.active, np.maximum(target, 0), 0).astype(np.int64)
+    def _scale(self, target: np.ndarray) -> np.ndarray:
+        """Move every service's pod count to `target` (N, S); returns the new counts.
+
+        Inactive services are forced to 0. The returned (N, S) int64 array is fresh and
+        equals ``ready + pending.sum(axis=0)`` after scaling (pods are only ever added to
+        or removed from existing ones, so the new total is the target itself).
+        """
+        target = np.maximum(target, 0) * self.active
+        if target.dtype != np.int64:
+            target = target.astype(np.int64)
         delta = target - self.replicas
-        up = np.maximum(delta, 0)
-        self.pending[0] += up
+        self.pending[0] += np.maximum(delta, 0)
         down = np.maximum(-delta, 0)
         if down.any():
             # Remove the newest pending pods first, then ready ones.
             for k in range(self.K):
                 take = np.minimum(down, self.pending[k])
                 self.pending[k] -= take
-                down = down - take
+                down -= take
             self.ready -= np.minimum(down, self.ready)
+        return target
 
     # ------------------------------------------------------------------ traffic
     def propagate(self, entry_rps: np.ndarray, served_share: np.ndarray | None = None
@@ -261,6 +291,96 @@ class BatchedSim:
             thr[:, lv] = lam[:, lv] * share[:, lv]
         return lam
 
+    def _serve(self, entry: np.ndarray, capacity: np.ndarray, act_f: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Offered and served req/s, backlog at the end of the step and dropped requests.
+
+        Callers first, one call-graph depth at a time. Shapes: entry (N,), the rest (N, S).
+        Returns fresh lam and served, fresh backlog_end, and dropped in a scratch buffer.
+        """
+        dt = self.config.interval_s
+        N, S = self.n, self.num_services
+        cap_dt = capacity * dt
+        lam = np.empty((N, S))
+        served = np.empty((N, S))
+        work, done = self._work, self._done
+        backlog_start = self.backlog
+        entry_col = entry[:, None]
+        last = len(self.levels) - 1
+        for k, lv in enumerate(self.levels):
+            if k == 0:
+                x = entry_col * self._entry_lv[0]
+            else:
+                x = served[:, :lv.start] @ self._p_in[k]
+                if self._entry_in[k]:
+                    x = entry_col * self._entry_lv[k] + x
+            lam_v, work_v, done_v = lam[:, lv], work[:, lv], done[:, lv]
+            np.multiply(x, act_f[:, lv], out=lam_v)
+            np.multiply(lam_v, dt, out=work_v)
+            np.add(backlog_start[:, lv], work_v, out=work_v)
+            np.minimum(work_v, cap_dt[:, lv], out=done_v)
+            if k < last:
+                np.divide(done_v, dt, out=served[:, lv])
+        lv = self.levels[last]
+        np.divide(done[:, lv], dt, out=served[:, lv])
+        # Backlog that would wait longer than the timeout is dropped (errors); with no
+        # capacity at all everything fails immediately.
+        left = np.subtract(work, done, out=work)
+        backlog_end = np.minimum(left, capacity * self.timeout_s)
+        dropped = np.subtract(left, backlog_end, out=done)
+        return lam, served, backlog_end, dropped
+
+    def _latency(self, lam: np.ndarray, eff: np.ndarray, capacity: np.ndarray,
+                 backlog_start: np.ndarray, backlog_end: np.ndarray, dropped: np.ndarray,
+                 act_f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(p95 ms, mean ms, error rate) per service including its callees; (N, S) each.
+
+        p95 and mean are not yet masked by the active flags (the caller does it).
+        """
+        N, S = self.n, self.num_services
+        dt = self.config.interval_s
+        pos = eff > 0
+        lam_pod = np.where(pos, lam / np.maximum(eff, 1e-9), 0.0)
+        r_mean, r_var = mm1_sojourn_moments(lam_pod, self.cap)
+        # In overload the queue is the fluid backlog (below); the stationary M/M/1 wait
+        # does not build up on top of it within a transient (checked against the DES in
+        # benchmarks/des_check.py), so only the service time itself remains random.
+        over = backlog_end > 0
+        any_over = bool(over.any())
+        if any_over:
+            np.copyto(r_mean, np.broadcast_to(self._svc_only, (N, S)), where=over)
+            np.copyto(r_var, np.broadcast_to(self._svc_only_sq, (N, S)), where=over)
+        # (4, N, S): deterministic delay, random mean, random variance, log P(success);
+        # callers add their callees' totals, deepest level first.
+        tot = self._tot
+        if any_over or backlog_start.any():
+            cap_safe = np.maximum(capacity, 1e-9)
+            queue_delay = 0.5 * (backlog_start + backlog_end) / cap_safe
+            np.add(self.st_s, np.where(pos, queue_delay, 0.0), out=tot[0])
+        else:  # no backlog anywhere: the queueing delay is exactly 0
+            tot[0] = self.st_s
+        tot[1] = r_mean
+        tot[2] = r_var
+        any_drop = bool(dropped.any())
+        if any_drop:
+            offered_dt = lam * dt + backlog_start
+            drop_share = np.where(offered_dt > 0, dropped / np.maximum(offered_dt, 1e-12), 0.0)
+            np.log1p(-np.clip(drop_share, 0.0, 1.0 - 1e-12), out=tot[3])
+        rows = tot if any_drop else tot[:3]  # without drops log P(success) is 0 everywhere
+        for k in range(len(self.levels) - 2, -1, -1):
+            lv = self.levels[k]
+            rest = slice(lv.stop, S)
+            rows[:, :, lv] += (rows[:, :, rest] * act_f[:, rest]) @ self._pt_out[k]
+        tot_det, tot_mean, tot_var = tot[0], tot[1], tot[2]
+        p95_ms = (tot_det + gamma_p95(tot_mean, tot_var)) * 1000.0
+        mean_ms = (tot_det + tot_mean) * 1000.0
+        if any_drop:
+            fail = -np.expm1(tot[3])
+            err_rate = np.where((act_f > 0) & (fail > 0), np.minimum(fail, 1.0), 0.0)
+        else:
+            err_rate = np.zeros((N, S))
+        return p95_ms, mean_ms, err_rate
+
     # ------------------------------------------------------------------ step
     def step(self, entry_rps: np.ndarray, target_replicas: np.ndarray | None = None
              ) -> StepMetrics:
@@ -272,109 +392,84 @@ class BatchedSim:
                 (None = keep). Inactive services are forced to 0.
 
         Returns:
-            StepMetrics for the interval.
+            StepMetrics for the interval (fresh arrays the caller may keep).
+
+        Implementation note (speed, not semantics): the arithmetic is the model described
+        in the module docstring, written with as few numpy calls as possible: constants
+        are precomputed in ``__init__``, per-level matrix products use only the blocks of
+        the call matrix that can be non-zero, intermediate results go to scratch buffers,
+        and terms that are exactly zero (no pending pod, no backlog, no drop) are skipped.
+        Results equal the straightforward formulation up to float rounding
+        (tests/test_sim_speed_invariants.py).
         """
         dt = self.config.interval_s
         N, S = self.n, self.num_services
+        act = self.active
         if target_replicas is not None:
-            self._scale(np.asarray(target_replicas).reshape(N, S))
-        entry = np.maximum(np.broadcast_to(np.asarray(entry_rps, dtype=float), (N,)), 0.0)
+            replicas = self._scale(np.asarray(target_replicas).reshape(N, S))
+        else:
+            replicas = self.ready + self.pending.sum(axis=0)
+        entry = np.asarray(entry_rps, dtype=float)
+        if entry.shape != (N,):
+            entry = np.broadcast_to(entry, (N,))
+        entry = np.maximum(entry, 0.0)
         if self.config.arrival_noise:
             # Poisson arrival counts, normal approximation (counts per step are large:
             # 1 req/s x 15 s = 15 already); sd = sqrt(lambda dt).
             z = self.rng.standard_normal(N)
             entry = np.maximum(entry + z * np.sqrt(entry / dt), 0.0)
 
-        eff = self.ready + np.einsum("kns,ks->ns", self.pending, self.pending_frac)
+        pending_any = bool(self.pending.any())
+        if pending_any:
+            eff = self.ready + np.einsum("kns,ks->ns", self.pending, self.pending_frac)
+        else:
+            eff = self.ready.astype(np.float64)
+        act_f = act.astype(np.float64)
         capacity = eff * self.cap  # req/s
-        lam = np.zeros((N, S))
-        served = np.zeros((N, S))
-        dropped = np.zeros((N, S))
         backlog_start = self.backlog
-        backlog_end = np.zeros((N, S))
-        for lv in self.levels:
-            lam[:, lv] = (entry[:, None] * self.entry_vec[lv] + served[:, :] @ self.P[:, lv]
-                          ) * self.active[:, lv]
-            work = backlog_start[:, lv] + lam[:, lv] * dt
-            cap_dt = capacity[:, lv] * dt
-            done = np.minimum(work, cap_dt)
-            left = work - done
-            # Backlog that would wait longer than the timeout is dropped (errors); with no
-            # capacity at all everything fails immediately.
-            keep = np.minimum(left, capacity[:, lv] * self.timeout_s[lv])
-            dropped[:, lv] = left - keep
-            backlog_end[:, lv] = keep
-            served[:, lv] = done / dt
+        lam, served, backlog_end, dropped = self._serve(entry, capacity, act_f)
         self.backlog = backlog_end
-
-        # ---- latency (seconds), callees first
-        cap_safe = np.maximum(capacity, 1e-9)
-        lam_pod = np.where(eff > 0, lam / np.maximum(eff, 1e-9), 0.0)
-        r_mean, r_var = mm1_sojourn_moments(lam_pod, self.cap)
-        # In overload the queue is the fluid backlog (below); the stationary M/M/1 wait
-        # does not build up on top of it within a transient (checked against the DES in
-        # benchmarks/des_check.py), so only the service time itself remains random.
-        over = backlog_end > 0
-        if over.any():
-            svc_only = 1.0 / self.cap
-            r_mean = np.where(over, svc_only, r_mean)
-            r_var = np.where(over, svc_only * svc_only, r_var)
-        queue_delay = 0.5 * (backlog_start + backlog_end) / cap_safe
-        det = self.st_s + np.where(eff > 0, queue_delay, 0.0)
-        offered_dt = lam * dt + backlog_start
-        drop_share = np.where(offered_dt > 0, dropped / np.maximum(offered_dt, 1e-12), 0.0)
-        log_ok = np.log1p(-np.clip(drop_share, 0.0, 1.0 - 1e-12))
-        act = self.active
-        # (4, N, S): deterministic delay, random mean, random variance, log P(success);
-        # callers add their callees' totals, deepest level first.
-        tot = np.stack([det, r_mean, r_var, log_ok])
-        for lv in reversed(self.levels[:-1]):
-            tot[:, :, lv] += (tot * act) @ self.P_T[:, lv]
-        tot_det, tot_mean, tot_var, tot_log_ok = tot
-        p95_s = tot_det + gamma_p95(tot_mean, tot_var)
-        mean_s = tot_det + tot_mean
-        fail = -np.expm1(tot_log_ok)
-        err_rate = np.where(act & (fail > 0), np.minimum(fail, 1.0), 0.0)
+        p95_ms, mean_ms, err_rate = self._latency(lam, eff, capacity, backlog_start,
+                                                  backlog_end, dropped, act_f)
 
         # ---- resources
-        replicas = self.replicas
         cpu_m = self.idle_m * replicas + served * self.cpu_per_req
         mem_mi = self.mem_base * replicas + served * self.mem_per_rps
         if self.config.metric_noise > 0:
             noise = 1.0 + self.config.metric_noise * self.rng.standard_normal((N, S))
-            noise = np.maximum(noise, 0.0)
+            np.maximum(noise, 0.0, out=noise)
             cpu_m *= noise
             mem_mi *= noise
         # calls go to active callees only: per caller, sum over active d of P[s, d] (x size)
-        act_f = act.astype(float)
-        out_rps = served * (act_f @ self.P_T)
+        to_callees = act_f @ self._p_cat  # (N, 3S): calls, response kbit, request kbit
+        out_rps = served * to_callees[:, :S]
         # kbit/s: requests in + responses from callees; responses out + requests to callees
-        rx_kbps = 8.0 * (lam * self.req_kb + served * (act_f @ self.P_resp.T))
-        tx_kbps = 8.0 * (served * self.resp_kb + served * (act_f @ self.P_req.T))
+        rx_kbps = 8.0 * (lam * self.req_kb + served * to_callees[:, S:2 * S])
+        tx_kbps = 8.0 * (served * self.resp_kb + served * to_callees[:, 2 * S:])
 
         # ---- edges
         src, dst = self.edge_src, self.edge_dst
-        edge_on = act[:, src] & act[:, dst]
-        edge_qps = served[:, src] * self.P[src, dst] * edge_on
-        edge_p95 = p95_s[:, dst] * 1000.0 * edge_on
-        edge_err = err_rate[:, dst] * edge_on
-        edge_mtls = np.broadcast_to(self.edge_mtls_vec, edge_qps.shape) * edge_on
+        edge_on = act_f.take(src, axis=1) * act_f.take(dst, axis=1)
+        edge_qps = served.take(src, axis=1) * self._edge_p * edge_on
+        edge_p95 = p95_ms.take(dst, axis=1) * edge_on
+        edge_err = err_rate.take(dst, axis=1) * edge_on
+        edge_mtls = self.edge_mtls_vec * edge_on
 
         # ---- startup pipeline advances
-        done_now = np.einsum("kns,ks->ns", self.pending, self.pending_done.astype(np.int64))
-        self.ready += done_now
-        keep = self.pending * ~self.pending_done[:, None, :]
-        self.pending[1:] = keep[:-1]
-        self.pending[0] = 0
+        if pending_any:
+            self.ready += np.einsum("kns,ks->ns", self.pending, self._pending_done_i)
+            keep = self.pending * self._pending_keep
+            self.pending[1:] = keep[:-1]
+            self.pending[0] = 0
         self.t_s += dt
 
-        e = self.index[self.app.entry]
+        e = self._entry_col
         return StepMetrics(
             replicas=replicas, ready=self.ready.copy(), rps_in=lam, served_rps=served,
             cpu_m=cpu_m, mem_mi=mem_mi, rx_kbps=rx_kbps, tx_kbps=tx_kbps,
-            p95_ms=p95_s * 1000.0 * act, mean_ms=mean_s * 1000.0 * act, err_rate=err_rate,
-            backlog=self.backlog.copy(), out_rps=out_rps,
+            p95_ms=p95_ms * act_f, mean_ms=mean_ms * act_f, err_rate=err_rate,
+            backlog=backlog_end.copy(), out_rps=out_rps,
             edge_qps=edge_qps, edge_p95_ms=edge_p95, edge_err=edge_err, edge_mtls=edge_mtls,
-            e2e_p95_ms=p95_s[:, e] * 1000.0, e2e_mean_ms=mean_s[:, e] * 1000.0,
-            e2e_err_rate=err_rate[:, e], active=act.copy(),
+            e2e_p95_ms=p95_ms[:, e].copy(), e2e_mean_ms=mean_ms[:, e].copy(),
+            e2e_err_rate=err_rate[:, e].copy(), active=act.copy(),
         )
