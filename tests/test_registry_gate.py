@@ -38,6 +38,8 @@ CASES = [
     ("equal_to_champion_fails_positive_margin",
      _summary(new=(0.01, 8.0), hpa=(0.05, 10.0), champ=(0.01, 8.0)),
      "champ", GateConfig(slo_margin=0.0, cost_margin=0.01), False),
+    ("a_tie_with_the_champion_keeps_the_champion",
+     _summary(new=(0.01, 8.0), hpa=(0.05, 10.0), champ=(0.01, 8.0)), "champ", GateConfig(), False),
     ("tolerated_cost_regression_vs_hpa", _summary(new=(0.01, 10.5), hpa=(0.05, 10.0)), None,
      GateConfig(baseline_cost_margin=-0.10), True),
     ("slo_margin_demands_improvement_vs_hpa", _summary(new=(0.04, 9.0), hpa=(0.05, 10.0)),

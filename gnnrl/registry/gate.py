@@ -16,8 +16,9 @@ with one pair of margins against the champion (``slo_margin``, ``cost_margin``) 
 against HPA (``baseline_slo_margin``, ``baseline_cost_margin``). Positive margins demand a
 strict improvement; negative margins tolerate a bounded regression (e.g.
 ``cost_margin=-0.10``: up to 10 % more replica-hours). It must pass against every reference
-present (HPA always; the champion when there is one). Missing or
-mismatched evaluations are a rejection with the reason named, never a promotion
+present (HPA always; the champion when there is one). A challenger that scores exactly
+like the champion on both numbers is not promoted (a re-run on the same data must not
+churn the champion). Missing or mismatched evaluations are a rejection with the reason named, never a promotion
 (RELIABILITY T3).
 """
 
@@ -163,6 +164,16 @@ def _compare(challenger: PolicyScore, ref: PolicyScore, role: str, cfg: GateConf
         failures.append(
             f"replica_hours {challenger.replica_hours:.4g} > {cost_limit:.4g} "
             f"({role} {ref.replica_hours:.4g} x (1 - margin {cost_margin:g}))"
+        )
+    if (not failures and role == "champion"
+            and math.isclose(challenger.slo_violation_rate, ref.slo_violation_rate,
+                             rel_tol=1e-9, abs_tol=1e-12)
+            and math.isclose(challenger.replica_hours, ref.replica_hours,
+                             rel_tol=1e-9, abs_tol=1e-12)):
+        failures.append(
+            f"no improvement on the champion (slo_violation_rate "
+            f"{challenger.slo_violation_rate:.4f}, replica_hours {challenger.replica_hours:.4g} "
+            "both equal): the champion is kept"
         )
     return failures
 
