@@ -162,9 +162,12 @@ def build_observation(state: ClusterState, space: DynamicGraphSpace,
         row = table[name]
         lim = cfg.services.get(name)
         lo, hi = (lim.min_replicas, lim.max_replicas) if lim else (1, cfg.feature_max[1])
-        desired = hpa_desired(np.array(row["cpu_m"]), np.array(row["ready"]),
-                              np.array(row["replicas"]), np.array(row["request_m"]),
-                              cfg.target_cpu_utilization, np.array(lo), np.array(hi))
+        if math.isfinite(row["request_m"]):
+            desired = hpa_desired(np.array(row["cpu_m"]), np.array(row["ready"]),
+                                  np.array(row["replicas"]), np.array(row["request_m"]),
+                                  cfg.target_cpu_utilization, np.array(lo), np.array(hi))
+        else:  # a service the scaler does not own: its request is unknown, it keeps its size
+            desired = row["replicas"]
         feats[k] = [row["replicas"], float(desired), row["cpu_m"], row["mem_mi"],
                     row["rps_in"], sent.get(name, 0.0)]
     svc, node_mask = space.pad_node_features(feats, names=names)
