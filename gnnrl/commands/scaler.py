@@ -157,11 +157,16 @@ def run(args: argparse.Namespace) -> int:
     from gnnrl.scaler import logs
 
     logs.configure(args.log_format, args.log_level)
+    from gnnrl.sources.errors import K8sError
+
     try:
         return _run(args)
     except ConfigError as exc:
         print(f"gnnrl scaler: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except K8sError as exc:  # e.g. the Deployments cannot be listed at start (RBAC, API down)
+        print(f"gnnrl scaler: cannot start: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run(args: argparse.Namespace) -> int:
