@@ -63,8 +63,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from gnnrl.data.snapshot import GraphSnapshot, empty_edges
+from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot, empty_edges
 from gnnrl.sources.errors import MalformedPayload, TooManyServices
 
 SOURCE = "kiali"
@@ -80,6 +81,48 @@ _ERR_KEYS = {"http": ("http4xx", "http5xx", "httpNoResponse"),
 _PCT_ERR = {"http": "httpPercentErr", "grpc": "grpcPercentErr"}
 #: The snapshot's string dtype, resolved once (resolving "string" per call is slow).
 _STRING = pd.Series(dtype="string").dtype
+#: Column labels, built once; each frame gets a cheap view (`Index.view`), so renaming one
+#: frame's columns can never rename another's.
+_NODE_INDEX = pd.Index(list(NODE_COLUMNS))
+_EDGE_INDEX = pd.Index(list(EDGE_COLUMNS))
+_NODE_STRINGS = 1          # NODE_COLUMNS: "service", then 7 float columns
+_EDGE_STRINGS = 3          # EDGE_COLUMNS: "source", "target", "protocol", then 4 floats
+_FROM_BLOCKS = getattr(getattr(pd.api, "internals", None), "create_dataframe_from_blocks", None)
+
+
+def _strings(values: list[str]) -> Any:
+    """`values` as an array of the snapshot's ``"string"`` dtype. With pyarrow storage (the
+    default) we hand pandas the Arrow array ourselves: ~6x cheaper than `pd.array`."""
+    if getattr(_STRING, "storage", None) == "pyarrow":
+        return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
+    return pd.array(values, dtype=_STRING)
+
+
+def _frame(columns: pd.Index, strings: list[list[str]], floats: np.ndarray) -> pd.DataFrame:
+    """A frame whose first ``len(strings)`` columns are `strings` (``"string"`` dtype) and
+    the rest the rows of `floats` (shape ``(len(columns) - len(strings), n)``, float64).
+
+    Built from blocks (one 2-D float block + one per string column) with pandas' public
+    `pandas.api.internals.create_dataframe_from_blocks` (pandas >= 3.0, made for exactly
+    this: building frames from columnar data without per-column checks): ~8x cheaper than
+    `pd.DataFrame(dict)`, which costs ~0.3 ms per frame and dominated the parse. Older
+    pandas: the dict constructor (same values and dtypes).
+    """
+    n = floats.shape[1]
+    k = len(strings)
+    if _FROM_BLOCKS is None:
+        data: dict[str, Any] = {c: _strings(v) for c, v in zip(columns[:k], strings, strict=True)}
+        data.update(zip(columns[k:], floats, strict=True))
+        return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
+    blocks: list[tuple[Any, np.ndarray]] = [(_strings(v), _PLACEMENT[i])
+                                           for i, v in enumerate(strings)]
+    blocks.append((floats, _FLOAT_PLACEMENT[k]))
+    return _FROM_BLOCKS(blocks, index=pd.RangeIndex(n), columns=columns.view())
+
+
+_PLACEMENT = [np.array([i]) for i in range(_EDGE_STRINGS)]
+_FLOAT_PLACEMENT = {k: np.arange(k, len(cols)) for k, cols in
+                    ((_NODE_STRINGS, NODE_COLUMNS), (_EDGE_STRINGS, EDGE_COLUMNS))}
 
 
 def _bad(path: str, message: str) -> MalformedPayload:
@@ -219,14 +262,14 @@ def _aggregate_edges(rows: list[tuple[str, str, str, float, float, float, float]
         acc[3] += mtls * w
         acc[4] += w
     keys = list(merged)
-    vals = np.array(list(merged.values()), dtype=float).reshape(len(keys), 5)
-    return pd.DataFrame({
-        "source": pd.array([k[0] for k in keys], dtype=_STRING),
-        "target": pd.array([k[1] for k in keys], dtype=_STRING),
-        "protocol": pd.array([k[2] for k in keys], dtype=_STRING),
-        "qps": vals[:, 0], "p95_ms": vals[:, 1], "err_rate": vals[:, 2] / vals[:, 4],
-        "mtls": vals[:, 3] / vals[:, 4],
-    }, index=pd.RangeIndex(len(keys)), copy=False)
+    acc = np.array(list(merged.values()), dtype=float).reshape(len(keys), 5).T
+    floats = np.empty((4, len(keys)))
+    floats[0] = acc[0]                    # qps
+    floats[1] = acc[1]                    # p95_ms
+    np.divide(acc[2], acc[4], out=floats[2])    # err_rate (qps-weighted mean)
+    np.divide(acc[3], acc[4], out=floats[3])    # mtls (qps-weighted mean)
+    return _frame(_EDGE_INDEX, [[k[0] for k in keys], [k[1] for k in keys],
+                                [k[2] for k in keys]], floats)
 
 
 def parse_graph(
@@ -318,13 +361,11 @@ def parse_graph(
             continue
         rows.append((src, dst, protocol, qps, p95, err, mtls))
 
-    nan = np.full(len(services), np.nan)
-    nodes = pd.DataFrame({"service": pd.array(services, dtype=_STRING), "replicas": nan,
-                          "ready_replicas": nan.copy(), "cpu_m": nan.copy(),
-                          "mem_mi": nan.copy(), "rx_kbps": np.array(rx, dtype=float),
-                          "tx_kbps": np.array(tx, dtype=float),
-                          "rps_in": np.array(rps_in, dtype=float)},
-                         index=pd.RangeIndex(len(services)), copy=False)
+    floats = np.full((7, len(services)), np.nan)   # replicas..mem_mi: Kiali knows none
+    floats[4] = rx
+    floats[5] = tx
+    floats[6] = rps_in
+    nodes = _frame(_NODE_INDEX, [services], floats)
     ns = namespace if namespace is not None else (namespaces.most_common(1)[0][0]
                                                   if namespaces else "")
     return GraphSnapshot(stamp, ns, nodes, _aggregate_edges(rows), dict(skipped))
