@@ -179,13 +179,17 @@ def test_bad_features_with_missing_metrics_hold_replicas(kube):
 
 @pytest.mark.parametrize("output", [nan_output, lambda o: np.full(len(o["node_mask"]), 99),
                                     lambda o: np.zeros(3), lambda o: "garbage"])
-def test_policy_output_outside_the_action_space_is_not_used(kube, output):
-    fake_cluster(kube, {"cartservice": (3, 0.7)})  # at target: the rule holds
+def test_policy_output_outside_the_action_space_holds_replicas_that_tick(kube, output):
+    fake_cluster(kube, {"cartservice": (3, 1.4)})  # the HPA rule would scale up
     s = scaler_for(kube, config(SVC), models=static_models(ScriptedPolicy(output)),
                    graph=graph_of({"cartservice": 50.0}))
+    s.fallback.mode, s.fallback.reason = "model", None  # the model is in charge
     report = s.tick()
-    assert report.mode == "rule" and report.fallback_reason == "model_output"
+    assert report.mode == "hold" and report.fallback_reason == "model_output"
+    assert report.services["cartservice"].skipped == "model_output"
     assert kube.scale_writes() == []
+    assert s.tick().mode == "rule"  # fallen back (N=1): the HPA rule decides from now on
+    assert kube.scale_writes() == [(NS, "cartservice", 6)]
 
 
 def test_model_writes_stay_within_bounds_and_the_rate_limit(kube):
@@ -479,9 +483,9 @@ def test_fallback_is_entered_after_n_failures_and_left_after_m_healthy_ticks(kub
                    models=static_models(policy), graph=graph_of({"cartservice": 40.0}))
     s.fallback.mode, s.fallback.reason = "model", None
     modes = [s.tick().mode for _ in range(7)]
-    # tick 2: one failure (rule for the tick); tick 3: second failure -> fallback;
+    # tick 2: one failure (hold that tick); tick 3: second failure -> fallback (and hold);
     # ticks 4-6: healthy x3 -> back to the model from tick 6 on
-    assert modes == ["model", "rule", "rule", "rule", "rule", "model", "model"]
+    assert modes == ["model", "hold", "hold", "rule", "rule", "model", "model"]
     assert event_reasons(kube) == ["FallbackEntered", "FallbackLeft"]
     assert s.metrics.value("gnnrl_scaler_fallback_active", {"reason": "model_output"}) == 0
 

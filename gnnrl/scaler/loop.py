@@ -74,8 +74,9 @@ class ServiceTick:
 
 @dataclasses.dataclass
 class TickReport:
-    """What one tick did (also logged as one JSON line). `healthy`: the model was loaded,
-    saw a valid observation and gave a valid output this tick."""
+    """What one tick did (also logged as one JSON line). `mode`: "model", "rule", or "hold"
+    (the model in charge gave an unusable output: nothing is written that tick, S5).
+    `healthy`: the model was loaded, saw a valid observation and gave a valid output."""
 
     t: float
     mode: str
@@ -164,14 +165,21 @@ class Scaler:
         if self.models is not None:
             self._poll_model()
         state = self._observe(deadline)
+        model_in_charge = self.fallback.mode == "model"
         desired_by_model, healthy, reason, invalid = self._decide_model(state)
         transition = self.fallback.record(healthy, reason)
         if transition is not None:
             self._on_transition(transition)
         use_model = self.fallback.mode == "model" and desired_by_model is not None
-        report = TickReport(t0, "model" if use_model else "rule", self.fallback.reason, invalid,
-                            {}, transition, healthy)
+        # S5: the model in charge answered outside the action space -> hold this tick
+        hold = model_in_charge and reason == "model_output"
+        report = TickReport(t0, "hold" if hold else "model" if use_model else "rule",
+                            self.fallback.reason, invalid, {}, transition, healthy)
         for name, svc in state.services.items():
+            if hold:
+                report.services[name] = ServiceTick(svc.replicas, skipped="model_output")
+                self.metrics.skipped.labels(name, "model_output").inc()
+                continue
             report.services[name] = self._service_tick(
                 name, svc, desired_by_model if use_model else None, t0, deadline)
         self.last_tick_at = self.clock.now()
@@ -222,6 +230,9 @@ class Scaler:
                 self.metrics.api_errors.labels(type(exc).__name__).inc()
                 self.metrics.skipped.labels(name, "read_failed").inc()
                 log.warning("cannot read %s: %s", name, exc)
+            except (ValueError, ArithmeticError) as exc:  # e.g. an unparsable quantity
+                self.metrics.skipped.labels(name, "read_failed").inc()
+                log.warning("cannot use what was read for %s: %s", name, exc)
         try:
             graph = self.cluster.graph()
         except Exception as exc:  # a failed graph source degrades to the rule, never crashes
@@ -414,9 +425,14 @@ def run_forever(scaler: Scaler, clock: Clock, should_stop: Callable[[], bool],
         if renew and scaler.elector is not None:
             scaler.metrics.leader.set(1 if scaler.elector.try_acquire_or_renew() else 0)
         if now >= next_tick:
-            report = scaler.tick()
+            try:
+                report = scaler.tick()
+            except Exception:  # a bug must not crash-loop the pod: log, count, next tick
+                log.exception("tick failed")
+                scaler.metrics.tick_failures.inc()
+                report = None
             ticks += 1
-            if on_tick is not None:
+            if on_tick is not None and report is not None:
                 on_tick(report)
             next_tick = max(next_tick + cfg.interval_s, clock.now())
         wait = next_tick - clock.now()

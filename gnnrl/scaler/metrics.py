@@ -45,6 +45,7 @@ class ScalerMetrics:
         gnnrl_scaler_skipped_total{service, reason}: services held (no_metrics,
             scaling_disabled, forbidden, not_leader ...).
         gnnrl_scaler_tick_seconds: tick latency histogram.
+        gnnrl_scaler_tick_failures_total: ticks that raised (a bug; logged with traceback).
         gnnrl_scaler_leader: 1 while this replica holds the Lease.
         gnnrl_scaler_model: info (version, sha256, uri).
     """
@@ -74,6 +75,9 @@ class ScalerMetrics:
                                ["service", "reason"], registry=r)
         self.tick = Histogram("gnnrl_scaler_tick_seconds", "Tick latency", buckets=TICK_BUCKETS,
                               registry=r)
+        self.tick_failures = Counter("gnnrl_scaler_tick_failures",
+                                     "Ticks that raised an unexpected error (logged)",
+                                     registry=r)
         self.leader = Gauge("gnnrl_scaler_leader", "1 while this replica holds the Lease",
                             registry=r)
         self.model = Info("gnnrl_scaler_model", "The model in use", registry=r)
