@@ -1,0 +1,142 @@
+"""The pipeline end to end on this machine (KFP local subprocess runner, SQLite MLflow).
+
+Default run: a shortened quick profile, twice into one registry -- the first run leaves
+``gnnrl-scaler@champion``; the second, an under-trained challenger that does not beat it,
+leaves the champion where it was. A failing step and an unreachable MLflow change nothing.
+The untouched quick profile, through the CLI, is the slow variant.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from gnnrl.pipeline.runner import REPO_ROOT, run_local
+from gnnrl.registry.promote import CHALLENGER, CHAMPION, alias_version, list_versions, show_version
+from gnnrl.registry.tracking import RegistryUnavailableError
+
+#: the quick profile, shortened for the default test run (same DAG, smaller budget)
+SHORT = {"snapshot_count": 24, "train_steps": 960, "eval_seeds": 1}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.delenv("GNNRL_MANIFESTS", raising=False)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+        uri = f"sqlite:///{root / 'mlflow.db'}"
+        first = run_local("quick", "sim", workdir=root / "runs", mlflow_uri=uri, **SHORT)
+        yield root, uri, first
+
+
+def test_quick_local_run_registers_and_promotes_a_champion(workspace):
+    _, uri, run = workspace
+    assert run.model_version == "1" and run.champion_version == "1"
+    assert alias_version(uri, CHAMPION) == "1" and alias_version(uri, CHALLENGER) == "1"
+    tags = show_version("1", uri)["tags"]
+    assert tags["gate.decision"] == "promoted"
+    assert float(tags["gate.challenger.slo_violation_rate"]) >= 0.0
+    assert len(tags["weights_sha256"]) == 64
+    assert "<html" in run.report_html.read_text().lower()
+    assert run.report_md.read_text().strip()
+    rendered = list(yaml.safe_load_all(run.deploy_manifests.read_text()))
+    (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["gnnrl.io/model-version"] == "1"
+
+
+def test_training_and_evaluation_are_tracked_in_mlflow(workspace):
+    from mlflow.tracking import MlflowClient
+
+    _, uri, _ = workspace
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("gnnrl")
+    runs = client.search_runs([exp.experiment_id])
+    steps = {r.data.tags.get("gnnrl.step") for r in runs}
+    assert {"train", "evaluate"} <= steps
+    train = next(r for r in runs if r.data.tags.get("gnnrl.step") == "train")
+    assert "ppo.total_steps" in train.data.params and train.data.metrics
+    evaluation = next(r for r in runs if r.data.tags.get("gnnrl.step") == "evaluate")
+    assert "hpa.slo_violation_rate" in evaluation.data.metrics
+    names = {a.path for a in client.list_artifacts(evaluation.info.run_id, "evaluation")}
+    assert "evaluation/report.html" in names and "evaluation/summary.csv" in names
+
+
+def test_champion_pyfunc_acts_like_the_in_process_policy_on_env_observations(workspace):
+    import mlflow.pyfunc
+
+    from gnnrl.core.agents.ppo_gnn import PPO_GNN
+    from gnnrl.core.envs import OnlineBoutique
+    from gnnrl.registry.pyfunc_model import act_sequence, download_model_dir, to_batch
+
+    root, uri, _ = workspace
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    served = mlflow.pyfunc.load_model("models:/gnnrl-scaler@champion")
+    policy = PPO_GNN.load(download_model_dir("models:/gnnrl-scaler/1", root / "dl", uri))
+    env = OnlineBoutique(k8s=False, use_graph=True, max_steps=8)
+    obs, info = env.reset(seed=3)
+    names = [n or "" for n in info["slot_names"]]
+    observations = []
+    for _ in range(6):
+        observations.append(obs)
+        obs, *_ = env.step(np.zeros(env.action_space.shape, dtype=np.int64))
+    batch = to_batch(observations)
+    expected = act_sequence(policy, batch, reset=True, slot_names=names)
+    got = served.predict(batch, params={"reset": True, "slot_names": names})
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_challenger_that_does_not_beat_the_champion_leaves_it_unchanged(workspace):
+    root, uri, _ = workspace
+    # under-trained on purpose: 64 env steps, one PPO update per seed
+    second = run_local("quick", "sim", workdir=root / "runs", mlflow_uri=uri,
+                       **{**SHORT, "train_steps": 64, "train_seeds": [0]})
+    assert second.model_version == "2"
+    assert alias_version(uri, CHAMPION) == "1", "the champion did not move"
+    assert alias_version(uri, CHALLENGER) == "2"
+    tags = show_version("2", uri)["tags"]
+    assert tags["gate.decision"] == "rejected"
+    assert "champion" in tags["gate.reason"]
+    assert tags["gate.previous_champion"] == "1"
+    assert second.deploy_manifests is None, "deploy runs only for a promoted model"
+
+
+def test_a_failing_step_stops_the_run_and_leaves_the_registry_alone(workspace):
+    root, uri, _ = workspace
+    before = [v["version"] for v in list_versions(uri)]
+    champion = alias_version(uri, CHAMPION)
+    with pytest.raises(RuntimeError, match="FAILURE"):
+        run_local("quick", "kiali", workdir=root / "runs", mlflow_uri=uri,
+                  kiali_url="http://127.0.0.1:9/kiali", namespace="shop",
+                  snapshot_count=2, snapshot_interval_s=1.0)
+    assert [v["version"] for v in list_versions(uri)] == before
+    assert alias_version(uri, CHAMPION) == champion
+
+
+def test_unreachable_mlflow_fails_before_any_step_naming_the_uri(tmp_path):
+    uri = "http://127.0.0.1:9"
+    with pytest.raises(RegistryUnavailableError, match=r"http://127\.0\.0\.1:9"):
+        run_local("quick", "sim", workdir=tmp_path, mlflow_uri=uri)
+    assert not (tmp_path / "local_outputs").exists()
+
+
+@pytest.mark.slow
+def test_readme_quick_pipeline_command_runs_end_to_end(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gnnrl.cli", "pipeline", "run", "--profile", "quick"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "champion:         models:/gnnrl-scaler@champion = version 1" in proc.stdout
+    assert (tmp_path / "mlflow.db").is_file()
