@@ -495,3 +495,26 @@ def test_missing_model_never_recovers_without_a_model(kube):
     s = scaler_for(kube, config(SVC, recover_after_healthy=1), models=StaticModels(None))
     for _ in range(3):
         assert s.tick().mode == "rule"
+
+
+def test_a_tick_that_raises_is_logged_counted_and_the_loop_goes_on(kube, caplog):
+    from gnnrl.scaler.loop import run_forever
+
+    fake_cluster(kube, {"cartservice": (2, 1.4)})
+    clock = FakeClock()
+    s = scaler_for(kube, config(SVC), clock)
+    real_read = s.cluster.read_service
+    calls = {"n": 0}
+
+    def flaky_read(scale):  # a bug in the read path on the first tick only
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return real_read(scale)
+
+    s.cluster.read_service = flaky_read
+    with caplog.at_level(logging.ERROR, logger="gnnrl.scaler"):
+        assert run_forever(s, clock, lambda: False, max_ticks=2) == 2
+    assert s.metrics.value("gnnrl_scaler_tick_failures_total") == 1
+    assert any("tick failed" in r.getMessage() for r in caplog.records)
+    assert kube.scale_writes() == [(NS, "cartservice", 4)]  # the second tick worked
