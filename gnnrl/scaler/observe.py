@@ -116,7 +116,7 @@ def _edge_rows(graph: GraphSnapshot | None, table: Mapping[str, Any]
     # Kiali and Istio report no response time or error rate for TCP edges (only bytes;
     # https://istio.io/latest/docs/reference/config/metrics/ - tcp_* metrics): 0 there, as
     # the simulator's TCP edges look to the model; NaN anywhere else stays NaN (refused).
-    tcp = (e["protocol"].astype(str).str.lower() == "tcp").to_numpy()
+    tcp = np.array([str(p).lower() == "tcp" for p in e["protocol"].tolist()], dtype=bool)
     vals[:, 1:3] = np.where(tcp[:, None] & np.isnan(vals[:, 1:3]), 0.0, vals[:, 1:3])
     out = []
     for i, (src, dst) in enumerate(zip(e["source"].tolist(), e["target"].tolist(),
