@@ -184,27 +184,48 @@ class BatchedSim:
         self.P_req = self.P * self.req_kb[None, :]
         self.P_T = np.ascontiguousarray(self.P.T)
 
-        # ---- constants of the fast step (all derived from the above; see `step`)
+        # ---- constants of the fast step (all derived from the above; see `step`). The
+        # traffic and latency passes run service-major, on (S, N) arrays, so that a level
+        # of the call graph is a contiguous block of rows.
+        N = self.n
         self._entry_col = self.index[app.entry]
-        # per level: the callers' block of P (rows of shallower levels only: a service is
-        # called only by shallower ones, so the other rows are exactly zero), whether the
-        # entry is in the level, and the callees' block of P.T for the latency pass.
-        self._p_in = [np.ascontiguousarray(self.P[:lv.start, lv]) for lv in self.levels]
+        # per level: the block of P from the callers (rows of shallower levels only: a
+        # service is called only by shallower ones, so the other rows are exactly zero),
+        # transposed; whether the entry is in the level; the block of P to the callees.
+        self._p_in_t = [np.ascontiguousarray(self.P[:lv.start, lv].T) for lv in self.levels]
         self._entry_in = [bool(self.entry_vec[lv].any()) for lv in self.levels]
-        self._entry_lv = [np.ascontiguousarray(self.entry_vec[lv]) for lv in self.levels]
-        self._pt_out = [np.ascontiguousarray(self.P_T[lv.stop:, lv]) for lv in self.levels]
+        self._entry_lv = [np.ascontiguousarray(self.entry_vec[lv][:, None])
+                          for lv in self.levels]
+        self._p_out = [np.ascontiguousarray(self.P[lv, lv.stop:]) for lv in self.levels]
         # one matmul gives (per caller) calls, response kbit and request kbit to active callees
         self._p_cat = np.ascontiguousarray(np.concatenate([self.P_T, self.P_resp.T,
                                                            self.P_req.T], axis=1))
-        self._svc_only = 1.0 / self.cap
-        self._svc_only_sq = self._svc_only * self._svc_only
         self._edge_p = self.P[self.edge_src, self.edge_dst]
         self._pending_done_i = self.pending_done.astype(np.int64)
         self._pending_keep = ~self.pending_done[:, None, :]
+
+        def tiled_sn(v: np.ndarray) -> np.ndarray:  # (S,) -> (S, N), read-only
+            out = np.ascontiguousarray(np.broadcast_to(v[:, None], (S, N)))
+            out.flags.writeable = False
+            return out
+
+        def tiled_ns(v: np.ndarray) -> np.ndarray:  # (S,) -> (N, S), read-only
+            out = np.ascontiguousarray(np.broadcast_to(v, (N, S)))
+            out.flags.writeable = False
+            return out
+
+        # elementwise ops on equal shapes are ~3x faster than broadcasting an (S,) vector
+        self._cap_sn, self._timeout_sn = tiled_sn(self.cap), tiled_sn(self.timeout_s)
+        self._st_sn = tiled_sn(self.st_s)
+        self._svc_only_sn = tiled_sn(1.0 / self.cap)
+        self._svc_only_sq_sn = tiled_sn((1.0 / self.cap) * (1.0 / self.cap))
+        self._idle_ns, self._cpu_req_ns = tiled_ns(self.idle_m), tiled_ns(self.cpu_per_req)
+        self._mem_base_ns, self._mem_rps_ns = tiled_ns(self.mem_base), tiled_ns(self.mem_per_rps)
+        self._req_kb_ns, self._resp_kb_ns = tiled_ns(self.req_kb), tiled_ns(self.resp_kb)
         # scratch buffers (never returned to callers)
-        self._work = np.empty((self.n, S))
-        self._done = np.empty((self.n, S))
-        self._tot = np.empty((4, self.n, S))
+        self._work = np.empty((S, N))
+        self._done = np.empty((S, N))
+        self._tot = np.empty((S, 4, N))
 
         self.active = np.ones((self.n, S), dtype=bool)
         for name in inactive:
@@ -291,95 +312,104 @@ class BatchedSim:
             thr[:, lv] = lam[:, lv] * share[:, lv]
         return lam
 
-    def _serve(self, entry: np.ndarray, capacity: np.ndarray, act_f: np.ndarray
+    def _serve(self, entry: np.ndarray, cap_t: np.ndarray, act_t: np.ndarray,
+               backlog_t: np.ndarray, all_active: bool
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Offered and served req/s, backlog at the end of the step and dropped requests.
 
-        Callers first, one call-graph depth at a time. Shapes: entry (N,), the rest (N, S).
-        Returns fresh lam and served, fresh backlog_end, and dropped in a scratch buffer.
+        Callers first, one call-graph depth at a time. Service-major shapes: entry (N,),
+        capacity, active flags, backlog at the start and all results (S, N). Returns
+        fresh lam, served and backlog_end, and dropped in a scratch buffer.
         """
         dt = self.config.interval_s
-        N, S = self.n, self.num_services
-        cap_dt = capacity * dt
-        lam = np.empty((N, S))
-        served = np.empty((N, S))
+        S, N = cap_t.shape
+        cap_dt = cap_t * dt
+        lam = np.empty((S, N))
+        served = np.empty((S, N))
         work, done = self._work, self._done
-        backlog_start = self.backlog
-        entry_col = entry[:, None]
         last = len(self.levels) - 1
         for k, lv in enumerate(self.levels):
             if k == 0:
-                x = entry_col * self._entry_lv[0]
+                x = self._entry_lv[0] * entry
             else:
-                x = served[:, :lv.start] @ self._p_in[k]
+                x = self._p_in_t[k] @ served[:lv.start]
                 if self._entry_in[k]:
-                    x = entry_col * self._entry_lv[k] + x
-            lam_v, work_v, done_v = lam[:, lv], work[:, lv], done[:, lv]
-            np.multiply(x, act_f[:, lv], out=lam_v)
-            np.multiply(lam_v, dt, out=work_v)
-            np.add(backlog_start[:, lv], work_v, out=work_v)
-            np.minimum(work_v, cap_dt[:, lv], out=done_v)
+                    x = self._entry_lv[k] * entry + x
+            if all_active:  # x * 1.0 == x
+                lam[lv] = x
+            else:
+                np.multiply(x, act_t[lv], out=lam[lv])
+            np.multiply(lam[lv], dt, out=work[lv])
+            np.add(backlog_t[lv], work[lv], out=work[lv])
+            np.minimum(work[lv], cap_dt[lv], out=done[lv])
             if k < last:
-                np.divide(done_v, dt, out=served[:, lv])
+                np.divide(done[lv], dt, out=served[lv])
         lv = self.levels[last]
-        np.divide(done[:, lv], dt, out=served[:, lv])
+        np.divide(done[lv], dt, out=served[lv])
         # Backlog that would wait longer than the timeout is dropped (errors); with no
         # capacity at all everything fails immediately.
         left = np.subtract(work, done, out=work)
-        backlog_end = np.minimum(left, capacity * self.timeout_s)
+        backlog_end = np.minimum(left, cap_t * self._timeout_sn)
         dropped = np.subtract(left, backlog_end, out=done)
         return lam, served, backlog_end, dropped
 
-    def _latency(self, lam: np.ndarray, eff: np.ndarray, capacity: np.ndarray,
+    def _latency(self, lam: np.ndarray, eff: np.ndarray, cap_t: np.ndarray,
                  backlog_start: np.ndarray, backlog_end: np.ndarray, dropped: np.ndarray,
-                 act_f: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(p95 ms, mean ms, error rate) per service including its callees; (N, S) each.
+                 act_t: np.ndarray, all_active: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(p95 s, mean s, error rate) per service including its callees.
 
-        p95 and mean are not yet masked by the active flags (the caller does it).
+        Service-major: every argument and result is (S, N). p95 and mean are not masked by
+        the active flags (the caller does it); the error rate is None when nothing was
+        dropped anywhere (then it is exactly 0 everywhere).
         """
-        N, S = self.n, self.num_services
         dt = self.config.interval_s
         pos = eff > 0
         lam_pod = np.where(pos, lam / np.maximum(eff, 1e-9), 0.0)
-        r_mean, r_var = mm1_sojourn_moments(lam_pod, self.cap)
+        r_mean, r_var = mm1_sojourn_moments(lam_pod, self._cap_sn)
         # In overload the queue is the fluid backlog (below); the stationary M/M/1 wait
         # does not build up on top of it within a transient (checked against the DES in
         # benchmarks/des_check.py), so only the service time itself remains random.
         over = backlog_end > 0
         any_over = bool(over.any())
         if any_over:
-            np.copyto(r_mean, np.broadcast_to(self._svc_only, (N, S)), where=over)
-            np.copyto(r_var, np.broadcast_to(self._svc_only_sq, (N, S)), where=over)
-        # (4, N, S): deterministic delay, random mean, random variance, log P(success);
-        # callers add their callees' totals, deepest level first.
+            np.copyto(r_mean, self._svc_only_sn, where=over)
+            np.copyto(r_var, self._svc_only_sq_sn, where=over)
+        # (S, 4, N): deterministic delay, random mean, random variance, log P(success);
+        # callers add their callees' totals, deepest level first (one 2-D matrix product
+        # per level over the (4 x N) columns of the callees' rows).
         tot = self._tot
         if any_over or backlog_start.any():
-            cap_safe = np.maximum(capacity, 1e-9)
-            queue_delay = 0.5 * (backlog_start + backlog_end) / cap_safe
-            np.add(self.st_s, np.where(pos, queue_delay, 0.0), out=tot[0])
+            queue_delay = 0.5 * (backlog_start + backlog_end) / np.maximum(cap_t, 1e-9)
+            np.add(self._st_sn, np.where(pos, queue_delay, 0.0), out=tot[:, 0])
         else:  # no backlog anywhere: the queueing delay is exactly 0
-            tot[0] = self.st_s
-        tot[1] = r_mean
-        tot[2] = r_var
+            tot[:, 0] = self._st_sn
+        tot[:, 1] = r_mean
+        tot[:, 2] = r_var
         any_drop = bool(dropped.any())
         if any_drop:
             offered_dt = lam * dt + backlog_start
             drop_share = np.where(offered_dt > 0, dropped / np.maximum(offered_dt, 1e-12), 0.0)
-            np.log1p(-np.clip(drop_share, 0.0, 1.0 - 1e-12), out=tot[3])
-        rows = tot if any_drop else tot[:3]  # without drops log P(success) is 0 everywhere
+            np.maximum(drop_share, 0.0, out=drop_share)
+            np.minimum(drop_share, 1.0 - 1e-12, out=drop_share)
+            np.negative(drop_share, out=drop_share)
+            np.log1p(drop_share, out=tot[:, 3])
+        else:  # without drops log P(success) is exactly 0 everywhere
+            tot[:, 3] = 0.0
+        S, N = cap_t.shape
+        act_rows = act_t[:, None, :]
         for k in range(len(self.levels) - 2, -1, -1):
             lv = self.levels[k]
-            rest = slice(lv.stop, S)
-            rows[:, :, lv] += (rows[:, :, rest] * act_f[:, rest]) @ self._pt_out[k]
-        tot_det, tot_mean, tot_var = tot[0], tot[1], tot[2]
-        p95_ms = (tot_det + gamma_p95(tot_mean, tot_var)) * 1000.0
-        mean_ms = (tot_det + tot_mean) * 1000.0
+            callees = tot[lv.stop:] if all_active else tot[lv.stop:] * act_rows[lv.stop:]
+            callees = callees.reshape(S - lv.stop, 4 * N)
+            tot[lv] += (self._p_out[k] @ callees).reshape(lv.stop - lv.start, 4, N)
+        p95_s = tot[:, 0] + gamma_p95(tot[:, 1], tot[:, 2])
+        mean_s = tot[:, 0] + tot[:, 1]
+        err_rate = None
         if any_drop:
-            fail = -np.expm1(tot[3])
-            err_rate = np.where((act_f > 0) & (fail > 0), np.minimum(fail, 1.0), 0.0)
-        else:
-            err_rate = np.zeros((N, S))
-        return p95_ms, mean_ms, err_rate
+            fail = -np.expm1(tot[:, 3])
+            err_rate = np.where((act_t > 0) & (fail > 0), np.minimum(fail, 1.0), 0.0)
+        return p95_s, mean_s, err_rate
 
     # ------------------------------------------------------------------ step
     def step(self, entry_rps: np.ndarray, target_replicas: np.ndarray | None = None
@@ -425,16 +455,29 @@ class BatchedSim:
         else:
             eff = self.ready.astype(np.float64)
         act_f = act.astype(np.float64)
-        capacity = eff * self.cap  # req/s
-        backlog_start = self.backlog
-        lam, served, backlog_end, dropped = self._serve(entry, capacity, act_f)
-        self.backlog = backlog_end
-        p95_ms, mean_ms, err_rate = self._latency(lam, eff, capacity, backlog_start,
-                                                  backlog_end, dropped, act_f)
+        # service-major (S, N) copies for the traffic and latency passes
+        eff_t = np.ascontiguousarray(eff.T)
+        act_t = np.ascontiguousarray(act_f.T)
+        backlog_t = np.ascontiguousarray(self.backlog.T)
+        cap_t = eff_t * self._cap_sn  # req/s
+        all_active = bool(act.all())  # then multiplying by the active flags is a no-op
+        lam_t, served_t, backlog_end_t, dropped_t = self._serve(entry, cap_t, act_t, backlog_t,
+                                                                all_active)
+        self.backlog = backlog_end_t.T  # (N, S) view; its .T is contiguous next step
+        p95_t, mean_t, err_t = self._latency(lam_t, eff_t, cap_t, backlog_t, backlog_end_t,
+                                             dropped_t, act_t, all_active)
+        lam = np.ascontiguousarray(lam_t.T)
+        served = np.ascontiguousarray(served_t.T)
+        p95_ms = np.multiply(p95_t.T, 1000.0, out=np.empty((N, S)))
+        mean_ms = np.multiply(mean_t.T, 1000.0, out=np.empty((N, S)))
+        err_rate = np.zeros((N, S)) if err_t is None else np.ascontiguousarray(err_t.T)
+        e = self._entry_col
+        e2e_p95, e2e_mean = p95_ms[:, e].copy(), mean_ms[:, e].copy()
+        e2e_err = err_rate[:, e].copy()
 
         # ---- resources
-        cpu_m = self.idle_m * replicas + served * self.cpu_per_req
-        mem_mi = self.mem_base * replicas + served * self.mem_per_rps
+        cpu_m = self._idle_ns * replicas + served * self._cpu_req_ns
+        mem_mi = self._mem_base_ns * replicas + served * self._mem_rps_ns
         if self.config.metric_noise > 0:
             noise = 1.0 + self.config.metric_noise * self.rng.standard_normal((N, S))
             np.maximum(noise, 0.0, out=noise)
@@ -444,16 +487,26 @@ class BatchedSim:
         to_callees = act_f @ self._p_cat  # (N, 3S): calls, response kbit, request kbit
         out_rps = served * to_callees[:, :S]
         # kbit/s: requests in + responses from callees; responses out + requests to callees
-        rx_kbps = 8.0 * (lam * self.req_kb + served * to_callees[:, S:2 * S])
-        tx_kbps = 8.0 * (served * self.resp_kb + served * to_callees[:, 2 * S:])
+        rx_kbps = 8.0 * (lam * self._req_kb_ns + served * to_callees[:, S:2 * S])
+        tx_kbps = 8.0 * (served * self._resp_kb_ns + served * to_callees[:, 2 * S:])
 
         # ---- edges
         src, dst = self.edge_src, self.edge_dst
-        edge_on = act_f.take(src, axis=1) * act_f.take(dst, axis=1)
-        edge_qps = served.take(src, axis=1) * self._edge_p * edge_on
-        edge_p95 = p95_ms.take(dst, axis=1) * edge_on
-        edge_err = err_rate.take(dst, axis=1) * edge_on
-        edge_mtls = self.edge_mtls_vec * edge_on
+        if all_active:  # every edge is on: multiplying by 1.0 is a no-op
+            edge_qps = served.take(src, axis=1)
+            edge_qps *= self._edge_p
+            edge_p95 = p95_ms.take(dst, axis=1)
+            edge_err = err_rate.take(dst, axis=1)
+            edge_mtls = np.repeat(self.edge_mtls_vec[None, :], N, axis=0)
+        else:
+            edge_on = act_f.take(src, axis=1) * act_f.take(dst, axis=1)
+            edge_qps = served.take(src, axis=1) * self._edge_p * edge_on
+            edge_p95 = p95_ms.take(dst, axis=1) * edge_on
+            edge_err = err_rate.take(dst, axis=1) * edge_on
+            edge_mtls = self.edge_mtls_vec * edge_on
+        if not all_active:
+            p95_ms *= act_f  # after the edges read the callees' unmasked values
+            mean_ms *= act_f
 
         # ---- startup pipeline advances
         if pending_any:
@@ -463,13 +516,12 @@ class BatchedSim:
             self.pending[0] = 0
         self.t_s += dt
 
-        e = self._entry_col
         return StepMetrics(
             replicas=replicas, ready=self.ready.copy(), rps_in=lam, served_rps=served,
             cpu_m=cpu_m, mem_mi=mem_mi, rx_kbps=rx_kbps, tx_kbps=tx_kbps,
-            p95_ms=p95_ms * act_f, mean_ms=mean_ms * act_f, err_rate=err_rate,
-            backlog=backlog_end.copy(), out_rps=out_rps,
+            p95_ms=p95_ms, mean_ms=mean_ms, err_rate=err_rate,
+            backlog=np.ascontiguousarray(backlog_end_t.T), out_rps=out_rps,
             edge_qps=edge_qps, edge_p95_ms=edge_p95, edge_err=edge_err, edge_mtls=edge_mtls,
-            e2e_p95_ms=p95_ms[:, e].copy(), e2e_mean_ms=mean_ms[:, e].copy(),
-            e2e_err_rate=err_rate[:, e].copy(), active=act.copy(),
+            e2e_p95_ms=e2e_p95, e2e_mean_ms=e2e_mean, e2e_err_rate=e2e_err,
+            active=act.copy(),
         )

@@ -46,8 +46,21 @@ def gamma_p95(mean: np.ndarray, var: np.ndarray) -> np.ndarray:
     Wilson-Hilferty: for shape k, Q(p) ~= k*theta*(1 - 1/(9k) + z_p*sqrt(1/(9k)))^3.
     Zero mean gives zero. Shapes: (...,) -> (...,), same units as `mean`.
     """
+    mean = np.asarray(mean, dtype=float)
+    if mean.ndim == 0 and np.ndim(var) == 0:
+        return gamma_p95(mean.reshape(1), np.reshape(var, 1)).reshape(())
     safe_mean = np.maximum(mean, 1e-12)
-    k = np.maximum(safe_mean * safe_mean / np.maximum(var, 1e-18), 1e-3)
-    a = 1.0 / (9.0 * k)
-    q = safe_mean * np.maximum(1.0 - a + Z95 * np.sqrt(a), 0.0) ** 3
+    # computed in place on temporaries (same formula, fewer allocations)
+    k = np.divide(safe_mean * safe_mean, np.maximum(var, 1e-18))
+    np.maximum(k, 1e-3, out=k)
+    k *= 9.0
+    a = np.divide(1.0, k, out=k)  # 1 / (9k)
+    r = np.sqrt(a)
+    r *= Z95
+    r += 1.0
+    r -= a
+    np.maximum(r, 0.0, out=r)
+    q = r * r
+    q *= r
+    q *= safe_mean
     return np.where(mean > 0, q, 0.0)

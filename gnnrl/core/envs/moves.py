@@ -34,6 +34,38 @@ def replicas_to_moves(current: np.ndarray, desired: np.ndarray) -> np.ndarray:
     return np.where(delta > 0, delta, np.where(delta < 0, MAX_STEP - delta, 0)).astype(np.int64)
 
 
+def move_bounds(current: np.ndarray, min_replicas: np.ndarray, max_replicas: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(lowest, highest) replica change a valid move may make; shapes (..., n) each.
+
+    A move with delta d is valid iff d == 0 or lowest <= d <= highest. Inside [min, max]
+    that is [min - cur, max - cur]; below min, any increase up to max (1 .. max - cur);
+    above max, any decrease down to min (min - cur .. -1). One formula covers all three:
+    lowest = min(min - cur, 1), highest = max(max - cur, -1).
+    """
+    cur = np.asarray(current, np.int64)
+    lowest = np.minimum(np.asarray(min_replicas, np.int64) - cur, 1)
+    highest = np.maximum(np.asarray(max_replicas, np.int64) - cur, -1)
+    return lowest, highest
+
+
+def _valid_table() -> np.ndarray:
+    """(9, 9, 15) bool: valid moves for clip(lowest, -7, 1) + 7 and clip(highest, -1, 7) + 1.
+
+    Index (8, 0) (lowest 1, highest -1) allows only "nothing": the row of inactive slots.
+    """
+    lowest = np.arange(-MAX_STEP, 2)[:, None, None]
+    highest = np.arange(-1, MAX_STEP + 1)[None, :, None]
+    return ((DELTAS >= lowest) & (DELTAS <= highest)) | (DELTAS == 0)
+
+
+#: `valid_moves` as a lookup table over `move_bounds` (see `_valid_table`).
+VALID_TABLE = _valid_table()
+VALID_TABLE.flags.writeable = False
+#: Row of VALID_TABLE.reshape(81, 15) for a slot that allows only "nothing".
+ONLY_NOTHING = 8 * 9 + 0
+
+
 def valid_moves(current: np.ndarray, min_replicas: np.ndarray, max_replicas: np.ndarray,
                 active: np.ndarray) -> np.ndarray:
     """(..., n, 15) bool, True where a move keeps replicas within [min, max].
@@ -41,15 +73,16 @@ def valid_moves(current: np.ndarray, min_replicas: np.ndarray, max_replicas: np.
     "Nothing" is always valid; inactive slots allow only "nothing". A service already
     outside its bounds may move towards them (any move that ends closer is valid).
     """
-    cur = np.asarray(current, np.int64)[..., None]
-    after = cur + DELTAS
-    lo = np.asarray(min_replicas, np.int64)[..., None]
-    hi = np.asarray(max_replicas, np.int64)[..., None]
-    inside = (after >= lo) & (after <= hi)
-    # towards the bounds from outside them
-    towards = ((cur < lo) & (after > cur) & (after <= hi)) | ((cur > hi) & (after < cur)
-                                                            & (after >= lo))
-    ok = inside | towards
-    ok[..., 0] = True
-    ok &= np.asarray(active, bool)[..., None] | (np.arange(NUM_MOVES) == 0)
-    return ok
+    return VALID_TABLE.reshape(81, NUM_MOVES)[valid_row(current, min_replicas, max_replicas,
+                                                        active)]
+
+
+def valid_row(current: np.ndarray, min_replicas: np.ndarray, max_replicas: np.ndarray,
+              active: np.ndarray | None = None) -> np.ndarray:
+    """(..., n) int64 row of ``VALID_TABLE.reshape(81, 15)`` holding each slot's valid moves."""
+    lowest, highest = move_bounds(current, min_replicas, max_replicas)
+    row = (np.minimum(np.maximum(lowest, -MAX_STEP), 1) + MAX_STEP) * 9 \
+        + np.minimum(highest, MAX_STEP) + 1
+    if active is not None:
+        row = np.where(np.asarray(active, bool), row, ONLY_NOTHING)
+    return row

@@ -21,11 +21,16 @@ Observation (ARCHITECTURE.md), float32 unless noted:
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
-from gnnrl.core.envs.moves import NUM_MOVES, valid_moves
+from gnnrl.core.envs.moves import NUM_MOVES, ONLY_NOTHING, VALID_TABLE, valid_moves, valid_row
+
+#: (81, 15) int8, 1 = INVALID: the action-mask polarity of the observation.
+INVALID_TABLE = (~VALID_TABLE.reshape(81, NUM_MOVES)).astype(np.int8)
+INVALID_TABLE.flags.writeable = False
 
 
 def hpa_desired(cpu_m: np.ndarray, ready: np.ndarray, replicas: np.ndarray,
@@ -42,6 +47,14 @@ def hpa_desired(cpu_m: np.ndarray, ready: np.ndarray, replicas: np.ndarray,
     return np.clip(desired, min_r, max_r)
 
 
+@functools.lru_cache(maxsize=64)
+def _row_offsets(n: int, width: int) -> np.ndarray:
+    """(n, 1) int64: ``i * width`` (start of copy i in a flattened (n * width) axis)."""
+    out = (np.arange(n, dtype=np.int64) * width)[:, None]
+    out.flags.writeable = False
+    return out
+
+
 def build_observations(
     m, sim, slot_idx: np.ndarray, edge_slot: np.ndarray, max_nodes: int, max_edges: int,
     hpa_target: float = 0.7, entry_rps: np.ndarray | None = None,
@@ -56,59 +69,76 @@ def build_observations(
         entry_rps: (N,) entry req/s for global_feats (default: the entry's rps_in).
 
     Returns:
-        dict of arrays with a leading N axis (see module docstring).
+        dict of fresh arrays with a leading N axis (see module docstring); the caller may
+        keep them.
+
+    Implementation note: rows are computed per service (N, S) and scattered into the
+    zeroed padded arrays through flat indices (one numpy call per array, no per-copy
+    loop); the action mask is a lookup in `gnnrl.core.envs.moves.VALID_TABLE`.
     """
-    N = slot_idx.shape[0]
+    N, S = slot_idx.shape
     active = (slot_idx >= 0) & m.active
+    on = np.flatnonzero(active)  # flat (n * S + s) of observed services
+    node_rows = (slot_idx + _row_offsets(N, max_nodes)).ravel().take(on)
     cur = m.replicas
     desired = hpa_desired(m.cpu_m, m.ready, cur, sim.cpu_request, hpa_target,
                           sim.min_replicas, sim.max_replicas)
-    n_idx, s_idx = np.nonzero(active)
-    slots = slot_idx[n_idx, s_idx]
-    svc = np.zeros((N, max_nodes, 6), dtype=np.float32)
-    svc[n_idx, slots] = np.stack([cur[n_idx, s_idx], desired[n_idx, s_idx], m.cpu_m[n_idx, s_idx],
-                                  m.mem_mi[n_idx, s_idx], m.rps_in[n_idx, s_idx],
-                                  m.out_rps[n_idx, s_idx]], axis=-1)
-    node_mask = np.zeros((N, max_nodes), dtype=np.int8)
-    node_mask[n_idx, slots] = 1
+    feats = np.empty((N, S, 6), dtype=np.float32)
+    feats[..., 0] = cur
+    feats[..., 1] = desired
+    feats[..., 2] = m.cpu_m
+    feats[..., 3] = m.mem_mi
+    feats[..., 4] = m.rps_in
+    feats[..., 5] = m.out_rps
+    svc = np.zeros((N * max_nodes, 6), dtype=np.float32)
+    svc[node_rows] = feats.reshape(N * S, 6).take(on, axis=0)
+    node_mask = np.zeros(N * max_nodes, dtype=np.int8)
+    node_mask[node_rows] = 1
 
-    edge_df = np.zeros((N, max_edges, 7), dtype=np.float32)
-    edge_mask = np.zeros((N, max_edges), dtype=np.int8)
+    edge_df = np.zeros((N * max_edges, 7), dtype=np.float32)
+    edge_mask = np.zeros(N * max_edges, dtype=np.int8)
     if len(sim.edges):
-        src_slot = slot_idx[:, sim.edge_src]
-        dst_slot = slot_idx[:, sim.edge_dst]
-        on = (edge_slot >= 0) & active[:, sim.edge_src] & active[:, sim.edge_dst]
-        en, ek = np.nonzero(on)
-        eslots = edge_slot[en, ek]
-        edge_df[en, eslots] = np.stack([
-            src_slot[en, ek], dst_slot[en, ek], np.ones(len(en)), m.edge_qps[en, ek],
-            m.edge_p95_ms[en, ek], m.edge_err[en, ek], m.edge_mtls[en, ek]], axis=-1)
-        edge_mask[en, eslots] = 1
+        E = len(sim.edges)
+        src_slot = slot_idx.take(sim.edge_src, axis=1)
+        dst_slot = slot_idx.take(sim.edge_dst, axis=1)
+        e_on = np.flatnonzero((edge_slot >= 0) & active.take(sim.edge_src, axis=1)
+                              & active.take(sim.edge_dst, axis=1))
+        edge_rows = (edge_slot + _row_offsets(N, max_edges)).ravel().take(e_on)
+        rows = np.empty((N, E, 7), dtype=np.float32)
+        rows[..., 0] = src_slot
+        rows[..., 1] = dst_slot
+        rows[..., 2] = 1.0
+        rows[..., 3] = m.edge_qps
+        rows[..., 4] = m.edge_p95_ms
+        rows[..., 5] = m.edge_err
+        rows[..., 6] = m.edge_mtls
+        edge_df[edge_rows] = rows.reshape(N * E, 7).take(e_on, axis=0)
+        edge_mask[edge_rows] = 1
 
     pods = (cur * active).sum(axis=1)
     cpu = (m.cpu_m * active).sum(axis=1)
     mem = (m.mem_mi * active).sum(axis=1)
     if entry_rps is None:
         entry_rps = m.rps_in[:, sim.index[sim.app.entry]]
-    global_feats = np.stack([pods, cpu / np.maximum(pods, 1), mem / np.maximum(pods, 1),
-                             entry_rps], axis=-1).astype(np.float32)
+    pods_safe = np.maximum(pods, 1)
+    global_feats = np.empty((N, 4), dtype=np.float32)
+    global_feats[:, 0] = pods
+    global_feats[:, 1] = cpu / pods_safe
+    global_feats[:, 2] = mem / pods_safe
+    global_feats[:, 3] = entry_rps
 
-    # action mask per slot
-    cur_slot = np.zeros((N, max_nodes), dtype=np.int64)
-    lo = np.zeros((N, max_nodes), dtype=np.int64)
-    hi = np.zeros((N, max_nodes), dtype=np.int64)
-    cur_slot[n_idx, slots] = cur[n_idx, s_idx]
-    lo[n_idx, slots] = sim.min_replicas[s_idx]
-    hi[n_idx, slots] = sim.max_replicas[s_idx]
-    valid = valid_moves(cur_slot, lo, hi, node_mask.astype(bool))
-    invalid = (~valid).reshape(N, max_nodes * NUM_MOVES).astype(np.int8)
+    # action mask per slot: the row of VALID_TABLE of each service, "only nothing" for
+    # empty slots
+    rows_valid = np.full(N * max_nodes, ONLY_NOTHING, dtype=np.int64)
+    rows_valid[node_rows] = valid_row(cur, sim.min_replicas, sim.max_replicas).ravel().take(on)
+    invalid = INVALID_TABLE.take(rows_valid, axis=0).reshape(N, max_nodes * NUM_MOVES)
     return {
-        "svc_df": svc,
-        "edge_df": edge_df,
+        "svc_df": svc.reshape(N, max_nodes, 6),
+        "edge_df": edge_df.reshape(N, max_edges, 7),
         "global_feats": global_feats,
-        "node_mask": node_mask,
-        "edge_mask": edge_mask,
-        "num_nodes": node_mask.sum(axis=1).astype(np.int64),
+        "node_mask": node_mask.reshape(N, max_nodes),
+        "edge_mask": edge_mask.reshape(N, max_edges),
+        "num_nodes": active.sum(axis=1).astype(np.int64),
         "invalid_action_mask": invalid,
     }
 
