@@ -56,6 +56,7 @@ Anything else that breaks the schema raises `MalformedPayload` naming the JSON p
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -177,52 +178,112 @@ def _text(value: Any, path: str) -> str:
     return value
 
 
-def _skip_reason(data: Mapping[str, Any], path: str, graph_type: str, namespace: str | None,
-                 known: frozenset[str] | None) -> tuple[str | None, str]:
-    """(reason to skip or None, name) of one node; see the module docstring's table."""
-    node_type = _text(data.get("nodeType"), f"{path}.nodeType")
-    name = _text(data.get(_NAME_FIELD.get(graph_type, "workload")), f"{path}.name")
-    node_ns = _text(data.get("namespace"), f"{path}.namespace")
+def _number(value: Any) -> float | None:
+    """Fast path of `parse_number`: a finite float >= 0 from a str/float/int, else None
+    (absent or bad: the caller asks `parse_number`, which returns the default or raises
+    the exact typed error). Saves the path strings and the call on every good number."""
+    kind = type(value)
+    if kind is str or kind is float or kind is int:
+        try:
+            number = float(value)
+        except (ValueError, OverflowError):
+            return None
+        if 0.0 <= number < math.inf:        # also False for NaN
+            return number
+    return None
+
+
+def _node_path(i: int) -> str:
+    return f"elements.nodes[{i}].data"
+
+
+def _edge_path(i: int) -> str:
+    return f"elements.edges[{i}].data"
+
+
+def _data(wrapper: Any, i: int, kind: str) -> Mapping[str, Any]:
+    """``elements.<kind>[i].data`` as a mapping (typed error naming the path otherwise)."""
+    if type(wrapper) is dict:
+        data = wrapper.get("data")
+        if type(data) is dict:
+            return data
+    return _mapping(_mapping(wrapper, f"elements.{kind}[{i}]").get("data"),
+                    f"elements.{kind}[{i}].data")
+
+
+def _field_text(data: Mapping[str, Any], key: str, path: Any, suffix: str) -> str:
+    """`data[key]` as a string ("" if absent); `path()` + `suffix` names it in errors."""
+    value = data.get(key)
+    if type(value) is str:
+        return value
+    return _text(value, f"{path()}.{suffix}")
+
+
+def _skip_reason(data: Mapping[str, Any], i: int, graph_type: str, namespace: str | None,
+                 known: frozenset[str] | None) -> tuple[str | None, str, str]:
+    """(reason to skip or None, name, namespace) of node `i`; see the module docstring."""
+    path = lambda: _node_path(i)  # noqa: E731  (built only for an error message)
+    node_type = _field_text(data, "nodeType", path, "nodeType")
+    name = _field_text(data, _NAME_FIELD.get(graph_type, "workload"), path, "name")
+    node_ns = _field_text(data, "namespace", path, "namespace")
     if node_type == "box" or data.get("isBox"):
-        return "box", name
+        return "box", name, node_ns
     if node_type == "unknown" or name == "unknown":
-        return "unknown", name
+        return "unknown", name, node_ns
     if data.get("isDead") is True:
-        return "dead", name
+        return "dead", name, node_ns
     if data.get("isGateway") or data.get("isWaypoint") is True:
-        return "gateway", name
+        return "gateway", name, node_ns
     if data.get("isOutside") is True or (namespace is not None and node_ns != namespace):
-        return "outside", name
+        return "outside", name, node_ns
     if node_type != _PRIMARY_TYPE.get(graph_type, "workload"):
-        return f"{node_type or 'untyped'}_node", name
+        return f"{node_type or 'untyped'}_node", name, node_ns
     if not name:
-        return "invalid", name
+        return "invalid", name, node_ns
     if known is not None and name not in known:
-        return "not_known", name
-    return None, name
+        return "not_known", name, node_ns
+    return None, name, node_ns
 
 
-def _edge_row(data: Mapping[str, Any], path: str) -> tuple[str, float, float, float, float, float]:
-    """(protocol, qps, p95_ms, err_rate, mtls, throughput bytes/s) of one edge."""
-    traffic = _mapping(data.get("traffic"), f"{path}.traffic", optional=True)
-    protocol = _text(traffic.get("protocol"), f"{path}.traffic.protocol") or "unknown"
-    rates = _mapping(traffic.get("rates"), f"{path}.traffic.rates", optional=True)
-    rpath = f"{path}.traffic.rates"
+def _value(data: Mapping[str, Any], key: str, path: Any, *, default: float,
+           upper: float | None = None) -> float:
+    """`parse_number(data[key])`, with `path()` built only when the value is not a plain
+    valid number (absent, bad, or above `upper`)."""
+    value = data.get(key)
+    number = _number(value)
+    if number is None or (upper is not None and number > upper):
+        return parse_number(value, f"{path()}.{key}", default=default, upper=upper)
+    return number
+
+
+def _edge_row(data: Mapping[str, Any], i: int) -> tuple[str, float, float, float, float, float]:
+    """(protocol, qps, p95_ms, err_rate, mtls, throughput bytes/s) of edge `i`."""
+    path = lambda: _edge_path(i)  # noqa: E731  (built only for an error message)
+    traffic = data.get("traffic")
+    if type(traffic) is not dict:
+        traffic = _mapping(traffic, f"{path()}.traffic", optional=True)
+    protocol = _field_text(traffic, "protocol", lambda: f"{path()}.traffic",
+                           "protocol") or "unknown"
+    rates = traffic.get("rates")
+    if type(rates) is not dict:
+        rates = _mapping(rates, f"{path()}.traffic.rates", optional=True)
+    rpath = lambda: f"{path()}.traffic.rates"  # noqa: E731
+    parsed: dict[str, float] = {}
     for key, value in rates.items():       # every rate must be a number, even unused ones
-        parse_number(value, f"{rpath}.{key}", default=0.0)
-    total_key = _TOTAL.get(protocol, protocol)
-    qps = parse_number(rates.get(total_key), f"{rpath}.{total_key}", default=0.0)
+        number = _number(value)
+        if number is None:
+            number = parse_number(value, f"{rpath()}.{key}", default=0.0)
+        parsed[key] = number
+    qps = parsed.get(_TOTAL.get(protocol, protocol), 0.0)
     err = 0.0
     if protocol in _PCT_ERR and rates.get(_PCT_ERR[protocol]) is not None:
-        err = parse_number(rates[_PCT_ERR[protocol]], f"{rpath}.{_PCT_ERR[protocol]}",
-                           default=0.0, upper=100.0) / 100.0
+        err = _value(rates, _PCT_ERR[protocol], rpath, default=0.0, upper=100.0) / 100.0
     elif protocol in _ERR_KEYS and qps > 0:
-        errors = sum(parse_number(rates.get(k), f"{rpath}.{k}", default=0.0)
-                     for k in _ERR_KEYS[protocol])
+        errors = sum(parsed.get(k, 0.0) for k in _ERR_KEYS[protocol])
         err = min(errors / qps, 1.0)
-    p95 = parse_number(data.get("responseTime"), f"{path}.responseTime", default=math.nan)
-    mtls = parse_number(data.get("isMTLS"), f"{path}.isMTLS", default=0.0, upper=100.0) / 100.0
-    throughput = parse_number(data.get("throughput"), f"{path}.throughput", default=math.nan)
+    p95 = _value(data, "responseTime", path, default=math.nan)
+    mtls = _value(data, "isMTLS", path, default=0.0, upper=100.0) / 100.0
+    throughput = _value(data, "throughput", path, default=math.nan)
     if protocol == "tcp":
         if math.isnan(throughput):
             throughput = qps
@@ -232,6 +293,8 @@ def _edge_row(data: Mapping[str, Any], path: str) -> tuple[str, float, float, fl
 
 def _timestamp(payload: Mapping[str, Any], ts: Any) -> pd.Timestamp:
     if ts is not None:
+        if type(ts) is pd.Timestamp and ts.tzinfo is datetime.UTC:
+            return ts                      # already what the conversion below returns
         stamp = pd.Timestamp(ts)
         return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     raw = payload.get("timestamp")
@@ -239,6 +302,19 @@ def _timestamp(payload: Mapping[str, Any], ts: Any) -> pd.Timestamp:
         return pd.Timestamp.now(tz="UTC").floor("s")
     seconds = parse_number(raw, "timestamp", default=0.0, upper=4_102_444_800)  # < year 2100
     return pd.Timestamp(int(seconds), unit="s", tz="UTC")
+
+
+_MISSING = object()
+
+
+def _endpoint(data: Mapping[str, Any], end: str, names: Mapping[str, str | None],
+              i: int) -> str | None:
+    """The service name (None = skipped node) that edge `i`'s `end` id refers to."""
+    node_id = data.get(end)
+    name = names.get(node_id, _MISSING) if isinstance(node_id, str) else _MISSING
+    if name is _MISSING:
+        raise _bad(f"{_edge_path(i)}.{end}", f"references no node ({str(node_id)[:16]!r})")
+    return name  # type: ignore[return-value]
 
 
 def _aggregate_edges(rows: list[tuple[str, str, str, float, float, float, float]]
@@ -310,43 +386,35 @@ def parse_graph(
     names: dict[str, str | None] = {}          # node id -> service name (None = skipped)
     skipped: Counter[str] = Counter()
     namespaces: Counter[str] = Counter()
-    services: list[str] = []
+    index: dict[str, int] = {}                 # service name -> row (first-seen order)
     for i, wrapper in enumerate(raw_nodes):
-        path = f"elements.nodes[{i}].data"
-        data = _mapping(_mapping(wrapper, f"elements.nodes[{i}]").get("data"), path)
+        data = _data(wrapper, i, "nodes")
         node_id = data.get("id")
         if not isinstance(node_id, str) or not node_id:
-            raise _bad(f"{path}.id", "expected a non-empty string id")
+            raise _bad(f"{_node_path(i)}.id", "expected a non-empty string id")
         if node_id in names:
-            raise _bad(f"{path}.id", f"duplicate node id {node_id[:16]}")
-        reason, name = _skip_reason(data, path, graph_type, namespace, known)
+            raise _bad(f"{_node_path(i)}.id", f"duplicate node id {node_id[:16]}")
+        reason, name, node_ns = _skip_reason(data, i, graph_type, namespace, known)
         if reason is not None:
             skipped[reason] += 1
             names[node_id] = None
             continue
         names[node_id] = name
-        namespaces[_text(data.get("namespace"), f"{path}.namespace")] += 1
-        if name not in services:
-            services.append(name)
+        namespaces[node_ns] += 1
+        if name not in index:
+            index[name] = len(index)
+    services = list(index)
     if max_services is not None and len(services) > max_services:
         raise TooManyServices(len(services), max_services, source=SOURCE)
 
-    index = {name: i for i, name in enumerate(services)}
     rps_in = [0.0] * len(services)
     rx = [math.nan] * len(services)
     tx = [math.nan] * len(services)
     rows: list[tuple[str, str, str, float, float, float, float]] = []
     for i, wrapper in enumerate(raw_edges):
-        path = f"elements.edges[{i}].data"
-        data = _mapping(_mapping(wrapper, f"elements.edges[{i}]").get("data"), path)
-        ends = []
-        for end in ("source", "target"):
-            node_id = data.get(end)
-            if not isinstance(node_id, str) or node_id not in names:
-                raise _bad(f"{path}.{end}", f"references no node ({str(node_id)[:16]!r})")
-            ends.append(names[node_id])
-        src, dst = ends
-        protocol, qps, p95, err, mtls, throughput = _edge_row(data, path)
+        data = _data(wrapper, i, "edges")
+        src, dst = _endpoint(data, "source", names, i), _endpoint(data, "target", names, i)
+        protocol, qps, p95, err, mtls, throughput = _edge_row(data, i)
         kbps = throughput * 8.0 / 1000.0
         if dst is not None:
             d = index[dst]
