@@ -35,10 +35,13 @@ def test_train_help_shows_examples():
 def test_train_command_writes_a_loadable_model(tmp_path):
     app = tmp_path / "tiny.json"
     app.write_text(json.dumps(TINY_APP))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"max_steps": 20, "eval_every": 0, "ppo": {
+        "num_steps": 20, "num_minibatches": 2, "update_epochs": 1}}))
     out = tmp_path / "run"
-    proc = _gnnrl("train", "--app", str(app), "--trace", "constant", "--peaks", "100",
-                  "--topology", "static", "--total-steps", "120", "--num-envs", "2",
-                  "--seed", "5", "--quiet", "--out", str(out))
+    proc = _gnnrl("train", "--config", str(config), "--app", str(app), "--trace", "constant",
+                  "--peaks", "100", "--topology", "static", "--total-steps", "40",
+                  "--num-envs", "2", "--seed", "5", "--quiet", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("model")
     model = PPO_GNN.load(out / "model")

@@ -123,3 +123,13 @@ def test_training_config_round_trips_through_json(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(cfg.to_json())
     assert TrainConfig.load(path) == cfg
+
+
+def test_imitation_warm_start_clones_the_hpa_teacher(tmp_path):
+    cfg = _config(tmp_path, updates=1).replace(bc_rounds=2, bc_epochs=40)
+    out = tmp_path / "bc"
+    train(cfg, out, progress=False)
+    first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["update"] == 0
+    assert first["bc_accuracy"] > 0.9
+    assert first["bc_move_recall"] > 0.7  # the rare scale moves, not just "hold"

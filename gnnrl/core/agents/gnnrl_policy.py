@@ -15,6 +15,9 @@ import numpy as np
 
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 
+#: the model shipped with the package (see docs/policy.md for how it was trained)
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "assets" / "models" / "default"
+
 
 class GNNRLPolicy:
     """Adapter implementing ``name``, ``reset(env)`` and ``act(obs, info)``."""
@@ -25,10 +28,14 @@ class GNNRLPolicy:
         self.name = name
 
     @classmethod
-    def load(cls, path: str | Path, deterministic: bool = True, name: str = "gnnrl"
-             ) -> GNNRLPolicy:
-        """Load a saved model folder (see `PPO_GNN.load` for the errors raised)."""
-        return cls(PPO_GNN.load(path), deterministic=deterministic, name=name)
+    def load(cls, path: str | Path | None = None, deterministic: bool = True,
+             name: str = "gnnrl") -> GNNRLPolicy:
+        """Load a saved model folder (default: the shipped model, `DEFAULT_MODEL_DIR`).
+
+        See `PPO_GNN.load` for the errors raised.
+        """
+        return cls(PPO_GNN.load(path or DEFAULT_MODEL_DIR), deterministic=deterministic,
+                   name=name)
 
     def reset(self, env: Any = None) -> None:
         """Start of an episode: forget the temporal memory."""

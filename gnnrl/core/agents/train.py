@@ -63,7 +63,9 @@ class TrainConfig(JsonConfig):
     topology: the scenario mix (`gnnrl.core.agents.scenario_mix`); max_steps: episode
     length (control intervals); seed: < 1000 (evaluation seeds start at 1000);
     device: "auto" | "cpu" | "cuda"; torch_threads: intra-op threads (1 on shared CPUs);
-    eval_every / checkpoint_every: in updates (0 = never).
+    eval_every / checkpoint_every: in updates (0 = never); bc_rounds: episodes per env of
+    the HPA teacher to imitate before PPO (0 = start from scratch;
+    `gnnrl.core.agents.imitation`), bc_epochs: passes over that data.
     """
 
     app: str = "onlineboutique"
@@ -78,6 +80,8 @@ class TrainConfig(JsonConfig):
     eval_every: int = 10
     checkpoint_every: int = 10
     keep_checkpoints: int = 2
+    bc_rounds: int = 0
+    bc_epochs: int = 8
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
 
@@ -106,7 +110,8 @@ class TrainConfig(JsonConfig):
         for name in ("max_steps", "torch_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every", "keep_checkpoints"):
+        for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "bc_rounds",
+                     "bc_epochs"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
 
@@ -180,8 +185,8 @@ class Trainer:
     """One training run (see the module docstring). Use `train` unless you need the parts."""
 
     def __init__(self, config: TrainConfig, out_dir: str | os.PathLike[str],
-                 progress: bool = True, env_wrapper: Callable[[Any], Any] | None = None
-                 ) -> None:
+                 progress: bool = True, env_wrapper: Callable[[Any], Any] | None = None,
+                 policy_cls: type[PPO_GNN] = PPO_GNN) -> None:
         from gnnrl.core.envs import DynamicGraphConfig, OnlineBoutique
         from gnnrl.sim import load_app_spec
 
@@ -211,8 +216,9 @@ class Trainer:
         self.make_env: Callable[..., Any] = make_env
         self.pool = EnvPool([make_train_env] * config.ppo.num_envs, config.seed)
         env0 = self.pool.envs[0]
-        self.model = PPO_GNN(env0.observation_space, env0.action_space,
-                             config=config.policy).to(self.device)
+        self.policy_cls = policy_cls
+        self.model = policy_cls(env0.observation_space, env0.action_space,
+                                config=config.policy).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.ppo.learning_rate,
                                           eps=config.ppo.adam_eps)
         self.normalizer = RewardNormalizer(config.ppo.num_envs, config.ppo.gamma,
@@ -248,6 +254,20 @@ class Trainer:
         t, _ = obs_to_tensors(stack_obs(rows), self.device)
         self.model.scaler.fit(t["svc_df"], t["node_mask"], t["edge_df"], t["edge_mask"],
                               t["global_feats"])
+
+    def imitate(self) -> dict[str, float]:
+        """Clone the HPA teacher (``bc_rounds`` episodes per env), critic included."""
+        from gnnrl.baselines.hpa import HPAPolicy
+        from gnnrl.core.agents.imitation import clone, collect_teacher
+
+        pool = EnvPool([self.make_env] * self.cfg.ppo.num_envs, self.cfg.seed + 1)
+        try:
+            data = collect_teacher(self.model, pool, lambda: HPAPolicy(target=0.7),
+                                   self.normalizer, self.cfg.ppo.gamma, self.cfg.bc_rounds)
+        finally:
+            pool.close()
+        return clone(self.model, data, self.cfg.bc_epochs, self.cfg.ppo.minibatch_size,
+                     self.cfg.ppo.learning_rate * 3, self.generator)
 
     def resume(self) -> bool:
         """Restore the newest checkpoint under ``out/checkpoints``; False when none."""
@@ -379,7 +399,7 @@ class Trainer:
 
         if self.hpa_eval is None:
             self.hpa_eval = evaluate(HPAPolicy(target=0.7), self.make_env, self.eval_scenarios)
-        policy_model = PPO_GNN(config=self.model.config).to(self.device)
+        policy_model = self.policy_cls(config=self.model.config).to(self.device)
         policy_model.load_state_dict(self.model.state_dict())
         ours = evaluate(GNNRLPolicy(policy_model), self.make_env, self.eval_scenarios)
         out = {f"eval/{k}": v for k, v in ours.items()}
@@ -396,28 +416,36 @@ def _bar(total: int, initial: int, enabled: bool):
 
 def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = True,
           progress: bool = True, stop_after_updates: int | None = None,
-          env_wrapper: Callable[[Any], Any] | None = None) -> Path:
+          env_wrapper: Callable[[Any], Any] | None = None,
+          policy_cls: type[PPO_GNN] = PPO_GNN) -> Path:
     """Train (or resume) a policy; returns the folder of the final model (``out/model``).
 
     ``stop_after_updates`` ends the run early after that many updates in this call (tests
     of interruption/resume); the model is still saved. ``env_wrapper`` wraps each training
-    env (e.g. a Gymnasium wrapper; evaluation envs are not wrapped).
+    env (e.g. a Gymnasium wrapper; evaluation envs are not wrapped). ``policy_cls`` swaps
+    the architecture for a `PPO_GNN` subclass with the same interface (benchmarks).
 
     Raises:
         TrainingNaNError: NaN/inf in observations, rewards or losses (names the step and
             env); the last good checkpoint is kept.
         ConfigError: invalid configuration.
     """
-    tr = Trainer(config, out_dir, progress, env_wrapper)
+    tr = Trainer(config, out_dir, progress, env_wrapper, policy_cls)
     out = tr.out
     atomic_write_text(out / "train_config.json", config.to_json())
-    if not (resume and tr.resume()):
-        tr.fit_scaler()
     cfg = config.ppo
     tracker = _Tracker(out, config)
-    bar = _bar(cfg.num_updates * cfg.batch_size, tr.update * cfg.batch_size, progress)
     status = "FAILED"
+    resumed = resume and tr.resume()
+    bar = _bar(cfg.num_updates * cfg.batch_size, tr.update * cfg.batch_size, progress)
     try:
+        if not resumed:
+            tr.fit_scaler()
+            if config.bc_rounds:
+                row = tr.imitate()
+                if config.eval_every:
+                    row.update(tr.evaluate())
+                tracker.log({"update": 0, **row}, 0)
         obs, infos = tr.pool.reset()
         bank = tr.model.new_memory(tr.pool.num_envs)
         for i, info in enumerate(infos):
