@@ -21,6 +21,7 @@ Observation (ARCHITECTURE.md), float32 unless noted:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -44,7 +45,8 @@ def hpa_desired(cpu_m: np.ndarray, ready: np.ndarray, replicas: np.ndarray,
     util_sum = cpu_m / np.maximum(cpu_request_m, 1e-9)  # = ready * utilisation
     desired = np.ceil(util_sum / target - 1e-9)
     desired = np.where(ready > 0, desired, replicas)
-    return np.clip(desired, min_r, max_r)
+    np.maximum(desired, min_r, out=desired)  # = np.clip(desired, min_r, max_r)
+    return np.minimum(desired, max_r, out=desired)
 
 
 @functools.lru_cache(maxsize=64)
@@ -55,9 +57,71 @@ def _row_offsets(n: int, width: int) -> np.ndarray:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class ObservationLayout:
+    """Where each service and edge of N copies goes in the padded observation.
+
+    It depends only on the slot mapping and the active services, which change only with
+    topology events and episode resets: callers that step often build it once with
+    `observation_layout` and pass it to `build_observations` until the mapping changes.
+
+    Attributes (flat indices count copies first: copy n, row r -> n * rows + r):
+        on: (K,) flat (n * S + s) of observed services (mapped and active).
+        node_rows: (K,) their flat rows in (N * max_nodes).
+        active: (N, S) bool, observed services.
+        edge_on: (M,) flat (n * E + e) of observed edges; edge_rows: (M,) flat rows in
+            (N * max_edges).
+        edge_ends: (M, 3) float32: src slot, dst slot and 1 of the observed edges.
+        node_mask, edge_mask: (N, max_nodes) / (N, max_edges) int8.
+        num_nodes: (N,) int64.
+    """
+
+    on: np.ndarray
+    node_rows: np.ndarray
+    active: np.ndarray
+    edge_on: np.ndarray
+    edge_rows: np.ndarray
+    edge_ends: np.ndarray
+    node_mask: np.ndarray
+    edge_mask: np.ndarray
+    num_nodes: np.ndarray
+
+
+def observation_layout(sim, slot_idx: np.ndarray, edge_slot: np.ndarray, active: np.ndarray,
+                       max_nodes: int, max_edges: int) -> ObservationLayout:
+    """The `ObservationLayout` of `sim`'s copies for `slot_idx` (N, S), `edge_slot` (N, E)
+    and the simulator's `active` (N, S) flags (see `build_observations`)."""
+    N = slot_idx.shape[0]
+    observed = (slot_idx >= 0) & active
+    on = observed.ravel().nonzero()[0]
+    node_rows = (slot_idx + _row_offsets(N, max_nodes)).ravel().take(on)
+    node_mask = np.zeros(N * max_nodes, dtype=np.int8)
+    node_mask[node_rows] = 1
+    edge_mask = np.zeros(N * max_edges, dtype=np.int8)
+    edge_on = edge_rows = np.zeros(0, dtype=np.int64)
+    edge_ends = np.zeros((0, 3), dtype=np.float32)
+    E = len(sim.edges)
+    if E:
+        edge_on = ((edge_slot >= 0) & observed.take(sim.edge_src, axis=1)
+                   & observed.take(sim.edge_dst, axis=1)).ravel().nonzero()[0]
+        edge_rows = (edge_slot + _row_offsets(N, max_edges)).ravel().take(edge_on)
+        ends = np.empty((N, E, 3), dtype=np.float32)
+        ends[..., 0] = slot_idx.take(sim.edge_src, axis=1)
+        ends[..., 1] = slot_idx.take(sim.edge_dst, axis=1)
+        ends[..., 2] = 1.0
+        edge_ends = ends.reshape(N * E, 3).take(edge_on, axis=0)
+        edge_mask[edge_rows] = 1
+    for arr in (on, node_rows, observed, edge_on, edge_rows, edge_ends, node_mask, edge_mask):
+        arr.flags.writeable = False
+    return ObservationLayout(on, node_rows, observed, edge_on, edge_rows, edge_ends,
+                             node_mask.reshape(N, max_nodes), edge_mask.reshape(N, max_edges),
+                             observed.sum(axis=1).astype(np.int64))
+
+
 def build_observations(
     m, sim, slot_idx: np.ndarray, edge_slot: np.ndarray, max_nodes: int, max_edges: int,
     hpa_target: float = 0.7, entry_rps: np.ndarray | None = None,
+    layout: ObservationLayout | None = None,
 ) -> dict[str, np.ndarray]:
     """Observations for all N copies.
 
@@ -67,6 +131,9 @@ def build_observations(
         slot_idx: (N, S) int slot of each service, -1 when not mapped (inactive).
         edge_slot: (N, E) int slot of each edge, -1 when not mapped.
         entry_rps: (N,) entry req/s for global_feats (default: the entry's rps_in).
+        layout: `observation_layout(sim, slot_idx, edge_slot, m.active, ...)`, when the
+            caller keeps one (it must be rebuilt whenever the mapping or the active
+            services change); computed here when None.
 
     Returns:
         dict of fresh arrays with a leading N axis (see module docstring); the caller may
@@ -77,9 +144,9 @@ def build_observations(
     loop); the action mask is a lookup in `gnnrl.core.envs.moves.VALID_TABLE`.
     """
     N, S = slot_idx.shape
-    active = (slot_idx >= 0) & m.active
-    on = np.flatnonzero(active)  # flat (n * S + s) of observed services
-    node_rows = (slot_idx + _row_offsets(N, max_nodes)).ravel().take(on)
+    if layout is None:
+        layout = observation_layout(sim, slot_idx, edge_slot, m.active, max_nodes, max_edges)
+    on, node_rows = layout.on, layout.node_rows
     cur = m.replicas
     desired = hpa_desired(m.cpu_m, m.ready, cur, sim.cpu_request, hpa_target,
                           sim.min_replicas, sim.max_replicas)
@@ -92,32 +159,22 @@ def build_observations(
     feats[..., 5] = m.out_rps
     svc = np.zeros((N * max_nodes, 6), dtype=np.float32)
     svc[node_rows] = feats.reshape(N * S, 6).take(on, axis=0)
-    node_mask = np.zeros(N * max_nodes, dtype=np.int8)
-    node_mask[node_rows] = 1
 
     edge_df = np.zeros((N * max_edges, 7), dtype=np.float32)
-    edge_mask = np.zeros(N * max_edges, dtype=np.int8)
-    if len(sim.edges):
-        E = len(sim.edges)
-        src_slot = slot_idx.take(sim.edge_src, axis=1)
-        dst_slot = slot_idx.take(sim.edge_dst, axis=1)
-        e_on = np.flatnonzero((edge_slot >= 0) & active.take(sim.edge_src, axis=1)
-                              & active.take(sim.edge_dst, axis=1))
-        edge_rows = (edge_slot + _row_offsets(N, max_edges)).ravel().take(e_on)
-        rows = np.empty((N, E, 7), dtype=np.float32)
-        rows[..., 0] = src_slot
-        rows[..., 1] = dst_slot
-        rows[..., 2] = 1.0
-        rows[..., 3] = m.edge_qps
-        rows[..., 4] = m.edge_p95_ms
-        rows[..., 5] = m.edge_err
-        rows[..., 6] = m.edge_mtls
-        edge_df[edge_rows] = rows.reshape(N * E, 7).take(e_on, axis=0)
-        edge_mask[edge_rows] = 1
+    E = len(sim.edges)
+    if E:
+        edge_df[layout.edge_rows, :3] = layout.edge_ends
+        rows = np.empty((N, E, 4), dtype=np.float32)
+        rows[..., 0] = m.edge_qps
+        rows[..., 1] = m.edge_p95_ms
+        rows[..., 2] = m.edge_err
+        rows[..., 3] = m.edge_mtls
+        edge_df[layout.edge_rows, 3:] = rows.reshape(N * E, 4).take(layout.edge_on, axis=0)
 
-    pods = (cur * active).sum(axis=1)
-    cpu = (m.cpu_m * active).sum(axis=1)
-    mem = (m.mem_mi * active).sum(axis=1)
+    active = layout.active
+    pods = np.add.reduce(cur * active, axis=1)
+    cpu = np.add.reduce(m.cpu_m * active, axis=1)
+    mem = np.add.reduce(m.mem_mi * active, axis=1)
     if entry_rps is None:
         entry_rps = m.rps_in[:, sim.index[sim.app.entry]]
     pods_safe = np.maximum(pods, 1)
@@ -136,9 +193,9 @@ def build_observations(
         "svc_df": svc.reshape(N, max_nodes, 6),
         "edge_df": edge_df.reshape(N, max_edges, 7),
         "global_feats": global_feats,
-        "node_mask": node_mask.reshape(N, max_nodes),
-        "edge_mask": edge_mask.reshape(N, max_edges),
-        "num_nodes": active.sum(axis=1).astype(np.int64),
+        "node_mask": layout.node_mask.copy(),
+        "edge_mask": layout.edge_mask.copy(),
+        "num_nodes": layout.num_nodes.copy(),
         "invalid_action_mask": invalid,
     }
 

@@ -12,6 +12,8 @@ actions through the Deployments' scale subresource).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -20,8 +22,12 @@ import numpy as np
 from gymnasium import spaces
 
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
-from gnnrl.core.envs.moves import NUM_MOVES, moves_to_replicas
-from gnnrl.core.envs.observation import build_observations
+from gnnrl.core.envs.moves import DELTAS, NUM_MOVES, moves_to_replicas
+from gnnrl.core.envs.observation import (
+    ObservationLayout,
+    build_observations,
+    observation_layout,
+)
 from gnnrl.core.envs.reward import RewardConfig, reward
 from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.scenario import Scenario, TopologyEvent, universe
@@ -30,6 +36,28 @@ from gnnrl.sim.traces import trace_from_spec
 
 #: Extra trace steps generated beyond the episode, for policies that look ahead (oracle).
 LOOKAHEAD = 64
+
+#: info's per-slot arrays (max_nodes,) float, in this order; the dynamic ones come from
+#: the step's metrics (attribute names in _DYNAMIC_ATTRS), the others are constants.
+_PER_SLOT = ("replicas", "ready_replicas", "cpu_m", "cpu_request_m", "mem_mi", "rps_in",
+             "min_replicas", "max_replicas", "p95_ms")
+_DYNAMIC = ("replicas", "ready_replicas", "cpu_m", "mem_mi", "rps_in", "p95_ms")
+_DYNAMIC_ATTRS = ("replicas", "ready", "cpu_m", "mem_mi", "rps_in", "p95_ms")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Topology:
+    """What depends only on the slot mapping (rebuilt on topology events; see _topology)."""
+
+    slot_idx: np.ndarray  # (1, S) slot of each sim service, -1 = unmapped
+    edge_slot: np.ndarray  # (1, E) slot of each edge, -1 = unmapped
+    mapped: np.ndarray  # (K,) sim columns of mapped services
+    slots: np.ndarray  # (K,) their slots
+    layout: ObservationLayout
+    info_block: np.ndarray  # (len(_PER_SLOT), max_nodes) with the constant rows filled
+    info_dst: np.ndarray  # flat positions in info_block of the dynamic values
+    info_src: np.ndarray  # their flat positions in the concatenated metrics rows
+    slot_names: list[str | None]
 
 
 class OnlineBoutique(gym.Env):
@@ -126,7 +154,10 @@ class OnlineBoutique(gym.Env):
         self.scenario: Scenario = scenarios[0]
         self.sim: BatchedSim | None = None
         self._obs: dict[str, np.ndarray] | None = None
-        self._slots_cache: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._topo: _Topology | None = None
+        self._cost_of: Any = None
+        self._cost_value = 0.0
+        self._move_base = np.arange(n, dtype=np.int64) * NUM_MOVES
         self.t = 0
 
     # ------------------------------------------------------------------ helpers
@@ -186,14 +217,15 @@ class OnlineBoutique(gym.Env):
         start = self.t + 1
         return self._trace[start:start + k].copy()
 
-    def _slot_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(1, S) slot of each sim service and (1, E) slot of each edge (-1 = unmapped).
+    def _topology(self) -> _Topology:
+        """Everything that depends only on the slot mapping and the active services.
 
-        Cached; `_sync_mapping` invalidates the cache when the topology changes.
+        Cached; `_sync_mapping` (called on every topology change) invalidates it.
         """
-        if self._slots_cache is None:
+        if self._topo is None:
             sim = self.sim
             assert sim is not None
+            n = self.graph_config.max_nodes
             slot_idx = np.full((1, sim.num_services), -1, dtype=np.int64)
             for name, slot in self.graph_space.node_mapping.items():
                 slot_idx[0, sim.index[name]] = slot
@@ -202,15 +234,32 @@ class OnlineBoutique(gym.Env):
                 key = (sim.service_names[i], sim.service_names[j])
                 edge_slot[0, k] = self.graph_space.edge_mapping.get(key, -1)
             mapped = np.nonzero(slot_idx[0] >= 0)[0]
-            self._slots_cache = (slot_idx, edge_slot, mapped, slot_idx[0, mapped])
-        return self._slots_cache[0], self._slots_cache[1]
+            slots = slot_idx[0, mapped]
+            layout = observation_layout(sim, slot_idx, edge_slot, sim.active,
+                                        n, self.graph_config.max_edges)
+            # info's per-slot block: constant rows filled once; the dynamic rows come from
+            # one concatenated (len(_DYNAMIC) * S,) vector through flat indices
+            block = np.zeros((len(_PER_SLOT), n))
+            for key, values in (("cpu_request_m", sim.cpu_request),
+                                ("min_replicas", sim.min_replicas),
+                                ("max_replicas", sim.max_replicas)):
+                block[_PER_SLOT.index(key), slots] = values[mapped]
+            S = sim.num_services
+            dyn_rows = np.array([_PER_SLOT.index(k) for k in _DYNAMIC])
+            self._topo = _Topology(
+                slot_idx=slot_idx, edge_slot=edge_slot, mapped=mapped, slots=slots,
+                layout=layout, info_block=block,
+                info_dst=(dyn_rows[:, None] * n + slots[None, :]).ravel(),
+                info_src=(np.arange(len(_DYNAMIC))[:, None] * S + mapped[None, :]).ravel(),
+                slot_names=self.graph_space.slot_names())
+        return self._topo
 
     def _sync_mapping(self) -> list[str]:
         sim = self.sim
         assert sim is not None
         active = [s for s in self.app_universe.service_names if sim.active[0, sim.index[s]]]
         change = self.graph_space.update_node_mapping(active)
-        self._slots_cache = None
+        self._topo = None
         self.graph_space.update_edge_mapping(
             (sim.service_names[i], sim.service_names[j]) for i, j in sim.edges)
         return [f"add {n}" for n in change["added"]] + [f"remove {n}" for n in change["removed"]]
@@ -226,14 +275,14 @@ class OnlineBoutique(gym.Env):
         return [ev.describe() for ev in done]
 
     def _observe(self, m) -> None:
-        slot_idx, edge_slot = self._slot_arrays()
+        topo = self._topology()
         assert self.sim is not None
-        obs = build_observations(m, self.sim, slot_idx, edge_slot, self.graph_config.max_nodes,
-                                 self.graph_config.max_edges, self.hpa_target)
+        obs = build_observations(m, self.sim, topo.slot_idx, topo.edge_slot,
+                                 self.graph_config.max_nodes, self.graph_config.max_edges,
+                                 self.hpa_target, layout=topo.layout)
         self._obs = {k: v[0] for k, v in obs.items()}
         self._obs["num_nodes"] = int(self._obs["num_nodes"])
         self._metrics = m
-        self._slot_idx = slot_idx[0]
 
     def _get_obs(self) -> Any:
         assert self._obs is not None
@@ -242,36 +291,28 @@ class OnlineBoutique(gym.Env):
         assert self.sim is not None
         idx = [self.sim.index[s] for s in self.app.service_names]
         m = self._metrics
-        svc = np.stack([m.replicas[0], self._obs["svc_df"][self._slot_idx[idx], 1],
+        slot_of = self._topology().slot_idx[0]
+        svc = np.stack([m.replicas[0], self._obs["svc_df"][slot_of[idx], 1],
                         m.cpu_m[0], m.mem_mi[0], m.rps_in[0], m.out_rps[0]], axis=-1)[idx]
         return svc.astype(np.float32).reshape(-1)
 
     def _info(self, events: list[str], invalid: int, rew: float | None = None) -> dict:
         sim, m = self.sim, self._metrics
         assert sim is not None
-        n = self.graph_config.max_nodes
-        self._slot_arrays()
-        assert self._slots_cache is not None
-        idx, slots = self._slots_cache[2], self._slots_cache[3]
-        per_slot = {}
-        for key, values in (("replicas", m.replicas[0]), ("ready_replicas", m.ready[0]),
-                            ("cpu_m", m.cpu_m[0]), ("cpu_request_m", sim.cpu_request),
-                            ("mem_mi", m.mem_mi[0]), ("rps_in", m.rps_in[0]),
-                            ("min_replicas", sim.min_replicas),
-                            ("max_replicas", sim.max_replicas), ("p95_ms", m.p95_ms[0])):
-            arr = np.zeros(n)
-            arr[slots] = values[idx]
-            per_slot[key] = arr
+        topo = self._topology()
+        block = topo.info_block.copy()
+        dynamic = np.concatenate([getattr(m, attr)[0] for attr in _DYNAMIC_ATTRS])
+        block.reshape(-1)[topo.info_dst] = dynamic.take(topo.info_src)
         p95 = float(m.e2e_p95_ms[0])
         info = {
-            "slot_names": self.graph_space.slot_names(),
-            **per_slot,
+            "slot_names": list(topo.slot_names),
+            **dict(zip(_PER_SLOT, block, strict=True)),
             "e2e_p95_ms": p95,
             "e2e_mean_ms": float(m.e2e_mean_ms[0]),
             "slo_p95_ms": self.app.slo_p95_ms,
-            "slo_violated": bool(p95 > self.app.slo_p95_ms),
+            "slo_violated": p95 > self.app.slo_p95_ms,
             "error_rate": float(m.e2e_err_rate[0]),
-            "cost": float(self._cost(m)),
+            "cost": self._cost(m),
             "entry_rps": float(m.rps_in[0, sim.index[self.app.entry]]),
             "invalid_actions": int(invalid),
             "topology_events": events,
@@ -284,8 +325,13 @@ class OnlineBoutique(gym.Env):
         return info
 
     def _cost(self, m) -> float:
-        assert self.sim is not None
-        return float((m.replicas[0] * self.sim.cpu_request * m.active[0]).sum() / 1000.0)
+        """Cores requested by the pods that exist (replicas x CPU request), cached per step."""
+        if self._cost_of is not m:
+            assert self.sim is not None
+            self._cost_value = float(np.add.reduce(m.replicas[0] * self.sim.cpu_request
+                                                   * m.active[0]) / 1000.0)
+            self._cost_of = m
+        return self._cost_value
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -335,35 +381,36 @@ class OnlineBoutique(gym.Env):
         n = self.graph_config.max_nodes
         if action.shape != (n,):
             raise ValueError(f"action: expected shape ({n},), got {action.shape}")
-        moves = np.clip(action, 0, NUM_MOVES - 1)
-        bad = (action != moves)
-        invalid_mask = self._obs["invalid_action_mask"].reshape(n, NUM_MOVES).astype(bool)
-        bad |= invalid_mask[np.arange(n), moves]
-        moves = np.where(bad, 0, moves)
-        invalid = int(bad.sum())
+        moves = np.minimum(np.maximum(action, 0), NUM_MOVES - 1)
+        bad = action != moves
+        # the mask is service-major (slot * 15 + move): one gather finds each slot's entry
+        bad |= self._obs["invalid_action_mask"].take(self._move_base + moves) != 0
+        invalid = int(np.count_nonzero(bad))
+        if invalid:
+            moves[bad] = 0
         if self.k8s:
             return self._k8s_step(moves, invalid)
         sim = self.sim
         assert sim is not None
 
-        self._slot_arrays()
-        assert self._slots_cache is not None
-        idx, slots = self._slots_cache[2], self._slots_cache[3]  # mapping the action saw
+        topo = self._topology()
+        idx, slots = topo.mapped, topo.slots  # mapping the action saw
         self.t += 1
         events = self._apply_events(self.t)
-        target = sim.replicas[0].copy()
+        # replicas now: those of the last step, unless an event just changed them
+        target = sim.replicas[0] if events else self._metrics.replicas[0].copy()
         # Services removed by this step's events are forced to 0 by the simulator; a
         # service added now keeps its pending pods (its slot had no action yet).
-        target[idx] = moves_to_replicas(target[idx], moves[slots])
+        target[idx] += DELTAS.take(moves.take(slots))
         if events:
             for name in (ev.split(" ", 1)[1] for ev in events if ev.startswith("add ")):
                 target[sim.index[name]] = sim.replicas[0, sim.index[name]]
-        m = sim.step(np.array([self._trace[self.t]]), target[None, :])
+        m = sim.step(self._trace[self.t:self.t + 1], target[None, :])
         self._observe(m)
         cost = self._cost(m)
         r = float(reward(self.reward_config, m.e2e_p95_ms, self.app.slo_p95_ms,
                          m.e2e_err_rate, np.array([cost]), self._cost_min)[0])
-        if not np.isfinite(r):
+        if not math.isfinite(r):
             raise FloatingPointError(f"non-finite reward at step {self.t}")
         truncated = self.t >= self.max_steps
         return self._get_obs(), r, False, truncated, self._info(events, invalid, r)
