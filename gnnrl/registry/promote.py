@@ -161,14 +161,18 @@ def list_versions(tracking_uri: str | None = None) -> list[dict[str, Any]]:
 
     try:
         versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
+        aliases = dict(getattr(client.get_registered_model(MODEL_NAME), "aliases", {}) or {})
     except MlflowException:
         return []
+    by_version: dict[str, list[str]] = {}
+    for alias, number in aliases.items():
+        by_version.setdefault(str(number), []).append(alias)
     rows = []
     for mv in sorted(versions, key=lambda m: int(m.version), reverse=True):
         rows.append(
             {
                 "version": str(mv.version),
-                "aliases": sorted(getattr(mv, "aliases", []) or []),
+                "aliases": sorted(by_version.get(str(mv.version), [])),
                 "run_id": mv.run_id,
                 "created": pd.Timestamp(mv.creation_timestamp, unit="ms").isoformat(),
                 "tags": dict(mv.tags or {}),

@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mlflow.pyfunc import PythonModel
+
+with warnings.catch_warnings():  # mlflow's import-time type-hint notices are not ours
+    warnings.simplefilter("ignore", UserWarning)
+    from mlflow.pyfunc import PythonModel
 
 #: The registered model name of the GNNRL policy.
 MODEL_NAME = "gnnrl-scaler"
@@ -89,6 +93,10 @@ def act_sequence(policy: Any, batch: dict[str, np.ndarray], reset: bool = True,
 
 class GnnrlPolicyModel(PythonModel):
     """`mlflow.pyfunc.PythonModel` wrapping a trained `PPO_GNN` folder."""
+
+    # The model declares an explicit tensor signature (see `signature`); MLflow's type-hint
+    # based input wrapping (mlflow/pyfunc/model.py, __init_subclass__) is not wanted.
+    _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
         self._policy = _load_policy(context.artifacts[MODEL_DIR_ARTIFACT])
