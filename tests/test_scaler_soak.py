@@ -117,3 +117,34 @@ def test_soak_500_ticks_with_faults_keeps_every_invariant(model_dir):
 @pytest.mark.slow
 def test_soak_10000_ticks_with_faults_keeps_every_invariant(model_dir):
     run_soak(model_dir, 10_000, seed=2)
+
+
+def test_services_that_come_and_go_remap_the_model_memory_in_the_closed_loop(model_dir):
+    from gnnrl.core.agents.ppo_gnn import PPO_GNN
+
+    clock = FakeClock(0.0)
+    cluster = SimCluster("onlineboutique", clock, seed=3)
+    cfg = ScalerConfig(namespace="sim", source="sim", mode="active", recover_after_healthy=1,
+                       services={n: {"min_replicas": lo, "max_replicas": hi}
+                                 for n, (lo, hi) in cluster.limits.items()})
+    policy = PPO_GNN.load(model_dir)
+    scaler = Scaler(cfg, cluster, clock, models=static_models(policy))
+    scaler.start()
+    run_forever(scaler, clock, lambda: False, max_ticks=5)
+    slots = dict(scaler.space.node_mapping)
+    assert policy._bank.names[0] == scaler.space.slot_names()
+    cluster.remove_service("adservice")
+    reports = []
+    run_forever(scaler, clock, lambda: False, max_ticks=5, on_tick=reports.append)
+    assert "adservice" not in scaler.space.node_mapping
+    assert "adservice" not in policy._bank.names[0]  # the TGN memory followed the mapping
+    assert all(scaler.space.node_mapping[n] == slots[n] for n in scaler.space.node_mapping)
+    assert "adservice" not in reports[-1].services  # 404: skipped, nothing written
+    assert reports[-1].mode == "model"  # the rest of the graph is still scaled by the model
+    cluster.add_service("adservice")
+    run_forever(scaler, clock, lambda: False, max_ticks=3)
+    assert "adservice" in scaler.space.node_mapping
+    assert policy._bank.names[0] == scaler.space.slot_names()
+    for _, name, replicas in cluster.writes:
+        lim = cfg.services[name]
+        assert lim.min_replicas <= replicas <= lim.max_replicas

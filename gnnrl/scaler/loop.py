@@ -226,6 +226,8 @@ class Scaler:
                 services[name] = self.cluster.read_service(scale)
             except K8sForbidden as exc:
                 self._forbid(name, exc)
+            except K8sNotFound:  # the Deployment was deleted: nothing to scale this tick
+                self.metrics.skipped.labels(name, "not_found").inc()
             except K8sError as exc:
                 self.metrics.api_errors.labels(type(exc).__name__).inc()
                 self.metrics.skipped.labels(name, "read_failed").inc()

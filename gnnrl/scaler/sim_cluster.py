@@ -30,6 +30,7 @@ from gnnrl.sim import AppSpec, BatchedSim, SimConfig, load_app_spec, make_trace
 from gnnrl.sources.errors import (
     K8sConflict,
     K8sError,
+    K8sNotFound,
     K8sTooManyRequests,
     K8sUnavailable,
     SourceUnavailable,
@@ -108,6 +109,7 @@ class SimCluster:
         self.limits = {n: (int(s.min_replicas), int(s.max_replicas))
                        for n, s in self.app.services.items()}
         self.writes: list[tuple[float, str, int]] = []
+        self.removed: set[str] = set()
         self.steps = 0
         self._t_next = clock.now()
         self._nan: set[str] = set()
@@ -115,7 +117,8 @@ class SimCluster:
 
     # ------------------------------------------------------------------ simulation
     def _targets(self) -> np.ndarray:
-        return np.array([[self.spec[n] for n in self.names]], dtype=np.int64)
+        return np.array([[0 if n in self.removed else self.spec[n] for n in self.names]],
+                        dtype=np.int64)
 
     def _sync(self) -> None:
         while self.clock.now() >= self._t_next:
@@ -138,6 +141,18 @@ class SimCluster:
             elif f.hand_out_of_bounds and self.rng.random() < f.hand_out_of_bounds:
                 self.set_by_hand(n, hi + 1 + int(self.rng.integers(0, 3)))
 
+    def remove_service(self, name: str) -> None:
+        """The Deployment is deleted (its pods go at once; reads answer 404)."""
+        self.sim.set_active(name, False)
+        self.removed.add(name)
+
+    def add_service(self, name: str) -> None:
+        """The Deployment is (re)created at its min_replicas (its pods start like new pods)."""
+        self.sim.set_active(name, True)
+        self.removed.discard(name)
+        self.spec[name] = self.limits[name][0]
+        self.rv[name] += 1
+
     def set_by_hand(self, name: str, replicas: int) -> None:
         """Someone (kubectl scale) sets spec.replicas."""
         self.spec[name] = int(replicas)
@@ -148,10 +163,12 @@ class SimCluster:
 
     # ------------------------------------------------------------------ Cluster
     def deployment_names(self) -> list[str]:
-        return list(self.names)
+        return [n for n in self.names if n not in self.removed]
 
     def read_scale(self, name: str) -> ScaleState:
         self._sync()
+        if name in self.removed:
+            raise K8sNotFound(f'deployments.apps "{name}" not found', status=404)
         if self._maybe(self.faults.read_unavailable):
             raise K8sUnavailable(f"read scale {name}: HTTP 503 (injected)", status=503)
         return ScaleState(name, self.spec[name], str(self.rv[name]), f"app={name}")
@@ -202,6 +219,8 @@ class SimCluster:
                                      retry_after_s=f.retry_after_s)
         if self._maybe(f.unavailable):
             raise K8sUnavailable(f"patch scale {name}: timeout (injected)")
+        if name in self.removed:
+            raise K8sNotFound(f'deployments.apps "{name}" not found', status=404)
         if replicas < 0:
             raise K8sError(f"patch scale {name}: HTTP 422 negative replicas", status=422)
         self.spec[name] = int(replicas)
