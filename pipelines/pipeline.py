@@ -18,6 +18,8 @@ from components.train import train_op
 from gnnrl.pipeline.options import BuildOptions
 
 PIPELINE_NAME = "gnnrl-retrain"
+#: where the Kiali/Prometheus token Secret is mounted (gnnrl.pipeline.steps.TOKEN_FILE)
+KIALI_TOKEN_DIR = "/var/run/secrets/gnnrl-kiali"
 
 
 def _mlflow_credentials(task: dsl.PipelineTask, options: BuildOptions) -> None:
@@ -95,10 +97,12 @@ def build_pipeline(options: "BuildOptions | None" = None):
                 num_retries=opts.collect_retries, backoff_duration="30s", backoff_factor=2.0
             )
         if opts.kiali_secret:
-            kubernetes.use_secret_as_env(
+            # a file, not an env var: the collector re-reads it at every request, so a
+            # rotated token is picked up (gnnrl collect --token-file)
+            kubernetes.use_secret_as_volume(
                 collect,
                 secret_name=opts.kiali_secret,
-                secret_key_to_env={"token": "GNNRL_KIALI_TOKEN"},
+                mount_path=KIALI_TOKEN_DIR,
                 optional=True,
             )
 

@@ -13,6 +13,7 @@ from kfp import components
 from gnnrl.config import ConfigError
 from gnnrl.pipeline.options import BuildOptions
 from gnnrl.pipeline.runner import COMMITTED_YAML, REPO_ROOT, compile_pipeline
+from gnnrl.pipeline.steps import TOKEN_FILE
 
 EXECUTORS = ("collect", "calibrate", "train", "evaluate", "register", "deploy")
 
@@ -119,8 +120,10 @@ def test_credentials_come_from_kubernetes_secrets(committed):
         assert secret["secretName"] == "gnnrl-mlflow"
         assert {e["envVar"] for e in secret["keyToEnv"]} == {
             "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"}
-    (kiali,) = platform["exec-collect-op"]["secretAsEnv"]
+    (kiali,) = platform["exec-collect-op"]["secretAsVolume"]
     assert kiali["secretName"] == "gnnrl-kiali"
+    assert TOKEN_FILE == kiali["mountPath"] + "/token", "the collect step reads it there"
+    assert kiali["optional"] is True
 
 
 @pytest.mark.parametrize("step", EXECUTORS)

@@ -31,7 +31,7 @@ class BuildOptions(JsonConfig):
         mlflow_secret: Kubernetes Secret with ``username``/``password`` for MLflow
             ("" = none); mounted as MLFLOW_TRACKING_USERNAME/PASSWORD (optional secret).
         kiali_secret: Kubernetes Secret with ``token`` for Kiali/Prometheus ("" = none);
-            mounted as GNNRL_KIALI_TOKEN on the collect task (optional secret).
+            mounted at /var/run/secrets/gnnrl-kiali on the collect task (optional secret).
         collect_retries: retries of the collect task (>= 0), exponential backoff from 30 s.
         train_cpu / train_memory: resource requests of the train task (Kubernetes units).
     """
