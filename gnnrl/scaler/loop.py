@@ -170,6 +170,7 @@ class Scaler:
         transition = self.fallback.record(healthy, reason)
         if transition is not None:
             self._on_transition(transition)
+        self.metrics.set_fallback(self.fallback.reason)  # the reason may change in rule mode
         use_model = self.fallback.mode == "model" and desired_by_model is not None
         # S5: the model in charge answered outside the action space -> hold this tick
         hold = model_in_charge and reason == "model_output"
