@@ -222,6 +222,8 @@ class BatchedSim:
         self._idle_ns, self._cpu_req_ns = tiled_ns(self.idle_m), tiled_ns(self.cpu_per_req)
         self._mem_base_ns, self._mem_rps_ns = tiled_ns(self.mem_base), tiled_ns(self.mem_per_rps)
         self._req_kb_ns, self._resp_kb_ns = tiled_ns(self.req_kb), tiled_ns(self.resp_kb)
+        self._mtls_ne = np.ascontiguousarray(np.broadcast_to(self.edge_mtls_vec,
+                                                             (N, len(self.edges))))
         # scratch buffers (never returned to callers)
         self._work = np.empty((S, N))
         self._done = np.empty((S, N))
@@ -244,7 +246,7 @@ class BatchedSim:
     @property
     def replicas(self) -> np.ndarray:
         """(N, S) pods that exist (ready + starting)."""
-        return self.ready + self.pending.sum(axis=0)
+        return self.ready + np.add.reduce(self.pending, axis=0)
 
     def reset(self, replicas: np.ndarray | None = None) -> None:
         """All copies at t=0 with `replicas` (N, S) or (S,) ready pods (default: min)."""
@@ -285,7 +287,7 @@ class BatchedSim:
         delta = target - self.replicas
         self.pending[0] += np.maximum(delta, 0)
         down = np.maximum(-delta, 0)
-        if down.any():
+        if np.count_nonzero(down):
             # Remove the newest pending pods first, then ready ones.
             for k in range(self.K):
                 take = np.minimum(down, self.pending[k])
@@ -371,7 +373,7 @@ class BatchedSim:
         # does not build up on top of it within a transient (checked against the DES in
         # benchmarks/des_check.py), so only the service time itself remains random.
         over = backlog_end > 0
-        any_over = bool(over.any())
+        any_over = np.count_nonzero(over) > 0
         if any_over:
             np.copyto(r_mean, self._svc_only_sn, where=over)
             np.copyto(r_var, self._svc_only_sq_sn, where=over)
@@ -379,14 +381,14 @@ class BatchedSim:
         # callers add their callees' totals, deepest level first (one 2-D matrix product
         # per level over the (4 x N) columns of the callees' rows).
         tot = self._tot
-        if any_over or backlog_start.any():
+        if any_over or np.count_nonzero(backlog_start):
             queue_delay = 0.5 * (backlog_start + backlog_end) / np.maximum(cap_t, 1e-9)
             np.add(self._st_sn, np.where(pos, queue_delay, 0.0), out=tot[:, 0])
         else:  # no backlog anywhere: the queueing delay is exactly 0
             tot[:, 0] = self._st_sn
         tot[:, 1] = r_mean
         tot[:, 2] = r_var
-        any_drop = bool(dropped.any())
+        any_drop = np.count_nonzero(dropped) > 0
         if any_drop:
             offered_dt = lam * dt + backlog_start
             drop_share = np.where(offered_dt > 0, dropped / np.maximum(offered_dt, 1e-12), 0.0)
@@ -438,7 +440,7 @@ class BatchedSim:
         if target_replicas is not None:
             replicas = self._scale(np.asarray(target_replicas).reshape(N, S))
         else:
-            replicas = self.ready + self.pending.sum(axis=0)
+            replicas = self.ready + np.add.reduce(self.pending, axis=0)
         entry = np.asarray(entry_rps, dtype=float)
         if entry.shape != (N,):
             entry = np.broadcast_to(entry, (N,))
@@ -449,7 +451,7 @@ class BatchedSim:
             z = self.rng.standard_normal(N)
             entry = np.maximum(entry + z * np.sqrt(entry / dt), 0.0)
 
-        pending_any = bool(self.pending.any())
+        pending_any = np.count_nonzero(self.pending) > 0
         if pending_any:
             eff = self.ready + np.einsum("kns,ks->ns", self.pending, self.pending_frac)
         else:
@@ -460,7 +462,8 @@ class BatchedSim:
         act_t = np.ascontiguousarray(act_f.T)
         backlog_t = np.ascontiguousarray(self.backlog.T)
         cap_t = eff_t * self._cap_sn  # req/s
-        all_active = bool(act.all())  # then multiplying by the active flags is a no-op
+        # all active: multiplying by the active flags is a no-op
+        all_active = np.count_nonzero(act) == act.size
         lam_t, served_t, backlog_end_t, dropped_t = self._serve(entry, cap_t, act_t, backlog_t,
                                                                 all_active)
         self.backlog = backlog_end_t.T  # (N, S) view; its .T is contiguous next step
@@ -497,7 +500,7 @@ class BatchedSim:
             edge_qps *= self._edge_p
             edge_p95 = p95_ms.take(dst, axis=1)
             edge_err = err_rate.take(dst, axis=1)
-            edge_mtls = np.repeat(self.edge_mtls_vec[None, :], N, axis=0)
+            edge_mtls = self._mtls_ne.copy()
         else:
             edge_on = act_f.take(src, axis=1) * act_f.take(dst, axis=1)
             edge_qps = served.take(src, axis=1) * self._edge_p * edge_on

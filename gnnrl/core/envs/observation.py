@@ -71,7 +71,11 @@ class ObservationLayout:
         active: (N, S) bool, observed services.
         edge_on: (M,) flat (n * E + e) of observed edges; edge_rows: (M,) flat rows in
             (N * max_edges).
-        edge_ends: (M, 3) float32: src slot, dst slot and 1 of the observed edges.
+        edge_ends: (M * 3,) float32: src slot, dst slot and 1 of the observed edges.
+        node_flat: (K * 6,) positions in the flattened (N * max_nodes * 6) svc_df of the
+            observed services' features; edge_flat_ends / edge_flat_dyn: (M * 3,) /
+            (M * 4,) positions in the flattened edge_df of the observed edges' columns
+            0..2 / 3..6 (scattering into a flat array is much faster than into rows).
         node_mask, edge_mask: (N, max_nodes) / (N, max_edges) int8.
         num_nodes: (N,) int64.
     """
@@ -82,6 +86,9 @@ class ObservationLayout:
     edge_on: np.ndarray
     edge_rows: np.ndarray
     edge_ends: np.ndarray
+    node_flat: np.ndarray
+    edge_flat_ends: np.ndarray
+    edge_flat_dyn: np.ndarray
     node_mask: np.ndarray
     edge_mask: np.ndarray
     num_nodes: np.ndarray
@@ -99,7 +106,7 @@ def observation_layout(sim, slot_idx: np.ndarray, edge_slot: np.ndarray, active:
     node_mask[node_rows] = 1
     edge_mask = np.zeros(N * max_edges, dtype=np.int8)
     edge_on = edge_rows = np.zeros(0, dtype=np.int64)
-    edge_ends = np.zeros((0, 3), dtype=np.float32)
+    edge_ends = np.zeros(0, dtype=np.float32)
     E = len(sim.edges)
     if E:
         edge_on = ((edge_slot >= 0) & observed.take(sim.edge_src, axis=1)
@@ -109,11 +116,16 @@ def observation_layout(sim, slot_idx: np.ndarray, edge_slot: np.ndarray, active:
         ends[..., 0] = slot_idx.take(sim.edge_src, axis=1)
         ends[..., 1] = slot_idx.take(sim.edge_dst, axis=1)
         ends[..., 2] = 1.0
-        edge_ends = ends.reshape(N * E, 3).take(edge_on, axis=0)
+        edge_ends = ends.reshape(N * E, 3).take(edge_on, axis=0).ravel()
         edge_mask[edge_rows] = 1
-    for arr in (on, node_rows, observed, edge_on, edge_rows, edge_ends, node_mask, edge_mask):
+    node_flat = (node_rows[:, None] * 6 + np.arange(6)).ravel()
+    edge_flat_ends = (edge_rows[:, None] * 7 + np.arange(3)).ravel()
+    edge_flat_dyn = (edge_rows[:, None] * 7 + np.arange(3, 7)).ravel()
+    for arr in (on, node_rows, observed, edge_on, edge_rows, edge_ends, node_mask, edge_mask,
+                node_flat, edge_flat_ends, edge_flat_dyn):
         arr.flags.writeable = False
     return ObservationLayout(on, node_rows, observed, edge_on, edge_rows, edge_ends,
+                             node_flat, edge_flat_ends, edge_flat_dyn,
                              node_mask.reshape(N, max_nodes), edge_mask.reshape(N, max_edges),
                              observed.sum(axis=1).astype(np.int64))
 
@@ -157,19 +169,20 @@ def build_observations(
     feats[..., 3] = m.mem_mi
     feats[..., 4] = m.rps_in
     feats[..., 5] = m.out_rps
-    svc = np.zeros((N * max_nodes, 6), dtype=np.float32)
-    svc[node_rows] = feats.reshape(N * S, 6).take(on, axis=0)
+    svc = np.zeros(N * max_nodes * 6, dtype=np.float32)
+    svc[layout.node_flat] = feats.reshape(N * S, 6).take(on, axis=0).ravel()
 
-    edge_df = np.zeros((N * max_edges, 7), dtype=np.float32)
+    edge_df = np.zeros(N * max_edges * 7, dtype=np.float32)
     E = len(sim.edges)
     if E:
-        edge_df[layout.edge_rows, :3] = layout.edge_ends
+        edge_df[layout.edge_flat_ends] = layout.edge_ends
         rows = np.empty((N, E, 4), dtype=np.float32)
         rows[..., 0] = m.edge_qps
         rows[..., 1] = m.edge_p95_ms
         rows[..., 2] = m.edge_err
         rows[..., 3] = m.edge_mtls
-        edge_df[layout.edge_rows, 3:] = rows.reshape(N * E, 4).take(layout.edge_on, axis=0)
+        edge_df[layout.edge_flat_dyn] = rows.reshape(N * E, 4).take(layout.edge_on,
+                                                                    axis=0).ravel()
 
     active = layout.active
     pods = np.add.reduce(cur * active, axis=1)
