@@ -518,3 +518,9 @@ def test_a_tick_that_raises_is_logged_counted_and_the_loop_goes_on(kube, caplog)
     assert s.metrics.value("gnnrl_scaler_tick_failures_total") == 1
     assert any("tick failed" in r.getMessage() for r in caplog.records)
     assert kube.scale_writes() == [(NS, "cartservice", 4)]  # the second tick worked
+
+
+def test_config_without_services_refuses_to_start(kube):
+    fake_cluster(kube, {"cartservice": (2, 0.7)})
+    with pytest.raises(ConfigError, match="services: empty"):
+        scaler_for(kube, config({}))

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gnnrl.config import ConfigError
 from gnnrl.core.envs.dynamic_graph_space import (
     DynamicGraphConfig,
     DynamicGraphSpace,
@@ -131,9 +132,13 @@ class Scaler:
         """Check the configuration against the cluster (S18) and become ready.
 
         Raises:
-            ConfigError: a configured service is not a Deployment of the namespace.
+            ConfigError: no service configured, or one that is not a Deployment of the
+                namespace.
             K8sError: the Deployments cannot be listed at all.
         """
+        if not self.config.services:
+            raise ConfigError("services: empty; list the Deployments to scale with their "
+                              "min_replicas/max_replicas (see manifests/configmap.yaml)")
         self.config.check_known_services(self.cluster.deployment_names())
         if self.models is not None:
             self._poll_model()
