@@ -140,7 +140,7 @@ def tracked_run(
     import mlflow
 
     check_reachable(uri)
-    previous = mlflow.get_tracking_uri() if "MLFLOW_TRACKING_URI" in os.environ else None
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
@@ -153,8 +153,8 @@ def tracked_run(
         ) as run:
             yield run
     finally:
-        if previous is not None:
-            mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
