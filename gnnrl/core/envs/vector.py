@@ -21,13 +21,20 @@ import numpy as np
 
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES
-from gnnrl.core.envs.observation import build_observations
+from gnnrl.core.envs.observation import (
+    ObservationLayout,
+    build_observations,
+    observation_layout,
+)
 from gnnrl.core.envs.online_boutique import LOOKAHEAD
 from gnnrl.core.envs.reward import RewardConfig, reward
 from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.scenario import Scenario, TopologyEvent
 from gnnrl.sim.spec import AppSpec, load_app_spec
 from gnnrl.sim.traces import trace_from_spec
+
+#: "no further topology event" in `BatchedEnvPool._next_event`
+_NO_EVENT = np.iinfo(np.int64).max
 
 OBS_FIELDS = ("svc_df", "edge_df", "global_feats", "node_mask", "edge_mask", "num_nodes",
               "invalid_action_mask")
@@ -90,6 +97,12 @@ class BatchedEnvPool:
         self.m = None
         self.obs: dict[str, np.ndarray] | None = None
         self.events_now: list[list[str]] = [[] for _ in range(B)]
+        # caches: observation layout (rebuilt after any copy's mapping changes), slot names
+        # per copy, and the next step at which each copy has a topology event
+        self._layout: ObservationLayout | None = None
+        self._slot_names: list[list[str | None]] = [[] for _ in range(B)]
+        self._next_event = np.full(B, _NO_EVENT, np.int64)
+        self._with_events: set[int] = set()
         # a one-copy simulator for warm starts of single copies
         self._warm = BatchedSim(self.universe, 1, self.sim_config,
                                 seed=np.random.default_rng([run_seed, 104729]))
@@ -107,6 +120,8 @@ class BatchedEnvPool:
         for k, (a, b) in enumerate(sim.edges):
             self.edge_slot[i, k] = space.edge_mapping.get(
                 (sim.service_names[a], sim.service_names[b]), -1)
+        self._layout = None
+        self._slot_names[i] = space.slot_names()
 
     def _apply_events(self, i: int, step: int) -> list[str]:
         evs: list[TopologyEvent] = [e for e in self.scenario_of[i].events if e.step == step]
@@ -151,28 +166,62 @@ class BatchedEnvPool:
                 getattr(self.m, k)[i] = v[0]
         act = sim.active[i]
         self.cost_min[i] = float((sim.min_replicas * sim.cpu_request * act).sum() / 1000.0)
+        self._set_events_now(i, events)
+        self._next_event[i] = self._event_after(i, 0)
+
+    def _event_after(self, i: int, step: int) -> int:
+        """The first step after `step` at which copy i's scenario has an event."""
+        return min((e.step for e in self.scenario_of[i].events if e.step > step),
+                   default=_NO_EVENT)
+
+    def _set_events_now(self, i: int, events: list[str]) -> None:
         self.events_now[i] = events
+        if events:
+            self._with_events.add(i)
+        else:
+            self._with_events.discard(i)
 
     def _build_obs(self) -> dict[str, np.ndarray]:
+        if self._layout is None:
+            self._layout = observation_layout(self.sim, self.slot_idx, self.edge_slot,
+                                              self.sim.active, self.graph_config.max_nodes,
+                                              self.graph_config.max_edges)
         return build_observations(self.m, self.sim, self.slot_idx, self.edge_slot,
                                   self.graph_config.max_nodes, self.graph_config.max_edges,
-                                  self.hpa_target)
+                                  self.hpa_target, layout=self._layout)
+
+    def _infos(self, copies: Sequence[int], rewards: np.ndarray | None = None
+               ) -> list[dict[str, Any]]:
+        """info dicts of `copies` (same keys and values as one `OnlineBoutique` per copy
+        would give for them; computed with one set of numpy calls for all copies)."""
+        m, sim = self.m, self.sim
+        B, n = self.num_envs, self.graph_config.max_nodes
+        cost = np.add.reduce(m.replicas * sim.cpu_request * m.active, axis=1) / 1000.0
+        mapped = self.slot_idx >= 0
+        replicas = np.zeros((B, n))
+        rows = (self.slot_idx + (np.arange(B) * n)[:, None])[mapped]
+        replicas.reshape(-1)[rows] = m.replicas[mapped]
+        p95 = m.e2e_p95_ms.tolist()
+        err = m.e2e_err_rate.tolist()
+        cost_l = cost.tolist()
+        steps = self.t.tolist()
+        rew = None if rewards is None else rewards.tolist()
+        slo = self.app.slo_p95_ms
+        dt = self.sim_config.interval_s
+        out = []
+        for i in copies:
+            info = {"slot_names": list(self._slot_names[i]), "replicas": replicas[i],
+                    "e2e_p95_ms": p95[i], "slo_p95_ms": slo, "slo_violated": p95[i] > slo,
+                    "error_rate": err[i], "cost": cost_l[i],
+                    "topology_events": self.events_now[i], "step": steps[i],
+                    "t_s": float(steps[i] * dt), "scenario": self.scenario_of[i].name}
+            if rew is not None:
+                info["reward"] = rew[i]
+            out.append(info)
+        return out
 
     def _info(self, i: int, rew: float | None = None) -> dict[str, Any]:
-        m, sim = self.m, self.sim
-        p95 = float(m.e2e_p95_ms[i])
-        cost = float((m.replicas[i] * sim.cpu_request * m.active[i]).sum() / 1000.0)
-        n = self.graph_config.max_nodes
-        replicas = np.zeros(n)
-        mapped = self.slot_idx[i] >= 0
-        replicas[self.slot_idx[i, mapped]] = m.replicas[i, mapped]
-        info = {"slot_names": self.spaces[i].slot_names(), "replicas": replicas,
-                "e2e_p95_ms": p95, "slo_p95_ms": self.app.slo_p95_ms,
-                "slo_violated": bool(p95 > self.app.slo_p95_ms),
-                "error_rate": float(m.e2e_err_rate[i]), "cost": cost,
-                "topology_events": self.events_now[i], "step": int(self.t[i]),
-                "t_s": float(self.t[i] * self.sim_config.interval_s),
-                "scenario": self.scenario_of[i].name}
+        info = self._infos([i])[0]
         if rew is not None:
             info["reward"] = rew
         return info
@@ -182,7 +231,7 @@ class BatchedEnvPool:
         for i in range(self.num_envs):
             self._reset_one(i)
         self.obs = self._build_obs()
-        return self.obs, [self._info(i) for i in range(self.num_envs)]
+        return self.obs, self._infos(range(self.num_envs))
 
     # ------------------------------------------------------------------ step
     def step(self, actions: np.ndarray):
@@ -204,15 +253,15 @@ class BatchedEnvPool:
         target = sim.replicas + np.where(mapped, DELTAS[slot_moves], 0)
         self.t += 1
         self.steps_in_episode += 1
-        for i in range(B):
-            if any(e.step == self.t[i] for e in self.scenario_of[i].events):
-                self.events_now[i] = self._apply_events(i, int(self.t[i]))
-                for ev in self.events_now[i]:
-                    if ev.startswith("add "):
-                        j = sim.index[ev[4:]]
-                        target[i, j] = sim.replicas[i, j]
-            else:
-                self.events_now[i] = []
+        for i in list(self._with_events):  # last step's events are over
+            self._set_events_now(i, [])
+        for i in np.nonzero(self.t == self._next_event)[0].tolist():
+            self._set_events_now(i, self._apply_events(i, int(self.t[i])))
+            self._next_event[i] = self._event_after(i, int(self.t[i]))
+            for ev in self.events_now[i]:
+                if ev.startswith("add "):
+                    j = sim.index[ev[4:]]
+                    target[i, j] = sim.replicas[i, j]
         rps = self.trace[np.arange(B), self.t]
         self.m = sim.step(rps, target)
         m = self.m
@@ -226,7 +275,7 @@ class BatchedEnvPool:
         self.obs = self._build_obs()
         trunc = self.t >= self.max_steps
         term = np.zeros(B, bool)
-        infos = [self._info(i, float(rewards[i])) for i in range(B)]
+        infos = self._infos(range(B), rewards)
         finals: list[dict | None] = [None] * B
         final_infos: list[dict | None] = [None] * B
         done = np.nonzero(trunc)[0]
@@ -236,8 +285,8 @@ class BatchedEnvPool:
                 final_infos[i] = infos[i]
                 self._reset_one(int(i))
             self.obs = self._build_obs()
-            for i in done:
-                infos[i] = self._info(int(i))
+            for i, info in zip(done.tolist(), self._infos(done.tolist()), strict=True):
+                infos[i] = info
         return PoolStep(dict(self.obs), rewards.astype(np.float64), term, trunc, infos,
                         finals, final_infos)
 
