@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +214,12 @@ def run_local(
     )
     pipeline = load_pipeline_module().build_pipeline(options)
     start = time.monotonic()
-    pipeline(**args)
+    with warnings.catch_warnings():
+        # Expected locally: the steps run in this Python, not in the project image, and
+        # Kubernetes resource requests mean nothing to a subprocess.
+        warnings.filterwarnings("ignore", message=".*non-Python base image")
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
+        pipeline(**args)
     return _summarise(root, before, uri, time.monotonic() - start)
 
 

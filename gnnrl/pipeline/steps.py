@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -161,16 +162,22 @@ def train_step(
                     num_minibatches=_divisor(num_envs * num_steps, 4))
     config = TrainConfig(app=app_spec, traces=kinds, max_steps=int(episode_steps),
                          seed=int(seed), ppo=ppo, device="auto")
-    work = Path(out_dir).with_name(Path(out_dir).name + "-work")
-    os.environ["MLFLOW_TRACKING_URI"] = uri  # the trainer's tracker logs the run there
-    model_dir = Path(train(config, work, progress=False))
-    last = mlflow.last_active_run()
-    run_id = last.info.run_id if last is not None else ""
     out = Path(out_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(model_dir, out)
-    metrics = _read_train_metrics(work)
+    # checkpoints stay in a scratch folder; the artifact gets the final model, the
+    # config and the per-update metrics (what the MLflow run also holds)
+    with tempfile.TemporaryDirectory(prefix="gnnrl-train-") as scratch:
+        work = Path(scratch)
+        os.environ["MLFLOW_TRACKING_URI"] = uri  # the trainer's tracker logs the run there
+        model_dir = Path(train(config, work, progress=False))
+        last = mlflow.last_active_run()
+        run_id = last.info.run_id if last is not None else ""
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(model_dir, out)
+        for name in ("metrics.jsonl", "train_config.json"):
+            if (work / name).is_file():
+                shutil.copyfile(work / name, out / name)
+        metrics = _read_train_metrics(work)
     if run_id:
         with tracked_run(uri, "train", run_id=run_id):
             mlflow.log_artifacts(str(out), artifact_path="model_dir")
