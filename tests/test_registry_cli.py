@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from gnnrl.cli import main
@@ -9,19 +11,28 @@ from gnnrl.registry.promote import CHAMPION, alias_version, register_and_gate, s
 from tests.registry_support import make_model, summary
 
 
-@pytest.fixture
-def registry(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    _, first = make_model(tmp_path, 0)
-    _, second = make_model(tmp_path, 1)
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """Two registered versions (v1 champion, v2 rejected challenger), built once."""
+    root = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    _, first = make_model(root, 0)
+    _, second = make_model(root, 1)
     register_and_gate(first, summary((0.01, 9.0)), "cand", tracking_uri=uri)
     register_and_gate(second, summary((0.30, 9.0), champion=(0.01, 9.0)), "cand",
                       champion_policy="champion", champion_version_evaluated="1",
                       tracking_uri=uri)
+    return root / "mlflow.db"
+
+
+@pytest.fixture
+def registry(template, tmp_path, monkeypatch):
+    """A private copy of the registry database (artifacts stay shared, read-only)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    shutil.copyfile(template, tmp_path / "mlflow.db")
     summary((0.0, 5.0), champion=(0.01, 9.0)).to_csv(tmp_path / "summary.csv", index=False)
-    return uri, tmp_path
+    return f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path
 
 
 def test_list_shows_versions_aliases_and_gate_decisions(registry, capsys):
