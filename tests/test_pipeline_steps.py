@@ -1,0 +1,86 @@
+"""Step functions' own logic: candidate ranking, profile arguments, input checks."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from gnnrl.config import ConfigError
+from gnnrl.pipeline.runner import PROFILES, profile_arguments
+from gnnrl.pipeline.steps import (
+    TRAIN_INFO,
+    StepError,
+    _divisor,
+    candidate_name,
+    collect_step,
+    rank_candidates,
+)
+
+
+def _summary(rows):
+    return pd.DataFrame(
+        [{"policy": p, "seed": s, "slo_violation_rate": slo, "replica_hours": cost}
+         for p, slo, cost in rows for s in (1, 2)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("rows", "best_first"),
+    [
+        ([("a", 0.10, 5.0), ("b", 0.05, 9.0)], ["b", "a"]),  # SLO first
+        ([("a", 0.05, 7.0), ("b", 0.05, 6.0)], ["b", "a"]),  # then cost
+        ([("a", 0.0, 1.0), ("b", 0.0, 1.0), ("hpa", 0.0, 0.1)], ["a", "b"]),  # only candidates
+    ],
+)
+def test_best_candidate_has_the_fewest_slo_violations_then_the_lowest_cost(rows, best_first):
+    names = [r[0] for r in rows if r[0] != "hpa"]
+    assert rank_candidates(_summary(rows), names) == best_first
+
+
+def test_a_candidate_missing_from_the_evaluation_is_an_error():
+    with pytest.raises(StepError, match="missing from the summary: c"):
+        rank_candidates(_summary([("a", 0.0, 1.0)]), ["a", "c"])
+
+
+def test_candidates_are_named_after_their_training_seed(tmp_path):
+    (tmp_path / TRAIN_INFO).write_text(json.dumps({"seed": 4, "mlflow_run_id": "x"}))
+    assert candidate_name(0, tmp_path) == "candidate-seed4"
+    assert candidate_name(2, tmp_path / "elsewhere") == "candidate-2"
+
+
+@pytest.mark.parametrize(("n", "want", "expected"), [(480, 4, 4), (63, 4, 3), (7, 4, 1)])
+def test_minibatch_count_divides_the_batch(n, want, expected):
+    assert _divisor(n, want) == expected
+
+
+@pytest.mark.parametrize(("source", "missing"), [("kiali", "kiali_url"),
+                                                 ("prometheus", "prometheus_url")])
+def test_live_sources_need_their_url(tmp_path, source, missing):
+    with pytest.raises(StepError, match=missing):
+        collect_step(str(tmp_path / "out"), source=source)
+
+
+def test_profiles_fill_the_pipeline_parameters_and_overrides_win():
+    args = profile_arguments("quick", "sim", train_steps=99, kiali_url=None)
+    assert args["source"] == "sim" and args["train_steps"] == 99
+    assert "kiali_url" not in args
+    assert args["eval_suite"] == PROFILES["quick"]["eval_suite"]
+    assert profile_arguments("full", "kiali") == {"source": "kiali"}
+
+
+@pytest.mark.parametrize(("profile", "source"), [("huge", "sim"), ("quick", "ftp")])
+def test_unknown_profile_or_source_is_refused(profile, source):
+    with pytest.raises(ConfigError):
+        profile_arguments(profile, source)
+
+
+def test_quick_profile_parameters_exist_in_the_pipeline():
+    from kfp import components
+
+    from gnnrl.pipeline.runner import COMMITTED_YAML
+
+    inputs = components.load_component_from_file(str(COMMITTED_YAML)).component_spec.inputs
+    for profile in PROFILES.values():
+        assert set(profile) <= set(inputs)
