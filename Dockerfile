@@ -42,6 +42,7 @@ RUN groupadd --gid 65532 gnnrl \
 ENV HOME=/tmp \
     MPLCONFIGDIR=/tmp/matplotlib \
     GNNRL_MANIFESTS=/opt/gnnrl/manifests \
+    GNNRL_HOME=/opt/gnnrl \
     PYTHONPATH=/opt/gnnrl
 USER 65532:65532
 

@@ -24,8 +24,19 @@ from typing import Any
 from gnnrl.config import ConfigError, atomic_write_text
 from gnnrl.pipeline.options import BuildOptions
 
+def _repo_root() -> Path:
+    """Where ``components/`` and ``pipelines/`` live: ``$GNNRL_HOME`` (the image sets
+    /opt/gnnrl), else the source checkout holding this package, else the working folder."""
+    if os.environ.get("GNNRL_HOME"):
+        return Path(os.environ["GNNRL_HOME"]).resolve()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pipelines" / "pipeline.py").is_file():
+        return checkout
+    return Path.cwd()
+
+
 #: the repository root (``components/`` and ``pipelines/`` live beside the package)
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = _repo_root()
 #: the committed compiled pipeline
 COMMITTED_YAML = REPO_ROOT / "pipelines" / "gnnrl_pipeline.yaml"
 SOURCES = ("sim", "kiali", "prometheus")
