@@ -250,6 +250,8 @@ def _value(data: Mapping[str, Any], key: str, path: Any, *, default: float,
     """`parse_number(data[key])`, with `path()` built only when the value is not a plain
     valid number (absent, bad, or above `upper`)."""
     value = data.get(key)
+    if value is None:
+        return default
     number = _number(value)
     if number is None or (upper is not None and number > upper):
         return parse_number(value, f"{path()}.{key}", default=default, upper=upper)
@@ -279,7 +281,9 @@ def _edge_row(data: Mapping[str, Any], i: int) -> tuple[str, float, float, float
     if protocol in _PCT_ERR and rates.get(_PCT_ERR[protocol]) is not None:
         err = _value(rates, _PCT_ERR[protocol], rpath, default=0.0, upper=100.0) / 100.0
     elif protocol in _ERR_KEYS and qps > 0:
-        errors = sum(parsed.get(k, 0.0) for k in _ERR_KEYS[protocol])
+        errors = 0
+        for key in _ERR_KEYS[protocol]:
+            errors += parsed.get(key, 0.0)
         err = min(errors / qps, 1.0)
     p95 = _value(data, "responseTime", path, default=math.nan)
     mtls = _value(data, "isMTLS", path, default=0.0, upper=100.0) / 100.0
