@@ -222,6 +222,9 @@ class BatchedSim:
         self._idle_ns, self._cpu_req_ns = tiled_ns(self.idle_m), tiled_ns(self.cpu_per_req)
         self._mem_base_ns, self._mem_rps_ns = tiled_ns(self.mem_base), tiled_ns(self.mem_per_rps)
         self._req_kb_ns, self._resp_kb_ns = tiled_ns(self.req_kb), tiled_ns(self.resp_kb)
+        every = np.ones((N, S)) @ self._p_cat
+        self._to_callees_all = tuple(np.ascontiguousarray(every[:, j * S:(j + 1) * S])
+                                     for j in range(3))
         self._mtls_ne = np.ascontiguousarray(np.broadcast_to(self.edge_mtls_vec,
                                                              (N, len(self.edges))))
         # scratch buffers (never returned to callers)
@@ -314,7 +317,7 @@ class BatchedSim:
             thr[:, lv] = lam[:, lv] * share[:, lv]
         return lam
 
-    def _serve(self, entry: np.ndarray, cap_t: np.ndarray, act_t: np.ndarray,
+    def _serve(self, entry: np.ndarray, cap_t: np.ndarray, act_t: np.ndarray | None,
                backlog_t: np.ndarray, all_active: bool
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Offered and served req/s, backlog at the end of the step and dropped requests.
@@ -357,7 +360,7 @@ class BatchedSim:
 
     def _latency(self, lam: np.ndarray, eff: np.ndarray, cap_t: np.ndarray,
                  backlog_start: np.ndarray, backlog_end: np.ndarray, dropped: np.ndarray,
-                 act_t: np.ndarray, all_active: bool
+                 act_t: np.ndarray | None, all_active: bool
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(p95 s, mean s, error rate) per service including its callees.
 
@@ -399,7 +402,7 @@ class BatchedSim:
         else:  # without drops log P(success) is exactly 0 everywhere
             tot[:, 3] = 0.0
         S, N = cap_t.shape
-        act_rows = act_t[:, None, :]
+        act_rows = None if act_t is None else act_t[:, None, :]
         for k in range(len(self.levels) - 2, -1, -1):
             lv = self.levels[k]
             callees = tot[lv.stop:] if all_active else tot[lv.stop:] * act_rows[lv.stop:]
@@ -410,7 +413,8 @@ class BatchedSim:
         err_rate = None
         if any_drop:
             fail = -np.expm1(tot[:, 3])
-            err_rate = np.where((act_t > 0) & (fail > 0), np.minimum(fail, 1.0), 0.0)
+            failed = fail > 0 if all_active else (act_t > 0) & (fail > 0)
+            err_rate = np.where(failed, np.minimum(fail, 1.0), 0.0)
         return p95_s, mean_s, err_rate
 
     # ------------------------------------------------------------------ step
@@ -456,14 +460,14 @@ class BatchedSim:
             eff = self.ready + np.einsum("kns,ks->ns", self.pending, self.pending_frac)
         else:
             eff = self.ready.astype(np.float64)
-        act_f = act.astype(np.float64)
+        # all active: multiplying by the active flags is a no-op (then they are not built)
+        all_active = np.count_nonzero(act) == act.size
+        act_f = None if all_active else act.astype(np.float64)
         # service-major (S, N) copies for the traffic and latency passes
         eff_t = np.ascontiguousarray(eff.T)
-        act_t = np.ascontiguousarray(act_f.T)
+        act_t = None if act_f is None else np.ascontiguousarray(act_f.T)
         backlog_t = np.ascontiguousarray(self.backlog.T)
         cap_t = eff_t * self._cap_sn  # req/s
-        # all active: multiplying by the active flags is a no-op
-        all_active = np.count_nonzero(act) == act.size
         lam_t, served_t, backlog_end_t, dropped_t = self._serve(entry, cap_t, act_t, backlog_t,
                                                                 all_active)
         self.backlog = backlog_end_t.T  # (N, S) view; its .T is contiguous next step
@@ -479,19 +483,25 @@ class BatchedSim:
         e2e_err = err_rate[:, e].copy()
 
         # ---- resources
-        cpu_m = self._idle_ns * replicas + served * self._cpu_req_ns
-        mem_mi = self._mem_base_ns * replicas + served * self._mem_rps_ns
+        replicas_f = replicas.astype(np.float64)
+        cpu_m = self._idle_ns * replicas_f + served * self._cpu_req_ns
+        mem_mi = self._mem_base_ns * replicas_f + served * self._mem_rps_ns
         if self.config.metric_noise > 0:
             noise = 1.0 + self.config.metric_noise * self.rng.standard_normal((N, S))
             np.maximum(noise, 0.0, out=noise)
             cpu_m *= noise
             mem_mi *= noise
         # calls go to active callees only: per caller, sum over active d of P[s, d] (x size)
-        to_callees = act_f @ self._p_cat  # (N, 3S): calls, response kbit, request kbit
-        out_rps = served * to_callees[:, :S]
+        if all_active:
+            calls, resp_kb, req_kb = self._to_callees_all  # constant (N, S) each
+        else:
+            to_callees = act_f @ self._p_cat  # (N, 3S): calls, response kbit, request kbit
+            calls, resp_kb, req_kb = (to_callees[:, :S], to_callees[:, S:2 * S],
+                                      to_callees[:, 2 * S:])
+        out_rps = served * calls
         # kbit/s: requests in + responses from callees; responses out + requests to callees
-        rx_kbps = 8.0 * (lam * self._req_kb_ns + served * to_callees[:, S:2 * S])
-        tx_kbps = 8.0 * (served * self._resp_kb_ns + served * to_callees[:, 2 * S:])
+        rx_kbps = 8.0 * (lam * self._req_kb_ns + served * resp_kb)
+        tx_kbps = 8.0 * (served * self._resp_kb_ns + served * req_kb)
 
         # ---- edges
         src, dst = self.edge_src, self.edge_dst
