@@ -67,3 +67,32 @@ def test_fixed_seed_batched_pool_summary_is_unchanged_by_speed_work():
         total_p95 += sum(i["e2e_p95_ms"] for i in step.infos)
     assert total_reward == pytest.approx(-198.2649712455867, rel=REL)
     assert total_p95 == pytest.approx(431367.4649786979, rel=REL)
+
+
+@pytest.mark.parametrize("copies", [1, 3])
+def test_step_results_are_not_changed_by_later_steps(copies):
+    """Scratch buffers are reused inside the simulator; what it returns must never be one."""
+    from gnnrl.core.envs.observation import build_observations
+    from gnnrl.sim import BatchedSim, load_app_spec
+
+    sim = BatchedSim(load_app_spec("onlineboutique"), copies, seed=0)
+    sim.reset()
+    slot = np.tile(np.arange(sim.num_services), (copies, 1))
+    eslot = np.tile(np.arange(len(sim.edges)), (copies, 1))
+    overload = np.full(copies, 900.0)  # backlog, drops and errors: every branch runs
+    sim.step(overload, sim.replicas + 2)  # pending pods
+    kept = sim.step(overload)
+    kept_obs = build_observations(kept, sim, slot, eslot, 20, 400)
+    frozen = {k: v.copy() for k, v in vars(kept).items()}
+    frozen_obs = {k: v.copy() for k, v in kept_obs.items()}
+    assert frozen["backlog"].any() and frozen["err_rate"].any()
+    sim.reset()  # zeroes the state in place
+    for rps in (10.0, 900.0, 50.0):
+        m = sim.step(np.full(copies, rps), sim.replicas + 1)
+        build_observations(m, sim, slot, eslot, 20, 400)
+    sim.set_active("adservice", False)
+    sim.step(np.full(copies, 10.0))
+    for k, v in frozen.items():
+        np.testing.assert_array_equal(getattr(kept, k), v, err_msg=k)
+    for k, v in frozen_obs.items():
+        np.testing.assert_array_equal(kept_obs[k], v, err_msg=k)

@@ -533,7 +533,7 @@ class BatchedSim:
             replicas=replicas, ready=self.ready.copy(), rps_in=lam, served_rps=served,
             cpu_m=cpu_m, mem_mi=mem_mi, rx_kbps=rx_kbps, tx_kbps=tx_kbps,
             p95_ms=p95_ms, mean_ms=mean_ms, err_rate=err_rate,
-            backlog=np.ascontiguousarray(backlog_end_t.T), out_rps=out_rps,
+            backlog=backlog_end_t.T.copy(), out_rps=out_rps,
             edge_qps=edge_qps, edge_p95_ms=edge_p95, edge_err=edge_err, edge_mtls=edge_mtls,
             e2e_p95_ms=e2e_p95, e2e_mean_ms=e2e_mean, e2e_err_rate=e2e_err,
             active=act.copy(),
