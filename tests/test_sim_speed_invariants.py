@@ -96,3 +96,21 @@ def test_step_results_are_not_changed_by_later_steps(copies):
         np.testing.assert_array_equal(getattr(kept, k), v, err_msg=k)
     for k, v in frozen_obs.items():
         np.testing.assert_array_equal(kept_obs[k], v, err_msg=k)
+
+
+def test_env_observations_and_infos_are_not_changed_by_later_steps():
+    """The env caches topology-dependent arrays; what it returns must be the caller's."""
+    env = OnlineBoutique(scenario=overload_with_topology_changes(), max_steps=12)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    obs, _, _, _, info = env.step(random_valid_actions(rng, env.action_masks().reshape(20, 15)))
+    frozen_obs = {k: np.array(v, copy=True) for k, v in obs.items()}
+    frozen_info = {k: np.array(v, copy=True) for k, v in info.items()
+                   if isinstance(v, np.ndarray)}
+    for _ in range(11):  # crosses both topology events
+        env.step(random_valid_actions(rng, env.action_masks().reshape(20, 15)))
+    env.reset(seed=4)
+    for k, v in frozen_obs.items():
+        np.testing.assert_array_equal(obs[k], v, err_msg=k)
+    for k, v in frozen_info.items():
+        np.testing.assert_array_equal(info[k], v, err_msg=k)
