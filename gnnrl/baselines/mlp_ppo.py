@@ -37,6 +37,8 @@ import numpy as np
 
 from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
 
+#: Where a trained model is shipped (``mlp`` without a path loads it).
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "mlp_ppo"
 MODEL_FILE = "mlp_ppo.zip"
 CONFIG_FILE = "mlp_ppo.json"
 CURVE_FILE = "learning_curve.csv"
@@ -205,16 +207,20 @@ class MLPPPOPolicy:
 
     @classmethod
     def load(cls, path: str | Path | None, name: str = "mlp") -> MLPPPOPolicy:
-        """Load ``mlp_ppo.zip`` (or the directory holding it) written by `train`.
+        """Load ``mlp_ppo.zip`` (or the directory holding it) written by `train`;
+        None = the model shipped in ``gnnrl/assets/models/mlp_ppo``.
 
         Raises:
-            ConfigError: no path given, or the files are missing.
+            ConfigError: no path given and none shipped, or the files are missing.
         """
         from sb3_contrib import MaskablePPO
 
         if path is None:
-            raise ConfigError("policies: mlp needs a model: mlp:PATH (train one with "
-                              "python -m gnnrl.baselines.mlp_ppo --total-steps N --out DIR)")
+            if not (SHIPPED_DIR / MODEL_FILE).exists():
+                raise ConfigError(
+                    "policies: mlp needs a model: mlp:PATH (train one with "
+                    "python -m gnnrl.baselines.mlp_ppo --total-steps N --out DIR)")
+            path = SHIPPED_DIR
         p = Path(path)
         zip_path = p / MODEL_FILE if p.is_dir() else p
         if not zip_path.exists():
