@@ -6,7 +6,8 @@ a multiple of its. Writes steps.parquet, services.parquet, summary.csv, results.
 report.html (plots embedded) and plots/*.png under --out.
 
 policies: hpa, hpa-NN (CPU target NN %), keda, keda-NN, static, static-N, random, oracle,
-mlp[:ZIP] (python -m gnnrl.baselines.mlp_ppo), gnnrl[:MODEL_DIR] (default: shipped model).
+mlp[:ZIP] (python -m gnnrl.baselines.mlp_ppo; default: the shipped MLP),
+gnnrl[:MODEL_DIR] (default: the shipped model). Prefix LABEL= to name a row.
 
 examples:
   # the README results table (default suite: 5 traces x 3 topologies x 5 seeds)

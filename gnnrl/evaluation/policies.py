@@ -11,7 +11,7 @@ Spec grammar (comma-separated in ``--policies``):
 ``static-N``        N replicas for every service
 ``random``          uniformly random valid moves (`RandomMaskedPolicy`)
 ``oracle``          clairvoyant minimum replicas at a calibrated safe utilisation
-``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (zip from ``python -m gnnrl.baselines.mlp_ppo``)
+``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (default: the shipped one)
 ``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`); without PATH the shipped default model
 ==================  =====================================================================
 
