@@ -11,7 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -76,9 +78,49 @@ def mlflow_server(tmp_path):
     server.stop()
 
 
-def test_registry_round_trip_through_a_real_mlflow_server_survives_an_outage(
-    tmp_path, mlflow_server, monkeypatch
-):
+class FlakyProxy(BaseHTTPRequestHandler):
+    """Forwards to the real server; answers 503 to alias writes (MLflow dies mid-registration)."""
+
+    upstream = ""
+    refused: list = []  # noqa: RUF012 (test-local state)
+
+    def log_message(self, *args):
+        pass
+
+    def _forward(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        path = self.path.split("?")[0]
+        if self.command == "POST" and path.endswith("/registered-models/alias"):
+            type(self).refused.append(path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        resp = requests.request(self.command, self.upstream + self.path, data=body,
+                                headers={k: v for k, v in self.headers.items()
+                                         if k.lower() not in ("host", "content-length")},
+                                timeout=30)
+        self.send_response(resp.status_code)
+        for key, value in resp.headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection",
+                                   "content-encoding"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(resp.content)))
+        self.end_headers()
+        self.wfile.write(resp.content)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
+
+
+def _flaky_proxy(upstream: str) -> ThreadingHTTPServer:
+    FlakyProxy.upstream, FlakyProxy.refused = upstream, []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), FlakyProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    return proxy
+
+
+def test_mlflow_server_failures_never_move_the_champion(tmp_path, mlflow_server, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     uri = mlflow_server.uri
@@ -86,17 +128,29 @@ def test_registry_round_trip_through_a_real_mlflow_server_survives_an_outage(
     v1 = register_and_gate(first, summary((0.01, 9.0)), "cand", tracking_uri=uri)
     assert v1.promoted and alias_version(uri, CHAMPION) == v1.version
     assert (tmp_path / "artifacts").is_dir(), "artifacts went through the server's proxy"
+    better = summary((0.0, 1.0), champion=(0.01, 9.0))
+    gate_args = {"champion_policy": "champion", "champion_version_evaluated": v1.version}
 
+    # 1. the server dies between "version created" and "aliases set": no new champion
+    proxy = _flaky_proxy(uri)
+    try:
+        _, second = make_model(tmp_path, 1)
+        with pytest.raises(Exception, match=r"503|alias"):
+            register_and_gate(second, better, "cand", tracking_uri=
+                              f"http://127.0.0.1:{proxy.server_address[1]}", **gate_args)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert FlakyProxy.refused, "the alias write was attempted and refused"
+    assert alias_version(uri, CHAMPION) == v1.version
+    assert [r["version"] for r in list_versions(uri)] == ["2", v1.version]
+
+    # 2. the server is down: the step fails naming the URI before writing anything
     mlflow_server.stop()
-    _, second = make_model(tmp_path, 1)
+    _, third = make_model(tmp_path, 2)
     with pytest.raises(RegistryUnavailableError, match=uri.replace(".", r"\.")):
-        register_and_gate(
-            second, summary((0.0, 1.0), champion=(0.01, 9.0)), "cand",
-            champion_policy="champion", champion_version_evaluated=v1.version,
-            tracking_uri=uri,
-        )
-
-    # read the server's own database directly: the champion did not move, nothing half-done
+        register_and_gate(third, better, "cand", tracking_uri=uri, **gate_args)
+    # read the server's own database directly: the champion did not move, nothing new
     backend = f"sqlite:///{tmp_path / 'server.db'}"
     assert alias_version(backend, CHAMPION) == v1.version
-    assert [r["version"] for r in list_versions(backend)] == [v1.version]
+    assert [r["version"] for r in list_versions(backend)] == ["2", v1.version]
