@@ -268,6 +268,19 @@ def test_each_target_keeps_its_own_history():
     assert hpa.sync("a", 10, _at(0.1, 10), 1, 20).replicas == 10
 
 
+def test_forgetting_a_target_drops_its_history():
+    clock = FakeClock()
+    hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
+    hpa.sync("svc", 10, _at(0.5, 10), 1, 20)
+    hpa.forget("svc")
+    assert hpa.keys == []
+    clock.t = 15.0
+    # re-created with 4 replicas: its initial recommendation is 4, not the old 10
+    assert hpa.sync("svc", 4, _at(0.1, 4), 1, 20).replicas == 4
+    clock.t = 320.0
+    assert hpa.sync("svc", 4, _at(0.1, 4), 1, 20).replicas == 1
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -424,6 +424,11 @@ class HPAController:
         """Drop a target's history (its workload was deleted)."""
         self._state.pop(key, None)
 
+    @property
+    def keys(self) -> list[str]:
+        """Targets with history."""
+        return list(self._state)
+
     def sync(
         self,
         key: str,
@@ -572,6 +577,10 @@ class HPAPolicy:
         return moves
 
     def _desired(self, names: Sequence[str | None], current: np.ndarray, info: dict) -> np.ndarray:
+        live = set(names)
+        for key in self.controller.keys:
+            if key not in live:  # the service was removed: its HPA object is deleted too
+                self.controller.forget(key)
         desired = current.copy()
         for i, name in enumerate(names):
             if name is None:
