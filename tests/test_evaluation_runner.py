@@ -174,3 +174,12 @@ def test_learning_curves_read_the_trainer_jsonl_and_the_mlp_csv(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="learning curve needs"):
         read_learning_curve(bad)
+
+
+def test_parallel_workers_give_the_same_tables_as_a_sequential_run(tmp_path):
+    kw = dict(suite="quick", seeds=1, steps=12, progress=False, report=False)
+    seq = evaluate(["hpa", "random"], out_dir=tmp_path / "seq", **kw)
+    par = evaluate(["hpa", "random"], out_dir=tmp_path / "par", workers=2, **kw)
+    pd.testing.assert_frame_equal(seq, par)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "seq" / "services.parquet"),
+                                  pd.read_parquet(tmp_path / "par" / "services.parquet"))

@@ -110,57 +110,108 @@ def _na_row(policy: str, scenario: EvalScenario, seed: int, note: str) -> dict[s
     return row
 
 
-def _resolve_policies(policies: Sequence[Any], hpa_sweep: Sequence[int]) -> list[Any]:
-    from gnnrl.baselines.hpa import HPAPolicy
-    from gnnrl.baselines.oracle import OraclePolicy
+def _resolve_policies(policies: Sequence[Any], hpa_sweep: Sequence[int]
+                      ) -> tuple[list[Any], list[str | None]]:
+    """Policies to run (sweep and oracle added) and, for each, the spec that rebuilds it
+    in another process (None for a policy given as an object)."""
     from gnnrl.evaluation.policies import make_policy
 
     out = [make_policy(p) if isinstance(p, str) else p for p in policies]
-    names = {p.name for p in out}
+    recipes: list[str | None] = [p if isinstance(p, str) else None for p in policies]
+    all_names = [p.name for p in out]
+    dup = sorted({n for n in all_names if all_names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"policies: duplicate policy name(s) {', '.join(dup)}")
+    names = set(all_names)
     for pct in hpa_sweep:
         if not (1 <= int(pct) <= 200):
             raise ConfigError(f"hpa_sweep: targets must be 1..200 %, got {pct}")
-        pol = HPAPolicy(int(pct) / 100)
+        pol = make_policy(f"hpa-{int(pct)}")
         if pol.name not in names:
             out.append(pol)
+            recipes.append(f"hpa-{int(pct)}")
             names.add(pol.name)
     if "oracle" not in names:
-        out.append(OraclePolicy())
+        out.append(make_policy("oracle"))
+        recipes.append("oracle")
+    return out, recipes
+
+
+Cell = list[tuple[dict[str, Any], pd.DataFrame | None, pd.DataFrame | None]]
+
+
+def _run_cell(policies: Sequence[Any], scenario: EvalScenario, seed: int, app: AppSpec,
+              out_dir: str | Path, sim_config: SimConfig | None) -> Cell:
+    """Every policy on one scenario and seed: (summary row, steps, services) each."""
+    out: Cell = []
+    for policy in policies:
+        if scenario.topology != "static" and not getattr(
+                policy, "supports_topology_change", True):
+            out.append((_na_row(policy.name, scenario, seed, NA_TOPOLOGY), None, None))
+            continue
+        ep = run_episode(policy, scenario, seed, app, out_dir, sim_config)
+        ident = _ident(policy.name, scenario, seed)
+        out.append(({**ident, **ep.metrics, "note": ""}, ep.steps.assign(**ident),
+                    ep.services.assign(**ident)))
     return out
 
 
+_WORKER_POLICIES: dict[tuple[str, ...], list[Any]] = {}
+
+
+def _cell_worker(recipes: tuple[str, ...], scenario: EvalScenario, seed: int, app: AppSpec,
+                 out_dir: str, sim_config: SimConfig | None) -> Cell:
+    """`_run_cell` in a worker process; policies are rebuilt once per process."""
+    from gnnrl.evaluation.policies import make_policy
+
+    if recipes not in _WORKER_POLICIES:
+        _WORKER_POLICIES[recipes] = [make_policy(r) for r in recipes]
+    return _run_cell(_WORKER_POLICIES[recipes], scenario, seed, app, out_dir, sim_config)
+
+
 def run_suite(policies: Sequence[Any], suite: Suite, app: AppSpec, out_dir: str | Path,
-              progress: bool = True, sim_config: SimConfig | None = None
+              progress: bool = True, sim_config: SimConfig | None = None,
+              workers: int = 1, recipes: Sequence[str | None] | None = None
               ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Every policy x scenario x seed. Returns (summary, steps, services) tables."""
+    """Every policy x scenario x seed. Returns (summary, steps, services) tables.
+
+    With ``workers > 1`` and a spec (``recipes``) for every policy, (scenario, seed) cells
+    run in that many processes (spawned, so torch-based policies are safe); the tables are
+    assembled in the same order as a sequential run, so the output is identical.
+    """
     from tqdm.auto import tqdm
 
-    rows: list[dict[str, Any]] = []
-    steps_parts: list[pd.DataFrame] = []
-    svc_parts: list[pd.DataFrame] = []
-    total = len(policies) * len(suite.scenarios) * len(suite.seeds)
-    with tqdm(total=total, desc="evaluate", unit="run", disable=not progress) as bar:
-        for scenario in suite.scenarios:
-            for seed in suite.seeds:
-                for policy in policies:
-                    bar.set_postfix_str(f"{policy.name} {scenario.name} seed={seed}")
-                    if scenario.topology != "static" and not getattr(
-                            policy, "supports_topology_change", True):
-                        rows.append(_na_row(policy.name, scenario, seed, NA_TOPOLOGY))
-                        bar.update()
-                        continue
-                    ep = run_episode(policy, scenario, seed, app, out_dir, sim_config)
-                    ident = _ident(policy.name, scenario, seed)
-                    rows.append({**ident, **ep.metrics, "note": ""})
-                    steps_parts.append(ep.steps.assign(**ident))
-                    svc_parts.append(ep.services.assign(**ident))
-                    bar.update()
+    cells = [(scenario, seed) for scenario in suite.scenarios for seed in suite.seeds]
+    results: list[Cell] = []
+    parallel = workers > 1 and recipes is not None and all(r is not None for r in recipes)
+    with tqdm(total=len(cells) * len(policies), desc="evaluate", unit="run",
+              disable=not progress) as bar:
+        if parallel:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            assert recipes is not None
+            key = tuple(str(r) for r in recipes)
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = [pool.submit(_cell_worker, key, sc, seed, app, str(out_dir),
+                                       sim_config) for sc, seed in cells]
+                for fut in futures:
+                    results.append(fut.result())
+                    bar.update(len(policies))
+        else:
+            for scenario, seed in cells:
+                bar.set_postfix_str(f"{scenario.name} seed={seed}")
+                results.append(_run_cell(policies, scenario, seed, app, out_dir, sim_config))
+                bar.update(len(policies))
+    rows = [row for cell in results for row, _, _ in cell]
+    steps_parts = [st for cell in results for _, st, _ in cell if st is not None]
+    svc_parts = [sv for cell in results for _, _, sv in cell if sv is not None]
     summary = pd.DataFrame(rows)
     oracle = summary[summary["policy"] == "oracle"].set_index(["scenario", "seed"])[
         "replica_hours"]
-    key = pd.MultiIndex.from_frame(summary[["scenario", "seed"]])
+    key_idx = pd.MultiIndex.from_frame(summary[["scenario", "seed"]])
     summary["replica_hours_vs_oracle"] = summary["replica_hours"].to_numpy() / \
-        oracle.reindex(key).to_numpy()
+        oracle.reindex(key_idx).to_numpy()
     steps = pd.concat(steps_parts, ignore_index=True) if steps_parts else pd.DataFrame()
     services = pd.concat(svc_parts, ignore_index=True) if svc_parts else pd.DataFrame()
     return summary, steps, services
@@ -178,7 +229,7 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
              steps: int | None = None, peak_rps: float | None = None,
              learning_curves: Sequence[str | Path] = (), progress: bool = True,
              report: bool = True, sim_config: SimConfig | None = None,
-             command: str | None = None) -> pd.DataFrame:
+             command: str | None = None, workers: int = 1) -> pd.DataFrame:
     """Evaluate policies on a suite and write the results under ``out_dir``.
 
     Args:
@@ -192,6 +243,7 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
         steps / peak_rps: override the suite's episode length / trace peak.
         learning_curves: training-log CSVs to chart in the report.
         command: the command line to print as "Reproduce:" in the report.
+        workers: processes for the runs (policies given as specs only; same output).
 
     Writes:
         ``steps.parquet`` (per step), ``services.parquet`` (per step x service),
@@ -217,8 +269,11 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
         from gnnrl.evaluation.scenarios import eval_seeds
 
         suite = dataclasses.replace(suite, seeds=eval_seeds(seeds))
-    pols = _resolve_policies(policies, hpa_sweep)
-    summary, step_df, svc_df = run_suite(pols, suite, app_spec, out, progress, sim_config)
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    pols, recipes = _resolve_policies(policies, hpa_sweep)
+    summary, step_df, svc_df = run_suite(pols, suite, app_spec, out, progress, sim_config,
+                                         workers=workers, recipes=recipes)
     _write_parquet(step_df, out / "steps.parquet")
     _write_parquet(svc_df, out / "services.parquet")
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
