@@ -405,7 +405,7 @@ class OnlineBoutique(gym.Env):
         if events:
             for name in (ev.split(" ", 1)[1] for ev in events if ev.startswith("add ")):
                 target[sim.index[name]] = sim.replicas[0, sim.index[name]]
-        m = sim.step(self._trace[self.t:self.t + 1], target[None, :])
+        m = sim.step(np.array([self._trace[self.t]]), target[None, :])
         self._observe(m)
         cost = self._cost(m)
         r = float(reward(self.reward_config, m.e2e_p95_ms, self.app.slo_p95_ms,
