@@ -183,3 +183,33 @@ def test_parallel_workers_give_the_same_tables_as_a_sequential_run(tmp_path):
     pd.testing.assert_frame_equal(seq, par)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "seq" / "services.parquet"),
                                   pd.read_parquet(tmp_path / "par" / "services.parquet"))
+
+
+def test_cli_replays_a_trace_file_on_a_custom_app(tmp_path):
+    import json
+
+    app = {"name": "tiny", "entry": "web", "slo_p95_ms": 200,
+           "services": {
+               "web": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 50,
+                       "service_time_ms": 5, "startup_s": 10},
+               "api": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 100,
+                       "service_time_ms": 3, "startup_s": 10},
+               "db": {"cpu_request_m": 200, "mem_request_mi": 128, "capacity_rps": 200,
+                      "service_time_ms": 2, "startup_s": 20}},
+           "calls": [{"from": "web", "to": "api", "per_request": 1.5},
+                     {"from": "api", "to": "db", "per_request": 1.0}]}
+    (tmp_path / "app.json").write_text(json.dumps(app))
+    t = np.arange(0, 7200, 30)
+    pd.DataFrame({"t_s": t, "rps": 30 + 20 * np.sin(t / 900.0)}).to_csv(
+        tmp_path / "traffic.csv", index=False)
+    out = tmp_path / "out"
+    rc = main(["evaluate", "--policies", "hpa,keda", "--trace", str(tmp_path / "traffic.csv"),
+               "--topologies", "static,remove", "--peak-rps", "60", "--app",
+               str(tmp_path / "app.json"), "--seeds", "1", "--steps", "16", "--out", str(out),
+               "--no-progress"])
+    assert rc == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary.scenario) == {"traffic/static", "traffic/remove"}
+    steps = pd.read_parquet(out / "steps.parquet")
+    assert "remove db" in set(steps["topology_events"])  # the least-loaded leaf
+    assert "tiny" in (out / "results.md").read_text()
