@@ -268,6 +268,16 @@ def test_each_target_keeps_its_own_history():
     assert hpa.sync("a", 10, _at(0.1, 10), 1, 20).replicas == 10
 
 
+def test_rate_limit_counts_what_was_written_not_what_was_decided():
+    clock = FakeClock()
+    hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
+    assert hpa.sync("svc", 8, _at(2.0, 8), 1, 50).replicas == 16  # +100 %
+    hpa.record_written("svc", 8, 15)  # the actuator added only 7
+    clock.t = 5.0
+    # period start is 15 - 7 = 8 -> limit 16: the missing pod may still be added
+    assert hpa.sync("svc", 15, _at(2.0, 15), 1, 50).replicas == 16
+
+
 def test_forgetting_a_target_drops_its_history():
     clock = FakeClock()
     hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
