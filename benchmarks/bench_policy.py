@@ -8,9 +8,9 @@ Measures, in one run:
      MLP of the same width (64) on the flattened observation through the same masking and
      act path (the reference);
   2. end-to-end training env-steps/s (rollout in 8 OnlineBoutique envs + PPO update,
-     torch on 2 threads) for PPO_GNN with TGN, beside the same trainer driving the MLP
-     reference, and beside the env alone stepping with random valid moves (the ceiling
-     any policy can reach with these envs).
+     torch on --threads threads, default 2) for PPO_GNN with TGN, beside the same
+     trainer driving the MLP reference, and beside the env alone stepping with random
+     valid moves (the ceiling any policy can reach with these envs).
 Goals (issue #3): (1) p50 <= 2 ms, p99 <= 10 ms; (2) >= 2,000 env-steps/s on 2 cores.
 """
 
@@ -88,8 +88,8 @@ def latency_ms(model: PPO_GNN, obs: dict, n: int) -> tuple[float, float]:
     return float(p50), float(p99)
 
 
-def train_sps(policy_cls: type[PPO_GNN], updates: int) -> float:
-    cfg = TrainConfig(seed=11, eval_every=0, checkpoint_every=0, torch_threads=2,
+def train_sps(policy_cls: type[PPO_GNN], updates: int, threads: int) -> float:
+    cfg = TrainConfig(seed=11, eval_every=0, checkpoint_every=0, torch_threads=threads,
                       ppo=PPOConfig(total_steps=8 * 120 * 100, num_envs=8, num_steps=120))
     with tempfile.TemporaryDirectory() as out:
         train(cfg, out, resume=False, progress=False, stop_after_updates=updates,
@@ -117,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--decisions", type=int, default=500)
     parser.add_argument("--updates", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
@@ -132,9 +133,10 @@ def main() -> None:
     print(f"  MLP reference p50 {m50:6.2f}  p99 {m99:6.2f}   ratio p50 {g50 / m50:.1f}x")
 
     e = env_sps()
-    g = train_sps(PPO_GNN, args.updates)
-    m = train_sps(MLPReference, args.updates)
-    print("training throughput, 8 envs x 120 steps per update, torch 2 threads (env-steps/s):")
+    g = train_sps(PPO_GNN, args.updates, args.threads)
+    m = train_sps(MLPReference, args.updates, args.threads)
+    print(f"training throughput, 8 envs x 120 steps per update, torch {args.threads} "
+          "thread(s) (env-steps/s):")
     print(f"  env alone (random valid moves) {e:8.0f}   (ceiling for these envs)")
     print(f"  PPO_GNN+TGN                    {g:8.0f}   (goal >= 2000)")
     print(f"  MLP reference                  {m:8.0f}   ratio {g / m:.2f}x")
