@@ -268,7 +268,11 @@ class PPO_GNN(nn.Module):
             if self._bank is None or self._bank.num_envs != bsz:
                 self._bank = self.new_memory(bsz)
             memory = self._bank.state()
-        actions, _, _, new_memory = self.sample(t, memory, deterministic)
+        if deterministic:  # serving path: no log-prob needed
+            logits, _, new_memory = self(t, memory)
+            actions = torch.where(t["node_mask"], logits.argmax(-1), 0)
+        else:
+            actions, _, _, new_memory = self.sample(t, memory, deterministic)
         if new_memory is not None and self._bank is not None and memory is not None:
             self._bank.commit(new_memory[0], new_memory[1], memory[2])
         out = actions.cpu().numpy().astype(np.int64)
