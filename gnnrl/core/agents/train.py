@@ -64,8 +64,11 @@ class TrainConfig(JsonConfig):
     length (control intervals); seed: < 1000 (evaluation seeds start at 1000);
     device: "auto" | "cpu" | "cuda"; torch_threads: intra-op threads (1 on shared CPUs);
     eval_every / checkpoint_every: in updates (0 = never); bc_rounds: episodes per env of
-    the HPA teacher to imitate before PPO (0 = start from scratch;
-    `gnnrl.core.agents.imitation`), bc_epochs: passes over that data.
+    the teacher to imitate before PPO (0 = start from scratch;
+    `gnnrl.core.agents.imitation`), bc_epochs: passes over that data; bc_teacher: the
+    teacher, a policy spec of `gnnrl.evaluation.policies` ("hpa" = HPA at 70 % CPU, or
+    "oracle": the clairvoyant provisioner, whose moves the student must learn to make
+    from the present observation alone).
     """
 
     app: str = "onlineboutique"
@@ -82,6 +85,7 @@ class TrainConfig(JsonConfig):
     keep_checkpoints: int = 2
     bc_rounds: int = 0
     bc_epochs: int = 8
+    bc_teacher: str = "hpa"
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
 
@@ -105,6 +109,9 @@ class TrainConfig(JsonConfig):
         bad = sorted(set(self.topology) - set(TOPOLOGY_VARIANTS))
         if bad:
             raise ConfigError(f"TrainConfig.topology: unknown variant(s) {bad}")
+        if self.bc_teacher not in ("hpa", "oracle") and not self.bc_teacher.startswith("hpa-"):
+            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN or oracle, "
+                              f"got {self.bc_teacher!r}")
         if any(not p > 0 for p in self.peaks):
             raise ConfigError(f"TrainConfig.peaks must be > 0, got {self.peaks}")
         for name in ("max_steps", "torch_threads"):
@@ -256,13 +263,14 @@ class Trainer:
                               t["global_feats"])
 
     def imitate(self) -> dict[str, float]:
-        """Clone the HPA teacher (``bc_rounds`` episodes per env), critic included."""
-        from gnnrl.baselines.hpa import HPAPolicy
+        """Clone the teacher (``bc_rounds`` episodes per env), critic included."""
         from gnnrl.core.agents.imitation import clone, collect_teacher
+        from gnnrl.evaluation.policies import make_policy
 
         pool = EnvPool([self.make_env] * self.cfg.ppo.num_envs, self.cfg.seed + 1)
+        teacher = self.cfg.bc_teacher
         try:
-            data = collect_teacher(self.model, pool, lambda: HPAPolicy(target=0.7),
+            data = collect_teacher(self.model, pool, lambda: make_policy(teacher),
                                    self.normalizer, self.cfg.ppo.gamma, self.cfg.bc_rounds)
         finally:
             pool.close()
