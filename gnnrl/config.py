@@ -76,6 +76,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            # mkstemp creates 0600; give the file the mode a plain open() would (0666 & ~umask)
+            # so that models and reports stay readable by e.g. a scaler running as another user.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fh.fileno(), 0o666 & ~umask)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -266,8 +266,10 @@ class BatchedSim:
                    replicas: int | None = None) -> None:
         """Add (active=True) or remove a service in some copies.
 
-        An added service gets `replicas` (default min_replicas) *pending* pods that start
-        like any new pod; a removed one loses its pods and backlog at once.
+        An added service arrives with `replicas` (default min_replicas) *Ready* pods: a new
+        Deployment is rolled out and becomes Ready before its callers are switched to it
+        (the usual order of a rollout behind a readiness-gated Service or a feature flag).
+        A removed one loses its pods and backlog at once.
         """
         i = self.index[service]
         self.active[copies, i] = active
@@ -275,7 +277,7 @@ class BatchedSim:
         self.pending[:, copies, i] = 0
         self.backlog[copies, i] = 0.0
         if active:
-            self.pending[0, copies, i] = self.min_replicas[i] if replicas is None else replicas
+            self.ready[copies, i] = self.min_replicas[i] if replicas is None else replicas
 
     def _scale(self, target: np.ndarray) -> np.ndarray:
         """Move every service's pod count to `target` (N, S); returns the new counts.

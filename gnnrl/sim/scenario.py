@@ -14,8 +14,8 @@ class TopologyEvent:
     """At control step `step`, add `service` (with its `calls`) or remove `service_name`.
 
     Removing a service also removes every call to and from it (its callers stop calling
-    it, as when a feature is switched off). Adding one activates it with its calls; its
-    pods start like any new pod (start-up delay), with ``min_replicas`` replicas.
+    it, as when a feature is switched off). Adding one activates it with its calls and
+    ``min_replicas`` Ready pods (rolled out before its callers are switched to it).
     """
 
     step: int
