@@ -62,6 +62,7 @@ from typing import Any
 import kubernetes
 
 from gnnrl.sources.loopback import LoopbackServer
+from gnnrl.testing.base import LoopbackFake
 
 _REASONS = {
     400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
@@ -197,7 +198,7 @@ def _pod_hash(name: str) -> str:
     return hashlib.sha1(name.encode()).hexdigest()[:10]
 
 
-class FakeKubernetes:
+class FakeKubernetes(LoopbackFake):
     """Threaded fake kube-apiserver on 127.0.0.1 (see the module docstring).
 
     Args:
@@ -224,22 +225,9 @@ class FakeKubernetes:
         self._server = LoopbackServer(_make_handler(self), name="FakeKubernetes").start()
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeKubernetes:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeKubernetes is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._port()}"
 
     def configuration(self) -> kubernetes.client.Configuration:
         """A client `Configuration` pointing at this server (urllib3 retries disabled, so

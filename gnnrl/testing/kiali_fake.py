@@ -28,6 +28,7 @@ import urllib.parse
 from typing import Any
 
 from gnnrl.sources.loopback import LoopbackServer
+from gnnrl.testing.base import LoopbackFake
 
 
 @dataclasses.dataclass
@@ -49,7 +50,7 @@ class KialiRequest:
     t: float = dataclasses.field(default_factory=time.monotonic)
 
 
-class FakeKiali:
+class FakeKiali(LoopbackFake):
     """Threaded HTTP server on 127.0.0.1 serving Kiali graph payloads per namespace."""
 
     def __init__(self, prefix: str = "/kiali", tls: tuple[str, str] | None = None) -> None:
@@ -71,24 +72,11 @@ class FakeKiali:
         self._server = server.start()
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeKiali:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """Kiali's base URL (including the prefix), what `KialiClient` takes."""
-        if self._server is None:
-            raise RuntimeError("FakeKiali is not started")
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}{self.prefix}"
+        return f"{scheme}://127.0.0.1:{self._port()}{self.prefix}"
 
     def set_graph(self, namespace: str, payload: Any) -> None:
         """Serve `payload` (a JSON-serialisable object) for ``namespaces=<namespace>``."""
