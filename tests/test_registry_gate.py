@@ -102,3 +102,10 @@ def test_gate_rejects_nan_metrics_instead_of_promoting():
 def test_gate_config_names_the_invalid_field(field, value):
     with pytest.raises(ConfigError, match=field):
         GateConfig(**{field: value})
+
+
+def test_a_tolerated_regression_is_reported_as_worse_not_as_a_win():
+    summary = _summary(new=(0.01, 10.5), hpa=(0.05, 10.0))
+    d = decide(summary, "new", None, GateConfig(baseline_cost_margin=-0.10))
+    assert d.promoted
+    assert "worse than baseline 'hpa'" in d.reasons[0] and "beats" not in d.reasons[0]

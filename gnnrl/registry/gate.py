@@ -217,8 +217,18 @@ def decide(
         reasons.extend(f"vs {role}: {r}" for r in failures)
     if reasons:
         return GateDecision(False, tuple(reasons), scores, cfg)
-    beaten = ", ".join(f"{role} {scores[role].policy!r}" for role in scores if role != "challenger")
+    refs_ok = [role for role in scores if role != "challenger"]
+    beaten = ", ".join(f"{role} {scores[role].policy!r}" for role in refs_ok)
     why = f"beats {beaten} by the configured margins" if beaten else "no reference to beat"
+    # Negative margins let a challenger pass while worse than the reference (the quick
+    # profile does this to exercise the loop): say so instead of claiming a win.
+    worse = [role for role in refs_ok
+             if scores["challenger"].slo_violation_rate > scores[role].slo_violation_rate
+             or scores["challenger"].replica_hours > scores[role].replica_hours]
+    if worse:
+        why = (f"passes the configured margins although worse than "
+               f"{', '.join(f'{r} {scores[r].policy!r}' for r in worse)} "
+               "(the margins allow a regression)")
     if champion_policy is None:
         why += " (no previous champion)"
     return GateDecision(True, (why,), scores, cfg)
