@@ -11,6 +11,7 @@ Spec grammar (comma-separated in ``--policies``):
 ``static-N``        N replicas for every service
 ``random``          uniformly random valid moves (`RandomMaskedPolicy`)
 ``oracle``          clairvoyant minimum replicas at a calibrated safe utilisation
+``headroom``        load-aware headroom rule, GNNRL's imitation teacher (`HeadroomPolicy`)
 ``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (default: the shipped one)
 ``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`); without PATH the shipped default model
 ==================  =====================================================================
@@ -27,7 +28,7 @@ from typing import Any
 from gnnrl.config import ConfigError
 
 POLICY_NAMES = ("hpa", "hpa-NN", "keda", "keda-NN", "static", "static-N", "random",
-                "oracle", "mlp[:PATH]", "gnnrl[:PATH]")
+                "oracle", "headroom", "mlp[:PATH]", "gnnrl[:PATH]")
 
 
 def make_policy(spec: str) -> Any:
@@ -72,6 +73,10 @@ def make_policy(spec: str) -> Any:
         from gnnrl.baselines.oracle import OraclePolicy
 
         return OraclePolicy()
+    if kind == "headroom" and not path:
+        from gnnrl.baselines.headroom import HeadroomPolicy
+
+        return HeadroomPolicy()
     if kind == "mlp":
         from gnnrl.baselines.mlp_ppo import MLPPPOPolicy
 

@@ -10,6 +10,14 @@ starts). The teacher's episodes use training seeds (< 1000) and the scenario mix
 
 The TGN memory is rolled forward along each teacher trajectory exactly as in a PPO
 rollout, and the loss recomputes each step's memory update, so the GRU learns here too.
+
+Cloning the teacher's own trajectories alone leaves the student lost in states the teacher
+never visits (a pod too many, a scale-down missed): errors compound over an episode
+(Ross et al. 2011, "A Reduction of Imitation Learning and Structured Prediction to
+No-Regret Online Learning", https://arxiv.org/abs/1011.0686). So after the first fit we
+run DAgger: the *student* drives the environment (its deterministic moves), the teacher
+labels every state it reaches with the move it would make from there, the labelled states
+join the data set, and the student is fitted again (`TrainConfig.bc_dagger` iterations).
 """
 
 from __future__ import annotations
@@ -27,17 +35,23 @@ from gnnrl.encoders.graph_batch import obs_to_tensors
 
 
 def collect_teacher(model: PPO_GNN, pool: EnvPool, teacher_factory: Callable[[], Any],
-                    normalizer: RewardNormalizer, gamma: float, rounds: int = 1
-                    ) -> dict[str, Any]:
-    """Run the teacher for ``rounds`` full episodes in every env of ``pool``.
+                    normalizer: RewardNormalizer, gamma: float, rounds: int = 1,
+                    student_drives: bool = False) -> dict[str, Any]:
+    """Run ``rounds`` full episodes in every env of ``pool``, labelled by the teacher.
+
+    With ``student_drives`` the model's deterministic moves are executed (DAgger) and the
+    teacher's moves from each visited state are the labels; otherwise the teacher drives.
 
     Returns stacked tensors: obs ``(M, ...)``, memory ``(M, N, D)`` / ``(M, N)`` / ``(M,)``
-    (None without TGN), actions ``(M, N)``, returns ``(M,)`` (normalised-reward
-    discounted returns, the critic's target).
+    (None without TGN), actions ``(M, N)`` (the teacher's), returns ``(M,)``
+    (normalised-reward discounted returns of the executed moves, the critic's target),
+    and ``agreement``: the share of active services where the executed and the teacher's
+    moves agree.
     """
     device = model.device
     teachers = [teacher_factory() for _ in range(pool.num_envs)]
     rows: dict[str, list] = {"obs": [], "mem": [], "actions": [], "rewards": [], "done": []}
+    agree, active_total = 0.0, 0.0
     for _ in range(rounds):
         obs, infos = pool.reset()
         for env, teacher in zip(pool.envs, teachers, strict=True):
@@ -54,11 +68,18 @@ def collect_teacher(model: PPO_GNN, pool: EnvPool, teacher_factory: Callable[[],
             bad = np.take_along_axis(invalid, actions[..., None], -1)[..., 0].astype(bool)
             actions = np.where(bad, 0, actions)
             memory = bank.state() if model.tgn is not None else None
-            if memory is not None:
+            executed = actions
+            if memory is not None or student_drives:
                 with torch.no_grad():
-                    _, _, new = model(t, memory)
-                bank.commit(new[0], new[1], memory[2])
-            step = pool.step(actions)
+                    logits, _, new = model(t, memory)
+                if memory is not None:
+                    bank.commit(new[0], new[1], memory[2])
+                if student_drives:
+                    executed = logits.argmax(-1).cpu().numpy()
+            live = obs["node_mask"].astype(bool)
+            agree += float(((executed == actions) & live).sum())
+            active_total += float(live.sum())
+            step = pool.step(executed)
             rows["obs"].append(t)
             rows["mem"].append(memory)
             rows["actions"].append(torch.as_tensor(actions, device=device))
@@ -82,7 +103,21 @@ def collect_teacher(model: PPO_GNN, pool: EnvPool, teacher_factory: Callable[[],
     if model.tgn is not None:
         mem = tuple(torch.cat([m[j] for m in rows["mem"]]) for j in range(3))
     return {"obs": obs_cat, "memory": mem, "actions": torch.cat(rows["actions"]),
-            "returns": torch.as_tensor(returns.reshape(-1), dtype=torch.float32, device=device)}
+            "returns": torch.as_tensor(returns.reshape(-1), dtype=torch.float32, device=device),
+            "agreement": agree / max(active_total, 1.0)}
+
+
+def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two `collect_teacher` data sets as one (the DAgger aggregate)."""
+    out: dict[str, Any] = {
+        "obs": {k: torch.cat([a["obs"][k], b["obs"][k]]) for k in a["obs"]},
+        "memory": None if a["memory"] is None
+        else tuple(torch.cat([x, y]) for x, y in zip(a["memory"], b["memory"], strict=True)),
+        "actions": torch.cat([a["actions"], b["actions"]]),
+        "returns": torch.cat([a["returns"], b["returns"]]),
+        "agreement": b["agreement"],
+    }
+    return out
 
 
 def clone(model: PPO_GNN, data: dict[str, Any], epochs: int, minibatch: int, lr: float,

@@ -1,8 +1,11 @@
 """A small, deterministic evaluation used during training (and by the shipped-model check).
 
 Runs a `Policy` (``name``, ``reset(env)``, ``act(obs, info)``) for one episode per
-scenario, with reset seeds from 1000 up (training seeds stay below 1000), and reports the
-numbers the product is judged on: SLO violations and replica-hours. The full comparison
+scenario, with *validation* reset seeds from 5000 up, and reports the numbers the product
+is judged on: SLO violations and replica-hours. Training episodes use seeds below 1000 and
+the evaluation suite seeds from 1000 (`gnnrl.evaluation.scenarios.EVAL_SEED_BASE`, a
+handful per suite), so the trainer's choice of its ``best/`` policy never looks at an
+evaluation episode. The full comparison
 against every baseline lives in ``gnnrl.evaluation``.
 """
 
@@ -13,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-EVAL_SEED_BASE = 1000
+#: first validation seed (training < 1000 <= evaluation < 5000 <= validation)
+VALIDATION_SEED_BASE = 5000
 
 
 def run_episode(policy: Any, env: Any, seed: int) -> dict[str, float]:
@@ -42,7 +46,7 @@ def run_episode(policy: Any, env: Any, seed: int) -> dict[str, float]:
 
 
 def evaluate(policy: Any, make_env: Callable[[Any], Any], scenarios: Sequence[Any],
-             seed_base: int = EVAL_SEED_BASE) -> dict[str, float]:
-    """Mean of `run_episode` over ``scenarios`` (env ``make_env(scenario)``, seed 1000+i)."""
+             seed_base: int = VALIDATION_SEED_BASE) -> dict[str, float]:
+    """Mean of `run_episode` over ``scenarios`` (env ``make_env(scenario)``, seed 5000+i)."""
     rows = [run_episode(policy, make_env(sc), seed_base + i) for i, sc in enumerate(scenarios)]
     return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}

@@ -10,7 +10,8 @@ The loop (one *update* = ``num_envs x num_steps`` env steps):
    memory update so the TGN's GRU is trained;
 4. log (``metrics.jsonl``, MLflow when ``MLFLOW_TRACKING_URI`` is set, a tqdm bar),
    evaluate every ``eval_every`` updates against the HPA (70 % CPU) on fixed scenarios
-   with seeds >= 1000, and checkpoint every ``checkpoint_every`` updates.
+   with validation seeds >= 5000 (disjoint from training and evaluation), and checkpoint
+   every ``checkpoint_every`` updates.
 
 Output folder::
 
@@ -66,9 +67,12 @@ class TrainConfig(JsonConfig):
     eval_every / checkpoint_every: in updates (0 = never); bc_rounds: episodes per env of
     the teacher to imitate before PPO (0 = start from scratch;
     `gnnrl.core.agents.imitation`), bc_epochs: passes over that data; bc_teacher: the
-    teacher, a policy spec of `gnnrl.evaluation.policies` ("hpa" = HPA at 70 % CPU, or
-    "oracle": the clairvoyant provisioner, whose moves the student must learn to make
-    from the present observation alone).
+    teacher, a policy spec of `gnnrl.evaluation.policies` ("hpa" = HPA at 70 % CPU;
+    "headroom": the load-aware rule of `gnnrl.baselines.headroom`; or "oracle": the
+    clairvoyant provisioner, whose moves the student must learn to make from the present
+    observation alone); bc_dagger: DAgger iterations after the first fit (the student
+    drives ``bc_rounds`` episodes per env, the teacher labels them, the student is refitted
+    on everything so far).
     """
 
     app: str = "onlineboutique"
@@ -86,6 +90,7 @@ class TrainConfig(JsonConfig):
     bc_rounds: int = 0
     bc_epochs: int = 8
     bc_teacher: str = "hpa"
+    bc_dagger: int = 0
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
 
@@ -109,16 +114,17 @@ class TrainConfig(JsonConfig):
         bad = sorted(set(self.topology) - set(TOPOLOGY_VARIANTS))
         if bad:
             raise ConfigError(f"TrainConfig.topology: unknown variant(s) {bad}")
-        if self.bc_teacher not in ("hpa", "oracle") and not self.bc_teacher.startswith("hpa-"):
-            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN or oracle, "
-                              f"got {self.bc_teacher!r}")
+        if self.bc_teacher not in ("hpa", "headroom", "oracle") \
+                and not self.bc_teacher.startswith("hpa-"):
+            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN, headroom or "
+                              f"oracle, got {self.bc_teacher!r}")
         if any(not p > 0 for p in self.peaks):
             raise ConfigError(f"TrainConfig.peaks must be > 0, got {self.peaks}")
         for name in ("max_steps", "torch_threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "bc_rounds",
-                     "bc_epochs"):
+                     "bc_epochs", "bc_dagger"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
 
@@ -263,19 +269,36 @@ class Trainer:
                               t["global_feats"])
 
     def imitate(self) -> dict[str, float]:
-        """Clone the teacher (``bc_rounds`` episodes per env), critic included."""
-        from gnnrl.core.agents.imitation import clone, collect_teacher
+        """Clone the teacher (``bc_rounds`` episodes per env, then ``bc_dagger`` DAgger
+        iterations), critic included; returns the last fit's losses and the student's
+        agreement with the teacher on the states it visits itself."""
+        from gnnrl.core.agents.imitation import clone, collect_teacher, merge
         from gnnrl.evaluation.policies import make_policy
 
-        pool = EnvPool([self.make_env] * self.cfg.ppo.num_envs, self.cfg.seed + 1)
-        teacher = self.cfg.bc_teacher
+        cfg = self.cfg
+        pool = EnvPool([self.make_env] * cfg.ppo.num_envs, cfg.seed + 1)
+        teacher = cfg.bc_teacher
+
+        def collect(student: bool) -> dict[str, Any]:
+            return collect_teacher(self.model, pool, lambda: make_policy(teacher),
+                                   self.normalizer, cfg.ppo.gamma, cfg.bc_rounds,
+                                   student_drives=student)
+
+        def fit(data: dict[str, Any]) -> dict[str, float]:
+            return clone(self.model, data, cfg.bc_epochs, cfg.ppo.minibatch_size,
+                         cfg.ppo.learning_rate * 3, self.generator)
+
         try:
-            data = collect_teacher(self.model, pool, lambda: make_policy(teacher),
-                                   self.normalizer, self.cfg.ppo.gamma, self.cfg.bc_rounds)
+            data = collect(student=False)
+            row = fit(data)
+            for _ in range(cfg.bc_dagger):
+                fresh = collect(student=True)
+                row["bc_dagger_agreement"] = fresh["agreement"]
+                data = merge(data, fresh)
+                row.update(fit(data))
         finally:
             pool.close()
-        return clone(self.model, data, self.cfg.bc_epochs, self.cfg.ppo.minibatch_size,
-                     self.cfg.ppo.learning_rate * 3, self.generator)
+        return row
 
     def resume(self) -> bool:
         """Restore the newest checkpoint under ``out/checkpoints``; False when none."""
