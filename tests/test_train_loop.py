@@ -133,3 +133,33 @@ def test_imitation_warm_start_clones_the_hpa_teacher(tmp_path):
     assert first["update"] == 0
     assert first["bc_accuracy"] > 0.9
     assert first["bc_move_recall"] > 0.7  # the rare scale moves, not just "hold"
+
+
+def test_dagger_labels_the_students_own_states_with_the_teachers_moves(tmp_path):
+    """DAgger: after the first fit the student drives; its agreement with the teacher on
+    the states it reaches is logged, and the refit on the aggregate keeps the clone good."""
+    cfg = _config(tmp_path, updates=1).replace(bc_rounds=2, bc_epochs=40, bc_dagger=1)
+    out = tmp_path / "dagger"
+    train(cfg, out, progress=False)
+    first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert 0.5 < first["bc_dagger_agreement"] <= 1.0
+    assert first["bc_accuracy"] > 0.9
+
+
+def test_student_driven_collection_executes_the_students_moves(tmp_path):
+    from gnnrl.baselines.hpa import HPAPolicy
+    from gnnrl.core.agents.imitation import collect_teacher
+    from gnnrl.core.agents.ppo import RewardNormalizer
+    from gnnrl.core.agents.train import Trainer
+
+    tr = Trainer(_config(tmp_path, updates=1), tmp_path / "t", progress=False)
+    with torch.no_grad():  # a student that adds a pod whenever it can: not what HPA does
+        tr.model.head.actor[-1].bias.fill_(0.0)
+        tr.model.head.actor[-1].bias[1] = 50.0
+    teacher = collect_teacher(tr.model, tr.pool, lambda: HPAPolicy(0.7), RewardNormalizer(4, 0.99),
+                              0.99, rounds=1)
+    assert teacher["agreement"] == 1.0
+    student = collect_teacher(tr.model, tr.pool, lambda: HPAPolicy(0.7), RewardNormalizer(4, 0.99),
+                              0.99, rounds=1, student_drives=True)
+    assert student["agreement"] < 1.0
+    assert student["actions"].shape == teacher["actions"].shape
