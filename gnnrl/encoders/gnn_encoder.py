@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import TransformerConv
 
+from gnnrl.encoders.dense_graph import DenseGraph, dense_transformer_conv
 from gnnrl.encoders.features import EDGE_DIM, NODE_DIM
 from gnnrl.encoders.graph_batch import GraphBatch
 
@@ -47,4 +48,14 @@ class GNNEncoder(nn.Module):
         h = self.inp(x)
         for conv, norm in zip(self.convs, self.norms, strict=True):
             h = norm(h + torch.relu(conv(h, graph.edge_index, edge_attr)))
+        return h
+
+    def forward_dense(self, x: Tensor, graph: DenseGraph, msg_attr: Tensor) -> Tensor:
+        """`forward` on a `DenseGraph` (`gnnrl.encoders.dense_graph`): same weights, same math.
+
+        Shapes: x ``(B, N, NODE_DIM)``, msg_attr ``(B, 2 Ec, EDGE_DIM)`` -> ``(B, N, H)``.
+        """
+        h = self.inp(x)
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            h = norm(h + torch.relu(dense_transformer_conv(conv, h, graph, msg_attr)))
         return h

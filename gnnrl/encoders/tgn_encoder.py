@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import TransformerConv
 from torch_geometric.nn.models.tgn import IdentityMessage, LastAggregator, TGNMemory
 
+from gnnrl.encoders.dense_graph import DenseGraph, dense_transformer_conv
 from gnnrl.encoders.features import EDGE_DIM, NODE_DIM
 from gnnrl.encoders.graph_batch import GraphBatch
 
@@ -126,6 +127,51 @@ class DynamicTGNEncoder(nn.Module):
         new_mem = torch.where(has.unsqueeze(-1), updated, mem)
         new_last = torch.where(has, t_node, last)
         return new_mem.reshape(b, n, d), new_last.reshape(b, n)
+
+    def memory_update_dense(self, memory: Tensor, last_update: Tensor, t: Tensor,
+                            graph: DenseGraph, edge_feats: Tensor) -> tuple[Tensor, Tensor]:
+        """`memory_update` on a `DenseGraph`: the same math, as batched matrix products.
+
+        Message m < Ec is edge row m's event seen by its caller, Ec + m the same event
+        seen by its callee (the order of `memory_update`, so ties break the same way).
+
+        Shapes:
+            memory ``(B, N, D)``, last_update ``(B, N)``, t ``(B,)`` (steps);
+            edge_feats ``(B, Ec, RAW_MSG_DIM)`` scaled edge rows of ``graph.rows``;
+            returns ``(B, N, D)`` and ``(B, N)``.
+        """
+        b, n, d = memory.shape
+        ec = graph.num_rows
+        owner = graph.msg_src  # (B, 2Ec, N): the node each message is for
+        own = owner @ memory  # (B, 2Ec, D)
+        other = torch.cat([own[:, ec:], own[:, :ec]], 1)
+        own_last = (owner @ last_update.unsqueeze(-1)).squeeze(-1)  # (B, 2Ec)
+        dt = t.unsqueeze(-1) - own_last
+        enc = self.memory.time_enc(dt).view(b, 2 * ec, -1)
+        raw = torch.cat([edge_feats, edge_feats], 1)
+        msg = torch.cat([own, other, raw, enc], -1)  # (B, 2Ec, 2D + RAW + T)
+        # LastAggregator with the traffic tie-break: the highest-qps message wins, the
+        # first one (in message order) among equals.
+        target = owner.transpose(1, 2) > 0.5  # (B, N, 2Ec)
+        key = raw[..., 1].unsqueeze(1).masked_fill(~target, float("-inf"))
+        best = key.amax(-1, keepdim=True)
+        cand = (key >= best) & target
+        pick = cand & (cand.cumsum(-1) == 1)  # first candidate only
+        has = cand.any(-1)  # (B, N)
+        aggr = pick.to(msg.dtype) @ msg  # (B, N, msg dim)
+        updated = self.memory.gru(aggr.reshape(b * n, -1), memory.reshape(b * n, d))
+        new_mem = torch.where(has.unsqueeze(-1), updated.view(b, n, d), memory)
+        new_last = torch.where(has, t.unsqueeze(-1).expand(b, n), last_update)
+        return new_mem, new_last
+
+    def embed_dense(self, memory: Tensor, x: Tensor, graph: DenseGraph,
+                    msg_attr: Tensor) -> Tensor:
+        """`embed` on a `DenseGraph`.
+
+        Shapes: memory ``(B, N, D)``, x ``(B, N, NODE_DIM)``, msg_attr ``(B, 2 Ec,
+        EDGE_DIM)`` -> ``(B, N, H)``.
+        """
+        return dense_transformer_conv(self.conv, torch.cat([memory, x], -1), graph, msg_attr)
 
     def embed(self, memory: Tensor, x: Tensor, graph: GraphBatch, edge_attr: Tensor) -> Tensor:
         """Read-out: attention over neighbours of [memory, scaled features].

@@ -11,6 +11,13 @@ invalid) get probability zero in rollouts and in the PPO update alike. Padded sl
 take move 0 and are excluded from the joint log-probability and entropy, which are sums
 over active services.
 
+Speed (issue #3): the forward pass encodes the active slots only, as dense per-graph
+incidence matrices (`gnnrl.encoders.dense_graph`: a few batched matrix products instead of
+PyG's scatter machinery). It evaluates the very ``TransformerConv`` / ``TGNMemory``
+parameters of the sparse PyG path (`GNNEncoder.forward`, `DynamicTGNEncoder.memory_update`
+/ ``embed``), which stays as the reference the tests compare it with, so saved models are
+unchanged (``tests/test_agents_default_model_outputs.py`` pins the shipped model).
+
 Weights are data: `PPO_GNN.save` writes ``weights.pt`` (a ``state_dict``) and
 ``config.json`` (architecture, observation schema version, SHA-256 of the weights);
 `PPO_GNN.load` reads them back with ``torch.load(weights_only=True)``.
@@ -34,9 +41,12 @@ from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
 from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.encoders.features import GLOBAL_DIM, FeatureScaler
 from gnnrl.encoders.gnn_encoder import GNNEncoder
+from gnnrl.encoders.dense_graph import (
+    build_dense_graph,
+    message_edge_attr,
+    select_active_slots,
+)
 from gnnrl.encoders.graph_batch import (
-    GraphBatch,
-    build_graph_batch,
     check_finite,
     masked_pool,
     obs_to_tensors,
@@ -175,40 +185,58 @@ class PPO_GNN(nn.Module):
         """
         svc, node_mask = t["svc_df"], t["node_mask"]
         bsz, n, _ = svc.shape
-        graph: GraphBatch = build_graph_batch(t["edge_df"], t["edge_mask"], node_mask)
-        edge_flat = t["edge_df"].reshape(-1, t["edge_df"].shape[-1])[graph.edge_rows]
-        edge_attr = torch.cat([self.scaler.edge(edge_flat), graph.forward.unsqueeze(-1)], -1)
-        x = self.scaler.node(svc).reshape(bsz * n, -1)
-        h = self.gnn(x, graph, edge_attr)
+        if self.tgn is not None and memory is None:
+            d = self.config.tgn.memory_dim
+            memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
+        # Encode the active slots only (padded ones neither send nor receive messages).
+        slots = select_active_slots(node_mask)
+        graph = build_dense_graph(t["edge_df"], t["edge_mask"], node_mask, slots)
+        invalid = t["invalid_action_mask"].reshape(bsz, n, -1)
+        if slots is not None:
+            svc, node_mask, invalid = slots.take(svc), slots.take(node_mask), slots.take(invalid)
+            if memory is not None:
+                memory = (slots.take(memory[0]), slots.take(memory[1]), memory[2])
+        edge_feats = self.scaler.edge(t["edge_df"][:, graph.rows])  # (B, Ec, EDGE_DIM - 1)
+        msg_attr = message_edge_attr(edge_feats)
+        x = self.scaler.node(svc)
+        h = self.gnn.forward_dense(x, graph, msg_attr)
         new_memory = None
-        if self.tgn is not None:
-            if memory is None:
-                d = self.config.tgn.memory_dim
-                memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n),
-                          svc.new_ones(bsz))
-            mem, last = self.tgn.memory_update(memory[0], memory[1], memory[2], graph,
-                                               edge_attr)
+        if self.tgn is not None and memory is not None:
+            mem, last = self.tgn.memory_update_dense(memory[0], memory[1], memory[2], graph,
+                                                     edge_feats)
             # A slot that is empty now forgets (the service was removed).
             keep = node_mask.to(mem.dtype)
             mem, last = mem * keep.unsqueeze(-1), last * keep
-            h = h + self.tgn.embed(mem, x, graph, edge_attr)
+            h = h + self.tgn.embed_dense(mem, x, graph, msg_attr)
             new_memory = (mem, last)
-        h = h.reshape(bsz, n, -1) * node_mask.unsqueeze(-1).to(h.dtype)
+        h = h * node_mask.unsqueeze(-1).to(h.dtype)
         g = self.pool(masked_pool(h, node_mask))
         logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]))
-        return self.mask_logits(logits, t["invalid_action_mask"], node_mask), value, new_memory
+        logits = self.mask_logits(logits, invalid.reshape(bsz, -1), node_mask)
+        if slots is not None:  # back to slots; the left-out (padded) ones may only hold
+            hold = logits.new_full((bsz, n, logits.shape[-1]), _MASKED)
+            hold[..., 0] = 0.0
+            logits = slots.put(logits, hold)
+            if new_memory is not None:
+                mem, last = new_memory
+                new_memory = (slots.put(mem, mem.new_zeros(bsz, n, mem.shape[-1])),
+                              slots.put(last, last.new_zeros(bsz, n)))
+        return logits, value, new_memory
 
     def mask_logits(self, logits: Tensor, invalid: Tensor, node_mask: Tensor) -> Tensor:
         """Set invalid moves to -1e8; padded slots (and any all-invalid row) keep move 0 only.
 
+        A padded slot's row is exactly ``[0, -1e8, ...]`` (whatever the network computed for
+        it), so it does not depend on how the batch was laid out.
+
         Shapes: logits ``(B, N, 15)``, invalid ``(B, N * 15)`` bool, node_mask ``(B, N)``.
         """
         bsz, n, k = logits.shape
-        inv = invalid.reshape(bsz, n, k).clone()
-        inv |= ~node_mask.unsqueeze(-1)
+        padded = ~node_mask.unsqueeze(-1)
+        inv = invalid.reshape(bsz, n, k) | padded
         stuck = inv.all(-1)
         inv[..., 0] &= ~stuck
-        return logits.masked_fill(inv, _MASKED)
+        return logits.masked_fill(padded, 0.0).masked_fill(inv, _MASKED)
 
     def evaluate_actions(self, t: Mapping[str, Tensor], actions: Tensor,
                          memory: tuple[Tensor, Tensor, Tensor] | None
