@@ -2,9 +2,11 @@
 
 The loop (one *update* = ``num_envs x num_steps`` env steps):
 
-1. roll out the current policy in `EnvPool` (each env keeps its own TGN memory, remapped
-   by service name after every step and reset at episode start; the pre-step memory of
-   every step is stored with it);
+1. roll out the current policy in the env pool (`EnvPool` over separate Gymnasium envs;
+   with ``env_pool="batched"``, `gnnrl.core.agents.sim_pool.SimPool`: the ``num_envs``
+   episodes as rows of one batched simulator). Each env keeps its own
+   TGN memory, remapped by service name after every step and reset at episode start; the
+   pre-step memory of every step is stored with it;
 2. compute GAE with the value of the final observation on truncation;
 3. run the PPO epochs (`gnnrl.core.agents.ppo.ppo_update`), which recompute each step's
    memory update so the TGN's GRU is trained;
@@ -52,6 +54,7 @@ from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.agents.quick_eval import evaluate
 from gnnrl.core.agents.rollout import TRAIN_SEED_LIMIT, EnvPool, RolloutBuffer, stack_obs
 from gnnrl.core.agents.scenario_mix import TOPOLOGY_VARIANTS, training_scenarios
+from gnnrl.core.agents.sim_pool import SimPool
 from gnnrl.encoders.graph_batch import ObservationError, check_finite, obs_to_tensors
 from gnnrl.encoders.tgn_encoder import MemoryBank
 
@@ -72,7 +75,11 @@ class TrainConfig(JsonConfig):
     clairvoyant provisioner, whose moves the student must learn to make from the present
     observation alone); bc_dagger: DAgger iterations after the first fit (the student
     drives ``bc_rounds`` episodes per env, the teacher labels them, the student is refitted
-    on everything so far).
+    on everything so far); env_pool: "single" (one Gymnasium `OnlineBoutique` per env,
+    `EnvPool`) or "batched" (the rollout envs are rows of one batched simulator,
+    `gnnrl.core.agents.sim_pool.SimPool`: the same episode seeds, scenarios, traces and
+    reward, several times faster, but the simulator noise is one stream for all rows, so
+    runs are not bit-identical to "single" ones; an ``env_wrapper`` forces "single").
     """
 
     app: str = "onlineboutique"
@@ -91,6 +98,7 @@ class TrainConfig(JsonConfig):
     bc_epochs: int = 8
     bc_teacher: str = "hpa"
     bc_dagger: int = 0
+    env_pool: str = "single"
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
 
@@ -106,6 +114,9 @@ class TrainConfig(JsonConfig):
                               f"(evaluation uses seeds >= 1000), got {self.seed}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"TrainConfig.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.env_pool not in ("batched", "single"):
+            raise ConfigError(f"TrainConfig.env_pool must be batched or single, "
+                              f"got {self.env_pool!r}")
         if self.goal_reward not in ("latency", "cost"):
             raise ConfigError(f"TrainConfig.goal_reward must be latency or cost, "
                               f"got {self.goal_reward!r}")
@@ -227,8 +238,15 @@ class Trainer:
             return env_wrapper(env) if env_wrapper is not None else env
 
         self.make_env: Callable[..., Any] = make_env
-        self.pool = EnvPool([make_train_env] * config.ppo.num_envs, config.seed)
-        env0 = self.pool.envs[0]
+        self.pool: EnvPool | SimPool
+        if config.env_pool == "batched" and env_wrapper is None:
+            self.pool = SimPool(config.ppo.num_envs, config.seed, app=app,
+                                scenarios=self.scenarios, max_steps=config.max_steps,
+                                goal_reward=config.goal_reward, graph_config=graph)
+        else:
+            self.pool = EnvPool([make_train_env] * config.ppo.num_envs, config.seed)
+        self.pool_noise: dict[str, Any] | None = None  # restored after the first reset
+        env0 = self.pool.envs[0] if isinstance(self.pool, EnvPool) else make_env()
         self.policy_cls = policy_cls
         self.model = policy_cls(env0.observation_space, env0.action_space,
                                 config=config.policy).to(self.device)
@@ -316,7 +334,16 @@ class Trainer:
         self.last_checkpoint_update = self.update
         self.best_eval = ck.state.get("best_eval", -math.inf)
         self.hpa_eval = ck.state.get("hpa_eval")
+        self.pool_noise = ck.state.get("pool_noise")
         return True
+
+    def reset_pool(self) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
+        """Start every env's next episode; after a resume, continue the checkpointed noise."""
+        obs, infos = self.pool.reset()
+        if self.pool_noise is not None and isinstance(self.pool, SimPool):
+            self.pool.set_noise_state(self.pool_noise)
+        self.pool_noise = None
+        return obs, infos
 
     def checkpoint(self) -> None:
         state = {
@@ -326,6 +353,8 @@ class Trainer:
             "normalizer": self.normalizer.state_dict(), "best_eval": self.best_eval,
             "hpa_eval": self.hpa_eval, "config": self.cfg.to_dict(),
         }
+        if isinstance(self.pool, SimPool):
+            state["pool_noise"] = self.pool.noise_state()
         trainer = {"optimizer": self.optimizer.state_dict(),
                    "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
         save_checkpoint(self.out / "checkpoints", self.update, self.model, trainer, state,
@@ -477,7 +506,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
                 if config.eval_every:
                     row.update(tr.evaluate())
                 tracker.log({"update": 0, **row}, 0)
-        obs, infos = tr.pool.reset()
+        obs, infos = tr.reset_pool()
         bank = tr.model.new_memory(tr.pool.num_envs)
         for i, info in enumerate(infos):
             bank.update_node_mapping(info["slot_names"], i)
