@@ -258,12 +258,16 @@ class PPO_GNN(nn.Module):
                ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
         """Actions ``(B, N)``, joint log-prob ``(B,)``, value ``(B,)`` and post-step memory."""
         logits, value, new_memory = self(t, memory)
+        logp_all = torch.log_softmax(logits, -1)
         if deterministic:
             actions = logits.argmax(-1)
         else:
-            actions = torch.distributions.Categorical(logits=logits).sample()
+            # the draw of torch.distributions.Categorical(logits=logits).sample() (same
+            # generator calls), without the distribution object's per-call overhead
+            bsz, n, k = logits.shape
+            probs = logp_all.exp().reshape(bsz * n, k)
+            actions = torch.multinomial(probs, 1, replacement=True).reshape(bsz, n)
         actions = torch.where(t["node_mask"], actions, torch.zeros_like(actions))
-        logp_all = torch.log_softmax(logits, -1)
         logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
         logp = (logp * t["node_mask"].to(logp.dtype)).sum(-1)
         return actions, logp, value, new_memory

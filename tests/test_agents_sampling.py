@@ -1,0 +1,32 @@
+"""PPO_GNN.sample draws from the masked categorical distribution of its logits."""
+
+from __future__ import annotations
+
+import torch
+
+from gnnrl.core.agents.configs import PolicyConfig
+from gnnrl.core.agents.ppo_gnn import PPO_GNN
+from gnnrl.encoders.graph_batch import obs_to_tensors
+from gnnrl.encoders.observation import make_observation, stack_observations
+
+NODES = [[2, 3, 150, 100, 50, 80], [1, 1, 40, 60, 30, 0], [3, 2, 200, 120, 80, 40]]
+EDGES = [(0, 1, 30, 20, 0.0, 1.0), (0, 2, 50, 40, 0.01, 1.0)]
+
+
+def test_sampled_moves_are_the_categorical_draws_of_the_masked_logits():
+    torch.manual_seed(0)
+    model = PPO_GNN(config=PolicyConfig(max_nodes=5, max_edges=4, hidden_dim=16)).eval()
+    torch.nn.init.zeros_(model.head.actor[-1].weight)  # the move prior alone: spread moves
+    obs = stack_observations([make_observation(NODES, EDGES, max_nodes=5, max_edges=4)] * 64)
+    t, _ = obs_to_tensors(obs)
+    with torch.no_grad():
+        logits, _, _ = model(t, None)
+    torch.manual_seed(7)
+    actions, logp, _, _ = model.sample(t, None)
+    torch.manual_seed(7)
+    expected = torch.distributions.Categorical(logits=logits).sample()
+    expected[:, 3:] = 0  # padded slots hold
+    assert torch.equal(actions, expected)
+    assert len(set(actions[:, 0].tolist())) > 3  # genuinely random moves
+    lp = torch.log_softmax(logits, -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(logp, lp[:, :3].sum(-1))
