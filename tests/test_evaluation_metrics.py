@@ -85,3 +85,19 @@ def test_episode_metrics_arithmetic():
     assert m["direction_reversals"] == 0  # the reversal is 900 s later: not flapping
     assert m["recover_topology_s"] == 0.0
     assert math.isnan(m["recover_flash_s"])
+
+
+def test_violations_are_split_between_events_and_everyday_control():
+    n = 12
+    violated = np.zeros(n, bool)
+    violated[[2, 5, 6, 7, 10]] = True  # flash at 5: rows 5 and 6 are the event's
+    steps = pd.DataFrame({"step": np.arange(1, n + 1), "trace_rps": np.full(n, 10.0),
+                          "e2e_p95_ms": 100.0, "e2e_mean_ms": 50.0,
+                          "slo_violated": violated, "error_rate": 0.0})
+    services = pd.DataFrame({"step": np.arange(1, n + 1), "service": "a", "replicas": 1,
+                             "cpu_m": 10.0, "cpu_request_m": 100.0})
+    m = episode_metrics(steps, services, interval_s=15.0, flash_step=5, topology_step=10)
+    assert m["event_violation_steps"] == 3  # rows 5, 6 (flash) and 10 (topology)
+    assert m["other_violation_steps"] == 2  # rows 2 and 7
+    quiet = episode_metrics(steps, services, interval_s=15.0)
+    assert quiet["event_violation_steps"] == 0 and quiet["other_violation_steps"] == 5

@@ -213,3 +213,22 @@ def test_cli_replays_a_trace_file_on_a_custom_app(tmp_path):
     steps = pd.read_parquet(out / "steps.parquet")
     assert "remove db" in set(steps["topology_events"])  # the least-loaded leaf
     assert "tiny" in (out / "results.md").read_text()
+
+
+def test_event_windows_start_at_the_interval_the_event_happens(tmp_path):
+    """HPA breaks the SLO in the event's own interval and the next (seed 1000): recovery is
+    timed from the first of them and both count as the event's violations."""
+    from gnnrl.evaluation.runner import run_episode
+    from gnnrl.sim import SimConfig, load_app_spec
+
+    app = load_app_spec("onlineboutique")
+    for sc in (EvalScenario("flash", "static"), EvalScenario("diurnal", "add")):
+        ep = run_episode(HPAPolicy(0.7), sc, 1000, app, tmp_path, SimConfig())
+        violated = ep.steps["slo_violated"].to_numpy(bool)
+        rows = np.flatnonzero(violated)
+        assert len(rows) == 2 and rows[1] == rows[0] + 1, sc.name
+        recover = (ep.metrics["recover_flash_s"] if sc.is_flash
+                   else ep.metrics["recover_topology_s"])
+        assert recover == 30.0, sc.name
+        assert ep.metrics["event_violation_steps"] == 2, sc.name
+        assert ep.metrics["other_violation_steps"] == 0, sc.name

@@ -25,6 +25,12 @@ Definitions (units in the names):
   step at >= 65 % of the trace's peak) or the topology event until the SLO holds for
   `RECOVERY_HOLD_STEPS` consecutive steps; 0 if it never broke; the time left in the
   episode if it never recovered (censored); NaN when the scenario has no such event.
+* ``event_violation_steps`` / ``other_violation_steps``: violating steps inside /
+  outside the first `EVENT_WINDOW_STEPS` steps from a flash-crowd onset or a topology
+  event. The step of the event is beyond any policy that does not see the future (the
+  jump is observed only once that interval is over), and the next one is served by the
+  pods decided after seeing it, some still starting; so event violations measure the
+  headroom a policy kept, and other violations measure its everyday control.
 """
 
 from __future__ import annotations
@@ -40,11 +46,14 @@ FLAP_WINDOW_S = 300.0
 RECOVERY_HOLD_STEPS = 4
 #: A flash crowd starts at the first step at or above this share of the trace's peak.
 FLASH_ONSET_SHARE = 0.65
+#: Steps from an event (itself included) whose violations count as the event's.
+EVENT_WINDOW_STEPS = 2
 
 METRIC_COLUMNS = (
     "slo_violation_rate", "mean_latency_ms", "p95_latency_ms", "error_rate",
     "replica_hours", "cpu_core_hours", "mean_cpu_utilization", "scaling_actions",
     "direction_reversals", "recover_flash_s", "recover_topology_s",
+    "event_violation_steps", "other_violation_steps",
 )
 
 
@@ -105,6 +114,10 @@ def episode_metrics(steps: pd.DataFrame, services: pd.DataFrame, interval_s: flo
     err = steps["error_rate"].to_numpy(dtype=float)
     requested_m = (services["replicas"] * services["cpu_request_m"]).sum()
     changes = _changes(services)
+    near_event = np.zeros(len(violated), dtype=bool)
+    for start in (flash_step, topology_step):
+        if start is not None:
+            near_event[start:start + EVENT_WINDOW_STEPS] = True
     return {
         "slo_violation_rate": float(violated.mean()),
         "mean_latency_ms": float(steps["e2e_mean_ms"].mean()),
@@ -121,4 +134,6 @@ def episode_metrics(steps: pd.DataFrame, services: pd.DataFrame, interval_s: flo
         else time_to_recover(violated, flash_step, interval_s),
         "recover_topology_s": math.nan if topology_step is None
         else time_to_recover(violated, topology_step, interval_s),
+        "event_violation_steps": float((violated & near_event).sum()),
+        "other_violation_steps": float((violated & ~near_event).sum()),
     }

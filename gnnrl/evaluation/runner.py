@@ -90,10 +90,13 @@ def run_episode(policy: Any, scenario: EvalScenario, seed: int, app: AppSpec,
     services = pd.DataFrame(svc_rows)
     services["replicas"] = services["replicas"].astype(np.int64)
     event = scenario.event_step
+    # positions in `steps` (row k is step k + 1): the flash's first interval at the
+    # crowd's load is row flash_onset(trace) (trace[k] is step k + 1's load); a topology
+    # event at step E is in force during row E - 1 (the interval that saw it happen)
     metrics = episode_metrics(
         steps, services, sim_config.interval_s,
-        flash_step=flash_onset(trace) + 1 if scenario.is_flash else None,
-        topology_step=event,
+        flash_step=flash_onset(trace) if scenario.is_flash else None,
+        topology_step=None if event is None else event - 1,
     )
     return Episode(steps, services, metrics)
 
