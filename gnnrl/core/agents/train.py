@@ -503,8 +503,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
             tr.fit_scaler()
             if config.bc_rounds:
                 row = tr.imitate()
-                if config.eval_every:
+                if config.eval_every:  # the warm start is a candidate for best/ too
                     row.update(tr.evaluate())
+                    tr.best_eval = row["eval/return"]
+                    tr.model.save(out / "best", extra={"update": 0, **row})
                 tracker.log({"update": 0, **row}, 0)
         obs, infos = tr.reset_pool()
         bank = tr.model.new_memory(tr.pool.num_envs)
