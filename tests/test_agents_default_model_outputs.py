@@ -139,6 +139,25 @@ def test_shipped_model_batched_update_path_matches_the_recording():
         np.testing.assert_allclose(value, ref[key], atol=ATOL, rtol=0, err_msg=key)
 
 
+def test_shipped_model_on_a_minibatch_sized_batch_gives_the_step_by_step_results():
+    # 40 observations at once take the large-batch encoder (ppo_gnn.DENSE_MAX_BATCH), the
+    # path of the PPO update; the recording was made one observation at a time
+    from gnnrl.core.agents.ppo_gnn import DENSE_MAX_BATCH
+
+    ref, obs_seq, _ = _load()
+    assert STEPS > DENSE_MAX_BATCH
+    t, _ = obs_to_tensors(obs_seq)
+    memory = (torch.as_tensor(ref["pre_mem"]), torch.as_tensor(ref["pre_last"]),
+              torch.as_tensor(ref["pre_t"]))
+    with torch.no_grad():
+        logits, value, new = PPO_GNN.load(DEFAULT_MODEL_DIR)(t, memory)
+    np.testing.assert_allclose(torch.softmax(logits, -1).numpy(), ref["probs"], atol=ATOL,
+                               rtol=0)
+    np.testing.assert_allclose(value.numpy(), ref["values"], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(new[0].numpy(), ref["memory"], atol=ATOL, rtol=0)
+    np.testing.assert_allclose(new[1].numpy(), ref["last"], atol=ATOL, rtol=0)
+
+
 if __name__ == "__main__":
     if sys.argv[1:] != ["--record"]:
         sys.exit(__doc__)

@@ -108,3 +108,32 @@ def test_active_slots_come_first_and_put_restores_the_slot_layout():
     back = slots.put(slots.take(x), torch.full_like(x, -1.0))
     assert back[..., 0].tolist() == [[-1.0, 1.0, -1.0, 3.0], [4.0, 5.0, -1.0, -1.0]]
     assert select_active_slots(torch.ones(2, 4, dtype=torch.bool)) is None
+
+
+@pytest.mark.parametrize("use_tgn", [False, True])
+def test_large_and_small_batches_take_different_encoders_with_the_same_results(use_tgn):
+    from gnnrl.core.agents.configs import PolicyConfig
+    from gnnrl.core.agents.ppo_gnn import DENSE_MAX_BATCH, PPO_GNN
+
+    torch.manual_seed(4)
+    model = PPO_GNN(use_tgn=use_tgn, config=PolicyConfig(max_nodes=N, max_edges=E,
+                                                         hidden_dim=16)).eval()
+    torch.nn.init.normal_(model.head.actor[-1].weight, std=1.0)
+    b = DENSE_MAX_BATCH + 8
+    edge_df, edge_mask, node_mask = _random_batch(5, b)
+    node_mask[:, 0] = False  # every observation has a padded slot: the encoders compact
+    t = {"svc_df": torch.rand(b, N, 6) * 100, "edge_df": edge_df, "edge_mask": edge_mask,
+         "global_feats": torch.rand(b, 4) * 100, "node_mask": node_mask,
+         "invalid_action_mask": torch.rand(b, N * 15) < 0.2}
+    memory = (torch.randn(b, N, model.config.tgn.memory_dim),
+              torch.rand(b, N), torch.full((b,), 3.0))
+    with torch.no_grad():
+        big = model(t, memory)
+        for i in (0, 1, 2, b - 1):
+            one = model({k: v[i:i + 1] for k, v in t.items()},
+                        tuple(m[i:i + 1] for m in memory))
+            torch.testing.assert_close(torch.softmax(big[0][i], -1),
+                                       torch.softmax(one[0][0], -1), atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(big[1][i], one[1][0], atol=1e-5, rtol=1e-4)
+            if use_tgn:
+                torch.testing.assert_close(big[2][0][i], one[2][0][0], atol=1e-5, rtol=1e-4)

@@ -89,6 +89,20 @@ class SlotSelection:
         """Back to slots: ``(B, k, ...)`` into a copy of ``fill`` ``(B, N, ...)``."""
         return fill.scatter(1, self._expand(x), x)
 
+    def remap_edges(self, edge_df: Tensor) -> Tensor:
+        """``edge_df`` with its src/dst slot columns rewritten as compact rows.
+
+        An endpoint outside ``0..N-1`` or left out of the selection becomes -1 (out of
+        range), so `gnnrl.encoders.graph_batch.build_graph_batch` drops the edge, as it
+        drops an edge to a padded slot. Shapes: ``(B, E, 7)`` -> ``(B, E, 7)``.
+        """
+        n = self.position.shape[1]
+        ends = edge_df[..., :2].round().long()
+        bad = (ends < 0) | (ends >= n)
+        rows = torch.gather(self.position.unsqueeze(-1).expand(-1, -1, 2), 1, ends.clamp(0, n - 1))
+        rows = rows.masked_fill(bad | (rows >= self.index.shape[1]), -1)
+        return torch.cat([rows.to(edge_df.dtype), edge_df[..., 2:]], -1)
+
 
 def select_active_slots(node_mask: Tensor) -> SlotSelection | None:
     """Active slots first (k = the most active slots of any observation); None if k = N.

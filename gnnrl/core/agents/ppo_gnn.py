@@ -42,11 +42,13 @@ from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.encoders.features import GLOBAL_DIM, FeatureScaler
 from gnnrl.encoders.gnn_encoder import GNNEncoder
 from gnnrl.encoders.dense_graph import (
+    SlotSelection,
     build_dense_graph,
     message_edge_attr,
     select_active_slots,
 )
 from gnnrl.encoders.graph_batch import (
+    build_graph_batch,
     check_finite,
     masked_pool,
     obs_to_tensors,
@@ -56,6 +58,10 @@ from gnnrl.encoders.tgn_encoder import DynamicTGNEncoder, MemoryBank
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
 _MASKED = -1e8  # logit of an invalid move (exp underflows to exactly 0 probability)
+#: batches up to this size are encoded densely (`_encode_dense`: fewer, larger ops, best for
+#: one decision or a rollout step); larger ones (PPO minibatches) on one sparse PyG graph,
+#: which does less arithmetic there (benchmarks/bench_policy.py; crossover ~32-64 on CPU)
+DENSE_MAX_BATCH = 32
 
 
 class ModelLoadError(RuntimeError):
@@ -190,29 +196,17 @@ class PPO_GNN(nn.Module):
             memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
         # Encode the active slots only (padded ones neither send nor receive messages).
         slots = select_active_slots(node_mask)
-        graph = build_dense_graph(t["edge_df"], t["edge_mask"], node_mask, slots)
         invalid = t["invalid_action_mask"].reshape(bsz, n, -1)
         if slots is not None:
-            svc, node_mask, invalid = slots.take(svc), slots.take(node_mask), slots.take(invalid)
+            svc, invalid = slots.take(svc), slots.take(invalid)
             if memory is not None:
                 memory = (slots.take(memory[0]), slots.take(memory[1]), memory[2])
-        edge_feats = self.scaler.edge(t["edge_df"][:, graph.rows])  # (B, Ec, EDGE_DIM - 1)
-        msg_attr = message_edge_attr(edge_feats)
-        x = self.scaler.node(svc)
-        h = self.gnn.forward_dense(x, graph, msg_attr)
-        new_memory = None
-        if self.tgn is not None and memory is not None:
-            mem, last = self.tgn.memory_update_dense(memory[0], memory[1], memory[2], graph,
-                                                     edge_feats)
-            # A slot that is empty now forgets (the service was removed).
-            keep = node_mask.to(mem.dtype)
-            mem, last = mem * keep.unsqueeze(-1), last * keep
-            h = h + self.tgn.embed_dense(mem, x, graph, msg_attr)
-            new_memory = (mem, last)
-        h = h * node_mask.unsqueeze(-1).to(h.dtype)
-        g = self.pool(masked_pool(h, node_mask))
+        encode = self._encode_dense if bsz <= DENSE_MAX_BATCH else self._encode_sparse
+        h, new_memory, active = encode(self.scaler.node(svc), memory, t, slots)
+        h = h * active.unsqueeze(-1).to(h.dtype)
+        g = self.pool(masked_pool(h, active))
         logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]))
-        logits = self.mask_logits(logits, invalid.reshape(bsz, -1), node_mask)
+        logits = self.mask_logits(logits, invalid.reshape(bsz, -1), active)
         if slots is not None:  # back to slots; the left-out (padded) ones may only hold
             hold = logits.new_full((bsz, n, logits.shape[-1]), _MASKED)
             hold[..., 0] = 0.0
@@ -222,6 +216,48 @@ class PPO_GNN(nn.Module):
                 new_memory = (slots.put(mem, mem.new_zeros(bsz, n, mem.shape[-1])),
                               slots.put(last, last.new_zeros(bsz, n)))
         return logits, value, new_memory
+
+    def _encode_dense(self, x: Tensor, memory: tuple[Tensor, Tensor, Tensor] | None,
+                      t: Mapping[str, Tensor], slots: SlotSelection | None
+                      ) -> tuple[Tensor, tuple[Tensor, Tensor] | None, Tensor]:
+        """Node embeddings ``(B, k, H)``, post-step memory and the active mask ``(B, k)``
+        on dense per-graph incidence matrices (`gnnrl.encoders.dense_graph`)."""
+        node_mask = t["node_mask"]
+        graph = build_dense_graph(t["edge_df"], t["edge_mask"], node_mask, slots)
+        active = node_mask if slots is None else slots.take(node_mask)
+        edge_feats = self.scaler.edge(t["edge_df"][:, graph.rows])  # (B, Ec, EDGE_DIM - 1)
+        msg_attr = message_edge_attr(edge_feats)
+        h = self.gnn.forward_dense(x, graph, msg_attr)
+        if self.tgn is None or memory is None:
+            return h, None, active
+        mem, last = self.tgn.memory_update_dense(memory[0], memory[1], memory[2], graph,
+                                                 edge_feats)
+        # A slot that is empty now forgets (the service was removed).
+        keep = active.to(mem.dtype)
+        mem, last = mem * keep.unsqueeze(-1), last * keep
+        h = h + self.tgn.embed_dense(mem, x, graph, msg_attr)
+        return h, (mem, last), active
+
+    def _encode_sparse(self, x: Tensor, memory: tuple[Tensor, Tensor, Tensor] | None,
+                       t: Mapping[str, Tensor], slots: SlotSelection | None
+                       ) -> tuple[Tensor, tuple[Tensor, Tensor] | None, Tensor]:
+        """`_encode_dense` on one disjoint PyG graph (`build_graph_batch`): the same math,
+        cheaper than the dense form for large batches (the PPO update's minibatches)."""
+        bsz, k, _ = x.shape
+        edge_df = t["edge_df"] if slots is None else slots.remap_edges(t["edge_df"])
+        active = t["node_mask"] if slots is None else slots.take(t["node_mask"])
+        graph = build_graph_batch(edge_df, t["edge_mask"], active)
+        edge_flat = edge_df.reshape(-1, edge_df.shape[-1])[graph.edge_rows]
+        edge_attr = torch.cat([self.scaler.edge(edge_flat), graph.forward.unsqueeze(-1)], -1)
+        x = x.reshape(bsz * k, -1)
+        h = self.gnn(x, graph, edge_attr)
+        if self.tgn is None or memory is None:
+            return h.reshape(bsz, k, -1), None, active
+        mem, last = self.tgn.memory_update(memory[0], memory[1], memory[2], graph, edge_attr)
+        keep = active.to(mem.dtype)
+        mem, last = mem * keep.unsqueeze(-1), last * keep
+        h = h + self.tgn.embed(mem, x, graph, edge_attr)
+        return h.reshape(bsz, k, -1), (mem, last), active
 
     def mask_logits(self, logits: Tensor, invalid: Tensor, node_mask: Tensor) -> Tensor:
         """Set invalid moves to -1e8; padded slots (and any all-invalid row) keep move 0 only.
