@@ -137,3 +137,22 @@ def test_large_and_small_batches_take_different_encoders_with_the_same_results(u
             torch.testing.assert_close(big[1][i], one[1][0], atol=1e-5, rtol=1e-4)
             if use_tgn:
                 torch.testing.assert_close(big[2][0][i], one[2][0][0], atol=1e-5, rtol=1e-4)
+
+
+def test_a_batch_without_any_call_edge_is_encoded_by_both_encoders_alike():
+    from gnnrl.core.agents.configs import PolicyConfig
+    from gnnrl.core.agents.ppo_gnn import DENSE_MAX_BATCH, PPO_GNN
+
+    torch.manual_seed(6)
+    model = PPO_GNN(config=PolicyConfig(max_nodes=N, max_edges=E, hidden_dim=16)).eval()
+    b = DENSE_MAX_BATCH + 1
+    node_mask = torch.ones(b, N, dtype=torch.bool)
+    node_mask[:, -2:] = False
+    t = {"svc_df": torch.rand(b, N, 6) * 100, "edge_df": torch.zeros(b, E, 7),
+         "edge_mask": torch.zeros(b, E, dtype=torch.bool), "global_feats": torch.rand(b, 4),
+         "node_mask": node_mask, "invalid_action_mask": torch.zeros(b, N * 15, dtype=torch.bool)}
+    with torch.no_grad():
+        big = model(t, None)
+        one = model({k: v[:1] for k, v in t.items()}, None)
+    torch.testing.assert_close(big[0][:1], one[0], atol=1e-5, rtol=1e-4)
+    assert big[2][1].eq(0.0).all()  # no event: memory clock untouched (zero), memory kept

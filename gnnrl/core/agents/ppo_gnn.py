@@ -194,6 +194,13 @@ class PPO_GNN(nn.Module):
         if self.tgn is not None and memory is None:
             d = self.config.tgn.memory_dim
             memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
+        # Only the edge rows some observation marks active can carry messages (a few dozen
+        # of max_edges = 400); the others are dropped up front, in row order.
+        used = torch.nonzero(t["edge_mask"].any(0)).flatten()
+        if used.numel() == 0:  # no edge at all: keep one (inactive) row, shapes stay non-empty
+            used = torch.zeros(1, dtype=torch.long, device=used.device)
+        if used.numel() < t["edge_mask"].shape[1]:
+            t = {**t, "edge_df": t["edge_df"][:, used], "edge_mask": t["edge_mask"][:, used]}
         # Encode the active slots only (padded ones neither send nor receive messages).
         slots = select_active_slots(node_mask)
         invalid = t["invalid_action_mask"].reshape(bsz, n, -1)
