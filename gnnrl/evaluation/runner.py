@@ -167,6 +167,12 @@ def _cell_worker(recipes: tuple[str, ...], scenario: EvalScenario, seed: int, ap
     """`_run_cell` in a worker process; policies are rebuilt once per process."""
     from gnnrl.evaluation.policies import make_policy
 
+    if not _WORKER_POLICIES:
+        # one torch thread per worker process: N workers x the default intra-op pool
+        # oversubscribe the cores (the workers already use one core each)
+        import torch
+
+        torch.set_num_threads(1)
     if recipes not in _WORKER_POLICIES:
         _WORKER_POLICIES[recipes] = [make_policy(r) for r in recipes]
     return _run_cell(_WORKER_POLICIES[recipes], scenario, seed, app, out_dir, sim_config)
