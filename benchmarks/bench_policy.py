@@ -10,8 +10,23 @@ Measures, in one run:
   2. end-to-end training env-steps/s (rollout in 8 OnlineBoutique envs + PPO update,
      torch on --threads threads, default 2) for PPO_GNN with TGN, beside the same
      trainer driving the MLP reference, and beside the env alone stepping with random
-     valid moves (the ceiling any policy can reach with these envs).
+     valid moves (the ceiling any policy can reach with these envs). Each is measured
+     with both env pools of the trainer (``TrainConfig.env_pool``): "single" (8 Gymnasium
+     envs, `EnvPool`, the default) and "batched" (the 8 episodes as rows of one batched
+     simulator, `gnnrl.core.agents.sim_pool.SimPool`).
 Goals (issue #3): (1) p50 <= 2 ms, p99 <= 10 ms; (2) >= 2,000 env-steps/s on 2 cores.
+
+Numbers on a shared 2-core VM swing by +-30 % with the load of the other tenants; compare
+rows of one run (the MLP reference rows are measured in the same run for that reason), and
+prefer --threads 1 when another process is busy (two torch threads on one free core stall
+each other: 20-150 env-steps/s instead of ~500).
+
+Measured 2026-11-25 on the team VM under load average ~6 (other trainings running), one
+thread, before (commit 2542965) / after the issue #3 work (docs/policy-speed.md):
+  decision p50  2.0-2.7 ms / 1.55-1.76 ms (p99 2.9-5.4 / 2.0-6.1; MLP reference 0.29-0.31)
+  training      460-521 / 531-535 env-steps/s with env_pool=single,
+                589-654 with env_pool=batched (MLP reference 2,948-3,449 there;
+                the batched env alone 19,497-21,471 vs 2,060-4,310 single).
 """
 
 from __future__ import annotations
@@ -88,8 +103,10 @@ def latency_ms(model: PPO_GNN, obs: dict, n: int) -> tuple[float, float]:
     return float(p50), float(p99)
 
 
-def train_sps(policy_cls: type[PPO_GNN], updates: int, threads: int) -> float:
+def train_sps(policy_cls: type[PPO_GNN], updates: int, threads: int,
+              env_pool: str = "single") -> float:
     cfg = TrainConfig(seed=11, eval_every=0, checkpoint_every=0, torch_threads=threads,
+                      env_pool=env_pool,
                       ppo=PPOConfig(total_steps=8 * 120 * 100, num_envs=8, num_steps=120))
     with tempfile.TemporaryDirectory() as out:
         train(cfg, out, resume=False, progress=False, stop_after_updates=updates,
@@ -99,10 +116,15 @@ def train_sps(policy_cls: type[PPO_GNN], updates: int, threads: int) -> float:
     return float(np.median([r["sps"] for r in rows]))
 
 
-def env_sps(steps: int = 120) -> float:
+def env_sps(steps: int = 120, env_pool: str = "single") -> float:
+    from gnnrl.core.agents.sim_pool import SimPool
     from gnnrl.core.envs import OnlineBoutique
+    from gnnrl.sim import Scenario
 
-    pool = EnvPool([lambda: OnlineBoutique(trace="diurnal")] * 8, run_seed=11)
+    if env_pool == "batched":
+        pool = SimPool(8, run_seed=11, scenarios=[Scenario("diurnal", "diurnal", 100.0)])
+    else:
+        pool = EnvPool([lambda: OnlineBoutique(trace="diurnal")] * 8, run_seed=11)
     obs, _ = pool.reset()
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
@@ -132,14 +154,16 @@ def main() -> None:
     print(f"  PPO_GNN+TGN   p50 {g50:6.2f}  p99 {g99:6.2f}   (goal p50 <= 2, p99 <= 10)")
     print(f"  MLP reference p50 {m50:6.2f}  p99 {m99:6.2f}   ratio p50 {g50 / m50:.1f}x")
 
-    e = env_sps()
-    g = train_sps(PPO_GNN, args.updates, args.threads)
-    m = train_sps(MLPReference, args.updates, args.threads)
     print(f"training throughput, 8 envs x 120 steps per update, torch {args.threads} "
           "thread(s) (env-steps/s):")
-    print(f"  env alone (random valid moves) {e:8.0f}   (ceiling for these envs)")
-    print(f"  PPO_GNN+TGN                    {g:8.0f}   (goal >= 2000)")
-    print(f"  MLP reference                  {m:8.0f}   ratio {g / m:.2f}x")
+    for pool in ("single", "batched"):
+        e = env_sps(env_pool=pool)
+        g = train_sps(PPO_GNN, args.updates, args.threads, pool)
+        m = train_sps(MLPReference, args.updates, args.threads, pool)
+        print(f" env_pool={pool}:")
+        print(f"  env alone (random valid moves) {e:8.0f}   (ceiling for these envs)")
+        print(f"  PPO_GNN+TGN                    {g:8.0f}   (goal >= 2000)")
+        print(f"  MLP reference                  {m:8.0f}   ratio {g / m:.2f}x")
 
 
 if __name__ == "__main__":
