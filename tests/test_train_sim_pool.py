@@ -81,3 +81,15 @@ def test_an_env_wrapper_falls_back_to_single_envs(tmp_path):
     assert isinstance(tr.pool, EnvPool)
     assert isinstance(Trainer(_config(tmp_path, updates=1), tmp_path / "b",
                               progress=False).pool, SimPool)
+
+
+def test_train_command_env_pool_flag_sets_the_config(tmp_path):
+    import argparse
+
+    from gnnrl.commands.train import add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--env-pool", "batched", "--out", str(tmp_path)])
+    assert build_config(args).env_pool == "batched"
+    assert build_config(parser.parse_args(["--out", str(tmp_path)])).env_pool == "single"

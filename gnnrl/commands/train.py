@@ -11,6 +11,9 @@ Examples:
   # resume an interrupted run (same --out): continues from the last checkpoint
   gnnrl train --config my.json --out runs/a
 
+  # roll out on the batched simulator (same episodes, faster envs; not bit-identical)
+  gnnrl train --env-pool batched --total-steps 200000 --out runs/fast
+
 Output: DIR/model (the final policy: weights.pt + config.json), DIR/best (best evaluation
 return), DIR/checkpoints, DIR/metrics.jsonl. With MLFLOW_TRACKING_URI set, parameters and
 metrics are logged to MLflow too. Training seeds must be < 1000 (evaluation uses 1000+).
@@ -45,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default 1)")
     parser.add_argument("--no-tgn", action="store_true", help="structural GNN only")
+    parser.add_argument("--env-pool", choices=("single", "batched"),
+                        help="rollout envs: one Gymnasium env each (single, the default) or "
+                             "rows of one batched simulator (batched: faster)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--fresh", action="store_true",
                         help="ignore checkpoints in --out and start over")
@@ -58,7 +64,8 @@ def build_config(args: argparse.Namespace):
     cfg = TrainConfig.load(args.config) if args.config else TrainConfig()
     top = {"app": args.app, "traces": args.traces, "peaks": args.peaks,
            "topology": args.topology, "goal_reward": args.goal, "seed": args.seed,
-           "device": args.device, "torch_threads": args.threads}
+           "device": args.device, "torch_threads": args.threads,
+           "env_pool": args.env_pool}
     cfg = cfg.replace(**{k: v for k, v in top.items() if v is not None})
     ppo = {"total_steps": args.total_steps, "num_envs": args.num_envs}
     ppo = {k: v for k, v in ppo.items() if v is not None}
