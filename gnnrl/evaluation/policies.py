@@ -13,7 +13,9 @@ Spec grammar (comma-separated in ``--policies``):
 ``oracle``          clairvoyant minimum replicas at a calibrated safe utilisation
 ``headroom``        load-aware headroom rule, GNNRL's imitation teacher (`HeadroomPolicy`)
 ``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (default: the shipped one)
-``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`); without PATH the shipped default model
+``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`; without PATH the shipped default model)
+                    as deployed: behind the in-cluster scaler's guard (`GuardedPolicy`)
+``gnnrl-raw[:PATH]`` the same model's bare decisions, without the guard
 ==================  =====================================================================
 
 Any spec may be prefixed with ``LABEL=`` to name its row, e.g.
@@ -28,7 +30,7 @@ from typing import Any
 from gnnrl.config import ConfigError
 
 POLICY_NAMES = ("hpa", "hpa-NN", "keda", "keda-NN", "static", "static-N", "random",
-                "oracle", "headroom", "mlp[:PATH]", "gnnrl[:PATH]")
+                "oracle", "headroom", "mlp[:PATH]", "gnnrl[:PATH]", "gnnrl-raw[:PATH]")
 
 
 def make_policy(spec: str) -> Any:
@@ -81,10 +83,16 @@ def make_policy(spec: str) -> Any:
         from gnnrl.baselines.mlp_ppo import MLPPPOPolicy
 
         return MLPPPOPolicy.load(path or None)
-    if kind == "gnnrl":
+    if kind in ("gnnrl", "gnnrl-raw"):
         from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
 
-        return GNNRLPolicy.load(path or None)
+        policy = GNNRLPolicy.load(path or None, name=kind)
+        if kind == "gnnrl-raw":
+            return policy
+        from gnnrl.evaluation.guarded import GuardedPolicy
+        from gnnrl.scaler.config import ScalerConfig
+
+        return GuardedPolicy(policy, ScalerConfig(), name="gnnrl")
     raise ConfigError(f"policies: unknown policy {spec!r} (known: {', '.join(POLICY_NAMES)})")
 
 

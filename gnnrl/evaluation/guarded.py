@@ -1,0 +1,78 @@
+"""A policy behind the in-cluster scaler's guard: what ``gnnrl scaler`` actually deploys.
+
+The scaler never writes a policy's raw decision: every tick it passes each service's
+desired count through `gnnrl.scaler.guard.guard` (Kubernetes HPA's stabilisation window,
+rate limits, the 7-pod step cap, [min, max]) and records the recommendation and the
+written change in the service's history exactly as `gnnrl.scaler.loop` does (a service
+seen for the first time seeds its history with its current count, so nothing scales down
+in the first window: S15). Evaluating
+the bare policy would therefore score something no cluster runs. `GuardedPolicy` replays
+that path in the simulator, with the same code and a `ScalerConfig`, so the ``gnnrl`` row
+of the results is the product as deployed; ``gnnrl-raw`` keeps the bare policy for
+comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gnnrl.core.envs.moves import moves_to_replicas, replicas_to_moves
+from gnnrl.scaler.config import ScalerConfig, ServiceLimits
+from gnnrl.scaler.guard import ServiceHistory, guard, history_keep_s
+
+
+class GuardedPolicy:
+    """Wrap ``inner`` (any `Policy`) with the scaler's guard configured by ``config``.
+
+    Args:
+        inner: the policy whose moves are the raw decisions.
+        config: the scaler's configuration (its guard fields are used); default
+            `ScalerConfig()`, i.e. what ``gnnrl scaler`` runs without a config file.
+        name: the row label; default the inner policy's.
+    """
+
+    def __init__(self, inner: Any, config: ScalerConfig | None = None,
+                 name: str | None = None) -> None:
+        self.inner = inner
+        self.config = config or ScalerConfig()
+        self.name = name or inner.name
+        self.supports_topology_change = getattr(inner, "supports_topology_change", True)
+        self.use_graph = getattr(inner, "use_graph", True)
+        self._history: dict[str, ServiceHistory] = {}
+        #: per step: slots whose raw decision the guard changed (for inspection)
+        self.guarded_steps = 0
+
+    def reset(self, env: Any) -> None:
+        self.inner.reset(env)
+        self._history = {}
+        self.guarded_steps = 0
+
+    def act(self, obs: dict, info: dict) -> np.ndarray:
+        """The inner policy's moves after the guard. Shapes: returns (max_nodes,) int64."""
+        raw = np.asarray(self.inner.act(obs, info), dtype=np.int64)
+        current = np.asarray(info["replicas"], dtype=np.int64)
+        desired = np.asarray(moves_to_replicas(current, raw), dtype=np.int64)
+        names = info["slot_names"]
+        now = float(info.get("t_s", 0.0))
+        keep = history_keep_s(self.config)
+        for gone in set(self._history) - set(names):  # a removed service's history goes
+            del self._history[gone]
+        final = current.copy()
+        changed = False
+        for i, name in enumerate(names):
+            if name is None:
+                continue
+            limits = ServiceLimits(int(info["min_replicas"][i]), int(info["max_replicas"][i]))
+            history = self._history.setdefault(name, ServiceHistory())
+            if not history.seeded():  # as the scaler: no scale-down in the first window
+                history.record_recommendation(now, int(current[i]), keep)
+            outcome = guard(int(desired[i]), int(current[i]), limits, history, now, self.config)
+            history.record_recommendation(now, int(desired[i]), keep)
+            if outcome.replicas != current[i]:
+                history.record_scale_event(now, int(outcome.replicas - current[i]), keep)
+            final[i] = outcome.replicas
+            changed |= bool(outcome.replicas != desired[i])
+        self.guarded_steps += int(changed)
+        return np.asarray(replicas_to_moves(current, final), dtype=np.int64)

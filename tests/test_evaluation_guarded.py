@@ -1,0 +1,66 @@
+"""A policy evaluated behind the scaler's guard behaves as `gnnrl scaler` would deploy it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gnnrl.core.envs import OnlineBoutique
+from gnnrl.evaluation.guarded import GuardedPolicy
+from gnnrl.evaluation.policies import make_policy
+from gnnrl.scaler.config import ScalerConfig
+from gnnrl.sim import SimConfig
+
+
+class Flapper:
+    """Adds one pod to every service on even steps and removes one on odd steps."""
+
+    name = "flapper"
+
+    def reset(self, env):
+        self.t = 0
+
+    def act(self, obs, info):
+        self.t += 1
+        return np.full(len(info["slot_names"]), 1 if self.t % 2 else 8, dtype=np.int64)
+
+
+def _run(policy, steps=24):
+    env = OnlineBoutique(trace=np.full(steps + 1, 100.0), max_steps=steps,
+                         sim_config=SimConfig(arrival_noise=False, metric_noise=0.0))
+    obs, info = env.reset(seed=1000)
+    policy.reset(env)
+    slot = info["slot_names"].index("frontend")
+    pods = [int(info["replicas"][slot])]
+    for _ in range(steps):
+        obs, _, _, trunc, info = env.step(policy.act(obs, info))
+        pods.append(int(info["replicas"][slot]))
+        if trunc:
+            break
+    return np.array(pods)
+
+
+def test_a_flapping_policy_does_not_flap_behind_the_guard():
+    bare = _run(Flapper())
+    assert (np.diff(bare) < 0).sum() >= 10  # +1, -1, +1, -1 ...
+    guarded = _run(GuardedPolicy(Flapper(), ScalerConfig(scale_down_window_s=300.0)))
+    assert (np.diff(guarded) < 0).sum() == 0  # every drop is inside the 300 s window
+    assert guarded[-1] == guarded.max()
+
+
+def test_the_window_lets_a_sustained_drop_through():
+    class Shrinker(Flapper):
+        def act(self, obs, info):
+            return np.full(len(info["slot_names"]), 8, dtype=np.int64)  # always -1
+
+    pods = _run(GuardedPolicy(Shrinker(), ScalerConfig(scale_down_window_s=60.0)), steps=12)
+    assert pods[-1] < pods[0]
+    # the first recommendation seeds the window: nothing drops during the first 60 s
+    assert (pods[:4] == pods[0]).all()
+
+
+def test_gnnrl_spec_is_the_deployed_path_and_raw_is_the_bare_model():
+    deployed = make_policy("gnnrl")
+    raw = make_policy("gnnrl-raw")
+    assert isinstance(deployed, GuardedPolicy) and deployed.name == "gnnrl"
+    assert deployed.config == ScalerConfig()
+    assert not isinstance(raw, GuardedPolicy) and raw.name == "gnnrl-raw"
