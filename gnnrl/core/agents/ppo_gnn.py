@@ -295,11 +295,16 @@ class PPO_GNN(nn.Module):
         ent = -(logp_all.exp() * logp_all).sum(-1)
         return (logp * active).sum(-1), (ent * active).sum(-1), value
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(self, t: Mapping[str, Tensor], memory: tuple[Tensor, Tensor, Tensor] | None,
                deterministic: bool = False
                ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
-        """Actions ``(B, N)``, joint log-prob ``(B,)``, value ``(B,)`` and post-step memory."""
+        """Actions ``(B, N)``, joint log-prob ``(B,)``, value ``(B,)`` and post-step memory.
+
+        Runs under ``torch.inference_mode`` (no autograd bookkeeping at all): the results
+        are inference tensors, to be copied (rollout storage, `MemoryBank.commit`) or read,
+        not modified in place.
+        """
         logits, value, new_memory = self(t, memory)
         logp_all = torch.log_softmax(logits, -1)
         if deterministic:
@@ -344,8 +349,9 @@ class PPO_GNN(nn.Module):
                 self._bank = self.new_memory(bsz)
             memory = self._bank.state()
         if deterministic:  # serving path: no log-prob needed
-            logits, _, new_memory = self(t, memory)
-            actions = torch.where(t["node_mask"], logits.argmax(-1), 0)
+            with torch.inference_mode():
+                logits, _, new_memory = self(t, memory)
+                actions = torch.where(t["node_mask"], logits.argmax(-1), 0)
         else:
             actions, _, _, new_memory = self.sample(t, memory, deterministic)
         if new_memory is not None and self._bank is not None and memory is not None:
