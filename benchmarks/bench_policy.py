@@ -19,14 +19,14 @@ Goals (issue #3): (1) p50 <= 2 ms, p99 <= 10 ms; (2) >= 2,000 env-steps/s on 2 c
 Numbers on a shared 2-core VM swing by +-30 % with the load of the other tenants; compare
 rows of one run (the MLP reference rows are measured in the same run for that reason), and
 prefer --threads 1 when another process is busy (two torch threads on one free core stall
-each other: 20-150 env-steps/s instead of ~500).
+each other: 10-150 env-steps/s instead of 500-900).
 
-Measured 2026-11-25 on the team VM under load average ~6 (other trainings running), one
-thread, before (commit 2542965) / after the issue #3 work (docs/policy-speed.md):
-  decision p50  2.0-2.7 ms / 1.55-1.76 ms (p99 2.9-5.4 / 2.0-6.1; MLP reference 0.29-0.31)
-  training      460-521 / 531-535 env-steps/s with env_pool=single,
-                589-654 with env_pool=batched (MLP reference 2,948-3,449 there;
-                the batched env alone 19,497-21,471 vs 2,060-4,310 single).
+Measured 2026-11-25 on the team VM (load average ~3, other trainings running), before
+(commit 2542965) / after the issue #3 work (docs/policy-speed.md), --threads 1:
+  decision p50  1.97-1.99 / 1.29-1.30 ms (p99 3.6-3.9 / 2.1-2.3; MLP reference 0.27-0.29)
+  training      489 / 627 env-steps/s with env_pool=single, 774 with env_pool=batched
+                (948 with --threads 2); MLP reference 1,929 / 2,006 single, 3,781 batched;
+                env alone 3,831-4,369 single, 23,417 batched.
 """
 
 from __future__ import annotations
