@@ -168,3 +168,23 @@ def test_invalid_config_names_the_field(cls, kwargs, field):
 def test_policy_config_round_trips_through_json():
     cfg = PolicyConfig(hidden_dim=32, tgn=TGNConfig(memory_dim=16))
     assert PolicyConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_hold_margin_turns_borderline_moves_into_holds_when_serving(tmp_path):
+    model = PPO_GNN(use_tgn=False, config=CFG.replace(hold_margin=1.0)).eval()
+    logits = torch.full((1, 3, 15), -5.0)
+    logits[0, 0, 0], logits[0, 0, 1] = 0.0, 0.5   # +1 beats hold by 0.5: held
+    logits[0, 1, 0], logits[0, 1, 8] = 0.0, 2.0   # -1 beats hold by 2.0: moves
+    logits[0, 2, 3] = 9.0                         # padded slot: always holds
+    mask = torch.tensor([[True, True, False]])
+    assert model.decide(logits, mask).tolist() == [[0, 8, 0]]
+    plain = PPO_GNN(use_tgn=False, config=CFG).eval()
+    assert plain.decide(logits, mask).tolist() == [[1, 8, 0]]
+    # the margin is part of the saved model, so the scaler serves with it
+    model.save(tmp_path / "m")
+    assert PPO_GNN.load(tmp_path / "m").config.hold_margin == 1.0
+
+
+def test_hold_margin_must_be_a_finite_non_negative_number():
+    with pytest.raises(ConfigError, match="hold_margin"):
+        CFG.replace(hold_margin=-0.5)

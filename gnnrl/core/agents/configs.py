@@ -45,7 +45,11 @@ class PolicyConfig(JsonConfig):
     max_nodes/max_edges: observation padding (the env's DynamicGraphConfig); num_moves: 15
     (0 nothing, 1..7 add k, 8..14 remove k-7); hidden_dim: embedding width (divisible by
     gnn_heads and tgn.heads); gnn_layers: TransformerConv layers (2-3); use_tgn: add the
-    temporal memory embedding to the structural one (sum).
+    temporal memory embedding to the structural one (sum); hold_margin: serving only: in
+    deterministic mode a service moves only when its best move's logit beats "nothing"'s by
+    more than this (a log-odds margin, the model's counterpart of HPA's 10 % tolerance:
+    borderline decisions hold instead of flapping); 0 = plain arg-max. Training (sampled
+    moves) ignores it.
     """
 
     max_nodes: int = 20
@@ -56,10 +60,14 @@ class PolicyConfig(JsonConfig):
     gnn_heads: int = 2
     use_tgn: bool = True
     tgn: TGNConfig = dataclasses.field(default_factory=TGNConfig)
+    hold_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.tgn, dict):
             self.tgn = TGNConfig.from_dict(self.tgn)
+        if not (self.hold_margin >= 0.0 and math.isfinite(self.hold_margin)):
+            raise ConfigError(f"PolicyConfig.hold_margin must be a finite number >= 0, "
+                              f"got {self.hold_margin}")
         _positive(self, "max_nodes", "max_edges", "num_moves", "hidden_dim", "gnn_layers",
                   "gnn_heads")
         if self.num_moves != 15:

@@ -351,13 +351,26 @@ class PPO_GNN(nn.Module):
         if deterministic:  # serving path: no log-prob needed
             with torch.inference_mode():
                 logits, _, new_memory = self(t, memory)
-                actions = torch.where(t["node_mask"], logits.argmax(-1), 0)
+                actions = self.decide(logits, t["node_mask"])
         else:
             actions, _, _, new_memory = self.sample(t, memory, deterministic)
         if new_memory is not None and self._bank is not None and memory is not None:
             self._bank.commit(new_memory[0], new_memory[1], memory[2])
         out = actions.cpu().numpy().astype(np.int64)
         return out if batched else out[0]
+
+    def decide(self, logits: Tensor, node_mask: Tensor) -> Tensor:
+        """Deterministic moves from masked logits ``(B, N, 15)`` -> ``(B, N)`` int64.
+
+        The arg-max move, unless it beats "nothing" (move 0) by no more than
+        ``config.hold_margin`` in logit (then the service holds); padded slots hold.
+        """
+        best = logits.argmax(-1)
+        margin = self.config.hold_margin
+        if margin > 0.0:
+            gain = logits.gather(-1, best.unsqueeze(-1)).squeeze(-1) - logits[..., 0]
+            best = torch.where(gain > margin, best, 0)
+        return torch.where(node_mask, best, 0)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path, extra: Mapping[str, Any] | None = None) -> Path:
