@@ -249,11 +249,15 @@ def evaluate_step(
     baseline: str = "hpa",
 ) -> EvaluateResult:
     """Evaluate every candidate, the registry's champion (if any) and ``baseline`` on the
-    same suite and seeds; copy the best candidate to ``best_model_out``; write the report."""
+    same suite and seeds; copy the best candidate to ``best_model_out``; write the report.
+
+    Models are evaluated as the scaler deploys them, behind its guard (`GuardedPolicy`)."""
     from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
+    from gnnrl.evaluation.guarded import GuardedPolicy
     from gnnrl.evaluation.policies import make_policy
     from gnnrl.evaluation.runner import evaluate
     from gnnrl.registry.promote import CHAMPION, alias_version
+    from gnnrl.scaler.config import ScalerConfig
     from gnnrl.registry.pyfunc_model import MODEL_NAME, download_model_dir
     from gnnrl.registry.tracking import check_reachable, log_evaluation, resolve_tracking_uri
 
@@ -267,8 +271,13 @@ def evaluate_step(
     out.mkdir(parents=True, exist_ok=True)
     policies: list[Any] = []
     names = []
+
+    def deployed(folder: str | Path, name: str) -> GuardedPolicy:
+        # the gate judges what the scaler would run: the model behind its guard
+        return GuardedPolicy(GNNRLPolicy.load(folder, name=name), ScalerConfig(), name=name)
+
     for i, path in enumerate(candidates):
-        policy = GNNRLPolicy.load(path, name=candidate_name(i, path))
+        policy = deployed(path, candidate_name(i, path))
         names.append(policy.name)
         policies.append(policy)
     champion_version = alias_version(uri, CHAMPION) or ""
@@ -276,7 +285,7 @@ def evaluate_step(
         folder = download_model_dir(
             f"models:/{MODEL_NAME}/{champion_version}", out / "_champion", uri
         )
-        policies.append(GNNRLPolicy.load(folder, name=CHAMPION_POLICY))
+        policies.append(deployed(folder, CHAMPION_POLICY))
     policies.append(make_policy(baseline))
     chosen: Any = suite
     if suite == "calibrated":
