@@ -13,24 +13,16 @@ from gnnrl.config import ConfigError
 from gnnrl.core.envs import OnlineBoutique
 from gnnrl.evaluation.policies import make_policy
 from gnnrl.sim import SimConfig, load_app_spec
+from tests.test_baselines_policies import _episode as policies_episode
 
 APP = load_app_spec("onlineboutique")
 QUIET = SimConfig(arrival_noise=False, metric_noise=0.0)
 
 
 def _episode(policy, trace):
-    env = OnlineBoutique(trace=np.asarray(trace, float), max_steps=len(trace) - 1,
-                         sim_config=QUIET)
-    obs, info = env.reset(seed=1000)
-    policy.reset(env)
-    infos = [info]
-    for _ in range(env.max_steps):
-        obs, _, _, trunc, info = env.step(policy.act(obs, info))
-        assert not info["invalid_actions"].any() if hasattr(info["invalid_actions"], "any") \
-            else not info["invalid_actions"]
-        infos.append(info)
-        if trunc:
-            break
+    """`tests.test_baselines_policies._episode` without noise; no move may be invalid."""
+    _, infos = policies_episode(policy, trace, sim_config=QUIET)
+    assert not any(np.any(i.get("invalid_actions", 0)) for i in infos)
     return infos
 
 
