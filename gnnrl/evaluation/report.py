@@ -226,11 +226,15 @@ def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> 
             pct = "70" if name == "hpa" else name.split("-")[1]
             ax.annotate(f"{pct}%", (row["replica_hours"], row["slo_violation_rate"] * 100),
                         textcoords="offset points", xytext=(4, 4), fontsize=8, color="0.35")
-    for i, (name, row) in enumerate(pts.iterrows()):
-        if name in sweep.index and name != "hpa":
-            continue
+    # tab10 without its grey (the sweep's colour); markers tell overlapping points apart
+    palette = [f"C{k}" for k in range(10) if k != 7]
+    markers = "oDs^vP*Xh<>"
+    shown = [n for n in pts.index if not (n in sweep.index and n != "hpa")]
+    for i, name in enumerate(shown):
+        row = pts.loc[name]
         ax.scatter(row["replica_hours"], row["slo_violation_rate"] * 100, s=60,
-                   color=f"C{i % 10}", zorder=3, label=name)
+                   color=palette[i % len(palette)], marker=markers[i % len(markers)],
+                   alpha=0.85, zorder=3, label=name)
     ax.set_xlabel("replica-hours per episode (mean)")
     ax.set_ylabel("SLO violations, % of steps (mean)")
     ax.set_title("cost vs SLO violations (lower-left is better)"
