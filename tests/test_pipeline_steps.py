@@ -84,3 +84,25 @@ def test_quick_profile_parameters_exist_in_the_pipeline():
     inputs = components.load_component_from_file(str(COMMITTED_YAML)).component_spec.inputs
     for profile in PROFILES.values():
         assert set(profile) <= set(inputs)
+
+
+def test_pipeline_training_uses_the_shipped_recipe_at_the_calibrated_peak(tmp_path):
+    """Nightly candidates are trained like the shipped model (headroom teacher, DAgger,
+    its PPO settings and serving margin) around the traffic peak the cluster really saw."""
+    from gnnrl.core.agents.train import TrainConfig
+    from gnnrl.evaluation.gnnrl_policy import default_model_dir
+    from gnnrl.pipeline.steps import FULL_IMITATION_STEPS, recipe_config
+
+    trace = tmp_path / "trace.csv"
+    trace.write_text("t_s,rps\n0,40\n15,120\n30,80\n45,60\n")
+    shipped = TrainConfig.load(default_model_dir() / "train_config.json")
+    full = recipe_config("onlineboutique", str(trace), (str(trace), "diurnal"),
+                         FULL_IMITATION_STEPS, 240, 3, 8, 120)
+    assert full.bc_teacher == shipped.bc_teacher == "headroom"
+    assert (full.bc_rounds, full.bc_dagger) == (shipped.bc_rounds, shipped.bc_dagger)
+    assert full.peaks == (96.0, 120.0, 144.0)
+    assert full.policy.hold_margin == shipped.policy.hold_margin > 0
+    assert full.ppo.learning_rate == shipped.ppo.learning_rate
+    assert (full.seed, full.max_steps, full.ppo.total_steps) == (3, 240, FULL_IMITATION_STEPS)
+    smoke = recipe_config("onlineboutique", str(trace), ("diurnal",), 1920, 60, 0, 8, 120)
+    assert (smoke.bc_rounds, smoke.bc_dagger) == (1, 1)

@@ -137,7 +137,8 @@ def train_step(
     traces: str = "calibrated,diurnal,flash",
     num_envs: int = 8,
 ) -> TrainResult:
-    """Train one PPO_GNN candidate on the calibrated app; log it to MLflow.
+    """Train one PPO_GNN candidate on the calibrated app with the shipped model's recipe
+    (`recipe_config`); log it to MLflow.
 
     Args:
         traces: comma-separated training traces; ``calibrated`` is the ``trace`` file.
@@ -148,8 +149,7 @@ def train_step(
     """
     import mlflow
 
-    from gnnrl.core.agents.configs import PPOConfig
-    from gnnrl.core.agents.train import TrainConfig, train
+    from gnnrl.core.agents.train import train
     from gnnrl.registry.tracking import check_reachable, resolve_tracking_uri, tracked_run
 
     uri = resolve_tracking_uri(mlflow_uri or None)
@@ -158,17 +158,17 @@ def train_step(
     kinds = tuple(trace if t.strip() == "calibrated" else t.strip()
                   for t in traces.split(",") if t.strip())
     num_steps = max(8, min(120, int(total_steps) // max(1, num_envs)))
-    ppo = PPOConfig(total_steps=int(total_steps), num_envs=num_envs, num_steps=num_steps,
-                    num_minibatches=_divisor(num_envs * num_steps, 4))
-    config = TrainConfig(app=app_spec, traces=kinds, max_steps=int(episode_steps),
-                         seed=int(seed), ppo=ppo, device="auto")
+    config = recipe_config(app_spec, trace, kinds, int(total_steps), int(episode_steps),
+                           int(seed), num_envs, num_steps)
     out = Path(out_dir)
     # checkpoints stay in a scratch folder; the artifact gets the final model, the
     # config and the per-update metrics (what the MLflow run also holds)
     with tempfile.TemporaryDirectory(prefix="gnnrl-train-") as scratch:
         work = Path(scratch)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # the trainer's tracker logs the run there
-        model_dir = Path(train(config, work, progress=False))
+        final = Path(train(config, work, progress=False))
+        # like the shipped model: the best validation policy when the run picked one
+        model_dir = work / "best" if (work / "best" / "config.json").is_file() else final
         last = mlflow.last_active_run()
         run_id = last.info.run_id if last is not None else ""
         if out.exists():
@@ -183,6 +183,39 @@ def train_step(
             mlflow.log_artifacts(str(out), artifact_path="model_dir")
     atomic_write_text(out / TRAIN_INFO, json.dumps({"seed": int(seed), "mlflow_run_id": run_id}))
     return TrainResult(out, run_id, metrics)
+
+
+#: below this many env steps a pipeline run is a smoke test: one imitation round, one
+#: DAgger round (the shipped recipe's 3 + 5 rounds would dwarf its PPO budget)
+FULL_IMITATION_STEPS = 50_000
+
+
+def recipe_config(app_spec: str, trace: str, traces: tuple[str, ...], total_steps: int,
+                  episode_steps: int, seed: int, num_envs: int, num_steps: int) -> Any:
+    """The shipped model's training recipe (its ``train_config.json``: headroom teacher,
+    DAgger, PPO hyper-parameters, serving margin) on the calibrated app and traffic.
+
+    Peak loads are the calibrated trace's own peak x (0.8, 1, 1.2), so the synthetic traces
+    and the replayed one span the traffic envelope the cluster really sees (the headroom
+    teacher sizes relative to it).
+    """
+    from gnnrl.core.agents.train import TrainConfig
+    from gnnrl.evaluation.gnnrl_policy import default_model_dir
+    from gnnrl.sim.traces import load_trace
+
+    base = TrainConfig.load(default_model_dir() / "train_config.json")
+    peak = float(load_trace(trace).max())
+    if not (peak > 0 and math.isfinite(peak)):
+        raise StepError(f"train: the calibrated trace {trace} has no positive load")
+    small = total_steps < FULL_IMITATION_STEPS
+    ppo = base.ppo.replace(total_steps=total_steps, num_envs=num_envs, num_steps=num_steps,
+                           num_minibatches=_divisor(num_envs * num_steps, 4))
+    return base.replace(
+        app=app_spec, traces=traces, peaks=(round(0.8 * peak, 3), round(peak, 3),
+                                            round(1.2 * peak, 3)),
+        max_steps=episode_steps, seed=seed, device="auto", ppo=ppo,
+        bc_rounds=1 if small else base.bc_rounds, bc_dagger=min(1, base.bc_dagger) if small
+        else base.bc_dagger, checkpoint_every=10, eval_every=10)
 
 
 def _divisor(n: int, want: int) -> int:
