@@ -17,17 +17,8 @@ from gnnrl.core.agents.sim_pool import SimPool
 from gnnrl.core.agents.train import TrainConfig, Trainer, train
 from gnnrl.core.envs import OnlineBoutique
 from gnnrl.sim import load_app_spec
+from tests.test_train_loop import TINY_APP
 
-TINY_APP = {
-    "name": "tiny", "entry": "web", "slo_p95_ms": 150,
-    "services": {
-        "web": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 50,
-                "service_time_ms": 5, "startup_s": 5, "min_replicas": 1, "max_replicas": 10},
-        "db": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 100,
-               "service_time_ms": 5, "startup_s": 5, "min_replicas": 1, "max_replicas": 10},
-    },
-    "calls": [{"from": "web", "to": "db", "per_request": 1.0}],
-}
 
 
 def _config(tmp_path: Path, updates: int) -> TrainConfig:

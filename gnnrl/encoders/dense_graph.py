@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import TransformerConv
 
+from gnnrl.encoders.graph_batch import edge_endpoints
+
 #: additive attention bias of a non-edge: exp(-1e30 - x) is exactly 0 in float32
 _FAR = -1e30
 
@@ -131,11 +133,7 @@ def build_dense_graph(edge_df: Tensor, edge_mask: Tensor, node_mask: Tensor,
     node_mask ``(B, N)`` bool.
     """
     n = node_mask.shape[1]
-    src = edge_df[..., 0].round().long()
-    dst = edge_df[..., 1].round().long()
-    in_range = (src >= 0) & (src < n) & (dst >= 0) & (dst < n)
-    src = src.clamp(0, n - 1)
-    dst = dst.clamp(0, n - 1)
+    src, dst, in_range = edge_endpoints(edge_df, n)
     keep = (edge_mask & in_range & torch.gather(node_mask, 1, src)
             & torch.gather(node_mask, 1, dst))
     rows = torch.nonzero(keep.any(0)).flatten()

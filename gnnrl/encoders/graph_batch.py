@@ -92,6 +92,15 @@ class GraphBatch:
     num_nodes: int
 
 
+def edge_endpoints(edge_df: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Source / destination slots of padded edge rows, clamped into ``[0, n)``, and
+    whether both were in range. Shapes: edge_df ``(B, E, 7)`` -> three ``(B, E)``."""
+    src = edge_df[..., 0].round().long()
+    dst = edge_df[..., 1].round().long()
+    in_range = (src >= 0) & (src < n) & (dst >= 0) & (dst < n)
+    return src.clamp(0, n - 1), dst.clamp(0, n - 1), in_range
+
+
 def build_graph_batch(edge_df: Tensor, edge_mask: Tensor, node_mask: Tensor,
                       reverse: bool = True) -> GraphBatch:
     """Offset each observation's active edges by ``b * max_nodes`` and stack them.
@@ -102,11 +111,7 @@ def build_graph_batch(edge_df: Tensor, edge_mask: Tensor, node_mask: Tensor,
     """
     b = edge_df.shape[0]
     n = node_mask.shape[1]
-    src = edge_df[..., 0].round().long()
-    dst = edge_df[..., 1].round().long()
-    in_range = (src >= 0) & (src < n) & (dst >= 0) & (dst < n)
-    src = src.clamp(0, n - 1)
-    dst = dst.clamp(0, n - 1)
+    src, dst, in_range = edge_endpoints(edge_df, n)
     flat_mask = node_mask.reshape(-1)
     offset = (torch.arange(b, device=edge_df.device) * n).unsqueeze(1)
     gsrc = src + offset
