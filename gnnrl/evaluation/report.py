@@ -28,7 +28,8 @@ from gnnrl.config import atomic_write_bytes, atomic_write_text
 
 #: (column, header, scale, decimals) of the main tables.
 TABLE_COLUMNS = (
-    ("slo_violation_rate", "SLO viol. %", 100.0, 1),
+    # violation rates are fractions of a percent: two decimals tell policies apart
+    ("slo_violation_rate", "SLO viol. %", 100.0, 2),
     ("p95_latency_ms", "p95 ms", 1.0, 0),
     ("error_rate", "errors %", 100.0, 2),
     ("replica_hours", "replica-h", 1.0, 2),
@@ -39,6 +40,8 @@ TABLE_COLUMNS = (
     ("direction_reversals", "reversals", 1.0, 1),
     ("recover_flash_s", "recover flash s", 1.0, 0),
     ("recover_topology_s", "recover topo s", 1.0, 0),
+    ("event_violation_steps", "event viol. steps", 1.0, 2),
+    ("other_violation_steps", "other viol. steps", 1.0, 2),
 )
 
 
@@ -96,7 +99,7 @@ def scenario_table(summary: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
             rows.append({
                 "scenario": scen, "policy": pol,
                 "SLO viol. %": "n/a" if na else _pm(mean.loc[pol, "slo_violation_rate"],
-                                                    std.loc[pol, "slo_violation_rate"], 100, 1),
+                                                    std.loc[pol, "slo_violation_rate"], 100, 2),
                 "replica-h": "n/a" if na else _pm(mean.loc[pol, "replica_hours"],
                                                   std.loc[pol, "replica_hours"], 1, 2),
                 "x oracle": "n/a" if na else _pm(mean.loc[pol, "replica_hours_vs_oracle"],
@@ -112,7 +115,7 @@ def zero_shot_table(summary: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame
     for pol in order:
         df = summary[summary["policy"] == pol]
         static = df[df["topology"] == "static"]["slo_violation_rate"].mean()
-        row = {"policy": pol, "static viol. %": _pm(static, 0.0, 100, 1).split(" ±")[0]}
+        row = {"policy": pol, "static viol. %": _pm(static, 0.0, 100, 2).split(" ±")[0]}
         for topo in ("add", "remove"):
             v = df[df["topology"] == topo]["slo_violation_rate"]
             if v.empty:
@@ -120,7 +123,7 @@ def zero_shot_table(summary: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame
             if v.isna().any():
                 row[f"{topo} viol. %"] = row[f"{topo} / static"] = "n/a"
                 continue
-            row[f"{topo} viol. %"] = f"{v.mean() * 100:.1f}"
+            row[f"{topo} viol. %"] = f"{v.mean() * 100:.2f}"
             row[f"{topo} / static"] = "∞" if static == 0 and v.mean() > 0 else (
                 "1.00" if static == 0 else f"{v.mean() / static:.2f}")
         rows.append(row)
