@@ -61,8 +61,8 @@ def test_short_training_run_improves_the_return_on_an_easy_scenario(tmp_path):
     assert model.config.max_nodes == 4
 
 
-def test_resumed_training_ends_where_uninterrupted_training_ends(tmp_path):
-    cfg = _config(tmp_path, updates=4, update_epochs=2)
+def assert_resume_is_exact(cfg: TrainConfig, tmp_path: Path) -> None:
+    """Train ``cfg`` whole, and cut after 2 updates then resumed: identical weights."""
     whole = PPO_GNN.load(train(cfg, tmp_path / "whole", progress=False))
     train(cfg, tmp_path / "cut", progress=False, stop_after_updates=2)
     assert latest_checkpoint(tmp_path / "cut" / "checkpoints").name == "update_000002"
@@ -72,6 +72,10 @@ def test_resumed_training_ends_where_uninterrupted_training_ends(tmp_path):
         if key.startswith("tgn.memory.") and key.endswith(("memory", "last_update", "_assoc")):
             continue  # unused PyG buffers (our memory lives in MemoryBank)
         assert torch.equal(a[key], b[key]), key
+
+
+def test_resumed_training_ends_where_uninterrupted_training_ends(tmp_path):
+    assert_resume_is_exact(_config(tmp_path, updates=4, update_epochs=2), tmp_path)
 
 
 class _PoisonSecondEnv(gym.ObservationWrapper):

@@ -6,18 +6,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from gnnrl.core.agents.checkpoint import latest_checkpoint
 from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
-from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.agents.rollout import EnvPool
 from gnnrl.core.agents.scenario_mix import training_scenarios
 from gnnrl.core.agents.sim_pool import SimPool
 from gnnrl.core.agents.train import TrainConfig, Trainer, train
 from gnnrl.core.envs import OnlineBoutique
 from gnnrl.sim import load_app_spec
-from tests.test_train_loop import TINY_APP
+from tests.test_train_loop import TINY_APP, assert_resume_is_exact
 
 
 
@@ -54,16 +51,7 @@ def test_batched_pool_plays_the_same_episodes_as_single_envs():
 
 
 def test_batched_training_resumes_exactly_where_the_uninterrupted_run_ends(tmp_path):
-    cfg = _config(tmp_path, updates=3)
-    whole = PPO_GNN.load(train(cfg, tmp_path / "whole", progress=False))
-    train(cfg, tmp_path / "cut", progress=False, stop_after_updates=2)
-    assert latest_checkpoint(tmp_path / "cut" / "checkpoints").name == "update_000002"
-    resumed = PPO_GNN.load(train(cfg, tmp_path / "cut", progress=False))
-    a, b = whole.state_dict(), resumed.state_dict()
-    for key in a:
-        if key.startswith("tgn.memory.") and key.endswith(("memory", "last_update", "_assoc")):
-            continue  # unused PyG buffers (our memory lives in MemoryBank)
-        assert torch.equal(a[key], b[key]), key
+    assert_resume_is_exact(_config(tmp_path, updates=3), tmp_path)
 
 
 def test_an_env_wrapper_falls_back_to_single_envs(tmp_path):

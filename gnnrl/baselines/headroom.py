@@ -47,8 +47,12 @@ from typing import Any
 
 import numpy as np
 
-from gnnrl.baselines.base import ReplicaTargetPolicy, rps_at_cpu_utilization, service_specs
-from gnnrl.baselines.base import unwrapped
+from gnnrl.baselines.base import (
+    ReplicaTargetPolicy,
+    rps_at_cpu_utilization,
+    service_specs,
+    unwrapped,
+)
 from gnnrl.config import ConfigError, JsonConfig
 
 

@@ -41,13 +41,10 @@ class GuardedPolicy:
         self.supports_topology_change = getattr(inner, "supports_topology_change", True)
         self.use_graph = getattr(inner, "use_graph", True)
         self._history: dict[str, ServiceHistory] = {}
-        #: per step: slots whose raw decision the guard changed (for inspection)
-        self.guarded_steps = 0
 
     def reset(self, env: Any) -> None:
         self.inner.reset(env)
         self._history = {}
-        self.guarded_steps = 0
 
     def act(self, obs: dict, info: dict) -> np.ndarray:
         """The inner policy's moves after the guard. Shapes: returns (max_nodes,) int64."""
@@ -60,7 +57,6 @@ class GuardedPolicy:
         for gone in set(self._history) - set(names):  # a removed service's history goes
             del self._history[gone]
         final = current.copy()
-        changed = False
         for i, name in enumerate(names):
             if name is None:
                 continue
@@ -73,6 +69,4 @@ class GuardedPolicy:
             if outcome.replicas != current[i]:
                 history.record_scale_event(now, int(outcome.replicas - current[i]), keep)
             final[i] = outcome.replicas
-            changed |= bool(outcome.replicas != desired[i])
-        self.guarded_steps += int(changed)
         return np.asarray(replicas_to_moves(current, final), dtype=np.int64)
