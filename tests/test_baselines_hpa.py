@@ -1,9 +1,12 @@
-"""The HPA baseline against the upstream controller's own test cases.
+"""The HPA port against the upstream controller's own test cases.
 
 Replica-calculator rows are the cases of kubernetes/kubernetes
-pkg/controller/podautoscaler/replica_calculator_test.go (same pods, levels, targets and
-expected replicas); behaviour rows follow horizontal_test.go (stabilisation with a fake
-clock, scale-up rate limits, min/max, hands off at 0).
+pkg/controller/podautoscaler/replica_calculator_test.go, by name (same pods, levels,
+requests, targets and expected replicas; upstream's pods have two containers with the
+level each, which leaves every ratio unchanged). Behaviour rows follow horizontal.go
+(stabilisation with a fake clock, rate limits over both directions' events, min/max, hands
+off at 0, the no-behavior path). The five places where an older port disagreed with
+upstream are tests of their own, named after the behaviour, with upstream's value.
 """
 
 from __future__ import annotations
@@ -12,27 +15,40 @@ import math
 
 import pytest
 
-from gnnrl.baselines.hpa import (
+from gnnrl.config import ConfigError
+from gnnrl.hpa import (
     HPAConfig,
     HPAController,
+    MissingRequestError,
     NoMetricsError,
     PodSample,
-    apply_behavior,
-    hpa_recommendation,
+    ScalingPolicy,
+    ScalingRules,
+    TargetHistory,
+    combine_metrics,
+    cpu_sample_is_unready,
+    external_per_pod_replicas,
+    normalize,
     pods_from_aggregate,
+    pods_metric_replicas,
+    resource_replicas,
     scale_down_limit,
     scale_up_limit,
 )
-from gnnrl.config import ConfigError
+
+hpa_recommendation = resource_replicas
 
 
-def _pods(levels, readiness=None, requests=None, n=None):
-    """Pods like the upstream test builder: pod i has levels[i] if present, else missing."""
-    n = n or max(len(levels), len(readiness or []), len(requests or []))
+def _pods(levels, readiness=None, requests=None, n=None, pending=None):
+    """Pods like the upstream test builder: pod i has levels[i] if present, else missing;
+    a not-ready pod with a sample is unready (started long ago, never ready)."""
+    n = n or max(len(levels), len(readiness or []), len(requests or []), len(pending or []))
     readiness = readiness or [True] * n
     requests = requests or [1000] * n
+    pending = pending or [False] * n
     return [
-        PodSample(requests[i], levels[i] if i < len(levels) else None, readiness[i])
+        PodSample(requests[i], levels[i] if i < len(levels) else None, readiness[i],
+                  pending[i])
         for i in range(n)
     ]
 
@@ -48,7 +64,12 @@ CALCULATOR_CASES = [
     ("TestReplicaCalcScaleDownIgnoresUnreadyPods", 5,
      _pods([100, 300, 500, 250, 250], [T, T, T, F, F]), 50, 2),
     ("TestReplicaCalcScaleDownExcludeUnscheduledPods", 5,
-     [PodSample(1000, 100)] + [PodSample(1000, None, False)] * 4, 50, 1),
+     _pods([100], [T, F, F, F, F], pending=[F, T, T, T, T]), 50, 1),
+    # upstream drops failed and deleted pods before grouping (the callers here do too)
+    ("TestReplicaCalcScaleUpIgnoresFailedPods", 2, _pods([500, 700]), 30, 4),
+    ("TestReplicaCalcScaleDownIgnoresFailedPods", 5, _pods([100, 300, 500, 250, 250]), 50, 3),
+    ("TestReplicaCalcMissingMetricsScaleDownTargetOver100", 4,
+     _pods([200, 100, 100], [F, T, T, T], requests=[1000, 1000, 2000, 2000]), 300, 2),
     ("TestReplicaCalcTolerance", 3,
      _pods([1010, 1030, 1020], requests=[900, 1000, 1100]), 100, 3),
     ("TestReplicaCalcMissingMetrics", 4, _pods([400, 95], n=4), 100, 3),
@@ -102,18 +123,19 @@ def test_no_metrics_for_any_ready_pod_is_an_error():
 
 
 def test_pods_from_aggregate_spreads_cpu_over_ready_pods_and_marks_starting_ones():
-    pods = pods_from_aggregate(replicas=3, ready=2, cpu_m=900.0, request_m=500.0)
-    assert [p.ready for p in pods] == [True, True, False]
-    assert pods[0].usage_m == pytest.approx(450.0)
-    nan_pods = pods_from_aggregate(replicas=2, ready=2, cpu_m=math.nan, request_m=500.0)
+    pods = pods_from_aggregate(replicas=3, ready=2, total=900.0, request_m=500.0)
+    assert [(p.ready, p.pending) for p in pods] == [(True, False), (True, False), (False, True)]
+    assert pods[0].usage_m == pytest.approx(450.0) and pods[2].usage_m is None
+    nan_pods = pods_from_aggregate(replicas=2, ready=2, total=math.nan, request_m=500.0)
     assert all(p.usage_m is None and p.ready for p in nan_pods)
 
 
 def test_pods_ready_for_only_part_of_the_metric_window_are_ignored():
     # 2 pods served the whole interval (800m), 2 became ready at its end: upstream ignores
     # the new ones' samples, so utilisation is 400m/pod, not a diluted 200m/pod.
-    pods = pods_from_aggregate(replicas=4, ready=4, cpu_m=800.0, request_m=500.0, settled=2)
+    pods = pods_from_aggregate(replicas=4, ready=4, total=800.0, request_m=500.0, settled=2)
     assert [p.ready for p in pods] == [True, True, False, False]
+    assert not any(p.pending for p in pods)  # they are running, with a sample
     assert pods[0].usage_m == pytest.approx(400.0)
     # 4 pods, 2 counted at 80 % of request, target 50 %: scale-up, ignored pods count 0 %
     # -> (800 + 0) / 2000 = 40 % < 50 %: the fill-in reverses the direction -> hold
@@ -147,12 +169,13 @@ def test_scale_up_limit_is_the_larger_of_100_percent_and_4_pods_per_15s(current,
 
 def test_scale_down_limit_100_percent_allows_any_reduction_and_50_percent_halves():
     assert scale_down_limit(10, [], 100.0, CFG.scale_down) == 0
-    half = HPAConfig(scale_down_percent=50)
-    assert scale_down_limit(10, [], 100.0, half.scale_down) == 5
-    assert scale_down_limit(5, [(95.0, 5)], 100.0, half.scale_down) == 5  # period start was 10
+    half = ScalingRules.rate(percent=50)
+    assert scale_down_limit(10, [], 100.0, half) == 5
+    assert scale_down_limit(5, [(95.0, -5)], 100.0, half) == 5  # period start was 10
 
 
-# (case, current, desired, min, max, recommendations (age s, replicas), up events, expected)
+# (case, current, desired, min, max, recommendations (age s, replicas),
+#  events (age s, signed change), expected)
 BEHAVIOR_CASES = [
     ("scale-up is rate limited to +4 pods at 1", 1, 20, 1, 30, [], [], 5),
     ("scale-up is rate limited to +100 % at 10", 10, 50, 1, 30, [], [], 20),
@@ -169,15 +192,234 @@ BEHAVIOR_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("current", "desired", "lo", "hi", "recs", "ups", "expected"),
+    ("current", "desired", "lo", "hi", "recs", "events", "expected"),
     [c[1:] for c in BEHAVIOR_CASES],
     ids=[c[0] for c in BEHAVIOR_CASES],
 )
-def test_apply_behavior(current, desired, lo, hi, recs, ups, expected):
+def test_normalize_with_default_behavior(current, desired, lo, hi, recs, events, expected):
     now = 10_000.0
-    recs = [(now - age, r) for age, r in recs]
-    ups = [(now - age, a) for age, a in ups]
-    assert apply_behavior(current, desired, lo, hi, recs, ups, [], now, CFG) == expected
+    hist = TargetHistory([(now - age, r) for age, r in recs],
+                         [(now - age, d) for age, d in events])
+    assert normalize(current, desired, lo, hi, hist, now, CFG).replicas == expected
+
+
+# ----------------------------------------------- where an older port disagreed with upstream
+
+
+def test_scale_up_limit_counts_the_scale_down_events_of_the_period_too():
+    # calculateScaleUpLimitWithScalingRules: period start = current - added + removed.
+    # 6 replicas after +4 and -2 within the period, Percent 300 per 300 s: start 4 -> 16.
+    rules = ScalingRules((ScalingPolicy("Percent", 300, 300.0),))
+    events = [(900.0, 4), (950.0, -2)]
+    assert scale_up_limit(6, events, 1000.0, rules) == 16
+    hist = TargetHistory([], events)
+    cfg = HPAConfig(scale_up=rules)
+    assert normalize(6, 24, 1, 100, hist, 1000.0, cfg).replicas == 16
+
+
+def test_scale_down_limit_counts_the_scale_up_events_of_the_period_too():
+    # calculateScaleDownLimitWithBehaviors: 10 replicas after +2 and -4 within the period,
+    # Percent 50 per 180 s: start 10 - 2 + 4 = 12 -> at least 6.
+    rules = ScalingRules((ScalingPolicy("Percent", 50, 180.0),))
+    events = [(900.0, 2), (950.0, -4)]
+    assert scale_down_limit(10, events, 1000.0, rules) == 6
+    cfg = HPAConfig(scale_down=ScalingRules(rules.policies, stabilization_window_s=0.0))
+    assert normalize(10, 1, 1, 100, TargetHistory([], events), 1000.0, cfg).replicas == 6
+
+
+def test_stabilisation_never_moves_against_what_the_metric_asks_for():
+    # stabilizeRecommendationWithBehaviors keeps the count between the scale-up window's
+    # lowest and the scale-down window's highest recommendation. t=0: 4 replicas, the
+    # metric asks for 20, the rate limit writes 8. t=15: it asks for 5; the scale-down
+    # window still holds 20, but a drop to 5 must never become a scale-up: hold 8.
+    clock = FakeClock()
+    hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
+    assert hpa.decide("svc", 4, 20, 1, 50).replicas == 8
+    clock.t = 15.0
+    decision = hpa.decide("svc", 8, 5, 1, 50)
+    assert (decision.replicas, decision.reason) == (8, "Hold")
+
+
+def test_missing_pods_count_at_the_target_when_it_is_above_100_percent_on_a_scale_down():
+    # replica_calculator.go: fallbackUtilization = max(100, targetUtilization)
+    pods = [PodSample(1000, 100)] * 2 + [PodSample(1000, None)] * 2
+    # ready at 10 % of a 300 % target; missing at 300 %: (200 + 6000) / 4000 = 155 %
+    # -> ratio 0.5167 -> ceil(0.5167 x 4) = 3 (at 100 % they would give 55 % -> 1)
+    assert resource_replicas(4, pods, 3.0) == 3
+
+
+def test_a_running_pod_that_is_not_ready_and_has_no_metric_is_missing_not_ignored():
+    # groupPods checks for the metric before readiness. Two ready pods at 10 %, two
+    # Running but not Ready without samples, target 50 %: as missing they count at 100 %
+    # on this scale-down -> (200 + 2000) / 4000 = 55 % -> up: direction reverses -> hold 4.
+    # (Ignored, as an older port had it, they would let it drop to 1.)
+    pods = [PodSample(1000, 100)] * 2 + [PodSample(1000, None, ready=False)] * 2
+    assert resource_replicas(4, pods, 0.5) == 4
+    pending = [PodSample(1000, 100)] * 2 + [PodSample(1000, None, False, pending=True)] * 2
+    assert resource_replicas(4, pending, 0.5) == 1
+
+
+def test_a_pod_without_a_cpu_request_makes_the_utilisation_metric_refuse():
+    # calculatePodRequests: "missing request for cpu" for any pod, counted or not
+    # (TestReplicaCalcEmptyCPURequest)
+    with pytest.raises(MissingRequestError):
+        resource_replicas(1, [PodSample(None, 200)], 0.5)
+    with pytest.raises(MissingRequestError):
+        resource_replicas(2, [PodSample(1000, 900), PodSample(None, None, False, True)], 0.5)
+    hpa = HPAController(HPAConfig(), clock=FakeClock())
+    assert hpa.sync("svc", 2, [PodSample(1000, 900), PodSample(None, 900)], 1, 10).reason \
+        == "NoMetrics"
+
+
+# ------------------------------------------------------------- features of today's upstream
+
+
+@pytest.mark.parametrize(("ratio_pct", "up_tol", "down_tol", "expected"), [
+    (108, 0.05, 0.1, 5),    # +8 %: outside a 5 % scale-up tolerance -> ceil(4 x 1.08) = 5
+    (108, 0.1, 0.1, 4),     # inside the default 10 %
+    (92, 0.1, 0.05, 4),     # -8 %: outside a 5 % scale-down tolerance -> ceil(3.68) = 4
+    (80, 0.1, 0.25, 4),     # -20 %: inside a 25 % scale-down tolerance -> hold
+    (80, 0.1, 0.1, 4),      # -20 % with 10 %: ceil(4 x 0.8) = 4 (rounding holds it too)
+    (70, 0.1, 0.25, 3),     # -30 %: outside 25 % -> ceil(2.8) = 3
+    (112, 0.15, 0.1, 4),    # +12 % inside a 15 % scale-up tolerance
+])
+def test_each_direction_has_its_own_tolerance(ratio_pct, up_tol, down_tol, expected):
+    # KEP-4951 (HPAConfigurableTolerance): behavior.scaleUp/scaleDown.tolerance
+    cfg = HPAConfig(target_utilization=0.5,
+                    scale_up=ScalingRules.rate(percent=100, pods=4, tolerance=up_tol,
+                                               stabilization_window_s=0.0),
+                    scale_down=ScalingRules.rate(percent=100, tolerance=down_tol))
+    pods = [PodSample(1000, ratio_pct * 5)] * 4
+    assert resource_replicas(4, pods, 0.5, cfg.tolerances) == expected
+
+
+def test_tolerances_fall_back_to_the_controller_flag_per_direction():
+    cfg = HPAConfig(tolerance=0.2, scale_up=ScalingRules.rate(pods=4, tolerance=0.05))
+    assert cfg.tolerances == (0.2, 0.05)
+    assert HPAConfig(tolerance=0.2, behavior=False,
+                     scale_up=ScalingRules.rate(pods=4, tolerance=0.05)).tolerances == (0.2, 0.2)
+
+
+def test_several_policies_of_one_type_with_their_own_periods():
+    # +2 pods per 15 s and +6 pods per 60 s, Min: at most 2 a sync, and 6 a minute
+    rules = ScalingRules((ScalingPolicy("Pods", 2, 15.0), ScalingPolicy("Pods", 6, 60.0)),
+                         select="Min")
+    assert scale_up_limit(4, [], 100.0, rules) == 6
+    # 3 syncs later 6 were added within the minute: the 60 s policy allows no more
+    events = [(55.0, 2), (70.0, 2), (85.0, 2)]
+    assert scale_up_limit(10, events, 100.0, rules) == 10
+    # Max instead: the 15 s policy alone (its period holds no event) allows +2
+    assert scale_up_limit(10, events, 100.0, ScalingRules(rules.policies, "Max")) == 12
+
+
+def test_disabled_direction_never_moves():
+    cfg = HPAConfig(scale_down=ScalingRules.rate(percent=100, select="Disabled",
+                                                 stabilization_window_s=0.0))
+    assert normalize(8, 2, 1, 20, TargetHistory(), 0.0, cfg).replicas == 8
+
+
+@pytest.mark.parametrize(("current", "desired", "hi", "expected"), [
+    (1, 20, 50, 4),    # max(2 x 1, 4) = 4 (with behavior defaults: 1 + 4 = 5)
+    (2, 20, 50, 4),    # max(4, 4) = 4 (with behavior defaults: 2 + 4 = 6)
+    (10, 50, 50, 20),  # 2 x 10
+    (10, 50, 15, 15),  # maxReplicas below the limit
+    (3, 5, 50, 5),     # within the limit
+])
+def test_an_hpa_without_behavior_scales_up_at_most_to_twice_or_four(current, desired, hi,
+                                                                    expected):
+    # horizontal.go normalizeDesiredReplicas -> convertDesiredReplicasWithRules
+    cfg = HPAConfig(behavior=False)
+    assert normalize(current, desired, 1, hi, TargetHistory(), 0.0, cfg).replicas == expected
+
+
+def test_an_hpa_without_behavior_has_no_memory_of_earlier_scale_ups():
+    clock = FakeClock()
+    hpa = HPAController(HPAConfig(behavior=False), clock=clock)
+    assert hpa.decide("svc", 1, 20, 1, 50).replicas == 4
+    clock.t = 5.0  # within 15 s of the last scale-up: still max(2 x 4, 4) = 8
+    assert hpa.decide("svc", 4, 20, 1, 50).replicas == 8
+
+
+def test_an_hpa_without_behavior_scales_down_after_the_controller_window_at_once():
+    clock = FakeClock()
+    hpa = HPAController(HPAConfig(behavior=False), clock=clock)
+    assert hpa.decide("svc", 10, 10, 1, 50).replicas == 10
+    clock.t = 299.0
+    assert hpa.decide("svc", 10, 1, 1, 50).replicas == 10  # the 10 of t=0 is in the window
+    clock.t = 600.0
+    assert hpa.decide("svc", 10, 1, 1, 50).replicas == 1  # no rate limit on the way down
+
+
+@pytest.mark.parametrize(("proposals", "current", "expected"), [
+    ([5, 8], 6, 8),          # the largest recommendation wins
+    ([3, 4], 6, 4),          # a scale-down when every metric agrees
+    ([None, 8], 6, 8),       # one metric invalid: a scale-up still happens
+    ([None, 4], 6, None),    # one invalid and the rest would scale down: no rescale
+    ([None, None], 6, None),
+])
+def test_several_metrics_take_the_largest_and_a_broken_one_blocks_scale_down(
+        proposals, current, expected):
+    # horizontal.go computeReplicasForMetrics
+    assert combine_metrics(current, proposals) == expected
+
+
+# Pods metric (calcPlainMetricReplicas): values in milli-units
+PODS_METRIC_CASES = [
+    ("TestReplicaCalcScaleUpCM", 3, [20.0, 10.0, 30.0], None, 15.0, 4),
+    ("TestReplicaCalcScaleUpCMUnreadyHotCpuNoLessScale", 3, [50.0, 10.0, 30.0], [T, T, F],
+     15.0, 6),
+    ("TestReplicaCalcScaleUpCMUnreadyHotCpuScaleWouldScaleDown", 3, [50.0, 15.0, 30.0],
+     [F, T, F], 15.0, 7),
+    ("TestReplicaCalcScaleDownCM", 5, [12.0] * 5, None, 20.0, 3),
+    ("TestReplicaCalcToleranceCM", 3, [20.0, 21.0, 21.0], None, 20.0, 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("current", "values", "readiness", "target", "expected"),
+    [c[1:] for c in PODS_METRIC_CASES], ids=[c[0] for c in PODS_METRIC_CASES])
+def test_pods_metric_matches_upstream(current, values, readiness, target, expected):
+    # a Pods metric ignores the Ready condition: only Pending pods are unready
+    pods = _pods(values, readiness)
+    assert pods_metric_replicas(current, pods, target) == expected
+
+
+def test_pods_metric_counts_missing_pods_at_the_target_on_a_scale_down():
+    pods = [PodSample(None, 2.0)] * 2 + [PodSample(None, None)] * 2
+    # ready avg 2 of target 10 -> down; missing at 10: (2+2+10+10)/4 = 6 -> ceil(2.4) = 3
+    assert pods_metric_replicas(4, pods, 10.0) == 3
+
+
+def test_external_per_pod_metric_is_keda_s_formula():
+    assert external_per_pod_replicas(4, 100.0, 10.0) == 10
+    assert external_per_pod_replicas(4, 42.0, 10.0) == 4   # within tolerance
+    assert external_per_pod_replicas(4, float("nan"), 10.0) is None
+
+
+def test_hpa_policy_with_cpu_and_rps_metrics_follows_the_larger():
+    from gnnrl.baselines.hpa import HPAPolicy
+
+    policy = HPAPolicy(0.7, config=HPAConfig(target_rps_per_pod=10.0))
+    info = {"slot_names": ["a"], "ready_replicas": [2], "cpu_m": [140.0],
+            "cpu_request_m": [100.0], "rps_in": [60.0]}
+    # CPU: 70 % of request -> hold 2; req/s: 60 over 2 pods at 10 each -> 6
+    assert policy._recommend(0, 2, info) == 6
+    assert policy.name == "hpa+rps"
+
+
+@pytest.mark.parametrize(("age_s", "ready", "ready_for_s", "sample_age_s", "unready"), [
+    (3600.0, True, 3000.0, 0.0, False),   # long running, ready
+    (3600.0, False, 3000.0, 0.0, False),  # not ready now, but it was ready once: counted
+    (3600.0, False, 3600.0, 0.0, True),   # never ready since it started: ignored
+    (100.0, True, 90.0, 0.0, False),      # in its init period, ready 90 s, sample window 60 s
+    (100.0, True, 30.0, 0.0, True),       # ready only 30 s: the 60 s window began before
+    (100.0, False, 90.0, 0.0, True),      # in its init period and not ready
+])
+def test_cpu_samples_of_starting_pods_are_ignored_like_upstream(age_s, ready, ready_for_s,
+                                                               sample_age_s, unready):
+    now = 10_000.0
+    assert cpu_sample_is_unready(now, now - age_s, ready, now - ready_for_s,
+                                 now - sample_age_s, 60.0) is unready
 
 
 # ------------------------------------------------------------------------------ controller
@@ -226,7 +468,9 @@ def test_short_dip_does_not_scale_down_but_spike_scales_up_at_once():
 
 def test_scale_up_rate_limit_spans_syncs_within_the_period():
     clock = FakeClock()
-    cfg = HPAConfig(target_utilization=0.5, scale_up_period_s=60.0)
+    cfg = HPAConfig(target_utilization=0.5,
+                    scale_up=ScalingRules.rate(percent=100, pods=4, period_s=60.0,
+                                               stabilization_window_s=0.0))
     hpa = HPAController(cfg, clock=clock)
     assert hpa.sync("svc", 2, _at(5.0, 2), 1, 50).replicas == 6  # max(4, 2+4)
     clock.t = 15.0
@@ -292,21 +536,33 @@ def test_forgetting_a_target_drops_its_history():
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("data", "field"),
     [
-        ("target_utilization", 0.0),
-        ("tolerance", -0.1),
-        ("sync_period_s", 0.0),
-        ("scale_down_stabilization_s", -1.0),
-        ("scale_up_select", "Fastest"),
-        ("scale_up_pods", -1),
+        ({"target_utilization": 0.0}, "target_utilization"),
+        ({"tolerance": -0.1}, "tolerance"),
+        ({"sync_period_s": 0.0}, "sync_period_s"),
+        ({"downscale_stabilization_s": -1.0}, "downscale_stabilization_s"),
+        ({"scale_up": {"policies": [{"kind": "Pods", "value": 4}], "select": "Fastest"}},
+         "select"),
+        ({"scale_up": {"policies": [{"kind": "Pods", "value": -1}]}}, "value"),
+        ({"scale_up": {"policies": [{"kind": "Pods", "value": 1, "period_s": 2000}]}},
+         "period_s"),
+        ({"scale_down": {"policies": []}}, "policies"),
+        ({"scale_down": {"policies": [{"kind": "Pods", "value": 1}],
+                         "stabilization_window_s": 4000}}, "stabilization_window_s"),
+        ({"scale_down": {"policies": [{"kind": "Pods", "value": 1}], "tolerance": 1.5}},
+         "tolerance"),
+        ({"target_utilization": None, "target_rps_per_pod": None}, "at least one metric"),
+        ({"behavior": "yes"}, "behavior"),
     ],
 )
-def test_invalid_config_names_the_field(field, value):
+def test_invalid_config_names_the_field(data, field):
     with pytest.raises(ConfigError, match=field):
-        HPAConfig(**{field: value})
+        HPAConfig.from_dict(data)
 
 
 def test_config_round_trips_through_json():
-    cfg = HPAConfig(target_utilization=0.5, scale_down_percent=50)
+    cfg = HPAConfig(target_utilization=0.5, behavior=False, target_rps_per_pod=12.5,
+                    scale_down=ScalingRules.rate(percent=50, pods=2, period_s=60.0,
+                                                 tolerance=0.05))
     assert HPAConfig.from_json(cfg.to_json()) == cfg

@@ -42,7 +42,7 @@ def _run(policy, steps=24):
 def test_a_flapping_policy_does_not_flap_behind_the_guard():
     bare = _run(Flapper())
     assert (np.diff(bare) < 0).sum() >= 10  # +1, -1, +1, -1 ...
-    guarded = _run(GuardedPolicy(Flapper(), ScalerConfig(scale_down_window_s=300.0)))
+    guarded = _run(GuardedPolicy(Flapper(), ScalerConfig.from_dict({"scale_down_window_s": 300.0})))
     assert (np.diff(guarded) < 0).sum() == 0  # every drop is inside the 300 s window
     assert guarded[-1] == guarded.max()
 
@@ -52,7 +52,8 @@ def test_the_window_lets_a_sustained_drop_through():
         def act(self, obs, info):
             return np.full(len(info["slot_names"]), 8, dtype=np.int64)  # always -1
 
-    pods = _run(GuardedPolicy(Shrinker(), ScalerConfig(scale_down_window_s=60.0)), steps=12)
+    cfg = ScalerConfig.from_dict({"scale_down_window_s": 60.0})
+    pods = _run(GuardedPolicy(Shrinker(), cfg), steps=12)
     assert pods[-1] < pods[0]
     # the first recommendation seeds the window: nothing drops during the first 60 s
     assert (pods[:4] == pods[0]).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gnnrl.baselines.hpa import PodSample
+from gnnrl.hpa import HPAConfig, PodSample
 from gnnrl.scaler.decide import PolicyOutputError, hpa_rule, moves_from_output, policy_desired
 
 
@@ -21,11 +21,11 @@ def pods(*usage, ready=True, request=100.0):
     (4, pods(210, 210, 210, None), 9),      # hot, one missing at 0 %: 630/400/0.7 x 4 -> 9
 ])
 def test_hpa_rule_treats_missing_pods_like_the_hpa(current, samples, expected):
-    assert hpa_rule(current, samples, 0.7, 0.1).replicas == expected
+    assert hpa_rule(current, samples, HPAConfig()).replicas == expected
 
 
 def test_hpa_rule_without_any_metric_cannot_compute():
-    out = hpa_rule(3, pods(None, None, None), 0.7, 0.1)
+    out = hpa_rule(3, pods(None, None, None), HPAConfig())
     assert out.replicas is None and out.reason == "no_metrics"
 
 

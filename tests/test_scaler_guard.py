@@ -31,7 +31,7 @@ def hist(recs=(), events=()):
     # hard max_step of 7 even where the rate allows more: from 10, 100 % -> 20
     (20, 10, [], [], 17, ("max_step",)),
     # bounds
-    (40, 18, [], [], 20, ("rate_limited", "max_step", "clamped_max")),
+    (40, 18, [], [], 20, ("clamped_max",)),
     (0, 1, [], [], 1, ("clamped_min",)),
     (3, 25, [], [], 20, ("above_max",)),
 ])

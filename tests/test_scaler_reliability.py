@@ -376,7 +376,8 @@ def test_forbidden_target_is_skipped_without_retries_until_config_changes(kube):
     assert len(scale_requests(kube, "GET")) == 1
     assert "FailedRescale" in event_reasons(kube)
     kube.clear_faults()
-    s.update_config(cfg.replace(tolerance=0.05))  # RBAC fixed, config re-applied
+    # RBAC fixed, config re-applied
+    s.update_config(cfg.replace(hpa=cfg.hpa.replace(tolerance=0.05)))
     s.tick()
     assert kube.scale_writes() == [(NS, "cartservice", 4)]
 

@@ -24,38 +24,34 @@ watching load (a leading signal) instead of CPU (a lagging one).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from gnnrl.baselines.base import rps_at_cpu_utilization, service_specs
 from gnnrl.baselines.hpa import HPAConfig, HPAPolicy
+from gnnrl.hpa.calculator import external_per_pod_replicas
 from gnnrl.config import ConfigError
 
 
 def keda_recommendation(
-    current_replicas: int, total: float, target_per_pod: float, tolerance: float = 0.1
+    current_replicas: int, total: float, target_per_pod: float,
+    tolerance: float | tuple[float, float] = 0.1,
 ) -> int | None:
-    """Desired replicas for an External metric with an AverageValue target.
+    """Desired replicas for an External metric with an AverageValue target
+    (`gnnrl.hpa.calculator.external_per_pod_replicas`).
 
     Args:
         current_replicas: pods of the target (the scale's status.replicas).
         total: the metric summed over the target (req/s); NaN = no metric.
         target_per_pod: the threshold (req/s per replica), > 0.
+        tolerance: one number, or (scale-down, scale-up) tolerances.
 
     Returns:
         The recommendation, or None when the metric is missing (no rescale).
     """
     if target_per_pod <= 0:
         raise ConfigError(f"target_per_pod must be > 0, got {target_per_pod}")
-    if not math.isfinite(total):
-        return None
-    if current_replicas <= 0:
-        return math.ceil(total / target_per_pod)
-    ratio = total / (target_per_pod * current_replicas)
-    if abs(1.0 - ratio) > tolerance:
-        return math.ceil(total / target_per_pod - 1e-9)
-    return current_replicas
+    return external_per_pod_replicas(current_replicas, total, target_per_pod, tolerance)
 
 
 class KEDAPolicy(HPAPolicy):
@@ -111,5 +107,5 @@ class KEDAPolicy(HPAPolicy):
     def _recommend(self, i: int, current: int, info: dict) -> int | None:
         name = info["slot_names"][i]
         return keda_recommendation(
-            current, float(info["rps_in"][i]), self.threshold(name), self.config.tolerance
+            current, float(info["rps_in"][i]), self.threshold(name), self.config.tolerances
         )

@@ -20,7 +20,7 @@ import numpy as np
 
 from gnnrl.core.envs.moves import moves_to_replicas, replicas_to_moves
 from gnnrl.scaler.config import ScalerConfig, ServiceLimits
-from gnnrl.scaler.guard import ServiceHistory, guard, history_keep_s
+from gnnrl.scaler.guard import ServiceHistory, step_history
 
 
 class GuardedPolicy:
@@ -53,7 +53,6 @@ class GuardedPolicy:
         desired = np.asarray(moves_to_replicas(current, raw), dtype=np.int64)
         names = info["slot_names"]
         now = float(info.get("t_s", 0.0))
-        keep = history_keep_s(self.config)
         for gone in set(self._history) - set(names):  # a removed service's history goes
             del self._history[gone]
         final = current.copy()
@@ -62,11 +61,7 @@ class GuardedPolicy:
                 continue
             limits = ServiceLimits(int(info["min_replicas"][i]), int(info["max_replicas"][i]))
             history = self._history.setdefault(name, ServiceHistory())
-            if not history.seeded():  # as the scaler: no scale-down in the first window
-                history.record_recommendation(now, int(current[i]), keep)
-            outcome = guard(int(desired[i]), int(current[i]), limits, history, now, self.config)
-            history.record_recommendation(now, int(desired[i]), keep)
-            if outcome.replicas != current[i]:
-                history.record_scale_event(now, int(outcome.replicas - current[i]), keep)
+            outcome = step_history(history, int(desired[i]), int(current[i]), limits, now,
+                                   self.config)
             final[i] = outcome.replicas
         return np.asarray(replicas_to_moves(current, final), dtype=np.int64)

@@ -1,10 +1,13 @@
 """`ScalerConfig`: everything the in-cluster scaler needs, validated before it starts (S18).
 
-The scale-down stabilisation window, the scale-up/down rate policies and the tolerance
-mirror the HorizontalPodAutoscaler v2 `behavior` defaults
+The HPA rule, its tolerance and the guard's stabilisation windows and rate policies are one
+nested `HPAConfig` (`hpa`), the same object the HPA baseline uses, at the
+HorizontalPodAutoscaler v2 `behavior` defaults
 (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#default-behavior):
 scale-down window 300 s, scale-up window 0 s, scale-up at most max(4 pods, 100 %) per 15 s,
-scale-down at most 100 % per 15 s, tolerance 0.1.
+scale-down at most 100 % per 15 s, tolerance 0.1. The flat keys of earlier versions
+(`target_cpu_utilization`, `tolerance`, `scale_down_window_s`, ...) are still read and
+translated into `hpa` (`LEGACY_HPA_KEYS`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gnnrl.baselines.hpa import HPAConfig
+from gnnrl.hpa.config import HPAConfig, ScalingRules
 from gnnrl.config import ConfigError, JsonConfig
 
 MODES = ("shadow", "active")
@@ -67,11 +70,9 @@ class ScalerConfig(JsonConfig):
         source: graph source, "kiali", "prometheus" or "sim".
         interval_s: seconds between ticks. tick_deadline_s: a tick is abandoned after this
             (default 0.8 x interval).
-        target_cpu_utilization: HPA rule target (fraction of the CPU request).
-        tolerance: HPA rule tolerance (no change while |ratio - 1| <= tolerance).
-        scale_down_window_s / scale_up_window_s: stabilisation windows (max / min over window).
-        scale_up_pods, scale_up_percent, scale_down_pods, scale_down_percent, rate_period_s:
-            HPA `behavior` rate policies (the most permissive policy wins, like selectPolicy Max).
+        hpa: the HPA object the rule and the guard follow (`gnnrl.hpa.HPAConfig`): the
+            rule's CPU target and tolerances, the stabilisation windows and rate policies
+            (its `sync_period_s` is not used: the scaler syncs every `interval_s`).
         max_step: hard cap on the change of one service in one tick (<= 7, the action space).
         fallback_after_failures: consecutive failed model ticks before rule mode (N).
         recover_after_healthy: consecutive healthy ticks in rule mode before model mode (M).
@@ -94,15 +95,7 @@ class ScalerConfig(JsonConfig):
     source: str = "kiali"
     interval_s: float = 15.0
     tick_deadline_s: float = 0.0
-    target_cpu_utilization: float = 0.7
-    tolerance: float = 0.1
-    scale_down_window_s: float = 300.0
-    scale_up_window_s: float = 0.0
-    scale_up_pods: int = 4
-    scale_up_percent: float = 100.0
-    scale_down_pods: int = 0
-    scale_down_percent: float = 100.0
-    rate_period_s: float = 15.0
+    hpa: HPAConfig = dataclasses.field(default_factory=HPAConfig)
     max_step: int = MAX_MOVE
     fallback_after_failures: int = 1
     recover_after_healthy: int = 5
@@ -122,19 +115,13 @@ class ScalerConfig(JsonConfig):
             str(k): v if isinstance(v, ServiceLimits) else ServiceLimits.from_dict(v)
             for k, v in dict(self.services).items()
         }
-        if not self.namespace:
-            raise ConfigError("namespace: must not be empty")
-        if self.mode not in MODES:
-            raise ConfigError(f"mode: expected one of {MODES}, got {self.mode!r}")
-        if self.source not in SOURCES:
-            raise ConfigError(f"source: expected one of {SOURCES}, got {self.source!r}")
-        for name in ("interval_s", "target_cpu_utilization", "rate_period_s", "model_poll_s",
+        self._check_names()
+        self._check_hpa()
+        for name in ("interval_s", "model_poll_s",
                      "api_timeout_s", "lease_duration_s", "renew_deadline_s", "retry_period_s"):
             _positive(name, getattr(self, name))
-        for name in ("tolerance", "scale_down_window_s", "scale_up_window_s", "tick_deadline_s",
-                     "scale_up_percent", "scale_down_percent"):
-            _positive(name, getattr(self, name), allow_zero=True)
-        for name in ("scale_up_pods", "scale_down_pods", "max_step", "fallback_after_failures",
+        _positive("tick_deadline_s", self.tick_deadline_s, allow_zero=True)
+        for name in ("max_step", "fallback_after_failures",
                      "recover_after_healthy", "metrics_port"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -157,20 +144,35 @@ class ScalerConfig(JsonConfig):
         if len(self.feature_max) != 6 or any(not v > 0 for v in self.feature_max):
             raise ConfigError("feature_max: expected 6 positive numbers (one per node feature)")
         self.feature_max = tuple(float(v) for v in self.feature_max)
-        self.hpa()  # the HPA behaviour's own validation (windows <= 3600 s, a policy each way)
 
-    def hpa(self) -> HPAConfig:
-        """The HPA rule and behaviour equivalent to this config (`gnnrl.baselines.hpa`)."""
-        return HPAConfig(
-            target_utilization=self.target_cpu_utilization, tolerance=self.tolerance,
-            sync_period_s=self.interval_s,
-            scale_up_stabilization_s=self.scale_up_window_s,
-            scale_down_stabilization_s=self.scale_down_window_s,
-            scale_up_percent=round(self.scale_up_percent), scale_up_pods=self.scale_up_pods,
-            scale_up_period_s=self.rate_period_s,
-            scale_down_percent=round(self.scale_down_percent),
-            scale_down_pods=self.scale_down_pods, scale_down_period_s=self.rate_period_s,
-        )
+    def _check_names(self) -> None:
+        if not self.namespace:
+            raise ConfigError("namespace: must not be empty")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode: expected one of {MODES}, got {self.mode!r}")
+        if self.source not in SOURCES:
+            raise ConfigError(f"source: expected one of {SOURCES}, got {self.source!r}")
+
+    def _check_hpa(self) -> None:
+        if isinstance(self.hpa, dict):
+            self.hpa = HPAConfig.from_dict(self.hpa)
+        if not isinstance(self.hpa, HPAConfig):
+            raise ConfigError(f"hpa: expected a mapping, got {self.hpa!r}")
+        if self.hpa.target_utilization is None:
+            raise ConfigError("hpa.target_utilization: the scaler's rule needs a CPU target")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScalerConfig:
+        """As `JsonConfig.from_dict`; the flat HPA keys of earlier versions are translated
+        into the nested ``hpa`` (`legacy_hpa`)."""
+        if isinstance(data, dict) and any(k in LEGACY_HPA_KEYS for k in data):
+            data = dict(data)
+            legacy = {k: data.pop(k) for k in list(data) if k in LEGACY_HPA_KEYS}
+            if "hpa" in data:
+                raise ConfigError(f"hpa: give either the nested hpa or the older flat keys "
+                                  f"({', '.join(sorted(legacy))}), not both")
+            data["hpa"] = legacy_hpa(legacy)
+        return super().from_dict(data)
 
     def limits(self, service: str) -> ServiceLimits:
         """The bounds of `service`; raises ConfigError naming an unknown service."""
@@ -190,6 +192,44 @@ class ScalerConfig(JsonConfig):
             raise ConfigError(
                 f"services: unknown service(s) {', '.join(missing)} "
                 f"(not a Deployment in namespace {self.namespace!r})")
+
+
+#: flat keys of earlier versions -> their place in `HPAConfig`
+LEGACY_HPA_KEYS = ("target_cpu_utilization", "tolerance", "scale_down_window_s",
+                   "scale_up_window_s", "scale_up_pods", "scale_up_percent", "scale_down_pods",
+                   "scale_down_percent", "rate_period_s")
+
+
+def legacy_hpa(flat: dict[str, Any]) -> HPAConfig:
+    """The `HPAConfig` meant by the flat keys of earlier versions (defaults as before)."""
+    unknown = sorted(set(flat) - set(LEGACY_HPA_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown field(s) {', '.join(unknown)}")
+    get = {**dict.fromkeys(LEGACY_HPA_KEYS), **flat}.get
+
+    def num(name: str, default: float) -> float:
+        value = get(name)
+        if value is None:
+            return default
+        _positive(name, value, allow_zero=True)
+        return float(value)
+
+    period = num("rate_period_s", 15.0)
+    try:
+        return HPAConfig(
+            target_utilization=num("target_cpu_utilization", 0.7),
+            tolerance=num("tolerance", 0.1),
+            scale_up=ScalingRules.rate(percent=round(num("scale_up_percent", 100.0)),
+                                       pods=round(num("scale_up_pods", 4)), period_s=period,
+                                       stabilization_window_s=num("scale_up_window_s", 0.0)),
+            scale_down=ScalingRules.rate(percent=round(num("scale_down_percent", 100.0)),
+                                         pods=round(num("scale_down_pods", 0)),
+                                         period_s=period,
+                                         stabilization_window_s=num("scale_down_window_s",
+                                                                    300.0)),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{', '.join(sorted(flat))}: {exc}") from None
 
 
 def load_config(path: str | Path, **overrides: Any) -> ScalerConfig:

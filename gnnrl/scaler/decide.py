@@ -2,11 +2,12 @@
 
 Pure functions of an observation; nothing here talks to Kubernetes.
 
-* `hpa_rule` is the HorizontalPodAutoscaler's CPU replica calculation, reused from the
-  baseline (`gnnrl.baselines.hpa.hpa_recommendation`, a port of replica_calculator.go
+* `hpa_rule` is the HorizontalPodAutoscaler's CPU replica calculation
+  (`gnnrl.hpa.calculator.resource_replicas`, a port of replica_calculator.go
   `GetResourceReplicas`;
   https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#algorithm-details):
-  missing pods count as 100 % of the request on a scale-down and 0 % on a scale-up, unready
+  missing pods count as max(100 %, target) of the request on a scale-down and 0 % on a
+  scale-up, unready
   pods as 0 % on a scale-up, and if that rebalancing would reverse the direction of the
   change or land within the tolerance, the current count is kept (S6). With no metrics at
   all nothing can be computed (S7).
@@ -22,7 +23,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gnnrl.baselines.hpa import NoMetricsError, PodSample, hpa_recommendation
+from gnnrl.hpa.calculator import NoMetricsError, PodSample, resource_replicas
+from gnnrl.hpa.config import HPAConfig
 from gnnrl.scaler.config import MAX_MOVE
 
 #: moves per service (0 nothing, 1..7 add k, 8..14 remove k-7); see ARCHITECTURE.md
@@ -37,23 +39,21 @@ class RuleDecision:
     reason: str
 
 
-def hpa_rule(current: int, pods: Sequence[PodSample], target_utilization: float,
-             tolerance: float) -> RuleDecision:
-    """The HPA CPU-utilisation rule for one Deployment (`gnnrl.baselines.hpa`).
+def hpa_rule(current: int, pods: Sequence[PodSample], hpa: HPAConfig) -> RuleDecision:
+    """The HPA CPU-utilisation rule for one Deployment (`gnnrl.hpa`).
 
     Args:
         current: the Deployment's current `spec.replicas` (>= 1).
-        pods: its pods, `PodSample(request_m, usage_m | None, ready)`.
-        target_utilization: target CPU usage as a fraction of the request (e.g. 0.7).
-        tolerance: no change while |usage ratio - 1| <= tolerance (HPA default 0.1).
+        pods: its pods (`PodSample`).
+        hpa: the HPA object: its CPU target (fraction of the request) and tolerances.
 
     Returns:
         RuleDecision(replicas, reason); reason "no_metrics" (replicas None) when no ready
-        pod has a metric or the pods have no CPU request, else "computed".
+        pod has a metric or a pod has no CPU request, else "computed".
     """
     try:
-        return RuleDecision(hpa_recommendation(current, pods, target_utilization, tolerance),
-                            "computed")
+        return RuleDecision(resource_replicas(current, pods, hpa.target_utilization or 0.7,
+                                              hpa.tolerances), "computed")
     except NoMetricsError:
         return RuleDecision(None, "no_metrics")
 

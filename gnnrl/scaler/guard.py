@@ -1,53 +1,32 @@
 """The safety guard: stabilise, rate-limit, cap the step and clamp a desired replica count.
 
 A pure function of (desired, current, bounds, history, now): it decides, it never writes.
-The stabilisation and rate limits are Kubernetes' HPA controller's
-(pkg/controller/podautoscaler/horizontal.go, `stabilizeRecommendationWithBehaviors`,
-`calculateScaleUpLimitWithScalingRules`, `calculateScaleDownLimitWithBehaviors`), reused
-from the baseline port `gnnrl.baselines.hpa` so the fallback behaves exactly like the HPA:
+The stabilisation, rate limits and bounds are the HPA controller's own
+(`gnnrl.hpa.behavior.normalize`, a port of kubernetes/kubernetes
+pkg/controller/podautoscaler/horizontal.go), configured by the scaler's nested
+`HPAConfig`, so the guard and the HPA-rule fallback behave exactly like the HPA:
 
-* stabilisation: the recommendation is held between the *minimum* of the recommendations of
-  the scale-up window and the *maximum* of those of the scale-down window, so a drop is only
-  applied once every recommendation of the last `scale_down_window_s` agrees (S8);
-* rate limits: scale-up at most max(`scale_up_pods`, `scale_up_percent` %) and scale-down
-  at most max(`scale_down_pods`, `scale_down_percent` %) relative to the replicas at the start
-  of the current `rate_period_s` (HPA `selectPolicy: Max`);
+* stabilisation: the current count is kept between the lowest recommendation of the
+  scale-up window and the highest of the scale-down window, so a drop is applied only once
+  every recommendation of the last scale-down window agrees (S8), and the count never moves
+  against what the decision asks for;
+* rate limits: each `behavior` policy measures from the count at the start of its period
+  (the scale events of both directions within it);
 * a hard `max_step` per tick (the action space moves at most 7);
 * finally [min, max]; a current count outside the bounds moves to the bound (S10).
+
+The history is the HPA's per-target memory (`TargetHistory`, here `ServiceHistory`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from gnnrl.baselines.hpa import scale_down_limit, scale_up_limit, stabilize
+from gnnrl.hpa.behavior import TargetHistory, normalize
 from gnnrl.scaler.config import ScalerConfig, ServiceLimits
 
-
-@dataclasses.dataclass
-class ServiceHistory:
-    """What the guard remembers about one Deployment.
-
-    Attributes:
-        recommendations: (t seconds, replicas) of every tick's recommendation, oldest first.
-        scale_events: (t seconds, replicas delta) of every change that was really written.
-    """
-
-    recommendations: list[tuple[float, int]] = dataclasses.field(default_factory=list)
-    scale_events: list[tuple[float, int]] = dataclasses.field(default_factory=list)
-
-    def seeded(self) -> bool:
-        return bool(self.recommendations)
-
-    def record_recommendation(self, now: float, replicas: int, keep_s: float) -> None:
-        """Append a recommendation and forget those older than `keep_s` seconds."""
-        self.recommendations.append((now, int(replicas)))
-        self.recommendations = [(t, r) for t, r in self.recommendations if now - t <= keep_s]
-
-    def record_scale_event(self, now: float, delta: int, keep_s: float) -> None:
-        """Record a written change of `delta` replicas (positive = up)."""
-        self.scale_events.append((now, int(delta)))
-        self.scale_events = [(t, d) for t, d in self.scale_events if now - t <= keep_s]
+#: What the guard remembers about one Deployment: the HPA's per-target history.
+ServiceHistory = TargetHistory
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +45,7 @@ class GuardOutcome:
     reasons: tuple[str, ...] = ()
 
 
-def guard(desired: int, current: int, limits: ServiceLimits, history: ServiceHistory,
+def guard(desired: int, current: int, limits: ServiceLimits, history: TargetHistory,
           now: float, cfg: ScalerConfig) -> GuardOutcome:
     """Turn a raw desired count into the count that may be written this tick.
 
@@ -81,40 +60,38 @@ def guard(desired: int, current: int, limits: ServiceLimits, history: ServiceHis
     Returns:
         GuardOutcome; `replicas` is always inside [min, max].
     """
-    reasons: list[str] = []
     lo, hi = limits.min_replicas, limits.max_replicas
     if current < lo:  # HPA: below minReplicas -> minReplicas, whatever the metrics say.
         return GuardOutcome(lo, desired, ("below_min",))
     if current > hi:
         return GuardOutcome(hi, desired, ("above_max",))
-    hpa = cfg.hpa()
-    replicas = stabilize(current, desired, history.recommendations, now, hpa)
-    if replicas != desired:
-        reasons.append("stabilized")
-    if replicas > current:
-        up = [(t, d) for t, d in history.scale_events if d > 0]
-        limit = max(scale_up_limit(current, up, now, hpa.scale_up), current)
-        if replicas > limit:
-            replicas = limit
-            reasons.append("rate_limited")
-    elif replicas < current:
-        down = [(t, -d) for t, d in history.scale_events if d < 0]
-        limit = min(scale_down_limit(current, down, now, hpa.scale_down), current)
-        if replicas < limit:
-            replicas = limit
-            reasons.append("rate_limited")
+    out = normalize(current, desired, lo, hi, history, now, cfg.hpa)
+    replicas, reasons = out.replicas, list(out.reasons)
     if abs(replicas - current) > cfg.max_step:
         replicas = current + cfg.max_step * (1 if replicas > current else -1)
         reasons.append("max_step")
-    if replicas < lo:
-        replicas = lo
-        reasons.append("clamped_min")
-    elif replicas > hi:
-        replicas = hi
-        reasons.append("clamped_max")
     return GuardOutcome(int(replicas), int(desired), tuple(reasons))
 
 
 def history_keep_s(cfg: ScalerConfig) -> float:
     """How long histories must be kept for the windows and rate periods of `cfg`."""
-    return max(cfg.scale_down_window_s, cfg.scale_up_window_s, cfg.rate_period_s)
+    return cfg.hpa.history_keep_s
+
+
+def step_history(history: TargetHistory, desired: int, current: int, limits: ServiceLimits,
+                 now: float, cfg: ScalerConfig) -> GuardOutcome:
+    """One tick of bookkeeping around `guard` for a service whose write always succeeds.
+
+    Seeds a fresh history with the current count (no scale-down in the first window, S15),
+    guards, records the recommendation and the change. The scaler's loop does the same in
+    steps, recording the change only once the write succeeded; the evaluation's guarded
+    row uses this.
+    """
+    keep = history_keep_s(cfg)
+    if not history.seeded():
+        history.record_recommendation(now, current, keep)
+    outcome = guard(desired, current, limits, history, now, cfg)
+    history.record_recommendation(now, desired, keep)
+    if outcome.replicas != current:
+        history.record_scale_event(now, outcome.replicas - current, keep)
+    return outcome

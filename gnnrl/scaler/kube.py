@@ -11,14 +11,17 @@ failure surfaces as a typed `gnnrl.sources.errors.K8s*` error; retry policy live
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import kubernetes
 import urllib3
 
-from gnnrl.baselines.hpa import PodSample
+from gnnrl.hpa.calculator import PodSample, cpu_sample_is_unready
 from gnnrl.data.snapshot import GraphSnapshot
 from gnnrl.scaler.observe import ScaleState, ServiceState
 from gnnrl.sources.errors import K8sError, K8sNotFound, k8s_error_from_api_exception
@@ -86,10 +89,13 @@ class KubeCluster:
     def read_service(self, scale: ScaleState) -> ServiceState:
         """The Deployment's pods with their CPU request and metrics.k8s.io usage.
 
-        A pod metrics-server has no sample for has `usage_m=None` (missing, S6); a pod
-        without a CPU request has `request_m=0` (the HPA rule then cannot compute); when the
-        metrics API itself is absent (404) every pod is missing. Pods that are not Running
-        and Ready are `ready=False` (the HPA's `groupPods`).
+        Grouped as the HPA's `groupPods` sees them: a Pending pod is `pending`; a pod
+        metrics-server has no sample for has `usage_m=None` (missing, S6), whether it is
+        Ready or not; a sample of a pod that is not Ready, or that is still in its CPU
+        initialisation period with a sample older than a window since it became Ready, is
+        `ready=False` (`cpu_sample_is_unready`). A pod with a container without a CPU
+        request has `request_m=None` (the HPA rule then cannot compute); when the metrics
+        API itself is absent (404) every pod is missing.
         """
         pods = call_api(f"list pods {self.namespace} {scale.selector}",
                      self.core.list_namespaced_pod, self.namespace,
@@ -103,28 +109,47 @@ class KubeCluster:
             metrics = {"items": []}
         usage: dict[str, float] = {}
         memory: dict[str, float] = {}
+        sampled: dict[str, tuple[float | None, float]] = {}  # name -> (timestamp, window s)
         for item in metrics.get("items", []):
             try:
                 name = item["metadata"]["name"]
                 containers = item.get("containers", [])
-                usage[name] = sum(cpu_millicores(c["usage"]["cpu"]) for c in containers)
-                memory[name] = sum(mem_mebibytes(c["usage"]["memory"]) for c in containers)
+                cpu = sum(cpu_millicores(c["usage"]["cpu"]) for c in containers)
+                sampled[name] = (_epoch(item.get("timestamp")),
+                                 go_duration_s(item.get("window")))
+                usage[name] = cpu
             except (KeyError, TypeError, ValueError, ArithmeticError):
                 continue  # a malformed sample is a missing sample
+            try:
+                memory[name] = sum(mem_mebibytes(c["usage"]["memory"]) for c in containers)
+            except (KeyError, TypeError, ValueError, ArithmeticError):
+                pass  # memory is an observation feature only; the HPA rule needs CPU
+        now = time.time()
         out = []
         for pod in pods.items:
             if pod.metadata.deletion_timestamp is not None or pod.status.phase in (
                     "Failed", "Succeeded"):
                 continue
-            request = 0.0
+            request: float | None = 0.0
             for c in pod.spec.containers:
                 req = (c.resources.requests or {}) if c.resources else {}
-                request += cpu_millicores(req["cpu"]) if "cpu" in req else 0.0
-            ready = pod.status.phase == "Running" and any(
-                cond.type == "Ready" and cond.status == "True"
-                for cond in (pod.status.conditions or []))
-            out.append(PodSample(request_m=request, usage_m=usage.get(pod.metadata.name),
-                                 ready=ready))
+                if "cpu" not in req:
+                    request = None  # calculatePodRequests: "missing request for cpu"
+                    break
+                request += cpu_millicores(req["cpu"])
+            name = pod.metadata.name
+            pending = pod.status.phase == "Pending"
+            cond = next((c for c in (pod.status.conditions or []) if c.type == "Ready"), None)
+            unready = True
+            if name in sampled and not pending:
+                stamp, window = sampled[name]
+                unready = cpu_sample_is_unready(
+                    now, _epoch(pod.status.start_time),
+                    None if cond is None else cond.status == "True",
+                    None if cond is None else _epoch(cond.last_transition_time),
+                    stamp, window)
+            out.append(PodSample(request_m=request, usage_m=usage.get(name),
+                                 ready=not unready, pending=pending))
         mem = [memory[p.metadata.name] for p in pods.items if p.metadata.name in memory]
         return ServiceState(scale, out, float(sum(mem)) if mem else math.nan)
 
@@ -143,6 +168,34 @@ class KubeCluster:
                     body, _request_timeout=self.timeout)
         return ScaleState(scale.name, int(out.spec.replicas or 0),
                           str(out.metadata.resource_version or ""), scale.selector)
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration_s(text: Any) -> float:
+    """A Go duration string as metrics.k8s.io writes `window` ("30s", "1m0s", "10.5s")
+    in seconds; 0 when absent. Raises ValueError on anything else."""
+    if text is None or text == "":
+        return 0.0
+    parts = _GO_DURATION.findall(str(text))
+    if not parts or "".join(n + u for n, u in parts) != str(text):
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * _GO_UNITS[u] for n, u in parts)
+
+
+def _epoch(value: Any) -> float | None:
+    """A Kubernetes timestamp (datetime or RFC 3339 string) in seconds since the epoch."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        stamp = value
+    else:
+        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return stamp.timestamp()
 
 
 __all__ = ["K8sError", "KubeCluster", "ScaleState", "cpu_millicores", "mem_mebibytes"]

@@ -309,7 +309,7 @@ class Scaler:
         if by_model is not None and name in by_model:
             desired, out.source = by_model[name], "model"
         else:
-            rule = hpa_rule(current, svc.pods, cfg.target_cpu_utilization, cfg.tolerance)
+            rule = hpa_rule(current, svc.pods, cfg.hpa)
             out.source = "rule"
             if rule.replicas is None:  # S7: unable to compute -> hold, no write
                 self._no_metrics(name)
@@ -359,8 +359,7 @@ class Scaler:
                     pods = self.cluster.read_service(fresh).pods
                 except K8sError:
                     return fresh.replicas
-                rule = hpa_rule(fresh.replicas, pods, cfg.target_cpu_utilization,
-                                cfg.tolerance)
+                rule = hpa_rule(fresh.replicas, pods, cfg.hpa)
                 if rule.replicas is None:
                     return fresh.replicas
                 again = rule.replicas

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gnnrl.baselines.hpa import PodSample
+from gnnrl.hpa.calculator import PodSample
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
 from gnnrl.core.envs.moves import NUM_MOVES, valid_moves
 from gnnrl.core.envs.observation import hpa_desired
@@ -165,7 +165,7 @@ def build_observation(state: ClusterState, space: DynamicGraphSpace,
         if math.isfinite(row["request_m"]):
             desired = hpa_desired(np.array(row["cpu_m"]), np.array(row["ready"]),
                                   np.array(row["replicas"]), np.array(row["request_m"]),
-                                  cfg.target_cpu_utilization, np.array(lo), np.array(hi))
+                                  cfg.hpa.target_utilization, np.array(lo), np.array(hi))
         else:  # a service the scaler does not own: its request is unknown, it keeps its size
             desired = row["replicas"]
         feats[k] = [row["replicas"], float(desired), row["cpu_m"], row["mem_mi"],

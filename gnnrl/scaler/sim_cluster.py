@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from gnnrl.baselines.hpa import PodSample, pods_from_aggregate
+from gnnrl.hpa.calculator import pods_from_aggregate
 from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot
 from gnnrl.scaler.clock import Clock
@@ -181,7 +181,7 @@ class SimCluster:
         pods = pods_from_aggregate(int(m.replicas[0, i]), int(m.ready[0, i]), cpu, request)
         p = self.faults.missing_pod_metrics
         if p:
-            pods = [PodSample(q.request_m, None, q.ready) if self.rng.random() < p else q
+            pods = [dataclasses.replace(q, usage_m=None) if self.rng.random() < p else q
                     for q in pods]
         return ServiceState(scale, pods, float(m.mem_mi[0, i]))
 

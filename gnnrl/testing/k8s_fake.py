@@ -64,6 +64,10 @@ import kubernetes
 from gnnrl.sources.loopback import LoopbackServer
 from gnnrl.testing.base import LoopbackFake
 
+#: when every fake pod started (and last changed readiness): hours before the metrics'
+#: timestamp, so no pod is inside the HPA's CPU initialisation period
+POD_START_TIME = "2025-12-31T00:00:00Z"
+
 _REASONS = {
     400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
     405: "MethodNotAllowed", 409: "Conflict", 410: "Gone", 422: "Invalid",
@@ -388,8 +392,11 @@ class FakeKubernetes(LoopbackFake):
                                                   "name": rs, "uid": f"uid-{rs}",
                                                   "controller": True}]},
                 "spec": spec,
-                "status": {"phase": "Running",
-                           "conditions": [{"type": "Ready", "status": is_ready}]},
+                # started long before the metric's window: past the HPA's CPU
+                # initialisation period, so only the Ready condition decides
+                "status": {"phase": "Running", "startTime": POD_START_TIME,
+                           "conditions": [{"type": "Ready", "status": is_ready,
+                                           "lastTransitionTime": POD_START_TIME}]},
             }
 
     # ----------------------------------------------------------------- serving
