@@ -30,6 +30,10 @@ Sources (paths inside ``socialNetwork/``):
   MGET, MongoDB find for the misses), ``MediaHandler.h`` / ``UniqueIdHandler.h`` /
   ``UserHandler.h::ComposeCreatorWithUserId`` (no backend call).
 
+The simulator adds callees' latencies (sequential calls); ComposePost calls its seven
+callees in two parallel waves and ComposeText its two in parallel, so compose-post's
+latency is over-estimated. The timeline reads, 90 % of the mix, are sequential.
+
 The calls-per-request numbers are *computed* below (`derive_calls`) from the mix and the
 handler table, not typed in. Capacities, service times, cache miss rates and start-up
 delays are assumptions documented in docs/simulator.md ("socialNetwork");
@@ -120,8 +124,8 @@ DROPPED: dict[str, str] = {
     "media-memcached": "not on any path of the wrk2 mix (ComposeMedia calls no backend)",
     "media-mongodb": "not on any path of the wrk2 mix",
     "url-shorten-memcached": "not on any path of the wrk2 mix (GetExtendedUrls is a stub)",
-    "user-memcached": "one MGET per composed post (1 % of calls); its ~0.3 ms is folded into "
-                      "user-mention-service's service time",
+    "user-memcached": "one MGET per composed post (0.1 per entry request); its ~0.3 ms is "
+                      "folded into user-mention-service's service time",
     "social-graph-mongodb": "read only when a user's followers are not in social-graph-redis",
     "media-frontend": "serves media uploads, not in the wrk2 mix",
     "jaeger": "tracing infrastructure, not in the request path",
