@@ -20,7 +20,9 @@
   datastore that would need more than one) gets bigger pods (CPU request and limit
   doubled until it fits).
 * **SLO**: the unloaded end-to-end p95 (`unloaded_latency_ms`, computed as `BatchedSim`
-  does at zero load) times a factor drawn from `GeneratorConfig.slo_factor`.
+  does at zero load) times a factor drawn from `GeneratorConfig.slo_factor`. If the model
+  could not meet it at the design peak with max_replicas pods, the target utilisation is
+  lowered and the app resized (`generate_app`), so every generated app can meet its SLO.
 
 Built-in names ``generated-<seed>`` resolve through `gnnrl.sim.load_app_spec` with the
 default config. Seeds are split between training and evaluation (`TRAIN_APP_SEEDS`,
