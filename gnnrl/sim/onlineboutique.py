@@ -142,5 +142,3 @@ def reviewservice() -> tuple[ServiceSpec, list[CallSpec]]:
     svc = _svc("reviewservice", 100, 64, 200, 300, 2.0, 10)
     return svc, [CallSpec("productcatalogservice", "reviewservice", 0.5)]
 
-
-BUILTIN_APPS = {"onlineboutique": onlineboutique}

@@ -293,7 +293,8 @@ def load_app_spec(source: str | os.PathLike[str] | Mapping[str, Any] | AppSpec) 
     """Load an application spec.
 
     Args:
-        source: a built-in name (``"onlineboutique"``), a path to a ``.yaml``/``.yml``/
+        source: a built-in name (``"onlineboutique"``, ``"socialnetwork"``,
+            ``"generated-<seed>"``), a path to a ``.yaml``/``.yml``/
             ``.json`` file, a dict in the documented format, or an AppSpec (returned as is).
 
     Raises:
@@ -304,14 +305,17 @@ def load_app_spec(source: str | os.PathLike[str] | Mapping[str, Any] | AppSpec) 
         return validate_app_spec(source)
     if isinstance(source, Mapping):
         return app_spec_from_dict(source)
-    from gnnrl.sim.onlineboutique import BUILTIN_APPS
+    # the built-ins are specs themselves (they import this module): import on use
+    from gnnrl.sim.builtin import builtin_app, builtin_names
 
-    if isinstance(source, str) and source in BUILTIN_APPS:
-        return BUILTIN_APPS[source]()
+    if isinstance(source, str):
+        app = builtin_app(source)
+        if app is not None:
+            return app
     path = Path(source)
     if not path.exists():
         raise AppSpecError(
-            f"{path}: no such file (built-in apps: {', '.join(sorted(BUILTIN_APPS))})")
+            f"{path}: no such file (built-in apps: {', '.join(builtin_names())})")
     text = path.read_text()
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
