@@ -566,3 +566,26 @@ def test_config_round_trips_through_json():
                     scale_down=ScalingRules.rate(percent=50, pods=2, period_s=60.0,
                                                  tolerance=0.05))
     assert HPAConfig.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize(("spec", "name", "behavior", "rps"), [
+    ("hpa", "hpa", True, None),
+    ("hpa-50", "hpa-50", True, None),
+    ("hpa-nb", "hpa-nb", False, None),
+    ("hpa-nb-80", "hpa-nb-80", False, None),
+    ("hpa+rps", "hpa+rps", True, 0.7),
+    ("hpa-60+rps", "hpa-60+rps", True, 0.6),
+])
+def test_policy_specs_choose_the_hpa_object_shape(spec, name, behavior, rps):
+    from gnnrl.evaluation.policies import make_policy
+
+    policy = make_policy(spec)
+    assert (policy.name, policy.config.behavior, policy.rps_utilization) == (name, behavior, rps)
+
+
+def test_bad_hpa_specs_are_refused():
+    from gnnrl.evaluation.policies import make_policy
+
+    for spec in ("hpa-nb-0", "hpa-nb-300", "hpa+cpu"):
+        with pytest.raises(ConfigError):
+            make_policy(spec)

@@ -3,8 +3,13 @@
 Spec grammar (comma-separated in ``--policies``):
 
 ==================  =====================================================================
-``hpa``             Kubernetes HPA, CPU target 70 % of the request (`HPAPolicy`)
+``hpa``             Kubernetes HPA, CPU target 70 % of the request, `behavior` at its
+                    defaults (`HPAPolicy`); what "HPA" means in the results
 ``hpa-NN``          the same at NN % (e.g. ``hpa-50``)
+``hpa-nb[-NN]``     an HPA object without a `behavior` field (upstream's other path:
+                    scale-up at most max(2 x current, 4) per sync)
+``hpa[-NN]+rps``    CPU plus a Pods req/s metric at the same operating point; the
+                    controller follows the larger recommendation
 ``keda``            KEDA-style req/s-per-replica target at HPA-70's operating point
 ``keda-NN``         the same at NN % of the CPU request's equivalent load
 ``static``          fixed replicas provisioned for the episode's peak (`StaticPolicy`)
@@ -29,8 +34,9 @@ from typing import Any
 
 from gnnrl.config import ConfigError
 
-POLICY_NAMES = ("hpa", "hpa-NN", "keda", "keda-NN", "static", "static-N", "random",
-                "oracle", "headroom", "mlp[:PATH]", "gnnrl[:PATH]", "gnnrl-raw[:PATH]")
+POLICY_NAMES = ("hpa", "hpa-NN", "hpa-nb[-NN]", "hpa[-NN]+rps", "keda", "keda-NN", "static",
+                "static-N", "random", "oracle", "headroom", "mlp[:PATH]", "gnnrl[:PATH]",
+                "gnnrl-raw[:PATH]")
 
 
 def make_policy(spec: str) -> Any:
@@ -49,6 +55,14 @@ def make_policy(spec: str) -> Any:
         policy.name = label
         return policy
     kind, _, path = spec.partition(":")
+    hpa = re.fullmatch(r"hpa(-nb)?(?:-(\d+))?(\+rps)?", kind)
+    if hpa and not path and (hpa.group(1) or hpa.group(3)):
+        from gnnrl.baselines.hpa import HPAPolicy
+        from gnnrl.hpa import HPAConfig
+
+        pct = _percent(spec, hpa.group(2))
+        return HPAPolicy(pct / 100, config=HPAConfig(behavior=not hpa.group(1)),
+                         rps_utilization=pct / 100 if hpa.group(3) else None)
     m = re.fullmatch(r"(hpa|keda|static)(?:-(\d+))?", kind)
     if m and not path:
         base, num = m.group(1), m.group(2)
@@ -57,9 +71,7 @@ def make_policy(spec: str) -> Any:
 
             return StaticPolicy(None if num is None else int(num),
                                 name=spec if num else "static")
-        pct = 70 if num is None else int(num)
-        if not (1 <= pct <= 200):
-            raise ConfigError(f"policies: {spec!r}: target must be 1..200 %")
+        pct = _percent(spec, num)
         if base == "hpa":
             from gnnrl.baselines.hpa import HPAPolicy
 
@@ -94,6 +106,13 @@ def make_policy(spec: str) -> Any:
 
         return GuardedPolicy(policy, ScalerConfig(), name="gnnrl")
     raise ConfigError(f"policies: unknown policy {spec!r} (known: {', '.join(POLICY_NAMES)})")
+
+
+def _percent(spec: str, num: str | None) -> int:
+    pct = 70 if num is None else int(num)
+    if not (1 <= pct <= 200):
+        raise ConfigError(f"policies: {spec!r}: target must be 1..200 %")
+    return pct
 
 
 def parse_policies(text: str) -> list[Any]:
