@@ -12,13 +12,15 @@ what the HPA can buy at each violation rate, and a policy is judged against that
   and at most as expensive), then its lower convex hull. Convex because running two
   settings for shares of the time achieves every point of the segment between them
   (the same argument as a convex operating frontier), so the hull is what the family can
-  reach; between hull vertices the curve is linear.
+  reach; between hull vertices the curve is linear, and past the last vertex (up to the
+  sweep's largest value) it stays flat, that vertex dominating what lies there.
 * **Matched cost** (`matched_table`): the HPA envelope's replica-hours at the policy's
   violation rate, and the policy's cost as a ratio of it (< 1: cheaper than the HPA at
   the same SLO). **Violations at HPA-70's cost**: the policy's family envelope, as
   violation rate per replica-hour, at the replica-hours of ``hpa`` (the 70 % target);
   needs a family of >= 2 points.
-* **No extrapolation.** Outside the range the sweep covers, a value is NaN and the
+* **No extrapolation.** Outside the range the sweep covers (its smallest to largest
+  violation rate, or replica-hours for the family curve), a value is NaN and the
   ``note`` column says why: a policy with fewer violations than the strictest HPA target
   in the sweep has no matched HPA cost (extend the sweep to lower targets).
 
@@ -82,20 +84,30 @@ def envelope(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.nda
     return np.array([p[0] for p in hull]), np.array([p[1] for p in hull])
 
 
-def interpolate(ex: np.ndarray, ey: np.ndarray, x: float, what: str = "x"
+def frontier_at(x: Sequence[float], y: Sequence[float], at: float, what: str = "x"
                 ) -> tuple[float, str]:
-    """The envelope (ex, ey) at ``x``, linear between vertices; (NaN, why) outside
-    ``[ex[0], ex[-1]]`` (no extrapolation) or for an empty envelope."""
+    """The lower-left envelope of points (x, y) evaluated at ``x = at``.
+
+    Linear between envelope vertices; flat (the last vertex's y) from the last vertex to
+    the largest x of the points, since a point to the right of the envelope's end is
+    dominated by that vertex. Outside ``[min x, max x]`` of the points: (NaN, why), no
+    extrapolation.
+
+    Returns:
+        (y at ``at``, "" or the reason it is NaN).
+    """
+    ex, ey = envelope(x, y)
     if len(ex) == 0:
         return math.nan, "no points"
-    if not math.isfinite(x):
+    if not math.isfinite(at):
         return math.nan, f"no {what}"
-    tol = 1e-12 * max(1.0, abs(float(ex[-1])))
-    if x < ex[0] - tol:
-        return math.nan, f"{what} {x:.4g} below the range [{ex[0]:.4g}, {ex[-1]:.4g}]"
-    if x > ex[-1] + tol:
-        return math.nan, f"{what} {x:.4g} above the range [{ex[0]:.4g}, {ex[-1]:.4g}]"
-    return float(np.interp(x, ex, ey)), ""
+    hi = max(float(a) for a, b in zip(x, y, strict=True)
+             if math.isfinite(a) and math.isfinite(b))
+    tol = 1e-12 * max(1.0, abs(hi))
+    if at < ex[0] - tol or at > hi + tol:
+        side = "below" if at < ex[0] else "above"
+        return math.nan, f"{what} {at:.4g} {side} the range [{ex[0]:.4g}, {hi:.4g}]"
+    return float(np.interp(at, ex, ey)), ""
 
 
 def policy_means(summary: pd.DataFrame, cells: pd.MultiIndex | None = None) -> pd.DataFrame:
@@ -169,8 +181,8 @@ def _matched_rows(summary: pd.DataFrame, scope: str) -> list[dict]:
         if ref.empty:
             hpa_c, why = math.nan, "no HPA sweep"
         else:
-            hpa_c, why = interpolate(*envelope(ref["slo_violation_rate"], ref["replica_hours"]),
-                                     v, "violation rate")
+            hpa_c, why = frontier_at(ref["slo_violation_rate"], ref["replica_hours"], v,
+                                     "violation rate")
             why = why and f"HPA frontier: {why}, no extrapolation"
         notes.append(why)
         at70 = ref[ref["knob"] == REFERENCE_KNOB]["replica_hours"]
@@ -180,8 +192,7 @@ def _matched_rows(summary: pd.DataFrame, scope: str) -> list[dict]:
         elif at70.empty or not math.isfinite(float(at70.iloc[0])):
             v70, why = math.nan, "HPA-70 not run"
         else:
-            v70, why = interpolate(*envelope(family["replica_hours"],
-                                             family["slo_violation_rate"]),
+            v70, why = frontier_at(family["replica_hours"], family["slo_violation_rate"],
                                    float(at70.iloc[0]), "HPA-70's replica-hours")
             why = why and f"{row['family']} curve: {why}"
         notes.append(why)
