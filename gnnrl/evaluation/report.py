@@ -296,6 +296,8 @@ def plot_frontier(summary: pd.DataFrame) -> bytes:
         ex, ey = envelope(ref["slo_violation_rate"], ref["replica_hours"])
         ax.plot(ex * 100, ey, "--", color="0.5", lw=1, zorder=1,
                 label="HPA envelope (matched-SLO reference)")
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(max(lo, -0.05 * max(hi, 0.1)), hi)  # no negative violation axis
     ax.set_xlabel("SLO violations, % of steps (mean)")
     ax.set_ylabel("replica-hours per episode (mean)")
     ax.set_title("cost vs SLO violations by policy family (lower-left is better)")
