@@ -198,3 +198,17 @@ def test_surge_is_a_tenfold_jump_in_one_interval():
     rps = make_trace("surge", 240, peak_rps=100.0, seed=0, noise=0.0)
     assert rps.min() == pytest.approx(10.0) and rps.max() == pytest.approx(100.0)
     assert np.diff(rps).max() == pytest.approx(90.0)
+
+
+def test_training_env_draws_episodes_inside_a_training_window():
+    from gnnrl.core.envs.online_boutique import OnlineBoutique
+    from gnnrl.sim.trace_windows import TRAIN_WINDOWS
+
+    env = OnlineBoutique(trace=TRAIN_WINDOWS[1].spec, max_steps=16, peak_rps=100.0)
+    env.reset(seed=1)
+    first = env.unwrapped.future_entry_rps(16)
+    env.reset(seed=2)
+    second = env.unwrapped.future_entry_rps(16)
+    assert first.shape == (16,) and not np.array_equal(first, second)
+    assert 0 < first.max() <= 100.0 + 1e-9
+    env.step(np.zeros(env.action_space.shape, dtype=np.int64))
