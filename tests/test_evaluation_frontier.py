@@ -35,7 +35,9 @@ def _summary(points=POINTS, scenarios=("a",)):
 @pytest.mark.parametrize("name, family", [
     ("hpa-50", ("hpa", 50.0)), ("hpa", ("hpa", 70.0)), ("keda-80", ("keda", 80.0)),
     ("keda", ("keda", 70.0)), ("gnnrl@0.2", ("gnnrl", 0.2)), ("static-3", ("static", 3.0)),
-    ("gnnrl", None), ("gnnrl-raw", None), ("oracle", None),
+    ("hpa-nb", ("hpa-nb", 70.0)), ("hpa-nb-50", ("hpa-nb", 50.0)),
+    ("hpa+rps", ("hpa+rps", 70.0)), ("hpa-50+rps", ("hpa+rps", 50.0)),
+    ("gnnrl", None), ("gnnrl-raw", None), ("oracle", None), ("gnnrl-no-tgn", None),
 ])
 def test_policy_names_map_to_family_and_knob(name, family):
     assert policy_family(name) == family

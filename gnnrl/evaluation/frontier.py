@@ -5,7 +5,8 @@ on its own terms; the HPA target sweep (``--hpa-sweep``: HPA at several CPU targ
 what the HPA can buy at each violation rate, and a policy is judged against that curve.
 
 * **Families.** Policies named ``FAMILY-KNOB`` or ``FAMILY@KNOB`` (``hpa-50``, ``keda-80``,
-  ``gnnrl@0.2``) are knob settings of one family; bare ``hpa`` and ``keda`` are their
+  ``hpa-nb-50``, ``gnnrl@0.2``; ``hpa-50+rps`` is knob 50 of ``hpa+rps``) are knob
+  settings of one family; bare ``hpa``, ``keda``, ``hpa-nb`` and ``hpa+rps`` are their
   70 % settings (`DEFAULT_KNOBS`). `frontier_table` lists every family's points.
 * **Envelope.** A family's cost as a function of its violation rate is the lower-left
   envelope of its points (`envelope`): the Pareto set (no other point at most as late
@@ -38,8 +39,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-#: Knob of a family's bare name (``hpa`` = ``hpa-70``).
-DEFAULT_KNOBS = {"hpa": 70.0, "keda": 70.0}
+#: Knob of a family's bare name (``hpa`` = ``hpa-70``; `gnnrl.evaluation.policies`).
+DEFAULT_KNOBS = {"hpa": 70.0, "keda": 70.0, "hpa-nb": 70.0, "hpa+rps": 70.0}
 #: Family of the reference curve and the knob whose cost `matched_table` matches.
 REFERENCE_FAMILY = "hpa"
 REFERENCE_KNOB = 70.0
@@ -47,16 +48,21 @@ FRONTIER_COLUMNS = ("family", "knob", "slo_violation_rate", "replica_hours")
 MATCHED_COLUMNS = ("scenario", "policy", "family", "knob", "slo_violation_rate",
                    "replica_hours", "hpa_replica_hours_at_slo", "replica_hours_vs_hpa",
                    "slo_violation_rate_at_hpa70_cost", "note")
-_FAMILY = re.compile(r"^(?P<family>[A-Za-z][\w.]*?)[-@](?P<knob>\d+(?:\.\d+)?)$")
+# FAMILY-KNOB / FAMILY@KNOB, and FAMILY-KNOB+SUFFIX (``hpa-50+rps``: family ``hpa+rps``)
+_FAMILY = re.compile(r"^(?P<family>[A-Za-z][\w.+-]*?)[-@](?P<knob>\d+(?:\.\d+)?)"
+                     r"(?P<suffix>\+[A-Za-z][\w.-]*)?$")
 
 
 def policy_family(name: str) -> tuple[str, float] | None:
     """``"hpa-50"`` -> ("hpa", 50.0); ``"gnnrl@0.2"`` -> ("gnnrl", 0.2); ``"hpa"`` ->
-    ("hpa", 70.0); a name without a numeric knob -> None."""
+    ("hpa", 70.0); ``"hpa-nb-50"`` -> ("hpa-nb", 50.0); ``"hpa-50+rps"`` ->
+    ("hpa+rps", 50.0); a name without a numeric knob -> None."""
     if name in DEFAULT_KNOBS:
         return name, DEFAULT_KNOBS[name]
     m = _FAMILY.match(name)
-    return (m.group("family"), float(m.group("knob"))) if m else None
+    if m is None:
+        return None
+    return m.group("family") + (m.group("suffix") or ""), float(m.group("knob"))
 
 
 def envelope(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
