@@ -110,7 +110,7 @@ def test_a_scenario_runs_on_its_own_app_and_rows_say_which(tmp_path):
                        report=False)
     apps = summary.groupby("scenario")["app"].unique()
     assert list(apps["flash/static"]) == ["tiny"]
-    assert list(apps["flash-ob/static"]) == ["onlineboutique"]
+    assert list(apps["onlineboutique/flash-ob/static"]) == ["onlineboutique"]
 
 
 def test_cli_evaluates_a_minute_count_trace_window_and_writes_the_matched_tables(tmp_path):

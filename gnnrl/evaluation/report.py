@@ -384,7 +384,9 @@ def plot_learning_curves(paths: Sequence[str | Path]) -> bytes:
 
 
 def _pick(summary: pd.DataFrame, want) -> str | None:
-    names = [s for s in summary["scenario"].unique() if want(s)]
+    """The first scenario one of whose rows satisfies ``want(row)``."""
+    rows = summary.drop_duplicates("scenario")
+    names = [r.scenario for r in rows.itertuples(index=False) if want(r)]
     return names[0] if names else None
 
 
@@ -394,10 +396,10 @@ def _timelines(summary: pd.DataFrame, steps: pd.DataFrame, services: pd.DataFram
     """Timeline plots of a flash-crowd and a topology-change scenario (or of the first
     scenario when there is neither); returns (plots, flash scenario, topology scenario)."""
     plots: dict[str, bytes] = {}
-    flash = _pick(summary, lambda s: s.startswith(("flash", "surge")))
-    topo = _pick(summary, lambda s: not s.endswith("/static"))
+    flash = _pick(summary, lambda r: str(r.trace).startswith(("flash", "surge")))
+    topo = _pick(summary, lambda r: r.topology != "static")
     if topo == flash:
-        topo = _pick(summary, lambda s: not s.endswith("/static") and s != flash)
+        topo = _pick(summary, lambda r: r.topology != "static" and r.scenario != flash)
     if steps.empty:
         return plots, flash, topo
     for label, scen in (("flash", flash), ("topology", topo)):

@@ -225,7 +225,9 @@ class EvalScenario:
 
     @property
     def name(self) -> str:
-        return f"{self.trace_label}/{self.topology}"
+        """``TRACE/TOPOLOGY``, prefixed ``APP/`` when the scenario names its app."""
+        base = f"{self.trace_label}/{self.topology}"
+        return base if self.app is None else f"{self.app}/{base}"
 
     @property
     def event_step(self) -> int | None:
