@@ -152,3 +152,13 @@ def test_scenarios_are_picklable_for_worker_processes():
 
     sc = EvalScenario("worldcup98", start="294h", duration="12h", label="x")
     assert dataclasses.asdict(pickle.loads(pickle.dumps(sc))) == dataclasses.asdict(sc)
+
+
+def test_timing_is_passed_to_the_simulator_where_it_models_timing():
+    from gnnrl.sim.core import SimConfig
+
+    cfg = EvalScenario("flash", timing="realistic").sim_config(SimConfig(metric_noise=0.0))
+    if "timing" in {f.name for f in dataclasses.fields(SimConfig)}:
+        assert cfg.timing == "realistic" and cfg.metric_noise == 0.0
+    else:  # a simulator without timing models runs the ideal one
+        assert cfg == SimConfig(metric_noise=0.0)

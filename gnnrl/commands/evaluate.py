@@ -156,6 +156,11 @@ def run(args: argparse.Namespace) -> int:
             suite = trace_suite(args.trace, seeds=args.seeds or 5, steps=args.steps,
                                 peak_rps=args.peak_rps, topologies=topos, start=args.start,
                                 duration=args.duration, compress=args.compress)
+            first = suite.scenarios[0]
+            how = "compressed" if first.compress else "at its own time scale"
+            # a whole multi-week trace is a long run: say how long before it starts
+            print(f"replaying {first.trace_label} {how}: {first.steps} steps of 15 s per "
+                  "episode", file=sys.stderr)
         else:
             given = [f for f, v in (("--start", args.start), ("--duration", args.duration),
                                     ("--compress", args.compress)) if v]
