@@ -2,11 +2,22 @@
 
 Every policy meets the same traces, seeds (from 1000, disjoint from training seeds) and
 topology events. The clairvoyant oracle always runs: replica-hours are also reported as
-a multiple of its. Writes steps.parquet, services.parquet, summary.csv, results.md,
-report.html (plots embedded) and plots/*.png under --out.
+a multiple of its. Writes steps.parquet, services.parquet, summary.csv, frontier.csv
+(cost vs violations per knob of each policy family: hpa-NN, keda-NN, FAMILY@KNOB),
+matched.csv (each policy's cost against the HPA sweep's at the same violation rate),
+results.md, report.html (plots embedded) and plots/*.png under --out.
+
+suites: default (5 synthetic traces x 3 topologies), quick, real (WorldCup98 and AWS ELB
+evaluation windows at their own time scale), stress (10x surge and 30%->100% step with
+30-60 s pod start-ups). See docs/evaluation.md.
+
+traces (--trace): a built-in real trace (worldcup98, aws-elb) or a file with a
+minute,count / timestamp,value / t_s,rps header (CSV, CSV.gz, Parquet), replayed at its
+own time scale (15 s steps) over --start/--duration, rescaled so the window's peak is
+--peak-rps; --compress squeezes the window into --steps instead.
 
 policies: hpa, hpa-NN (CPU target NN %), keda, keda-NN, static, static-N, random, oracle,
-mlp[:ZIP] (python -m gnnrl.baselines.mlp_ppo; default: the shipped MLP),
+headroom, mlp[:ZIP] (python -m gnnrl.baselines.mlp_ppo; default: the shipped MLP),
 gnnrl[:MODEL_DIR] (default: the shipped model). Prefix LABEL= to name a row.
 
 examples:
@@ -20,9 +31,21 @@ examples:
   # a fast smoke run (2 scenarios, 2 seeds, 60 steps)
   gnnrl evaluate --policies hpa,keda,static --suite quick --out /tmp/eval
 
+  # 12 hours of WorldCup98 traffic at its own time scale (2880 steps of 15 s)
+  gnnrl evaluate --policies hpa,headroom,oracle --trace worldcup98 --peak-rps 225 \\
+      --start 294h --duration 12h --seeds 2 --hpa-sweep 40,50,60,80,90 --out /tmp/eval-wc
+
+  # the real-trace evaluation windows, and the start-up stress suite
+  gnnrl evaluate --policies hpa,keda,gnnrl --suite real --hpa-sweep 50,60,80,90 --out /tmp/real
+  gnnrl evaluate --policies hpa,keda,gnnrl --suite stress --out /tmp/stress
+
   # replay your own trace (t_s,rps CSV) on your calibrated app, peak 300 req/s
   gnnrl evaluate --policies hpa,gnnrl:models/run1 --trace traffic.csv --peak-rps 300 \\
       --app app.yaml --seeds 3 --out /tmp/eval-mine
+
+  # a whole day squeezed into one 240-step episode (the pre-window behaviour)
+  gnnrl evaluate --policies hpa --trace aws-elb --start 11d --duration 1d --compress \\
+      --steps 240 --out /tmp/eval-squeezed
 """
 
 from __future__ import annotations
@@ -32,6 +55,10 @@ import shlex
 import sys
 
 from gnnrl.config import ConfigError
+
+#: `gnnrl.evaluation.scenarios.SUITES` (spelled out: the parser is built without importing
+#: the simulator; a test keeps the two equal).
+SUITES = ("default", "quick", "real", "stress")
 
 
 def _int_list(text: str) -> list[int]:
@@ -46,10 +73,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", default="hpa,keda,static,oracle",
                         help="comma-separated policy specs (default: %(default)s)")
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--suite", choices=("default", "quick"), default=None,
+    src.add_argument("--suite", choices=SUITES, default=None,
                      help="named scenario suite (default: default)")
-    src.add_argument("--trace", metavar="FILE",
-                     help="replay a t_s,rps CSV/Parquet file instead of a suite")
+    src.add_argument("--trace", metavar="NAME|FILE",
+                     help="replay a built-in trace (worldcup98, aws-elb) or a trace file "
+                          "(minute,count / timestamp,value / t_s,rps; CSV, CSV.gz, Parquet) "
+                          "instead of a suite")
+    parser.add_argument("--start", default=None,
+                        help="with --trace: window start, offset from the trace's first "
+                             "timestamp, e.g. 294h, 90m, 1d (default: 0)")
+    parser.add_argument("--duration", default=None,
+                        help="with --trace: window length, e.g. 12h (default: --steps "
+                             "intervals, else the rest of the trace)")
+    parser.add_argument("--compress", action="store_true",
+                        help="with --trace: squeeze the window into --steps (default 240) "
+                             "intervals instead of replaying it at its own time scale")
     parser.add_argument("--topologies", default="static",
                         help="with --trace: comma-separated static,add,remove "
                              "(default: %(default)s)")
@@ -61,7 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None,
                         help="number of evaluation seeds, from 1000 (default: the suite's)")
     parser.add_argument("--steps", type=int, default=None,
-                        help="episode length in 15 s steps (default: the suite's)")
+                        help="episode length in 15 s steps (default: the suite's; a replay "
+                             "at its own time scale lasts its window)")
     parser.add_argument("--hpa-sweep", type=_int_list, default=[],
                         help="HPA CPU targets in %% for the cost-vs-violations frontier, "
                              "e.g. 30,40,50,60,70,80,90")
@@ -79,6 +118,11 @@ def command_line(args: argparse.Namespace) -> str:
     parts = ["gnnrl", "evaluate", "--policies", args.policies]
     if args.trace:
         parts += ["--trace", args.trace, "--topologies", args.topologies]
+        for flag, value in (("--start", args.start), ("--duration", args.duration)):
+            if value is not None:
+                parts += [flag, value]
+        if args.compress:
+            parts.append("--compress")
     else:
         parts += ["--suite", args.suite or "default"]
     for flag, value in (("--peak-rps", args.peak_rps), ("--app", args.app),
@@ -109,9 +153,19 @@ def run(args: argparse.Namespace) -> int:
             if bad:
                 raise ConfigError(f"topologies: unknown {', '.join(bad)} (known: "
                                   f"{', '.join(TOPOLOGIES)})")
-            suite = trace_suite(args.trace, seeds=args.seeds or 5, steps=args.steps or 240,
-                                peak_rps=args.peak_rps, topologies=topos)
+            suite = trace_suite(args.trace, seeds=args.seeds or 5, steps=args.steps,
+                                peak_rps=args.peak_rps, topologies=topos, start=args.start,
+                                duration=args.duration, compress=args.compress)
+            first = suite.scenarios[0]
+            how = "compressed" if first.compress else "at its own time scale"
+            # a whole multi-week trace is a long run: say how long before it starts
+            print(f"replaying {first.trace_label} {how}: {first.steps} steps of 15 s per "
+                  "episode", file=sys.stderr)
         else:
+            given = [f for f, v in (("--start", args.start), ("--duration", args.duration),
+                                    ("--compress", args.compress)) if v]
+            if given:
+                raise ConfigError(f"{', '.join(given)}: only with --trace")
             suite = args.suite or "default"
         summary = evaluate(
             policies, suite, seeds=args.seeds, out_dir=args.out, app=args.app,
@@ -122,5 +176,6 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, AppSpecError, TraceError, FileNotFoundError, ValueError) as exc:
         print(f"gnnrl evaluate: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(summary)} runs -> {args.out}/summary.csv, results.md, report.html")
+    print(f"{len(summary)} runs -> {args.out}/summary.csv, frontier.csv, matched.csv, "
+          "results.md, report.html")
     return 0

@@ -4,11 +4,13 @@ Writes into the output directory:
 
 * ``results.md``: tables aggregated over seeds as ``mean ± std`` (std across seeds of the
   per-seed value): static-topology scenarios, topology-change scenarios (``n/a`` where a
-  policy cannot take a changed graph), zero-shot ratios, and per scenario;
+  policy cannot take a changed graph), zero-shot ratios, cost at matched SLO
+  (`gnnrl.evaluation.frontier`), and per scenario;
 * ``plots/*.png`` (matplotlib, Agg backend): replicas per service against load and
   end-to-end p95 against the SLO over one episode of a flash-crowd and of a
   topology-change scenario, cost (replica-hours) against SLO violations with the HPA
-  target sweep as a frontier, and learning curves when training logs are given;
+  target sweep as a frontier, the policy-family frontier (`plot_frontier`), and learning
+  curves when training logs are given;
 * ``report.html``: the tables and the plots embedded as PNG data URIs (one file to share).
 """
 
@@ -248,6 +250,83 @@ def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> 
     return _fig_png(fig)
 
 
+def plot_frontier(summary: pd.DataFrame) -> bytes:
+    """Replica-hours against SLO-violation rate (means over the scenarios and seeds every
+    policy ran): each policy family (``hpa-NN``, ``keda-NN``, any ``FAMILY-KNOB``;
+    `gnnrl.evaluation.frontier`) a line through its knob settings, every other policy a
+    point, each with its own colour and marker; the HPA sweep's lower-left envelope
+    dashed (the matched-SLO reference)."""
+    from gnnrl.evaluation.frontier import (
+        REFERENCE_FAMILY,
+        common_cells,
+        envelope,
+        frontier_points,
+        policy_means,
+    )
+
+    plt = _pyplot()
+    means = policy_means(summary, common_cells(summary)).dropna()
+    means = means.drop(index=[p for p in means.index if p == "random"])  # off scale
+    fam = frontier_points(means)
+    sizes = fam.groupby("family")["policy"].count()
+    lines = [f for f in dict.fromkeys(fam["family"]) if sizes[f] >= 2]
+    in_line = set(fam.loc[fam["family"].isin(lines), "policy"])
+    singles = [p for p in means.index if p not in in_line]
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    palette = [f"C{k}" for k in range(10) if k != 7]  # grey is the envelope's
+    markers = "oDs^vP*Xh<>"
+    k = 0
+    for family in lines:
+        pts = fam[fam["family"] == family].sort_values("knob")
+        ax.plot(pts["slo_violation_rate"] * 100, pts["replica_hours"], "-",
+                marker=markers[k % len(markers)], color=palette[k % len(palette)], ms=6,
+                label=f"{family} ({', '.join(f'{x:g}' for x in pts['knob'])})")
+        for _, r in pts.iterrows():
+            ax.annotate(f"{r['knob']:g}", (r["slo_violation_rate"] * 100, r["replica_hours"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7,
+                        color=palette[k % len(palette)])
+        k += 1
+    for name in singles:
+        ax.scatter(means.loc[name, "slo_violation_rate"] * 100,
+                   means.loc[name, "replica_hours"], s=60, color=palette[k % len(palette)],
+                   marker=markers[k % len(markers)], zorder=3, label=name)
+        k += 1
+    ref = fam[fam["family"] == REFERENCE_FAMILY]
+    if len(ref) >= 2:
+        ex, ey = envelope(ref["slo_violation_rate"], ref["replica_hours"])
+        ax.plot(ex * 100, ey, "--", color="0.5", lw=1, zorder=1,
+                label="HPA envelope (matched-SLO reference)")
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(max(lo, -0.05 * max(hi, 0.1)), hi)  # no negative violation axis
+    ax.set_xlabel("SLO violations, % of steps (mean)")
+    ax.set_ylabel("replica-hours per episode (mean)")
+    ax.set_title("cost vs SLO violations by policy family (lower-left is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _fig_png(fig)
+
+
+def matched_md_table(matched: pd.DataFrame) -> pd.DataFrame:
+    """The ``scenario == "all"`` rows of `gnnrl.evaluation.frontier.matched_table` for
+    results.md (percent, two decimals; ``-`` where not defined)."""
+    rows = []
+
+    def fmt(x: float, scale: float, dec: int) -> str:
+        return "-" if x is None or not math.isfinite(float(x)) else f"{x * scale:.{dec}f}"
+
+    for r in matched[matched["scenario"] == "all"].itertuples(index=False):
+        rows.append({
+            "policy": r.policy, "SLO viol. %": fmt(r.slo_violation_rate, 100, 2),
+            "replica-h": fmt(r.replica_hours, 1, 2),
+            "HPA replica-h at same viol.": fmt(r.hpa_replica_hours_at_slo, 1, 2),
+            "x HPA at matched SLO": fmt(r.replica_hours_vs_hpa, 1, 2),
+            "viol. % at HPA-70 cost": fmt(r.slo_violation_rate_at_hpa70_cost, 100, 2),
+            "note": r.note or "",
+        })
+    return pd.DataFrame(rows)
+
+
 #: accepted column names of a training log: steps, return
 CURVE_X = ("env_steps", "global_step", "step", "timesteps")
 CURVE_Y = ("return", "episode_return", "ep_rew_mean")
@@ -305,16 +384,47 @@ def plot_learning_curves(paths: Sequence[str | Path]) -> bytes:
 
 
 def _pick(summary: pd.DataFrame, want) -> str | None:
-    names = [s for s in summary["scenario"].unique() if want(s)]
+    """The first scenario one of whose rows satisfies ``want(row)``."""
+    rows = summary.drop_duplicates("scenario")
+    names = [r.scenario for r in rows.itertuples(index=False) if want(r)]
     return names[0] if names else None
+
+
+def _timelines(summary: pd.DataFrame, steps: pd.DataFrame, services: pd.DataFrame,
+               seed: int, order: Sequence[str], slo: float
+               ) -> tuple[dict[str, bytes], str | None, str | None]:
+    """Timeline plots of a flash-crowd and a topology-change scenario (or of the first
+    scenario when there is neither); returns (plots, flash scenario, topology scenario)."""
+    plots: dict[str, bytes] = {}
+    flash = _pick(summary, lambda r: str(r.trace).startswith(("flash", "surge")))
+    topo = _pick(summary, lambda r: r.topology != "static")
+    if topo == flash:
+        topo = _pick(summary, lambda r: r.topology != "static" and r.scenario != flash)
+    if steps.empty:
+        return plots, flash, topo
+    for label, scen in (("flash", flash), ("topology", topo)):
+        if scen is not None:
+            plots[f"timeline_{label}.png"] = plot_timeline(steps, services, scen, seed,
+                                                           order, slo)
+    if flash is None and topo is None:
+        plots["timeline.png"] = plot_timeline(steps, services, summary["scenario"].iloc[0],
+                                              seed, order, slo)
+    return plots, flash, topo
 
 
 def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame,
                  services: pd.DataFrame, app: Any, suite: Any,
                  hpa_sweep: Sequence[int] = (), learning_curves: Sequence[str | Path] = (),
-                 command: str | None = None) -> dict[str, Path]:
-    """Write ``results.md``, ``plots/*.png`` and ``report.html``; return their paths."""
+                 command: str | None = None, matched: pd.DataFrame | None = None
+                 ) -> dict[str, Path]:
+    """Write ``results.md``, ``plots/*.png`` and ``report.html``; return their paths.
+
+    ``matched``: `gnnrl.evaluation.frontier.matched_table` (computed when None)."""
+    from gnnrl.evaluation.frontier import matched_table
+
     out = Path(out_dir)
+    if matched is None:
+        matched = matched_table(summary)
     order = list(dict.fromkeys(summary["policy"]))
     sweep_only = {f"hpa-{p}" for p in hpa_sweep if p != 70}
     main_order = [p for p in order if p not in sweep_only]
@@ -325,6 +435,8 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
          aggregate_table(summary, ~static, order)),
         ("Zero-shot: violations with a changed graph vs. static", zero_shot_table(
             summary, main_order)),
+        ("Cost at matched SLO (vs the HPA target sweep's envelope)",
+         matched_md_table(matched)),
         ("Per scenario", scenario_table(summary, order)),
     ]
     seeds = ", ".join(str(s) for s in suite.seeds)
@@ -342,21 +454,11 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
             md += f"\n## {title}\n\n{_md(df)}"
     atomic_write_text(out / "results.md", md)
 
-    plots: dict[str, bytes] = {}
-    slo = float(app.slo_p95_ms)
     first_seed = int(suite.seeds[0])
-    flash = _pick(summary, lambda s: s.startswith("flash/"))
-    topo = _pick(summary, lambda s: not s.endswith("/static"))
-    if topo == flash:
-        topo = _pick(summary, lambda s: not s.endswith("/static") and s != flash)
-    for label, scen in (("flash", flash), ("topology", topo)):
-        if scen is not None and not steps.empty:
-            plots[f"timeline_{label}.png"] = plot_timeline(steps, services, scen, first_seed,
-                                                           main_order, slo)
-    if flash is None and topo is None and not steps.empty:
-        plots["timeline.png"] = plot_timeline(steps, services, summary["scenario"].iloc[0],
-                                              first_seed, main_order, slo)
+    plots, flash, topo = _timelines(summary, steps, services, first_seed, main_order,
+                                    float(app.slo_p95_ms))
     plots["cost_vs_violations.png"] = plot_cost_vs_violations(summary, hpa_sweep)
+    plots["frontier.png"] = plot_frontier(summary)
     if learning_curves:
         plots["learning_curves.png"] = plot_learning_curves(learning_curves)
     paths = {"results.md": out / "results.md"}
@@ -372,13 +474,17 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
     captions = {
         "cost_vs_violations.png": "Cost vs SLO violations; the grey line is the HPA "
                                   "CPU-target sweep.",
+        "frontier.png": "Replica-hours vs SLO violations: policy families as lines "
+                        "through their knob settings, single policies as points; dashed: "
+                        "the HPA sweep's lower-left envelope (the matched-SLO reference).",
         "timeline_flash.png": f"Flash crowd ({flash}), seed {first_seed}.",
         "timeline_topology.png": f"Topology change ({topo}), seed {first_seed}; dotted "
                                  "green line = the event.",
         "timeline.png": "One episode.",
         "learning_curves.png": "Learning curves from the training logs.",
     }
-    for name in ("cost_vs_violations.png", "timeline_flash.png", "timeline_topology.png",
+    for name in ("cost_vs_violations.png", "frontier.png", "timeline_flash.png",
+                 "timeline_topology.png",
                  "timeline.png", "learning_curves.png"):
         if name in plots:
             b64 = base64.b64encode(plots[name]).decode("ascii")

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
+from gnnrl.evaluation.frontier import frontier_table, matched_table
 from gnnrl.evaluation.metrics import METRIC_COLUMNS, episode_metrics, flash_onset
 from gnnrl.evaluation.scenarios import EvalScenario, Suite, get_suite
 from gnnrl.sim.core import SimConfig
@@ -48,7 +49,8 @@ def run_episode(policy: Any, scenario: EvalScenario, seed: int, app: AppSpec,
     """Step ``policy`` through one scenario and seed; return its records and metrics."""
     from gnnrl.core.envs.online_boutique import OnlineBoutique
 
-    sim_config = sim_config or SimConfig()
+    app = scenario.resolve_app(app)
+    sim_config = scenario.sim_config(sim_config)
     sim_scen = scenario.to_sim_scenario(app, work_dir, sim_config.interval_s)
     env = OnlineBoutique(app=app, scenario=sim_scen, max_steps=scenario.steps,
                          use_graph=getattr(policy, "use_graph", True), sim_config=sim_config)
@@ -101,13 +103,14 @@ def run_episode(policy: Any, scenario: EvalScenario, seed: int, app: AppSpec,
     return Episode(steps, services, metrics)
 
 
-def _ident(policy: str, scenario: EvalScenario, seed: int) -> dict[str, Any]:
+def _ident(policy: str, scenario: EvalScenario, seed: int, app: str) -> dict[str, Any]:
     return {"policy": policy, "scenario": scenario.name, "trace": scenario.trace_label,
-            "topology": scenario.topology, "seed": seed}
+            "topology": scenario.topology, "seed": seed, "app": app}
 
 
-def _na_row(policy: str, scenario: EvalScenario, seed: int, note: str) -> dict[str, Any]:
-    row = _ident(policy, scenario, seed)
+def _na_row(policy: str, scenario: EvalScenario, seed: int, app: str,
+            note: str) -> dict[str, Any]:
+    row = _ident(policy, scenario, seed, app)
     row.update(dict.fromkeys(METRIC_COLUMNS, math.nan))
     row["note"] = note
     return row
@@ -147,13 +150,15 @@ def _run_cell(policies: Sequence[Any], scenario: EvalScenario, seed: int, app: A
               out_dir: str | Path, sim_config: SimConfig | None) -> Cell:
     """Every policy on one scenario and seed: (summary row, steps, services) each."""
     out: Cell = []
+    app = scenario.resolve_app(app)
     for policy in policies:
         if scenario.topology != "static" and not getattr(
                 policy, "supports_topology_change", True):
-            out.append((_na_row(policy.name, scenario, seed, NA_TOPOLOGY), None, None))
+            out.append((_na_row(policy.name, scenario, seed, app.name, NA_TOPOLOGY), None,
+                        None))
             continue
         ep = run_episode(policy, scenario, seed, app, out_dir, sim_config)
-        ident = _ident(policy.name, scenario, seed)
+        ident = _ident(policy.name, scenario, seed, app.name)
         out.append(({**ident, **ep.metrics, "note": ""}, ep.steps.assign(**ident),
                     ep.services.assign(**ident)))
     return out
@@ -190,6 +195,8 @@ def run_suite(policies: Sequence[Any], suite: Suite, app: AppSpec, out_dir: str 
     """
     from tqdm.auto import tqdm
 
+    for scenario in suite.scenarios:  # a bad application name fails before any run
+        scenario.resolve_app(app)
     cells = [(scenario, seed) for scenario in suite.scenarios for seed in suite.seeds]
     results: list[Cell] = []
     parallel = workers > 1 and recipes is not None and all(r is not None for r in recipes)
@@ -244,20 +251,24 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
     Args:
         policies: policy specs (``"hpa"``, ``"mlp:model.zip"``, see
             `gnnrl.evaluation.policies`) or `Policy` objects. The oracle is always added.
-        suite: ``"default"``, ``"quick"`` or a `Suite`.
+        suite: a suite name (`gnnrl.evaluation.scenarios.SUITES`) or a `Suite`.
         seeds: number of seeds (from 1000) or explicit seeds; None = the suite's.
         out_dir: output directory (created).
         app: application spec (name, path or AppSpec); default OnlineBoutique.
         hpa_sweep: HPA CPU targets in percent added as ``hpa-NN`` rows (the frontier).
-        steps / peak_rps: override the suite's episode length / trace peak.
+        steps / peak_rps: override the suite's episode length / trace peak (a replay at
+            native resolution has the length of its window: a different ``steps`` is an
+            error).
         learning_curves: training-log CSVs to chart in the report.
         command: the command line to print as "Reproduce:" in the report.
         workers: processes for the runs (policies given as specs only; same output).
 
     Writes:
         ``steps.parquet`` (per step), ``services.parquet`` (per step x service),
-        ``summary.csv`` (per policy x scenario x seed), ``results.md`` and
-        ``report.html`` (`gnnrl.evaluation.report`).
+        ``summary.csv`` (per policy x scenario x seed), ``frontier.csv`` (per knob
+        setting of each policy family) and ``matched.csv`` (cost at matched SLO, per
+        policy; `gnnrl.evaluation.frontier`), ``results.md`` and ``report.html``
+        (`gnnrl.evaluation.report`).
 
     Returns:
         The summary table (one row per policy x scenario x seed).
@@ -286,10 +297,13 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
     _write_parquet(step_df, out / "steps.parquet")
     _write_parquet(svc_df, out / "services.parquet")
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    matched = matched_table(summary)
+    atomic_write_text(out / "frontier.csv", frontier_table(summary).to_csv(index=False))
+    atomic_write_text(out / "matched.csv", matched.to_csv(index=False))
     if report:
         from gnnrl.evaluation.report import write_report
 
         write_report(out, summary, step_df, svc_df, app_spec, suite,
                      hpa_sweep=[int(p) for p in hpa_sweep], learning_curves=learning_curves,
-                     command=command)
+                     command=command, matched=matched)
     return summary

@@ -1,14 +1,18 @@
-"""Evaluation scenarios and the named suites (``default``, ``quick``).
+"""Evaluation scenarios and the named suites (``default``, ``quick``, ``real``, ``stress``).
 
 A scenario is a traffic trace x a topology, run for a number of control steps; a suite is
 a list of scenarios and the seeds every policy faces. Seeds start at `EVAL_SEED_BASE`
 (1000): training uses seeds below it, so evaluation traces are never training traces.
 
 Traces: the simulator's synthetic kinds (``diurnal``, ``flash``, ``ramp``,
-``fluctuating``; `gnnrl.sim.traces`) and ``replay`` of a ``t_s,rps`` file, by default the
-shipped ``gnnrl/assets/traces/daily.csv`` (see `daily_profile`). A replayed file is
-compressed into the episode (its whole span over ``steps`` intervals, like the synthetic
-``diurnal`` day) and rescaled to the scenario's peak.
+``fluctuating``, ``surge``; `gnnrl.sim.traces`), ``replay`` of the shipped
+``gnnrl/assets/traces/daily.csv`` (see `daily_profile`; compressed into the episode in the
+``default`` suite, like the synthetic ``diurnal`` day), and real traces (the built-in
+``worldcup98`` and ``aws-elb``, or a file; `gnnrl.sim.trace_io`). A real trace is replayed
+at its own time scale over a window (``start``, ``duration``), 15 s per step, rescaled so
+the window's maximum is the scenario's peak; ``compress`` squeezes the window into
+``steps`` instead. Which windows are for training and which for evaluation is
+`gnnrl.sim.trace_windows`.
 
 Topologies (`TOPOLOGIES`):
 
@@ -24,6 +28,8 @@ Topologies (`TOPOLOGIES`):
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import math
 from pathlib import Path
 
@@ -31,11 +37,21 @@ import numpy as np
 import pandas as pd
 
 from gnnrl.config import ConfigError, atomic_write_text
-from gnnrl.sim.core import BatchedSim
+from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.onlineboutique import reviewservice
 from gnnrl.sim.scenario import Scenario, TopologyEvent
-from gnnrl.sim.spec import AppSpec, CallSpec
-from gnnrl.sim.traces import TRACE_KINDS, load_trace
+from gnnrl.sim.spec import AppSpec, CallSpec, load_app_spec
+from gnnrl.sim.trace_io import (
+    BUILTIN_TRACES,
+    TraceError,
+    check_window,
+    format_duration,
+    is_real_trace,
+    parse_duration,
+    read_trace,
+)
+from gnnrl.sim.trace_windows import EVAL_WINDOWS
+from gnnrl.sim.traces import TRACE_KINDS, TraceSpec, window_trace
 
 #: First evaluation seed; training seeds are below it.
 EVAL_SEED_BASE = 1000
@@ -80,77 +96,206 @@ def default_peak_rps(app: AppSpec) -> float:
     return float(round(0.25 * limit))
 
 
+#: Control interval the native-resolution step counts assume (`SimConfig.interval_s`).
+CONTROL_INTERVAL_S = 15.0
+#: Simulator timing models a scenario may ask for (passed on as ``SimConfig.timing`` where
+#: the simulator has one).
+TIMINGS = ("ideal", "realistic")
+
+
+@functools.lru_cache(maxsize=16)
+def _builtin_app(name: str) -> AppSpec:
+    return load_app_spec(name)
+
+
+def _label_of(source: str) -> str:
+    name = Path(source).name
+    for suffix in (".gz", ".bz2", ".xz", ".zip", ".csv", ".parquet"):
+        name = name.removesuffix(suffix)
+    return name
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalScenario:
     """One trace x topology for ``steps`` control intervals.
 
     Attributes:
         trace: a kind of `gnnrl.sim.traces.TRACE_KINDS`, ``"replay"`` (the shipped daily
-            file) or a path to a ``t_s,rps`` CSV/Parquet file.
+            file), a built-in real trace (``worldcup98``, ``aws-elb``) or a trace file
+            (``minute,count``, ``timestamp,value`` or ``t_s,rps``; `gnnrl.sim.trace_io`).
         topology: one of `TOPOLOGIES`.
-        steps: episode length (intervals).
-        peak_rps: the trace's peak; None = `default_peak_rps` of the application.
+        steps: episode length (intervals). None: 240 for a synthetic or compressed trace;
+            for a replay at native resolution the window's own length (``duration`` /
+            15 s: 12 h = 2880 steps), or, without a duration, the trace from ``start`` to
+            its end. A native replay given both must agree.
+        peak_rps: the trace's peak (a replay's window is rescaled so its maximum is this);
+            None = `default_peak_rps` of the application.
+        start / duration: the replayed window (``"294h"``, ``"90m"``, ``"1d"``); start is an
+            offset from the trace's first timestamp (None = 0).
+        compress: squeeze the window into ``steps`` intervals instead of replaying it at
+            its own time scale (how ``replay`` runs in the ``default`` suite).
+        app: a built-in application name (`gnnrl.sim.spec.load_app_spec`) to run this
+            scenario on; None = the run's application.
+        timing: simulator timing model (`TIMINGS`), passed on as ``SimConfig.timing``.
+        startup_s: when set, every service's start-up time (pod created -> Ready), s.
+        label: the trace's name in reports (default: derived from ``trace`` and window).
     """
 
     trace: str
     topology: str = "static"
-    steps: int = 240
+    steps: int | None = None
     peak_rps: float | None = None
+    start: str | None = None
+    duration: str | None = None
+    compress: bool = False
+    app: str | None = None
+    timing: str = "ideal"
+    startup_s: float | None = None
+    label: str | None = None
 
     def __post_init__(self) -> None:
         if self.topology not in TOPOLOGIES:
             raise ConfigError(f"topology must be one of {TOPOLOGIES}, got {self.topology!r}")
-        if self.steps < 8:
-            raise ConfigError(f"steps must be >= 8, got {self.steps}")
         if self.peak_rps is not None and not (self.peak_rps > 0 and math.isfinite(self.peak_rps)):
             raise ConfigError(f"peak_rps must be > 0, got {self.peak_rps}")
-        if self.trace not in TRACE_KINDS and self.trace != "replay" \
-                and not Path(self.trace).exists():
+        if self.timing not in TIMINGS:
+            raise ConfigError(f"timing must be one of {TIMINGS}, got {self.timing!r}")
+        if self.startup_s is not None and not (
+                self.startup_s >= 0 and math.isfinite(self.startup_s)):
+            raise ConfigError(f"startup_s must be >= 0, got {self.startup_s}")
+        if self.app is not None and not str(self.app).strip():
+            raise ConfigError("app must be a non-empty application name or None")
+        if self.trace in TRACE_KINDS:
+            if self.start is not None or self.duration is not None or self.compress:
+                raise ConfigError(f"trace {self.trace!r} is synthetic: start, duration and "
+                                  "compress apply to a replayed trace only")
+            steps = 240 if self.steps is None else self.steps
+        elif self.trace == "replay" or is_real_trace(self.trace):
+            steps = self._replay_steps()
+        else:
             raise ConfigError(f"trace: {self.trace!r} is neither a trace kind "
-                              f"({', '.join(TRACE_KINDS)}, replay) nor an existing file")
+                              f"({', '.join(TRACE_KINDS)}, replay), a built-in trace "
+                              f"({', '.join(BUILTIN_TRACES)}) nor an existing file")
+        if steps < 8:
+            raise ConfigError(f"steps must be >= 8, got {steps}")
+        object.__setattr__(self, "steps", int(steps))
+
+    def _replay_steps(self) -> int:
+        """The episode length of a replay (see ``steps``); validates the window."""
+        try:
+            start_s = parse_duration(self.start, "start") if self.start is not None else 0.0
+            dur_s = parse_duration(self.duration, "duration") \
+                if self.duration is not None else None
+            raw = read_trace(self.source)
+            if self.compress:
+                check_window(raw, start_s, dur_s)
+                return 240 if self.steps is None else self.steps
+            if dur_s is None and self.steps is not None:
+                dur_s = self.steps * CONTROL_INTERVAL_S
+            dur_s = check_window(raw, start_s, dur_s)
+        except TraceError as exc:
+            raise ConfigError(str(exc)) from exc
+        native = max(round(dur_s / CONTROL_INTERVAL_S), 1)
+        if self.steps is not None and self.steps != native:
+            raise ConfigError(f"steps: {self.steps} disagrees with the window "
+                              f"{self.duration} replayed at its own time scale ({native} "
+                              f"steps of {CONTROL_INTERVAL_S:g} s); drop steps, or compress "
+                              "the window into them")
+        return native
+
+    @property
+    def source(self) -> str:
+        """The replayed file or built-in trace name (the trace itself when synthetic)."""
+        return str(DEFAULT_REPLAY) if self.trace == "replay" else self.trace
+
+    @property
+    def windowed(self) -> bool:
+        return self.start is not None or self.duration is not None
 
     @property
     def trace_label(self) -> str:
-        return self.trace if self.trace in TRACE_KINDS or self.trace == "replay" \
-            else Path(self.trace).stem
+        if self.label:
+            return self.label
+        if self.trace in TRACE_KINDS or self.trace == "replay":
+            return self.trace
+        base = _label_of(self.trace)
+        if not self.windowed:
+            return base
+        return f"{base}@{self.start or '0s'}" + (f"+{self.duration}" if self.duration else "")
 
     @property
     def name(self) -> str:
-        return f"{self.trace_label}/{self.topology}"
+        """``TRACE/TOPOLOGY``, prefixed ``APP/`` when the scenario names its app."""
+        base = f"{self.trace_label}/{self.topology}"
+        return base if self.app is None else f"{self.app}/{base}"
 
     @property
     def event_step(self) -> int | None:
         """The step of the topology event (None for ``static``)."""
+        assert self.steps is not None
         return {"static": None, "add": self.steps // 3, "remove": self.steps // 2}[
             self.topology]
 
     @property
     def is_flash(self) -> bool:
-        return self.trace == "flash"
+        """A one-interval step to the peak (``flash``, ``surge``): flash metrics apply."""
+        return self.trace in ("flash", "surge")
+
+    def resolve_app(self, app: AppSpec) -> AppSpec:
+        """The application this scenario runs: ``app`` or the named built-in one, with
+        every service's start-up time set to ``startup_s`` when given."""
+        spec = app if self.app is None else _builtin_app(self.app)
+        if self.startup_s is None:
+            return spec
+        services = {n: dataclasses.replace(s, startup_s=float(self.startup_s))
+                    for n, s in spec.services.items()}
+        return spec.with_services(services, spec.calls)
+
+    def sim_config(self, base: SimConfig | None = None) -> SimConfig:
+        """``base`` with this scenario's ``timing`` where the simulator models timing (a
+        simulator without a ``timing`` setting runs the ideal model)."""
+        base = base or SimConfig()
+        if "timing" in {f.name for f in dataclasses.fields(SimConfig)}:
+            return dataclasses.replace(base, timing=self.timing)  # type: ignore[call-arg]
+        return base
+
+    def sim_trace(self, work_dir: str | Path, interval_s: float = CONTROL_INTERVAL_S) -> str:
+        """The simulator's trace spec: a kind, a compressed copy written under ``work_dir``,
+        or a native window ``SOURCE@START+DURATION`` (`gnnrl.sim.traces.trace_from_spec`)."""
+        assert self.steps is not None
+        if self.trace in TRACE_KINDS:
+            return self.trace
+        if self.compress:
+            return str(_compressed_replay(self.source, self.steps, interval_s, Path(work_dir),
+                                          self.start, self.duration))
+        if abs(interval_s - CONTROL_INTERVAL_S) > 1e-9:
+            raise ConfigError(f"interval_s: a native-resolution replay counts steps of "
+                              f"{CONTROL_INTERVAL_S:g} s, the simulator runs {interval_s:g} s")
+        return str(TraceSpec(self.source, self.start or "0s",
+                             self.duration or format_duration(self.steps * interval_s)))
 
     def to_sim_scenario(self, app: AppSpec, work_dir: str | Path, interval_s: float = 15.0
                         ) -> Scenario:
-        """The simulator's `Scenario`; a replay is written compressed under ``work_dir``."""
+        """The simulator's `Scenario` on ``app`` (already `resolve_app`-ed)."""
+        assert self.steps is not None
         peak = self.peak_rps or default_peak_rps(app)
-        trace = self.trace
-        if trace == "replay" or trace not in TRACE_KINDS:
-            trace = str(_compressed_replay(DEFAULT_REPLAY if trace == "replay" else Path(trace),
-                                           self.steps, interval_s, Path(work_dir)))
-        return Scenario(name=self.name, trace=trace, peak_rps=peak,
-                        events=topology_events(app, self.topology, self.steps))
+        events = topology_events(app, self.topology, self.steps)
+        if self.startup_s is not None:
+            events = tuple(dataclasses.replace(e, service=dataclasses.replace(
+                e.service, startup_s=float(self.startup_s))) if e.service is not None else e
+                for e in events)
+        return Scenario(name=self.name, trace=self.sim_trace(work_dir, interval_s),
+                        peak_rps=peak, events=events)
 
 
-def _compressed_replay(src: Path, steps: int, interval_s: float, work_dir: Path) -> Path:
-    """Write ``src`` averaged into ``steps`` buckets spanning the whole file, at
-    ``interval_s`` per bucket, so the simulator replays it over one episode."""
-    raw = pd.read_csv(src) if src.suffix != ".parquet" else pd.read_parquet(src)
-    span = float(raw["t_s"].max() - raw["t_s"].min())
-    if span <= 0:
-        raise ConfigError(f"trace: {src} spans no time")
-    rps = load_trace(src, interval_s=max(span / steps, 1e-9))[:steps]
-    if len(rps) < steps:
-        rps = np.resize(rps, steps)
-    out = work_dir / "traces" / f"{src.stem}-{steps}.csv"
+def _compressed_replay(src: str | Path, steps: int, interval_s: float, work_dir: Path,
+                       start: str | None = None, duration: str | None = None) -> Path:
+    """Write the window of ``src`` squeezed into ``steps`` buckets (`window_trace` with
+    ``compress=True``), at ``interval_s`` per bucket, so the simulator replays it over one
+    episode."""
+    rps = window_trace(src, start=start, duration=duration, steps=steps, compress=True)
+    key = hashlib.sha1(f"{Path(src).resolve()}|{start}|{duration}".encode()).hexdigest()[:8]
+    out = work_dir / "traces" / f"{_label_of(str(src))}-{steps}-{key}.csv"
     atomic_write_text(out, pd.DataFrame({"t_s": np.arange(steps) * interval_s,
                                          "rps": rps}).to_csv(index=False))
     return out
@@ -198,13 +343,44 @@ def eval_seeds(n: int) -> tuple[int, ...]:
     return tuple(range(EVAL_SEED_BASE, EVAL_SEED_BASE + n))
 
 
+#: Suites `get_suite` knows.
+SUITES = ("default", "quick", "real", "stress")
+#: The ``stress`` suite: (trace kind, label) x every service's start-up time, s.
+STRESS_TRACES = (("surge", "surge10x"), ("flash", "flash"))
+STRESS_STARTUPS_S = (30.0, 60.0)
+
+
+def real_suite(seeds: int = 3, peak_rps: float | None = None) -> Suite:
+    """The evaluation windows of the real traces (`gnnrl.sim.trace_windows.EVAL_WINDOWS`)
+    replayed at their own time scale (15 s steps), static topology."""
+    scen = tuple(EvalScenario(w.trace, "static", None, peak_rps, start=w.start,
+                              duration=w.duration, label=w.name) for w in EVAL_WINDOWS)
+    return Suite("real", scen, eval_seeds(seeds))
+
+
+def stress_suite(seeds: int = 5, steps: int = 240, peak_rps: float | None = None) -> Suite:
+    """Surges that outrun pod start-ups: the 10x ``surge`` (base 10 % of peak -> 100 % in
+    one interval) and the ``flash`` step (30 % -> 100 % in one interval), each with every
+    service starting in 30 s and in 60 s."""
+    scen = tuple(EvalScenario(kind, "static", steps, peak_rps, startup_s=startup,
+                              label=f"{label}-startup{startup:g}s")
+                 for kind, label in STRESS_TRACES for startup in STRESS_STARTUPS_S)
+    return Suite("stress", scen, eval_seeds(seeds))
+
+
 def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
               peak_rps: float | None = None) -> Suite:
-    """A named suite: ``default`` (5 traces x 3 topologies, 240 steps = 1 h, 5 seeds) or
-    ``quick`` (diurnal/static and flash/add, 60 steps, 2 seeds)."""
+    """A named suite (`SUITES`):
+
+    * ``default``: 5 traces x 3 topologies, 240 steps = 1 h, 5 seeds (``replay``
+      compressed: the shipped day in one episode);
+    * ``quick``: diurnal/static and flash/add, 60 steps, 2 seeds;
+    * ``real``: `real_suite` (native resolution, so ``steps`` does not apply), 3 seeds;
+    * ``stress``: `stress_suite`, 240 steps, 5 seeds.
+    """
     if name == "default":
         n_steps = steps or 240
-        scen = tuple(EvalScenario(t, topo, n_steps, peak_rps)
+        scen = tuple(EvalScenario(t, topo, n_steps, peak_rps, compress=t == "replay")
                      for t in SUITE_TRACES for topo in TOPOLOGIES)
         return Suite(name, scen, eval_seeds(seeds or 5))
     if name == "quick":
@@ -212,15 +388,30 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
         scen = (EvalScenario("diurnal", "static", n_steps, peak_rps),
                 EvalScenario("flash", "add", n_steps, peak_rps))
         return Suite(name, scen, eval_seeds(seeds or 2))
-    raise ConfigError(f"suite: unknown suite {name!r} (known: default, quick)")
+    if name == "real":
+        if steps is not None:
+            raise ConfigError("steps: the real suite replays its windows at their own time "
+                              "scale; their lengths are fixed (see docs/evaluation.md)")
+        return real_suite(seeds or 3, peak_rps)
+    if name == "stress":
+        return stress_suite(seeds or 5, steps or 240, peak_rps)
+    raise ConfigError(f"suite: unknown suite {name!r} (known: {', '.join(SUITES)})")
 
 
-def trace_suite(path: str | Path, seeds: int = 5, steps: int = 240,
+def trace_suite(path: str | Path, seeds: int = 5, steps: int | None = None,
                 peak_rps: float | None = None,
-                topologies: tuple[str, ...] = ("static",)) -> Suite:
-    """A suite replaying one trace file under the given topologies."""
-    scen = tuple(EvalScenario(str(path), t, steps, peak_rps) for t in topologies)
-    return Suite(f"trace:{Path(path).stem}", scen, eval_seeds(seeds))
+                topologies: tuple[str, ...] = ("static",), start: str | None = None,
+                duration: str | None = None, compress: bool = False) -> Suite:
+    """A suite replaying one trace (built-in name or file) under the given topologies.
+
+    At the trace's own time scale by default: the window ``start`` + ``duration`` (or
+    ``steps`` intervals, or the rest of the trace); ``compress`` squeezes the window into
+    ``steps`` (default 240) intervals instead.
+    """
+    scen = tuple(EvalScenario(str(path), t, steps, peak_rps, start=start, duration=duration,
+                              compress=compress) for t in topologies)
+    return Suite(f"trace:{scen[0].trace_label}" if scen else f"trace:{path}", scen,
+                 eval_seeds(seeds))
 
 
 if __name__ == "__main__":  # pragma: no cover

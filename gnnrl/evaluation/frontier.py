@@ -1,0 +1,225 @@
+"""Cost at matched SLO: compare a policy with the HPA at the same violation rate.
+
+A policy that is both cheaper and more often late than HPA-70 is neither better nor worse
+on its own terms; the HPA target sweep (``--hpa-sweep``: HPA at several CPU targets) draws
+what the HPA can buy at each violation rate, and a policy is judged against that curve.
+
+* **Families.** Policies named ``FAMILY-KNOB`` or ``FAMILY@KNOB`` (``hpa-50``, ``keda-80``,
+  ``hpa-nb-50``, ``gnnrl@0.2``; ``hpa-50+rps`` is knob 50 of ``hpa+rps``) are knob
+  settings of one family; bare ``hpa``, ``keda``, ``hpa-nb`` and ``hpa+rps`` are their
+  70 % settings (`DEFAULT_KNOBS`). `frontier_table` lists every family's points.
+* **Envelope.** A family's cost as a function of its violation rate is the lower-left
+  envelope of its points (`envelope`): the Pareto set (no other point at most as late
+  and at most as expensive), then its lower convex hull. Convex because running two
+  settings for shares of the time achieves every point of the segment between them
+  (the same argument as a convex operating frontier), so the hull is what the family can
+  reach; between hull vertices the curve is linear, and past the last vertex (up to the
+  sweep's largest value) it stays flat, that vertex dominating what lies there.
+* **Matched cost** (`matched_table`): the HPA envelope's replica-hours at the policy's
+  violation rate, and the policy's cost as a ratio of it (< 1: cheaper than the HPA at
+  the same SLO). **Violations at HPA-70's cost**: the policy's family envelope, as
+  violation rate per replica-hour, at the replica-hours of ``hpa`` (the 70 % target);
+  needs a family of >= 2 points.
+* **No extrapolation.** Outside the range the sweep covers (its smallest to largest
+  violation rate, or replica-hours for the family curve), a value is NaN and the
+  ``note`` column says why: a policy with fewer violations than the strictest HPA target
+  in the sweep has no matched HPA cost (extend the sweep to lower targets).
+
+Each comparison uses the scenarios and seeds the policy ran (every HPA point is averaged
+over the same ones), so a policy that is n/a on topology changes is compared on the
+static scenarios only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Knob of a family's bare name (``hpa`` = ``hpa-70``; `gnnrl.evaluation.policies`).
+DEFAULT_KNOBS = {"hpa": 70.0, "keda": 70.0, "hpa-nb": 70.0, "hpa+rps": 70.0}
+#: Family of the reference curve and the knob whose cost `matched_table` matches.
+REFERENCE_FAMILY = "hpa"
+REFERENCE_KNOB = 70.0
+FRONTIER_COLUMNS = ("family", "knob", "slo_violation_rate", "replica_hours")
+MATCHED_COLUMNS = ("scenario", "policy", "family", "knob", "slo_violation_rate",
+                   "replica_hours", "hpa_replica_hours_at_slo", "replica_hours_vs_hpa",
+                   "slo_violation_rate_at_hpa70_cost", "note")
+# FAMILY-KNOB / FAMILY@KNOB, and FAMILY-KNOB+SUFFIX (``hpa-50+rps``: family ``hpa+rps``)
+_FAMILY = re.compile(r"^(?P<family>[A-Za-z][\w.+-]*?)[-@](?P<knob>\d+(?:\.\d+)?)"
+                     r"(?P<suffix>\+[A-Za-z][\w.-]*)?$")
+
+
+def policy_family(name: str) -> tuple[str, float] | None:
+    """``"hpa-50"`` -> ("hpa", 50.0); ``"gnnrl@0.2"`` -> ("gnnrl", 0.2); ``"hpa"`` ->
+    ("hpa", 70.0); ``"hpa-nb-50"`` -> ("hpa-nb", 50.0); ``"hpa-50+rps"`` ->
+    ("hpa+rps", 50.0); a name without a numeric knob -> None."""
+    if name in DEFAULT_KNOBS:
+        return name, DEFAULT_KNOBS[name]
+    m = _FAMILY.match(name)
+    if m is None:
+        return None
+    return m.group("family") + (m.group("suffix") or ""), float(m.group("knob"))
+
+
+def envelope(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Lower-left envelope of points (x, y), both to be minimised.
+
+    Pareto set sorted by x (y then strictly decreases), then its lower convex hull
+    (Andrew's monotone chain; collinear middle points dropped). NaN points are ignored.
+
+    Shapes: (n,), (n,) -> (m,), (m,) with m <= n, x increasing, y decreasing.
+    """
+    pts = sorted((float(a), float(b)) for a, b in zip(x, y, strict=True)
+                 if math.isfinite(a) and math.isfinite(b))
+    pareto: list[tuple[float, float]] = []
+    for px, py in pts:
+        if not pareto or py < pareto[-1][1]:
+            pareto.append((px, py))
+    hull: list[tuple[float, float]] = []
+    for p in pareto:
+        while len(hull) >= 2:
+            (ox, oy), (ax, ay) = hull[-2], hull[-1]
+            if (ax - ox) * (p[1] - oy) - (ay - oy) * (p[0] - ox) > 0:
+                break
+            hull.pop()
+        hull.append(p)
+    return np.array([p[0] for p in hull]), np.array([p[1] for p in hull])
+
+
+def frontier_at(x: Sequence[float], y: Sequence[float], at: float, what: str = "x"
+                ) -> tuple[float, str]:
+    """The lower-left envelope of points (x, y) evaluated at ``x = at``.
+
+    Linear between envelope vertices; flat (the last vertex's y) from the last vertex to
+    the largest x of the points, since a point to the right of the envelope's end is
+    dominated by that vertex. Outside ``[min x, max x]`` of the points: (NaN, why), no
+    extrapolation.
+
+    Returns:
+        (y at ``at``, "" or the reason it is NaN).
+    """
+    ex, ey = envelope(x, y)
+    if len(ex) == 0:
+        return math.nan, "no points"
+    if not math.isfinite(at):
+        return math.nan, f"no {what}"
+    hi = max(float(a) for a, b in zip(x, y, strict=True)
+             if math.isfinite(a) and math.isfinite(b))
+    tol = 1e-12 * max(1.0, abs(hi))
+    if at < ex[0] - tol or at > hi + tol:
+        side = "below" if at < ex[0] else "above"
+        return math.nan, f"{what} {at:.4g} {side} the range [{ex[0]:.4g}, {hi:.4g}]"
+    return float(np.interp(at, ex, ey)), ""
+
+
+def policy_means(summary: pd.DataFrame, cells: pd.MultiIndex | None = None) -> pd.DataFrame:
+    """Per policy: mean violation rate and replica-hours over ``cells`` ((scenario, seed)
+    pairs; None = all rows). A policy missing any of the cells gets NaN."""
+    df = summary.set_index(["scenario", "seed"])
+    rows = {}
+    for pol, g in df.groupby("policy", sort=False):
+        g = g[["slo_violation_rate", "replica_hours"]]
+        if cells is not None:
+            g = g.reindex(cells)
+        rows[pol] = g.mean(skipna=False)
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def common_cells(summary: pd.DataFrame) -> pd.MultiIndex:
+    """(scenario, seed) pairs every policy ran (all that any ran when none is shared)."""
+    ok = summary.dropna(subset=["slo_violation_rate"])
+    n = summary["policy"].nunique()
+    per = ok.groupby(["scenario", "seed"], sort=False)["policy"].nunique()
+    shared = per[per == n].index
+    return shared if len(shared) else per.index
+
+
+def frontier_points(means: pd.DataFrame) -> pd.DataFrame:
+    """Family rows (policy, family, knob, slo_violation_rate, replica_hours) of the
+    policies in ``means`` (`policy_means`), sorted by family and knob."""
+    rows = []
+    for pol, row in means.iterrows():
+        fam = policy_family(str(pol))
+        if fam is not None:
+            rows.append({"policy": pol, "family": fam[0], "knob": fam[1],
+                         "slo_violation_rate": row["slo_violation_rate"],
+                         "replica_hours": row["replica_hours"]})
+    cols = ["policy", *FRONTIER_COLUMNS]
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame(rows, columns=cols).sort_values(["family", "knob"], ignore_index=True)
+
+
+def frontier_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """``frontier.csv``: one row per knob setting of each family, means over the
+    scenarios and seeds every policy ran. Columns `FRONTIER_COLUMNS`."""
+    if summary.empty:
+        return pd.DataFrame(columns=list(FRONTIER_COLUMNS))
+    pts = frontier_points(policy_means(summary, common_cells(summary)))
+    return pts[list(FRONTIER_COLUMNS)].reset_index(drop=True)
+
+
+def _matched_rows(summary: pd.DataFrame, scope: str) -> list[dict]:
+    rows = []
+    ran = summary.dropna(subset=["slo_violation_rate"])
+    for pol in dict.fromkeys(summary["policy"]):
+        mine = ran[ran["policy"] == pol]
+        fam = policy_family(str(pol))
+        row = {"scenario": scope, "policy": pol, "family": fam[0] if fam else "",
+               "knob": fam[1] if fam else math.nan}
+        if mine.empty:
+            rows.append({**row, "slo_violation_rate": math.nan, "replica_hours": math.nan,
+                         "hpa_replica_hours_at_slo": math.nan,
+                         "replica_hours_vs_hpa": math.nan,
+                         "slo_violation_rate_at_hpa70_cost": math.nan,
+                         "note": "not run"})
+            continue
+        cells = pd.MultiIndex.from_frame(mine[["scenario", "seed"]])
+        pts = frontier_points(policy_means(summary, cells))
+        own = policy_means(mine, cells).loc[pol]
+        v, c = float(own["slo_violation_rate"]), float(own["replica_hours"])
+        notes = []
+        ref = pts[pts["family"] == REFERENCE_FAMILY]
+        if ref.empty:
+            hpa_c, why = math.nan, "no HPA sweep"
+        else:
+            hpa_c, why = frontier_at(ref["slo_violation_rate"], ref["replica_hours"], v,
+                                     "violation rate")
+            why = why and f"HPA frontier: {why}, no extrapolation"
+        notes.append(why)
+        at70 = ref[ref["knob"] == REFERENCE_KNOB]["replica_hours"]
+        family = pts[pts["family"] == row["family"]] if fam else pts.iloc[:0]
+        if len(family) < 2:
+            v70, why = math.nan, ""
+        elif at70.empty or not math.isfinite(float(at70.iloc[0])):
+            v70, why = math.nan, "HPA-70 not run"
+        else:
+            v70, why = frontier_at(family["replica_hours"], family["slo_violation_rate"],
+                                   float(at70.iloc[0]), "HPA-70's replica-hours")
+            why = why and f"{row['family']} curve: {why}"
+        notes.append(why)
+        rows.append({**row, "slo_violation_rate": v, "replica_hours": c,
+                     "hpa_replica_hours_at_slo": hpa_c,
+                     "replica_hours_vs_hpa": c / hpa_c if hpa_c > 0 else math.nan,
+                     "slo_violation_rate_at_hpa70_cost": v70,
+                     "note": "; ".join(n for n in notes if n)})
+    return rows
+
+
+def matched_table(summary: pd.DataFrame, per_scenario: bool = True) -> pd.DataFrame:
+    """``matched.csv``: per policy, over all scenarios (``scenario = "all"``) and, with
+    ``per_scenario``, per scenario: its violation rate and replica-hours, the HPA
+    envelope's replica-hours at that violation rate, their ratio, and its family's
+    violation rate at HPA-70's replica-hours (see the module docstring). Means over the
+    seeds (and scenarios) the policy ran. Columns `MATCHED_COLUMNS`."""
+    if summary.empty:
+        return pd.DataFrame(columns=list(MATCHED_COLUMNS))
+    rows = _matched_rows(summary, "all")
+    if per_scenario and summary["scenario"].nunique() > 1:
+        for scen, df in summary.groupby("scenario", sort=False):
+            rows += _matched_rows(df, str(scen))
+    return pd.DataFrame(rows, columns=list(MATCHED_COLUMNS))
