@@ -324,7 +324,9 @@ def evaluate_step(
     if suite == "calibrated":
         from gnnrl.evaluation.scenarios import trace_suite
 
-        chosen = trace_suite(trace, seeds=seeds)
+        # the whole calibrated collection, squeezed into one hour-long episode as before:
+        # a quick collection spans minutes, too short to replay at its own time scale
+        chosen = trace_suite(trace, seeds=seeds, steps=240, compress=True)
     summary = evaluate(policies, chosen, seeds, out, app=app_spec, progress=False)
     best = rank_candidates(summary, names)[0]
     best_dir = candidates[names.index(best)]
