@@ -344,7 +344,13 @@ def eval_seeds(n: int) -> tuple[int, ...]:
 
 
 #: Suites `get_suite` knows.
-SUITES = ("default", "quick", "real", "stress")
+SUITES = ("default", "quick", "real", "stress", "apps")
+#: The ``apps`` suite's applications: both built-ins and generated apps from the
+#: evaluation-only seeds (`gnnrl.sim.generator.EVAL_APP_SEEDS`, never used in training).
+APPS_SUITE_APPS = ("onlineboutique", "socialnetwork", "generated-1000", "generated-1001",
+                   "generated-1002")
+#: ... each under a real evaluation window at native resolution and a synthetic flash crowd
+APPS_SUITE_WINDOW = "wc98-match-day"
 #: The ``stress`` suite: (trace kind, label) x every service's start-up time, s.
 STRESS_TRACES = (("surge", "surge10x"), ("flash", "flash"))
 STRESS_STARTUPS_S = (30.0, 60.0)
@@ -368,6 +374,19 @@ def stress_suite(seeds: int = 5, steps: int = 240, peak_rps: float | None = None
     return Suite("stress", scen, eval_seeds(seeds))
 
 
+def apps_suite(seeds: int = 2, steps: int = 240, peak_rps: float | None = None) -> Suite:
+    """Every application of `APPS_SUITE_APPS` under the `APPS_SUITE_WINDOW` evaluation
+    window (native resolution) and a ``flash`` crowd (``steps`` intervals), static
+    topology, each at its own default peak (`default_peak_rps`) unless ``peak_rps``."""
+    window = next(w for w in EVAL_WINDOWS if w.name == APPS_SUITE_WINDOW)
+    scen: list[EvalScenario] = []
+    for app in APPS_SUITE_APPS:
+        scen.append(EvalScenario(window.trace, "static", None, peak_rps, start=window.start,
+                                 duration=window.duration, app=app, label=window.name))
+        scen.append(EvalScenario("flash", "static", steps, peak_rps, app=app))
+    return Suite("apps", tuple(scen), eval_seeds(seeds))
+
+
 def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
               peak_rps: float | None = None) -> Suite:
     """A named suite (`SUITES`):
@@ -376,7 +395,8 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
       compressed: the shipped day in one episode);
     * ``quick``: diurnal/static and flash/add, 60 steps, 2 seeds;
     * ``real``: `real_suite` (native resolution, so ``steps`` does not apply), 3 seeds;
-    * ``stress``: `stress_suite`, 240 steps, 5 seeds.
+    * ``stress``: `stress_suite`, 240 steps, 5 seeds;
+    * ``apps``: `apps_suite`, 2 seeds.
     """
     if name == "default":
         n_steps = steps or 240
@@ -395,6 +415,8 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
         return real_suite(seeds or 3, peak_rps)
     if name == "stress":
         return stress_suite(seeds or 5, steps or 240, peak_rps)
+    if name == "apps":
+        return apps_suite(seeds or 2, steps or 240, peak_rps)
     raise ConfigError(f"suite: unknown suite {name!r} (known: {', '.join(SUITES)})")
 
 

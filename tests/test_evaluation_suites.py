@@ -1,0 +1,33 @@
+"""The named suites hold what docs/evaluation.md says, and never what training sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from gnnrl.config import ConfigError
+from gnnrl.evaluation.scenarios import APPS_SUITE_APPS, get_suite
+from gnnrl.sim.generator import EVAL_APP_SEEDS, TRAIN_APP_SEEDS
+from gnnrl.sim.spec import load_app_spec, validate_app_spec
+
+
+def test_apps_suite_runs_every_app_on_a_real_window_and_a_flash_crowd():
+    suite = get_suite("apps")
+    apps = {s.app for s in suite.scenarios}
+    assert apps == set(APPS_SUITE_APPS)
+    for app in apps:
+        traces = sorted(s.trace_label for s in suite.scenarios if s.app == app)
+        assert traces == ["flash", "wc98-match-day"]
+    native = [s for s in suite.scenarios if s.trace == "worldcup98"]
+    assert all(s.steps == 2880 and not s.compress for s in native)  # 12 h at 15 s
+
+
+def test_generated_apps_of_the_apps_suite_come_from_evaluation_only_seeds():
+    seeds = [int(a.split("-")[1]) for a in APPS_SUITE_APPS if a.startswith("generated-")]
+    assert seeds and all(s in EVAL_APP_SEEDS and s not in TRAIN_APP_SEEDS for s in seeds)
+    for app in APPS_SUITE_APPS:
+        validate_app_spec(load_app_spec(app))
+
+
+def test_unknown_suite_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="apps"):
+        get_suite("nightly")
