@@ -58,7 +58,7 @@ from gnnrl.config import ConfigError
 
 #: `gnnrl.evaluation.scenarios.SUITES` (spelled out: the parser is built without importing
 #: the simulator; a test keeps the two equal).
-SUITES = ("default", "quick", "real", "stress")
+SUITES = ("default", "quick", "real", "stress", "apps")
 
 
 def _int_list(text: str) -> list[int]:
