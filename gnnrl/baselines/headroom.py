@@ -94,6 +94,15 @@ class HeadroomConfig(JsonConfig):
         if self.peak_rps is not None and not (self.peak_rps > 0 and math.isfinite(self.peak_rps)):
             raise ConfigError(f"peak_rps: must be > 0, got {self.peak_rps}")
 
+    @classmethod
+    def at_target(cls, low_target: float) -> HeadroomConfig:
+        """The default rule moved along the cost/SLO frontier by one knob (``headroom-NN``):
+        ``low_target`` replaces 0.7 and ``high_target`` keeps its ratio to it (1.0 / 0.7),
+        so both operating points move together; the knee, window and jump handling stay."""
+        base = cls()
+        return cls(low_target=low_target,
+                   high_target=low_target * base.high_target / base.low_target)
+
 
 class HeadroomPolicy(ReplicaTargetPolicy):
     """The load-aware headroom rule as a `Policy` (one decision per 15 s interval)."""

@@ -17,6 +17,13 @@ Spec grammar (comma-separated in ``--policies``):
 ``random``          uniformly random valid moves (`RandomMaskedPolicy`)
 ``oracle``          clairvoyant minimum replicas at a calibrated safe utilisation
 ``headroom``        load-aware headroom rule, GNNRL's imitation teacher (`HeadroomPolicy`)
+``headroom-NN``     the same with its low target at NN % (high target kept at 10/7 of it)
+``floor``           HPA-70 above a floor sized for the nominal peak at 110 % of the request
+``floor-NN``        the same with the floor at NN % of the request (`FloorPolicy`)
+``predictive``      Crane EHPA-style: max(periodic forecast, live req/s) at 70 %
+``predictive-NN``   the same at NN % of the CPU request's equivalent load
+``panic``           Knative KPA-style stable/panic windows on req/s, target 70 %
+``panic-NN``        the same at NN % (`PanicPolicy`)
 ``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (default: the shipped one)
 ``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`; without PATH the shipped default model)
                     as deployed: behind the in-cluster scaler's guard (`GuardedPolicy`)
@@ -35,8 +42,9 @@ from typing import Any
 from gnnrl.config import ConfigError
 
 POLICY_NAMES = ("hpa", "hpa-NN", "hpa-nb[-NN]", "hpa[-NN]+rps", "keda", "keda-NN", "static",
-                "static-N", "random", "oracle", "headroom", "mlp[:PATH]", "gnnrl[:PATH]",
-                "gnnrl-raw[:PATH]")
+                "static-N", "random", "oracle", "headroom", "headroom-NN", "floor", "floor-NN",
+                "predictive", "predictive-NN", "panic", "panic-NN", "mlp[:PATH]",
+                "gnnrl[:PATH]", "gnnrl-raw[:PATH]")
 
 
 def make_policy(spec: str) -> Any:
@@ -87,10 +95,9 @@ def make_policy(spec: str) -> Any:
         from gnnrl.baselines.oracle import OraclePolicy
 
         return OraclePolicy()
-    if kind == "headroom" and not path:
-        from gnnrl.baselines.headroom import HeadroomPolicy
-
-        return HeadroomPolicy()
+    m = re.fullmatch(r"(headroom|floor|predictive|panic)(?:-(\d+))?", kind)
+    if m and not path:
+        return _rule(spec, m.group(1), None if m.group(2) is None else int(m.group(2)))
     if kind == "mlp":
         from gnnrl.baselines.mlp_ppo import MLPPPOPolicy
 
@@ -113,6 +120,30 @@ def _percent(spec: str, num: str | None) -> int:
     if not (1 <= pct <= 200):
         raise ConfigError(f"policies: {spec!r}: target must be 1..200 %")
     return pct
+
+
+def _rule(spec: str, base: str, pct: int | None) -> Any:
+    """``headroom``/``floor``/``predictive``/``panic`` with their knob in percent."""
+    top = 140 if base == "headroom" else 200  # headroom's high target (10/7 x) <= 200 %
+    if pct is not None and not (1 <= pct <= top):
+        raise ConfigError(f"policies: {spec!r}: target must be 1..{top} %")
+    if base == "headroom":
+        from gnnrl.baselines.headroom import HeadroomConfig, HeadroomPolicy
+
+        if pct is None or pct == 70:
+            return HeadroomPolicy()
+        return HeadroomPolicy(HeadroomConfig.at_target(pct / 100), name=f"headroom-{pct}")
+    if base == "floor":
+        from gnnrl.baselines.floor import DEFAULT_FLOOR_UTILIZATION, FloorPolicy
+
+        return FloorPolicy(DEFAULT_FLOOR_UTILIZATION if pct is None else pct / 100)
+    if base == "predictive":
+        from gnnrl.baselines.predictive import PredictiveConfig, PredictivePolicy
+
+        return PredictivePolicy(PredictiveConfig(utilization=0.7 if pct is None else pct / 100))
+    from gnnrl.baselines.panic import PanicConfig, PanicPolicy
+
+    return PanicPolicy(PanicConfig(target_utilization=0.7 if pct is None else pct / 100))
 
 
 def parse_policies(text: str) -> list[Any]:
