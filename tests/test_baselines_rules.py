@@ -255,3 +255,29 @@ def test_rule_specs_build_the_rule_with_its_knob(spec, cls, name, attr, value):
 def test_bad_rule_specs_are_config_errors(bad):
     with pytest.raises(ConfigError, match="policies"):
         parse_policies(bad)
+
+
+# -------------------------------------------------------------------------------- configs
+
+
+@pytest.mark.parametrize(
+    ("cls", "changes"),
+    [(PanicConfig, {"target_utilization": 0.6, "stable_window_s": 30.0}),
+     (PredictiveConfig, {"utilization": 0.8, "dsp": DSPConfig(periods=(96, 672))})],
+)
+def test_rule_configs_round_trip_through_json(cls, changes):
+    cfg = cls(**changes)
+    assert cls.from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [(lambda: PanicConfig(panic_threshold=1.0), "panic_threshold"),
+     (lambda: PanicConfig(target_utilization=0.0), "target_utilization"),
+     (lambda: PredictiveConfig(lookahead_intervals=0), "lookahead_intervals"),
+     (lambda: DSPConfig(periods=(1,)), "periods"),
+     (lambda: DSPConfig(min_cycles=1), "min_cycles")],
+)
+def test_bad_rule_settings_name_the_field(build, field):
+    with pytest.raises(ConfigError, match=field):
+        build()
