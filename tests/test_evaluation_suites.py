@@ -31,3 +31,29 @@ def test_generated_apps_of_the_apps_suite_come_from_evaluation_only_seeds():
 def test_unknown_suite_lists_the_known_ones():
     with pytest.raises(ConfigError, match="apps"):
         get_suite("nightly")
+
+
+def test_forecasting_policies_get_the_trace_before_a_real_window(tmp_path):
+    import numpy as np
+
+    from gnnrl.evaluation.runner import run_episode
+    from gnnrl.evaluation.scenarios import EvalScenario
+
+    class Recorder:
+        name = "recorder"
+
+        def reset(self, env, history_rps=None):
+            self.history = history_rps
+
+        def act(self, obs, info):
+            return np.zeros(len(info["slot_names"]), dtype=np.int64)
+
+    app = load_app_spec("onlineboutique")
+    window = EvalScenario("worldcup98", "static", None, 100.0, start="2d", duration="10m")
+    policy = Recorder()
+    run_episode(policy, window, 1000, app, tmp_path)
+    assert policy.history is not None and len(policy.history) == 2 * 86400 // 15
+    assert np.all(np.isfinite(policy.history)) and policy.history.min() >= 0
+    synthetic = EvalScenario("flash", "static", 8, 100.0)
+    run_episode(policy, synthetic, 1000, app, tmp_path)
+    assert policy.history is None

@@ -14,6 +14,7 @@ its row has NaN metrics and ``note = "n/a: fixed input graph"``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import io
 import math
 from collections.abc import Sequence
@@ -56,7 +57,7 @@ def run_episode(policy: Any, scenario: EvalScenario, seed: int, app: AppSpec,
                          use_graph=getattr(policy, "use_graph", True), sim_config=sim_config)
     obs, info = env.reset(seed=seed)
     trace = np.asarray(env.unwrapped.future_entry_rps(scenario.steps), dtype=float)
-    policy.reset(env)
+    _reset(policy, env, scenario, app, sim_config.interval_s)
     step_rows: dict[str, list] = {k: [] for k in (
         "step", "t_s", "trace_rps", "entry_rps", "e2e_p95_ms", "e2e_mean_ms", "slo_p95_ms",
         "slo_violated", "error_rate", "cost_cores", "invalid_actions", "reward",
@@ -101,6 +102,16 @@ def run_episode(policy: Any, scenario: EvalScenario, seed: int, app: AppSpec,
         topology_step=None if event is None else event - 1,
     )
     return Episode(steps, services, metrics)
+
+
+def _reset(policy: Any, env: Any, scenario: EvalScenario, app: AppSpec,
+           interval_s: float) -> None:
+    """``policy.reset(env)``; a policy that forecasts from history (its ``reset`` takes
+    ``history_rps``) also gets the entry req/s before a real trace's window."""
+    if "history_rps" in inspect.signature(policy.reset).parameters:
+        policy.reset(env, history_rps=scenario.history_rps(app, interval_s))
+    else:
+        policy.reset(env)
 
 
 def _ident(policy: str, scenario: EvalScenario, seed: int, app: str) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from gnnrl.sim.trace_io import (
     read_trace,
 )
 from gnnrl.sim.trace_windows import EVAL_WINDOWS
-from gnnrl.sim.traces import TRACE_KINDS, TraceSpec, window_trace
+from gnnrl.sim.traces import TRACE_KINDS, TraceSpec, history_before, window_trace
 
 #: First evaluation seed; training seeds are below it.
 EVAL_SEED_BASE = 1000
@@ -273,6 +273,17 @@ class EvalScenario:
                               f"{CONTROL_INTERVAL_S:g} s, the simulator runs {interval_s:g} s")
         return str(TraceSpec(self.source, self.start or "0s",
                              self.duration or format_duration(self.steps * interval_s)))
+
+    def history_rps(self, app: AppSpec, interval_s: float = CONTROL_INTERVAL_S
+                    ) -> np.ndarray | None:
+        """Entry req/s before the window (`gnnrl.sim.traces.history_before`), on the
+        window's scale, for policies that forecast from history; None for synthetic and
+        compressed traces, which have no past."""
+        if self.trace in TRACE_KINDS or self.compress:
+            return None
+        return history_before(self.source, start=self.start, duration=self.duration,
+                              interval_s=interval_s,
+                              peak_rps=self.peak_rps or default_peak_rps(app))
 
     def to_sim_scenario(self, app: AppSpec, work_dir: str | Path, interval_s: float = 15.0
                         ) -> Scenario:

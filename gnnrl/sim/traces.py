@@ -182,6 +182,34 @@ def window_trace(source: str | os.PathLike[str], *, start: str | None = None,
     return rescale(series, float(window.max()), peak_rps, raw.source)
 
 
+#: how much history before a window a forecasting policy is given (two weeks: enough for
+#: weekly periods, two whole cycles)
+HISTORY_S = 14 * 86400.0
+
+
+def history_before(source: str | os.PathLike[str], *, start: str | None,
+                   duration: str | None, interval_s: float = 15.0,
+                   peak_rps: float | None = None, max_s: float = HISTORY_S
+                   ) -> np.ndarray | None:
+    """The trace before a native window, on the window's scale: what a cluster's
+    monitoring would hold when the window starts (oldest first, one value per interval).
+
+    Rescaled with the window's own factor (`window_trace`), so history and window are in
+    the same req/s. Up to ``max_s`` seconds; None when the window starts at the trace's
+    first timestamp. Shape (n,) float64 req/s.
+    """
+    start_s = parse_duration(start, "start") if start is not None else 0.0
+    n_hist = int(min(start_s, max_s) // interval_s)
+    if n_hist < 1:
+        return None
+    raw = read_trace(source)
+    dur_s = check_window(raw, start_s, parse_duration(duration, "duration")
+                         if duration is not None else None)
+    window = resample(raw, interval_s, start_s, max(round(dur_s / interval_s), 1))
+    hist = resample(raw, interval_s, start_s - n_hist * interval_s, n_hist)
+    return rescale(hist, float(window.max()), peak_rps, raw.source)
+
+
 @dataclasses.dataclass(frozen=True)
 class TraceSpec:
     """A parsed replay spec: ``source`` (built-in name or file) and an optional window."""
