@@ -217,4 +217,6 @@ class HttpJsonClient:
 def _timed_out(exc: requests.exceptions.ConnectionError) -> bool:
     """Whether requests' ConnectionError wraps urllib3's retries ending on a timeout."""
     reason = getattr(exc.args[0] if exc.args else None, "reason", None)
-    return isinstance(reason, urllib3.exceptions.TimeoutError)
+    # urllib3's NewConnectionError (refused, unresolvable) subclasses ConnectTimeoutError
+    return (isinstance(reason, urllib3.exceptions.TimeoutError)
+            and not isinstance(reason, urllib3.exceptions.NewConnectionError))
