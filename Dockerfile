@@ -7,7 +7,12 @@
 # The CUDA wheels bundle the CUDA runtime (nvidia-* wheels); the node only needs the driver
 # (NVIDIA device plugin). Components run `python3 -m kfp.dsl.executor_main` in this image
 # (install_kfp_package=False), so kfp is installed here with the package.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+#
+# The base is pinned to a patch release and a Debian release. For a reproducible build pin
+# its digest too (it cannot be checked without a registry, so it is not done here):
+#   docker buildx imagetools inspect python:3.11.13-slim-bookworm    # prints "Digest: sha256:..."
+#   docker build --build-arg PYTHON_IMAGE=python:3.11.13-slim-bookworm@sha256:<digest> ...
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 FROM ${PYTHON_IMAGE}
 
 # PyTorch's wheel index: .../whl/cpu (default) or .../whl/cu124 etc. for a CUDA build.
@@ -21,13 +26,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/gnnrl
 
-# torch first and alone, from the chosen index, so the package install below never
-# resolves a different (multi-GB CUDA) build from PyPI.
+# Two steps, each from one index: torch alone from PyTorch's index (the CPU build by
+# default), then the package from PyPI only. Torch is already installed and the constraint
+# pins it, so the second step can never swap in PyPI's (multi-GB CUDA) torch: a dependency
+# asking for another torch fails the build instead.
 RUN python3 -m pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"
 
 COPY pyproject.toml README.md ./
 COPY gnnrl ./gnnrl
-RUN python3 -m pip install --extra-index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}" . \
+RUN echo "torch==${TORCH_VERSION}" > /tmp/torch-constraint.txt \
+    && python3 -m pip install --index-url https://pypi.org/simple \
+        --constraint /tmp/torch-constraint.txt . \
+    && rm /tmp/torch-constraint.txt \
     && python3 -c "import gnnrl, kfp, mlflow, torch, torch_geometric; print(torch.__version__)"
 
 # The DAG, its components and the scaler manifests (the deploy step renders these).

@@ -42,6 +42,25 @@ _ONE_LINE = {
 }
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout (the examples) and appends ``(default: X)`` to each
+    option's help, like `argparse.ArgumentDefaultsHelpFormatter`, except where it would
+    say nothing (no default, a flag, an empty list) or repeat the help text (which already
+    says ``(default...`` or ``(X...``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (default is None or isinstance(default, bool) or default is argparse.SUPPRESS
+                or default in ((), [], "")
+                or not (action.option_strings or action.nargs in ("?", "*"))):
+            return text
+        lowered = text.lower()
+        if "%(default" in text or "(default" in lowered or f"({default}" in text:
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
 def _load(name: str):
     return importlib.import_module(f"gnnrl.commands.{COMMANDS[name]}")
 
@@ -49,6 +68,7 @@ def _load(name: str):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gnnrl",
+        formatter_class=HelpFormatter,
         description="GNNRL: graph-neural-network RL autoscaler for microservices.",
         epilog="Run `gnnrl COMMAND --help` for a command's options and examples.",
     )
@@ -63,7 +83,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             name,
             help=_ONE_LINE[name],
             description=doc,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=HelpFormatter,
         )
         module.add_arguments(p)
         p.set_defaults(_run=module.run)

@@ -50,3 +50,28 @@ def test_unloadable_app_base_is_a_usage_error_naming_the_flag(tmp_path):
     proc = gnnrl("calibrate", str(data), "--out", str(tmp_path / "app.yaml"), "--app-base",
                  str(tmp_path / "missing.yaml"))
     assert proc.returncode == 2 and "app_base:" in proc.stderr and "no such file" in proc.stderr
+
+
+def test_calibrate_skips_a_non_parquet_part_file_with_a_one_line_warning(tmp_path):
+    data = tmp_path / "data"
+    assert gnnrl("collect", "--source", "sim", "--count", "10", "--out", str(data)).returncode == 0
+    bogus = next((data / "nodes").iterdir()) / "part-0.parquet"
+    bogus.write_text("not parquet at all\n")
+    proc = gnnrl("calibrate", str(data), "--out", str(tmp_path / "app.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    warning = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1
+    assert warning[0].startswith(f"gnnrl calibrate: warning: {bogus}: skipped, not a "
+                                 "readable Parquet file")
+    assert "Traceback" not in proc.stderr
+
+
+def test_calibrate_with_no_usable_file_exits_2_with_one_line(tmp_path):
+    folder = tmp_path / "data" / "nodes" / "date=2026-03-01"
+    folder.mkdir(parents=True)
+    (folder / "part-0.parquet").write_text("not parquet at all\n")
+    proc = gnnrl("calibrate", str(tmp_path / "data"), "--out", str(tmp_path / "app.yaml"))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1].startswith(
+        f"gnnrl calibrate: error: no usable snapshot in {tmp_path / 'data'} (1 file(s) skipped)")
+    assert "Traceback" not in proc.stderr and not (tmp_path / "app.yaml").exists()

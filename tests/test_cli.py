@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from gnnrl.cli import COMMANDS, main
 
 
@@ -23,3 +25,28 @@ def test_benchmark_lists_benchmarks_and_rejects_unknown_names(capsys):
     assert main(["benchmark", "--list"]) == 0
     assert "bench_env.py" in capsys.readouterr().out
     assert main(["benchmark", "nope"]) == 2
+
+
+def test_python_dash_m_gnnrl_runs_the_command_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "gnnrl", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: gnnrl" in proc.stdout and "collect" in proc.stdout
+
+
+@pytest.mark.parametrize(("argv", "shown"), [
+    (["collect"], ["--interval INTERVAL   time between snapshots (default: 30s)",
+                   "(default: 20)", "(default: 10s)", "(default: onlineboutique)"]),
+    (["calibrate"], ["(default: 8)", "(default: 0.8)", "(default: 0.05)", "(default: 100.0)"]),
+    (["registry", "promote"], ["(default: champion)", "(default: hpa)", "(default: 0.0)"]),
+])
+def test_help_shows_each_options_default_and_keeps_the_examples(capsys, argv, shown):
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())       # argparse wraps long lines
+    for text in shown:
+        assert " ".join(text.split()) in out
+    assert "(default: None)" not in out and "(default: False)" not in out
+    if argv == ["collect"]:   # the examples keep their layout (RawDescription)
+        assert "Examples: # 20 snapshots from the simulator" in out

@@ -86,3 +86,52 @@ def test_second_sim_collection_into_the_same_folder_appends_later_snapshots(tmp_
     nodes = read_dataset(out).nodes
     assert nodes.ts.nunique() == 10  # no repeated timestamps
     assert not nodes.duplicated(["ts", "service"]).any()
+
+
+def test_collect_that_stores_no_snapshot_exits_1_and_prints_the_first_error(tmp_path):
+    import socket
+
+    with socket.socket() as s:       # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "data"
+    proc = subprocess.run([*GNNRL, "collect", "--source", "kiali", "--namespace", "shop",
+                           "--kiali-url", f"http://127.0.0.1:{port}/kiali", "--count", "2",
+                           "--interval", "200ms", "--timeout", "1s", "--out", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert "no snapshot collected in 2 tick(s)" in proc.stderr
+    assert f"first error: SourceUnavailable: kiali: cannot connect to http://127.0.0.1:{port}" \
+        in proc.stderr
+    assert len(read_dataset(out).gaps) == 2      # the cause is also in the dataset
+
+
+FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # write() then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))
+from gnnrl.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_full_disk_is_a_store_gap_and_a_nonzero_exit_keeping_earlier_data(tmp_path):
+    out = tmp_path / "data"
+    assert main(["collect", "--source", "sim", "--count", "10", "--out", str(out),
+                 "--quiet"]) == 0
+    # the nodes file of a 20-snapshot flush (~12 KB) is over the 10 KB "free space"
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK, "collect", "--source", "sim",
+                           "--count", "20", "--flush-every", "20", "--out", str(out),
+                           "--quiet"], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/usr/bin:/bin",
+                               "PYTHONPATH": ":".join(sys.path)})
+    assert proc.returncode == 1, proc.stderr
+    assert "the dataset could not be written" in proc.stderr
+    assert "File too large" in proc.stderr
+    assert "20 snapshot(s) not stored" in proc.stdout
+    data = read_dataset(out)
+    assert data.nodes.ts.nunique() == 10                        # the first run's, all of them
+    assert sorted(data.nodes.ts.unique()) == sorted(data.edges.ts.unique())
+    gap = data.gaps[data.gaps.source == "store"]
+    assert len(gap) == 1 and "File too large" in gap.error.iloc[0]
+    assert gap.start.iloc[0] > data.nodes.ts.max()             # the lost span, after them

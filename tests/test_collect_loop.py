@@ -279,3 +279,83 @@ def test_huge_payload_is_a_gap_and_nothing_is_written(tmp_path, kiali_server):
     data = read_dataset(tmp_path)
     assert summary.errors == {"MalformedPayload": 1} and data.nodes.empty
     assert "max_payload_bytes" in data.gaps.error.iloc[0]
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def test_json_nested_100k_deep_is_a_gap_and_collection_continues(tmp_path, kiali_server):
+    server = kiali_server([(200, DEEP, 0.0), OK])
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(kiali_source(server.url), w, CollectConfig(interval_s=30, count=2),
+                          VirtualClock())
+    assert summary.errors == {"MalformedPayload": 1} and summary.snapshots == 1
+    gap = read_dataset(tmp_path).gaps.iloc[0]
+    assert gap.error.startswith("MalformedPayload:") and "nested deeper" in gap.error
+
+
+@pytest.mark.parametrize("exc", [RecursionError("maximum recursion depth exceeded"),
+                                 KeyError("replicas"), ZeroDivisionError("float division")])
+def test_unexpected_exception_in_a_tick_is_a_gap_and_collection_continues(tmp_path, exc):
+    class Buggy:
+        name = "buggy"
+        n = 0
+
+        def fetch(self, ts):
+            self.n += 1
+            if self.n == 2:
+                raise exc
+            return GraphSnapshot(ts, "ns", one_node())
+
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(Buggy(), w, CollectConfig(interval_s=30, count=3), VirtualClock())
+    assert summary.snapshots == 2 and summary.gaps == 1 and summary.attempts == 3  # no retry
+    assert summary.errors == {type(exc).__name__: 1}
+    data = read_dataset(tmp_path)
+    assert data.nodes.ts.nunique() == 2
+    assert data.gaps.source.tolist() == ["buggy"]
+    assert data.gaps.error.iloc[0].startswith(type(exc).__name__)
+    assert summary.first_error == data.gaps.error.iloc[0]
+
+
+def test_snapshot_the_writer_refuses_is_a_gap_and_collection_continues(tmp_path):
+    class MissingColumn:
+        name = "odd"
+        n = 0
+
+        def fetch(self, ts):
+            self.n += 1
+            nodes = one_node() if self.n != 1 else one_node().drop(columns=["cpu_m"])
+            return GraphSnapshot(ts, "ns", nodes)
+
+    with SnapshotWriter(tmp_path) as w:
+        summary = collect(MissingColumn(), w, CollectConfig(interval_s=30, count=2),
+                          VirtualClock())
+    assert summary.snapshots == 1 and summary.gaps == 1
+    assert summary.errors == {"SnapshotShapeError": 1}
+
+
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXNlcnZpY2UtYWNjb3VudA.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize("auth", ["token", "token_file"])
+def test_4xx_body_echoing_the_bearer_token_never_reaches_the_gaps_table(tmp_path, kiali_server,
+                                                                        auth):
+    # a proxy that answers 400 with the request headers it received, and a long body
+    echo = (f"bad request; headers: Authorization: Bearer {TOKEN}\r\nAccept: */*\r\n"
+            f"raw token again: {TOKEN} " + "x" * 2000).encode()
+    server = kiali_server([(400, echo, 0.0)])
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    kwargs = {"token": TOKEN} if auth == "token" else {"token_file": str(token_file)}
+    client = KialiClient(server.url, retries=0, timeout_s=2.0, **kwargs)
+    out = tmp_path / "data"
+    summary = run_collection(ClientSource("kiali", client, "bookinfo"), str(out),
+                             CollectConfig(interval_s=30, count=1), VirtualClock())
+    error = read_dataset(out).gaps.error.iloc[0]
+    assert error.startswith("SourceError:") and "HTTP 400" in error
+    assert TOKEN not in error and TOKEN[:20] not in error and "***" in error
+    body = error.split("HTTP 400 from ", 1)[1].split(": ", 1)[1]
+    assert len(body) <= 200                                      # cut, not 2 KB of body
+    for stored in (summary.first_error, (out / "_collect_summary.json").read_text()):
+        assert TOKEN not in stored

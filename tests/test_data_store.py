@@ -223,7 +223,7 @@ def test_writer_killed_mid_write_never_leaves_a_partial_part_file(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WRITER_LOOP, str(tmp_path)])
     try:
         deadline = time.monotonic() + 30
-        while len(list(tmp_path.rglob("part-*.parquet"))) < 3:
+        while len(list(tmp_path.glob("_commits/*.json"))) < 3:   # 3 flushes committed
             assert time.monotonic() < deadline, "writer produced no files"
             time.sleep(0.02)
         time.sleep(0.037)  # land somewhere inside a later write
@@ -235,7 +235,7 @@ def test_writer_killed_mid_write_never_leaves_a_partial_part_file(tmp_path):
     nodes = read_dataset(tmp_path).nodes
     assert len(nodes) % 20000 == 0 and len(nodes) >= 60000
     SnapshotWriter(tmp_path).close()
-    assert not [p for p in tmp_path.rglob(".part-*") if p.is_file()]
+    assert not [p for p in tmp_path.rglob(".*.tmp") if p.is_file()]
 
 
 def test_reading_a_time_window_keeps_only_its_rows(tmp_path):

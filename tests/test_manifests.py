@@ -36,7 +36,8 @@ def resources() -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["serviceaccount.yaml", "role.yaml", "rolebinding.yaml",
-                                  "configmap.yaml", "deployment.yaml", "service.yaml"])
+                                  "configmap.yaml", "deployment.yaml", "service.yaml",
+                                  "poddisruptionbudget.yaml", "networkpolicy.yaml"])
 def test_manifest_is_valid_against_the_kubernetes_schema(name):
     kubernetes_validate.validate(load(name), K8S_VERSION, strict=True)
     assert name in resources()
@@ -50,7 +51,8 @@ def test_kustomize_builds_the_whole_set():
                          text=True, check=True).stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
     assert sorted(d["kind"] for d in docs) == sorted(
-        ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service"])
+        ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service",
+         "PodDisruptionBudget", "NetworkPolicy"])
     for d in docs:
         kubernetes_validate.validate(d, K8S_VERSION, strict=True)
         assert d["metadata"]["namespace"] == "online-boutique"
@@ -60,14 +62,37 @@ def rules() -> list[dict]:
     return load("role.yaml")["rules"]
 
 
-def allowed(group: str, resource: str, verb: str, name: str | None) -> list[int]:
-    """Indexes of the Role's rules that allow the request (RBAC is a union of rules)."""
+def allowed(group: str, resource: str, verb: str, name: str | None) -> list[tuple[int, str]]:
+    """(rule index, verb) of the Role's rules that allow the request (RBAC is a union)."""
     hits = []
     for i, r in enumerate(rules()):
         if group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] \
                 and ("resourceNames" not in r or name in r["resourceNames"]):
-            hits.append(i)
+            hits.append((i, verb))
     return hits
+
+
+#: (apiGroup, resource, resourceNames) -> verbs: exactly what the scaler calls
+#: (gnnrl/scaler/kube.py, leader.py, events.py; gnnrl/sources/kubernetes.py).
+EXPECTED_RULES = {
+    ("apps", "deployments", None): ["list"],
+    ("apps", "deployments/scale", None): ["get", "patch"],
+    ("", "pods", None): ["list"],
+    ("metrics.k8s.io", "pods", None): ["list"],
+    ("coordination.k8s.io", "leases", None): ["create"],
+    ("coordination.k8s.io", "leases", ("gnnrl-scaler",)): ["get", "update"],
+    ("", "events", None): ["create"],
+}
+
+
+def test_role_grants_exactly_the_verbs_the_scaler_calls():
+    got = {}
+    for r in rules():
+        for group in r["apiGroups"]:
+            for resource in r["resources"]:
+                names = tuple(r["resourceNames"]) if "resourceNames" in r else None
+                got[(group, resource, names)] = sorted(r["verbs"])
+    assert got == EXPECTED_RULES
 
 
 def test_role_grants_nothing_beyond_the_scaler_needs():
@@ -105,7 +130,7 @@ def test_every_call_of_an_active_scaler_is_allowed_and_every_rule_is_used():
         KubernetesSource(kube.api_client(), namespace=NS).snapshot()  # the graph's k8s part
     finally:
         kube.stop()
-    used: set[int] = set()
+    used: set[tuple[int, str]] = set()
     for req in kube.requests:
         m = _PATH.match(req.path)
         assert m, req.path
@@ -114,8 +139,9 @@ def test_every_call_of_an_active_scaler_is_allowed_and_every_rule_is_used():
         hits = allowed(m["group"] or "", resource, verb, m["name"])
         assert hits, f"{req.method} {req.path} is not allowed by manifests/role.yaml"
         used.update(hits)
-    never = [rules()[i] for i in range(len(rules())) if i not in used]
-    assert never == [], f"rules no call needs: {never}"
+    granted = {(i, verb) for i, r in enumerate(rules()) for verb in r["verbs"]}
+    never = sorted((rules()[i]["resources"][0], verb) for i, verb in granted - used)
+    assert never == [], f"verbs no call needs: {never}"
 
 
 def deployment_container() -> dict:
@@ -144,3 +170,33 @@ def test_configmap_is_a_valid_scaler_config_and_ports_agree():
     svc = load("service.yaml")["spec"]["ports"][0]
     assert svc["targetPort"] == port["name"] and svc["port"] == cfg.metrics_port
     assert load("kustomization.yaml")["namespace"] == cfg.namespace
+
+
+def test_two_replicas_prefer_separate_nodes_and_one_survives_a_drain():
+    deployment = load("deployment.yaml")
+    assert deployment["spec"]["replicas"] == 2
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    (term,) = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == labels
+    pdb = load("poddisruptionbudget.yaml")
+    assert pdb["spec"] == {"minAvailable": 1, "selector": {"matchLabels": labels}}
+
+
+def test_network_policy_admits_only_metrics_in_and_the_scalers_peers_out():
+    policy = load("networkpolicy.yaml")["spec"]
+    assert policy["podSelector"]["matchLabels"] == load("deployment.yaml")["spec"][
+        "template"]["metadata"]["labels"]
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]     # default deny both ways
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": "metrics"}]
+    assert all("namespaceSelector" in peer for peer in ingress["from"])
+    egress_ports = {(p["protocol"], p["port"]) for rule in policy["egress"]
+                    for p in rule["ports"]}
+    cfg = json.loads(load("configmap.yaml")["data"]["scaler.json"])
+    env = {e["name"]: e.get("value", "") for e in deployment_container()["env"]}
+    assert ("UDP", 53) in egress_ports and ("TCP", 443) in egress_ports        # DNS, API
+    for url in (env["GNNRL_KIALI_URL"], env["MLFLOW_TRACKING_URI"]):          # Kiali, MLflow
+        assert ("TCP", int(url.rsplit(":", 1)[1].split("/")[0])) in egress_ports
+    assert ("TCP", 9090) in egress_ports and cfg["source"] in ("kiali", "prometheus")

@@ -58,3 +58,15 @@ def test_build_context_leaves_out_local_state():
     ignored = (REPO_ROOT / ".dockerignore").read_text().split()
     for entry in (".git", "mlflow.db", "mlruns", "runs", "tests"):
         assert entry in ignored, entry
+
+
+def test_each_pip_step_uses_one_explicit_index_and_the_base_is_pinned():
+    runs = [a for w, a in instructions() if w == "RUN" and "pip install" in a]
+    assert not any("--extra-index-url" in r for r in runs), "one index per step"
+    assert all("--index-url" in r for r in runs)
+    package = next(r for r in runs if re.search(r"pip install [^&]* \.", r))
+    assert "--index-url https://pypi.org/simple" in package
+    assert "--constraint" in package, "PyPI may not replace the torch build of step one"
+    args = dict(a.split("=", 1) for w, a in instructions() if w == "ARG" and "=" in a)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", args["PYTHON_IMAGE"])
+    assert "docker buildx imagetools inspect" in DOCKERFILE.read_text()

@@ -83,3 +83,17 @@ def test_forced_promotion_needs_a_reason_and_records_it(registry, capsys):
 def test_unreachable_tracking_server_is_a_clear_error(capsys):
     assert main(["registry", "--mlflow-uri", "http://127.0.0.1:9", "list"]) == 2
     assert "'http://127.0.0.1:9' is unreachable" in capsys.readouterr().err
+
+
+def test_registry_list_from_another_folder_refuses_and_creates_no_database(tmp_path, capsys,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["registry", "list"]) == 2
+    err = capsys.readouterr().err
+    assert f"no MLflow registry at {tmp_path / 'mlflow.db'} (the default)" in err
+    assert "--mlflow-uri" in err
+    assert not (tmp_path / "mlflow.db").exists()
+    missing = tmp_path / "elsewhere" / "mlflow.db"
+    assert main(["registry", "--mlflow-uri", f"sqlite:///{missing}", "show", "1"]) == 2
+    assert "(--mlflow-uri)" in capsys.readouterr().err and not missing.exists()

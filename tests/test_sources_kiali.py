@@ -436,3 +436,98 @@ def test_same_workload_in_two_clusters_is_one_service_with_summed_edges(ob_paylo
     assert row.p95_ms == 30.0                                # the worse of 9 and 30 ms
     assert row.err_rate == pytest.approx(20 * 0.1 / 80)      # weighted by qps
     assert row.mtls == pytest.approx(60 / 80)
+
+
+# ----------------------------------------------------------------- hardening
+def test_duplicated_edge_id_is_refused_naming_the_id(ob_payload):
+    payload = copy.deepcopy(ob_payload)
+    first = payload["elements"]["edges"][0]
+    payload["elements"]["edges"].append(copy.deepcopy(first))   # would double its traffic
+    with pytest.raises(MalformedPayload, match=first["data"]["id"]) as err:
+        parse_graph(payload, namespace=OB)
+    assert err.value.path == f"elements.edges[{len(payload['elements']['edges']) - 1}].data.id"
+
+
+def _node_data(payload, workload):
+    return next(n["data"] for n in payload["elements"]["nodes"]
+                if n["data"].get("workload") == workload)
+
+
+@pytest.mark.parametrize(("field", "value", "kept"), [
+    ("isGateway", "false", True),          # a non-empty string, but it says false
+    ("isGateway", "False", True),
+    ("isGateway", "true", False),
+    ("isGateway", {}, False),               # Kiali's GWInfo object, even empty
+    ("isDead", "true", False),
+    ("isDead", "false", True),
+    ("isOutside", "TRUE", False),
+    ("isOutside", " false ", True),
+    ("isWaypoint", "true", False),
+])
+def test_booleans_given_as_strings_are_parsed(ob_payload, field, value, kept):
+    payload = copy.deepcopy(ob_payload)
+    _node_data(payload, "cartservice")[field] = value
+    assert ("cartservice" in parse_graph(payload, namespace=OB).services) is kept
+
+
+@pytest.mark.parametrize("value", ["maybe", "1", 1, ["true"]])
+def test_flag_that_is_no_boolean_is_malformed_naming_it(ob_payload, value):
+    payload = copy.deepcopy(ob_payload)
+    _node_data(payload, "cartservice")["isDead"] = value
+    with pytest.raises(MalformedPayload) as err:
+        parse_graph(payload, namespace=OB)
+    assert err.value.path.endswith(".data.isDead")
+
+
+@pytest.mark.parametrize(("edges", "what"), [
+    ([("loadgenerator", "frontend"), ("istio-ingressgateway", "frontend")], "rps_in of frontend"),
+    ([("frontend", "cartservice")] * 2, "rps_in of cartservice"),   # twin edges
+])
+def test_rates_near_1e308_that_sum_to_infinity_are_refused(ob_payload, edges, what):
+    payload = copy.deepcopy(ob_payload)
+    for k, (src, dst) in enumerate(edges):
+        data = _edge_data(payload, src, dst)
+        if k:   # a second edge between the same names: another cluster's twin
+            data = copy.deepcopy(data)
+            data["id"] = "d" * 64
+            payload["elements"]["edges"].append({"data": data})
+        rates = data["traffic"]["rates"]
+        rates[data["traffic"]["protocol"]] = "1.7e308"      # finite, each on its own
+        rates.pop("grpcPercentErr", None)
+        rates.pop("httpPercentErr", None)
+    with pytest.raises(MalformedPayload, match=f"{what} sums to infinity"):
+        parse_graph(payload, namespace=OB)
+
+
+def test_json_nested_100k_deep_is_a_typed_error_not_a_recursion_error(kiali):
+    kiali.inject(status=None, body=b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(MalformedPayload, match="nested deeper"):
+        fast_client(kiali.url).fetch_graph(OB)
+
+
+SECRET = "s3cr3t-bearer-token-value-0123456789"
+
+
+def test_error_body_is_redacted_and_cut_before_it_becomes_a_message(kiali):
+    echo = (f'{{"error": "denied", "headers": {{"Authorization": "Bearer {SECRET}"}}, '
+            f'"token": "{SECRET}", "pad": "{"y" * 5000}"}}').encode()
+    kiali.inject(status=400, body=echo)
+    with pytest.raises(SourceError) as err:
+        fast_client(kiali.url, token=SECRET).fetch_graph(OB)
+    message = str(err.value)
+    assert SECRET not in message and SECRET[:12] not in message
+    assert "HTTP 400" in message and "***" in message
+    assert len(message.split(": ", 2)[-1]) <= 200
+
+
+@pytest.mark.parametrize("module", ["kiali", "prometheus"])
+def test_config_repr_hides_the_token_and_password(module):
+    if module == "kiali":
+        from gnnrl.sources.kiali import KialiConfig as Config
+    else:
+        from gnnrl.sources.prometheus import PrometheusConfig as Config
+    with_token = Config(base_url="http://kiali:20001", token=SECRET)
+    with_password = Config(base_url="http://kiali:20001", username="u", password=SECRET)
+    for config in (with_token, with_password):
+        assert SECRET not in repr(config) and SECRET not in str(config)
+    assert "base_url='http://kiali:20001'" in repr(with_token)

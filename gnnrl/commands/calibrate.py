@@ -15,13 +15,16 @@ Examples:
 
 Prints the fit quality per service (R^2, residuals) and refuses with exit code 3 and the
 reason when the data cannot support a fit (too few snapshots, no load variation, R^2 below
---min-r2). See docs/data.md.
+--min-r2). Files of the dataset that cannot be read (not Parquet, truncated, a column of
+another type) are skipped with one warning line each; exit code 2 when no snapshot is
+left, or for bad arguments. See docs/data.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,24 +38,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", help="namespace to calibrate if the data has several")
     parser.add_argument("--entry", help="entry service (default: detected)")
     parser.add_argument("--min-points", type=int, default=8, help="fewest snapshots per fit")
-    parser.add_argument("--min-r2", type=float, default=0.8, help="least CPU-fit R^2 (0.8)")
+    parser.add_argument("--min-r2", type=float, default=0.8, help="least CPU-fit R^2")
     parser.add_argument("--min-load-cv", type=float, default=0.05,
-                        help="least load variation std/mean per service (0.05)")
+                        help="least load variation std/mean per service")
     parser.add_argument("--allow-partial", action="store_true",
                         help="keep --app-base values for services that cannot be fitted")
     parser.add_argument("--impute-missing", choices=("zero", "ffill", "median"),
                         help="impute null CPU/replica/traffic values instead of refusing")
     parser.add_argument("--slo-ms", type=float, help="p95 SLO of the output app, ms")
-    parser.add_argument("--default-cpu-request-m", type=float, default=100.0)
-    parser.add_argument("--default-cpu-limit-m", type=float, default=200.0)
-    parser.add_argument("--default-mem-request-mi", type=float, default=64.0)
-    parser.add_argument("--default-startup-s", type=float, default=10.0)
+    parser.add_argument("--default-cpu-request-m", type=float, default=100.0,
+                        help="CPU request of a service the base does not know, millicores")
+    parser.add_argument("--default-cpu-limit-m", type=float, default=200.0,
+                        help="CPU limit of a service the base does not know, millicores")
+    parser.add_argument("--default-mem-request-mi", type=float, default=64.0,
+                        help="memory request of a service the base does not know, MiB")
+    parser.add_argument("--default-startup-s", type=float, default=10.0,
+                        help="start-up time of a service the base does not know, s")
 
 
 def run(args: argparse.Namespace) -> int:
     from gnnrl.config import ConfigError, atomic_write_text
     from gnnrl.data.calibrate import CalibrateConfig, calibrate
-    from gnnrl.data.errors import DataError
+    from gnnrl.data.errors import DataError, UnreadableFileWarning
     from gnnrl.data.missing import MissingPolicy
     from gnnrl.data.reader import read_dataset
     from gnnrl.sim import AppSpecError, save_app_spec
@@ -69,9 +76,18 @@ def run(args: argparse.Namespace) -> int:
             default_cpu_limit_m=args.default_cpu_limit_m,
             default_mem_request_mi=args.default_mem_request_mi,
             default_startup_s=args.default_startup_s)
-        data = read_dataset(args.data)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnreadableFileWarning)
+            data = read_dataset(args.data)
     except (ConfigError, FileNotFoundError, DataError, AppSpecError) as exc:
         print(f"gnnrl calibrate: error: {exc}", file=sys.stderr)
+        return 2
+    for w in caught:
+        print(f"gnnrl calibrate: warning: {w.message}", file=sys.stderr)
+    if data.nodes.empty:
+        print(f"gnnrl calibrate: error: no usable snapshot in {args.data}"
+              + (f" ({len(caught)} file(s) skipped)" if caught else "")
+              + "; collect some with `gnnrl collect --out DIR`", file=sys.stderr)
         return 2
     try:
         result = calibrate(data, config)

@@ -15,6 +15,10 @@ Examples:
 
 The dataset is ROOT/{nodes,edges,gaps}/date=YYYY-MM-DD/part-*.parquet (see docs/data.md).
 An outage writes a `gaps` row; SIGTERM/Ctrl-C flushes what was collected and exits 0.
+
+Exit codes: 0 done (some snapshots stored); 1 no snapshot stored (every tick failed: the
+first error is printed) or the dataset could not be written (disk full...: what could not
+be stored is a `gaps` row with source `store`); 2 bad arguments or the folder is in use.
 """
 
 from __future__ import annotations
@@ -38,19 +42,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", help="bearer token file (read at every request)")
     parser.add_argument("--ca-bundle", help="CA bundle for TLS verification")
     parser.add_argument("--insecure", action="store_true", help="skip TLS verification")
-    parser.add_argument("--timeout", default="10s", help="HTTP timeout per attempt (10s)")
+    parser.add_argument("--timeout", default="10s", help="HTTP timeout per attempt")
     parser.add_argument("--window", default="60s",
-                        help="rate window of each query (60s; >= the Prometheus scrape "
+                        help="rate window of each query (>= the Prometheus scrape "
                              "interval, else rates come back empty)")
     parser.add_argument("--with-kubernetes", action="store_true",
                         help="add replicas/CPU/memory from the Kubernetes API")
-    parser.add_argument("--interval", default="30s", help="time between snapshots (30s)")
+    parser.add_argument("--interval", default="30s", help="time between snapshots")
     when = parser.add_mutually_exclusive_group(required=True)
     when.add_argument("--duration", help="collect for this long, e.g. 2h")
     when.add_argument("--count", type=int, help="number of snapshots")
     parser.add_argument("--out", required=True, help="dataset folder (appended to)")
     parser.add_argument("--flush-every", type=int, default=20,
-                        help="snapshots between atomic flushes (20)")
+                        help="snapshots between atomic flushes")
     parser.add_argument("--seed", type=int, default=0, help="seed (retry jitter, sim)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     sim = parser.add_argument_group("--source sim")
@@ -126,6 +130,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"collected into {args.out}")
     for line in summary.lines():
         print("  " + line)
+    if summary.store_error:
+        print(f"gnnrl collect: error: the dataset could not be written, collection ended: "
+              f"{summary.store_error}", file=sys.stderr)
+        return 1
+    if summary.stored == 0 and summary.ticks > 0:
+        print(f"gnnrl collect: error: no snapshot collected in {summary.ticks} tick(s); "
+              f"first error: {summary.first_error or 'none'}", file=sys.stderr)
+        return 1
     return 0
 
 

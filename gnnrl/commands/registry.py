@@ -11,34 +11,45 @@ Examples:
   # operator override (e.g. roll back): recorded as promoted-manually with the reason
   gnnrl registry promote 2 --force --reason "rollback: v3 flaps under flash crowds"
 
-The tracking URI is --mlflow-uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db.
+The tracking URI is --mlflow-uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in
+the current folder (where `gnnrl pipeline run` creates it). These commands only read or
+change an existing registry: a SQLite database that does not exist is an error (exit 2),
+never silently created.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mlflow-uri", help="tracking URI (default sqlite:///mlflow.db)")
+    parser.add_argument("--mlflow-uri",
+                        help="tracking URI (default: $MLFLOW_TRACKING_URI, else "
+                             "sqlite:///mlflow.db in this folder)")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub.add_parser("list", help="all versions, newest first")
-    s = sub.add_parser("show", help="one version with its tags")
+    fmt = {"formatter_class": parser.formatter_class}
+    sub.add_parser("list", help="all versions, newest first", **fmt)
+    s = sub.add_parser("show", help="one version with its tags", **fmt)
     s.add_argument("ref", help="version number or alias (champion, challenger)")
     s.add_argument("--json", action="store_true", help="print JSON")
-    p = sub.add_parser("promote", help="gate a version (or --force it) to champion")
+    p = sub.add_parser("promote", help="gate a version (or --force it) to champion", **fmt)
     p.add_argument("version", help="version number")
     p.add_argument("--summary", help="evaluation summary.csv (or its folder)")
     p.add_argument("--policy", help="the version's policy name in the summary")
     p.add_argument("--champion-policy", default="champion",
-                   help="the champion's policy name in the summary (champion)")
-    p.add_argument("--baseline-policy", default="hpa", help="HPA's policy name (hpa)")
-    p.add_argument("--slo-margin", type=float, default=0.0)
-    p.add_argument("--cost-margin", type=float, default=0.0)
-    p.add_argument("--hpa-slo-margin", type=float, default=0.0)
-    p.add_argument("--hpa-cost-margin", type=float, default=0.0)
+                   help="the champion's policy name in the summary")
+    p.add_argument("--baseline-policy", default="hpa", help="HPA's policy name")
+    p.add_argument("--slo-margin", type=float, default=0.0,
+                   help="SLO-violation regression tolerated against the champion")
+    p.add_argument("--cost-margin", type=float, default=0.0,
+                   help="replica-hours regression tolerated against the champion")
+    p.add_argument("--hpa-slo-margin", type=float, default=0.0,
+                   help="SLO-violation regression tolerated against HPA")
+    p.add_argument("--hpa-cost-margin", type=float, default=0.0,
+                   help="replica-hours regression tolerated against HPA")
     p.add_argument("--force", action="store_true", help="skip the gate (needs --reason)")
     p.add_argument("--reason", default="", help="why (recorded on the version)")
 
@@ -110,17 +121,34 @@ def _promote(uri: str | None, args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_store(explicit: str | None) -> str:
+    """The tracking URI to use, refusing a SQLite database that does not exist (opening it
+    would create an empty ``mlflow.db`` wherever the command happens to run)."""
+    from gnnrl.registry.tracking import RegistryError, resolve_tracking_uri, sqlite_path
+
+    uri = resolve_tracking_uri(explicit)
+    db = sqlite_path(uri)
+    if db is not None and str(db) != ":memory:" and not db.is_file():
+        origin = ("--mlflow-uri" if explicit else "$MLFLOW_TRACKING_URI"
+                  if os.environ.get("MLFLOW_TRACKING_URI") else "the default")
+        raise RegistryError(f"no MLflow registry at {db} ({origin}); run this where `gnnrl "
+                            "pipeline run` created mlflow.db, or pass --mlflow-uri / set "
+                            "MLFLOW_TRACKING_URI")
+    return uri
+
+
 def run(args: argparse.Namespace) -> int:
     from mlflow.exceptions import MlflowException
 
     from gnnrl.registry.tracking import RegistryError
 
     try:
+        uri = _existing_store(args.mlflow_uri)
         if args.action == "list":
-            return _list(args.mlflow_uri)
+            return _list(uri)
         if args.action == "show":
-            return _show(args.mlflow_uri, args.ref, args.json)
-        return _promote(args.mlflow_uri, args)
+            return _show(uri, args.ref, args.json)
+        return _promote(uri, args)
     except (RegistryError, MlflowException, FileNotFoundError) as exc:
         print(f"gnnrl registry {args.action}: error: {exc}", file=sys.stderr)
         return 2

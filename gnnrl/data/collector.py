@@ -1,12 +1,20 @@
 """The collection loop: poll a snapshot source on a fixed schedule into a `SnapshotWriter`.
 
 One function, `collect`, used by `gnnrl collect` and by the KFP collect component. Faults
-(`../shared/RELIABILITY.md`):
+(the fault table of docs/data.md):
 
 * C1: a failing source (5xx, timeout) is retried inside the interval with jittered
   exponential backoff; when the interval's retry budget is spent, no data row is written, a
   `gaps` row (start, end, source, error) is, the error is counted and the loop goes on.
   Non-retryable errors (auth, malformed payload) are not retried within the tick.
+* Any other exception of a tick (a bug or an unforeseen answer of a source: a
+  `RecursionError`, a `KeyError`...) is one gap row too, counted by its type, and the loop
+  goes on. Error texts are redacted and cut (`gnnrl.sources.redact`) before they are stored.
+* A store failure (disk full, file too large: `StoreWriteError`) ends the collection: the
+  buffer is flushed once more and, if that fails too, its snapshots are dropped and their
+  span is recorded as a ``store`` gap; `CollectSummary.store_error` says what happened and
+  ``gnnrl collect`` exits non-zero. Snapshots counted in `CollectSummary.stored` are
+  readable; nothing else is ever reported as stored.
 * C7: a stop request (SIGTERM via `SystemClock`'s stop event) ends the loop between ticks
   or during a wait; everything buffered is flushed atomically by the caller's
   `writer.close()` (`run_collection` does it) and the command exits 0.
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 import math
 import random
 import threading
@@ -28,9 +37,18 @@ import pandas as pd
 
 from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.data.clock import Clock
+from gnnrl.data.errors import StoreWriteError
 from gnnrl.data.snapshot import GraphSnapshot
 from gnnrl.data.store import SnapshotWriter
 from gnnrl.sources.errors import SourceError
+from gnnrl.sources.redact import redact
+
+log = logging.getLogger(__name__)
+
+#: Longest error text stored in a gap row or the summary, characters.
+ERROR_TEXT_LIMIT = 500
+#: `source` of the gap row that records snapshots lost to a store failure.
+STORE_SOURCE = "store"
 
 
 class SnapshotSource(Protocol):
@@ -109,12 +127,21 @@ class CollectSummary:
     stopped: bool = False
     files: int = 0
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: snapshots whose flush is committed (readable in the dataset)
+    stored: int = 0
+    #: the first error of the collection ("Type: message", redacted), "" if none
+    first_error: str = ""
+    #: why the store failed ("" if it did not); the collection ended there
+    store_error: str = ""
+    #: snapshots collected but dropped because the store failed (recorded as a gap)
+    unstored: int = 0
 
     def lines(self) -> list[str]:
         """Human-readable summary, one fact per line."""
         errs = ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())) or "none"
-        return [
-            f"ticks: {self.ticks}  snapshots: {self.snapshots}  gaps: {self.gaps}"
+        stored = f" (stored: {self.stored})" if self.stored != self.snapshots else ""
+        out = [
+            f"ticks: {self.ticks}  snapshots: {self.snapshots}{stored}  gaps: {self.gaps}"
             + ("  (stopped early by signal)" if self.stopped else ""),
             f"rows: nodes={self.node_rows} edges={self.edge_rows} "
             f"quarantined={self.quarantined_rows}  files written: {self.files}",
@@ -122,10 +149,27 @@ class CollectSummary:
             "kept out of the service mapping: "
             + (", ".join(f"{k}={v}" for k, v in sorted(self.skipped.items())) or "none"),
         ]
+        if self.first_error:
+            out.append(f"first error: {self.first_error}")
+        if self.store_error:
+            out.append(f"store failed, collection ended: {self.store_error}"
+                       + (f" ({self.unstored} snapshot(s) not stored)" if self.unstored
+                          else ""))
+        return out
 
 
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+def _error_text(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """``Type: message``, redacted and cut: what a gap row and the summary keep."""
+    return redact(f"{type(exc).__name__}: {exc}", secrets, limit=ERROR_TEXT_LIMIT)
+
+
+def _secrets(source: object) -> tuple[str, ...]:
+    """Credentials a source uses (`ClientSource.secrets`), to redact from error texts."""
+    get = getattr(source, "secrets", None)
+    try:
+        return tuple(get()) if callable(get) else ()
+    except Exception:  # redaction must never be what fails a tick
+        return ()
 
 
 class _Tick:
@@ -140,11 +184,21 @@ class _Tick:
         base = self.config.backoff_s[min(attempt, len(self.config.backoff_s) - 1)]
         return base / 2 + self.rng.uniform(0, base / 2)
 
+    def _count(self, exc: BaseException) -> str:
+        name = type(exc).__name__
+        self.summary.errors[name] = self.summary.errors.get(name, 0) + 1
+        text = _error_text(exc, _secrets(self.source))
+        if not self.summary.first_error:
+            self.summary.first_error = text
+        return text
+
     def run(self, ts: pd.Timestamp, deadline: float) -> tuple[GraphSnapshot | None, tuple]:
         """Fetch, retrying retryable errors until `deadline` (monotonic).
 
         Returns (snapshot, ()) or (None, (gap_start, gap_end, error_text)); the gap starts
-        at `ts` (when the data was due) and ends when the last attempt gave up.
+        at `ts` (when the data was due) and ends when the last attempt gave up. Any
+        exception (not only `SourceError`) ends the tick as a gap; only retryable
+        `SourceError`s are retried.
         """
         attempt = 0
         while True:
@@ -152,16 +206,18 @@ class _Tick:
             try:
                 return self.source.fetch(ts), ()
             except SourceError as exc:
-                name = type(exc).__name__
-                self.summary.errors[name] = self.summary.errors.get(name, 0) + 1
+                text = self._count(exc)
                 delay = self._delay(attempt)
                 attempt += 1
                 out_of_time = self.clock.monotonic() + delay > deadline
                 if not exc.retryable or out_of_time or self.stop.is_set():
-                    return None, (ts, self.clock.now(), _error_text(exc))
+                    return None, (ts, self.clock.now(), text)
                 self.clock.sleep(delay)
                 if self.stop.is_set():
-                    return None, (ts, self.clock.now(), _error_text(exc))
+                    return None, (ts, self.clock.now(), text)
+            except Exception as exc:  # one bad tick must not end a collection
+                log.warning("collect: tick %s failed unexpectedly", ts, exc_info=True)
+                return None, (ts, self.clock.now(), self._count(exc))
 
 
 def collect(
@@ -207,18 +263,30 @@ def collect(
             if stop.is_set():
                 break
             deadline = start + config.retry_budget * config.interval_s
-            snapshot, gap = tick.run(clock.now(), deadline)
+            due = clock.now()
+            snapshot, gap = tick.run(due, deadline)
             summary.ticks += 1
             if snapshot is not None:
-                writer.write(snapshot)
-                summary.snapshots += 1
-                since_flush += 1
-            else:
+                try:
+                    writer.write(snapshot)
+                except StoreWriteError as exc:   # a flush inside write() failed
+                    summary.snapshots += 1
+                    summary.store_error = _error_text(exc)
+                    break
+                except Exception as exc:  # a snapshot the writer refuses
+                    snapshot, gap = None, (due, clock.now(), tick._count(exc))
+                else:
+                    summary.snapshots += 1
+            if snapshot is None:
                 writer.write_gap(*gap[:2], source=source.name, error=gap[2])
                 summary.gaps += 1
-                since_flush += 1
+            since_flush += 1
             if since_flush >= config.flush_every:
-                writer.flush()
+                try:
+                    writer.flush()
+                except StoreWriteError as exc:
+                    summary.store_error = _error_text(exc)
+                    break
                 since_flush = 0
             bar.update(1)
             bar.set_postfix(gaps=summary.gaps, errors=sum(summary.errors.values()))
@@ -230,13 +298,35 @@ def collect(
         summary.stopped = stop.is_set()
     finally:
         bar.close()
-        writer.flush()
+        _final_flush(writer, summary, clock)
     st = writer.stats
     summary.node_rows, summary.edge_rows = st.nodes, st.edges
     summary.quarantined_rows, summary.files = st.quarantined, st.files
+    summary.stored = st.stored_snapshots
     summary.skipped = dict(st.skipped)
     summary.errors = dict(collections.OrderedDict(sorted(summary.errors.items())))
     return summary
+
+
+def _final_flush(writer: SnapshotWriter, summary: CollectSummary, clock: Clock) -> None:
+    """Flush what is buffered. If the store refuses, drop the buffered snapshots and try
+    to commit one ``store`` gap row for their span instead (a small file: it may fit where
+    the data did not); whatever happens is in `summary.store_error` / `unstored`."""
+    try:
+        writer.flush()
+        return
+    except StoreWriteError as exc:
+        summary.store_error = summary.store_error or _error_text(exc)
+    span = writer.pending_span()
+    summary.unstored += writer.discard_pending()
+    now = clock.now()
+    start = span[0] if span is not None else now
+    writer.write_gap(min(start, now), now, source=STORE_SOURCE, error=summary.store_error)
+    summary.gaps += 1
+    try:
+        writer.flush()
+    except StoreWriteError as exc:
+        log.error("collect: the store gap could not be recorded either: %s", exc)
 
 
 def run_collection(source: SnapshotSource, out_dir: str, config: CollectConfig,
@@ -254,11 +344,17 @@ def run_collection(source: SnapshotSource, out_dir: str, config: CollectConfig,
     try:
         summary = collect(source, writer, config, clock, stop=stop, progress=progress)
     finally:
-        writer.close()
+        try:
+            writer.close()
+        except StoreWriteError as exc:   # only a gap row could still be buffered here
+            log.error("collect: closing the dataset failed: %s", exc)
         close = getattr(source, "close", None)
         if close is not None:
             close()
     record = dataclasses.asdict(summary) | {"source": source.name,
                                             "orphans_removed": writer.stats.orphans_removed}
-    atomic_write_text(Path(out_dir) / "_collect_summary.json", json.dumps(record, indent=2))
+    try:
+        atomic_write_text(Path(out_dir) / "_collect_summary.json", json.dumps(record, indent=2))
+    except OSError as exc:   # e.g. the full disk that ended the collection
+        log.error("collect: cannot write %s/_collect_summary.json: %s", out_dir, exc)
     return summary

@@ -1,11 +1,19 @@
 """The versioned Parquet schema of the snapshot dataset (`nodes/`, `edges/`, `gaps/`).
 
-The layout on disk (`../shared/ARCHITECTURE.md`, "Snapshot dataset")::
+The layout on disk (docs/data.md, "The dataset")::
 
     ROOT/nodes/date=YYYY-MM-DD/part-*.parquet       one row per (ts, service)
     ROOT/edges/date=YYYY-MM-DD/part-*.parquet       one row per (ts, caller -> callee, protocol)
     ROOT/gaps/date=YYYY-MM-DD/part-*.parquet        one row per outage (no data for [start, end])
     ROOT/quarantine/{nodes,edges}/date=.../part-*.parquet   rows that failed validation + reason
+    ROOT/_commits/<flush id>.json                   one per flush: its part files are visible
+
+A flush of `gnnrl.data.store.SnapshotWriter` names its part files
+``part-<first ts>-f<flush id>-<n>.parquet`` (`FLUSH_PART`) and writes the flush's commit
+marker ``_commits/<flush id>.json`` after all of them: readers read such a file only once
+its marker exists, so the nodes and edges of a snapshot appear together or not at all.
+Part files with other names (an older writer, another tool, a hand-written file) have no
+flush to wait for and are read as they are.
 
 Every row carries ``schema_version``. Version history:
 
@@ -20,6 +28,8 @@ Numbers use null for "the source does not know" (e.g. Kiali knows no CPU).
 """
 
 from __future__ import annotations
+
+import re
 
 import pyarrow as pa
 
@@ -80,6 +90,20 @@ SCHEMAS: dict[str, pa.Schema] = {
     "nodes": NODES_SCHEMA,
     "edges": EDGES_SCHEMA,
     "gaps": GAPS_SCHEMA,
+}
+
+#: Folder (under the dataset root) of the flushes' commit markers.
+COMMITS_DIR = "_commits"
+
+#: Name of a part file written by a flush; ``flush`` is its commit marker's name.
+FLUSH_PART = re.compile(r"^part-.*-f(?P<flush>[0-9a-f]{16})-\d+\.parquet$")
+
+#: Columns without which a file's rows mean nothing (no time, no service): a file lacking
+#: one is refused (`gnnrl.data.errors.DatasetFileError`), never read with nulls there.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "nodes": ("ts", "service"),
+    "edges": ("ts", "source", "target"),
+    "gaps": ("start",),
 }
 
 #: Column that decides a row's date partition, per dataset.

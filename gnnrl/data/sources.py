@@ -45,6 +45,15 @@ class ClientSource:
             snap = snap.merged(self.kubernetes.snapshot(self.namespace, ts=ts))
         return snap
 
+    def secrets(self) -> tuple[str, ...]:
+        """Credentials the clients send (the collector redacts them from error texts)."""
+        out: list[str] = []
+        for c in (self.client, self.kubernetes):
+            get = getattr(c, "secrets", None)
+            if callable(get):
+                out += get()
+        return tuple(out)
+
     def close(self) -> None:
         for c in (self.client, self.kubernetes):
             close = getattr(c, "close", None)

@@ -1,12 +1,20 @@
 """`SnapshotWriter`: buffered, validated, atomic writes of snapshots to the Parquet dataset.
 
-Guarantees (`../shared/RELIABILITY.md`):
+Guarantees (the fault table of docs/data.md):
 
 * C2: a part file is written under a hidden temporary name in its final folder, fsynced and
   renamed (`gnnrl.config.atomic_write_bytes`), so a reader never sees a partial
   ``part-*.parquet``; temporaries left by a killed writer are removed when the next writer
   opens the same root (and are invisible to readers meanwhile: pyarrow ignores names that
   start with ``.``).
+* One flush is one commit: its part files (nodes, edges, gaps, quarantine) are named after
+  the flush and become visible together when its commit marker ``_commits/<flush>.json`` is
+  written, after all of them (and their folders) are fsynced. A reader never sees a
+  snapshot's nodes without its edges; a flush interrupted by a kill or a full disk leaves
+  only invisible files, removed when the next writer opens the root.
+* The buffer is kept until its flush is committed: a failed write (disk full, file too
+  large...) raises `StoreWriteError`, removes what the flush had written, and loses nothing
+  that was buffered; `flush()` may be called again.
 * Bad rows never reach `nodes/` or `edges/`: they go to `quarantine/` with the reason
   (`gnnrl.data.validate`).
 * A flush writes at most one file per (dataset, date partition), so many snapshots share a
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import json
 import os
 import re
 import uuid
@@ -33,9 +42,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gnnrl.config import atomic_write_bytes
-from gnnrl.data.errors import SnapshotShapeError, WriterBusyError
-from gnnrl.data.reader import SnapshotData, read_dataset
+from gnnrl.data.errors import SnapshotShapeError, StoreWriteError, WriterBusyError
+from gnnrl.data.reader import SnapshotData, committed_flushes, read_dataset
 from gnnrl.data.schema import (
+    COMMITS_DIR,
+    FLUSH_PART,
     PARTITION_COLUMN,
     SCHEMA_VERSION,
     SCHEMAS,
@@ -54,12 +65,14 @@ LOCK_NAME = ".gnnrl-writer.lock"
 #: Buffered frames per dataset concatenated into one as they arrive (see `_buffer`).
 _MERGE_EVERY = 16
 
-#: Temporaries written by `atomic_write_bytes` for a part file: ".part-<...>.parquet.<rnd>.tmp".
-_ORPHAN = re.compile(r"^\.part-.*\.parquet\..*\.tmp$")
+#: Temporaries written by `atomic_write_bytes`: ".part-<...>.parquet.<rnd>.tmp" (a part
+#: file) or ".<flush>.json.<rnd>.tmp" (a commit marker).
+_ORPHAN = re.compile(r"^\.(part-.*\.parquet|[0-9a-f]{16}\.json)\..*\.tmp$")
 
 
 def remove_orphans(root: str | os.PathLike[str]) -> int:
-    """Delete temporary part files left under `root` by a writer that died mid-write.
+    """Delete what a writer that died (or failed) mid-flush left under `root`: temporary
+    files and the part files of flushes without a commit marker (invisible to readers).
 
     Only call this while no other writer uses `root`. Returns the number removed.
     """
@@ -67,9 +80,11 @@ def remove_orphans(root: str | os.PathLike[str]) -> int:
     root = Path(root)
     if not root.exists():
         return 0
+    committed = committed_flushes(root)
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            if _ORPHAN.match(name):
+            match = FLUSH_PART.match(name)
+            if _ORPHAN.match(name) or (match is not None and match["flush"] not in committed):
                 try:
                     os.unlink(os.path.join(dirpath, name))
                     removed += 1
@@ -82,13 +97,17 @@ def remove_orphans(root: str | os.PathLike[str]) -> int:
 class WriteStats:
     """Running totals of one writer (rows, not snapshots, except `snapshots`)."""
 
+    #: snapshots handed to `write` (buffered or stored)
     snapshots: int = 0
+    #: snapshots whose flush is committed (readable)
+    stored_snapshots: int = 0
     nodes: int = 0
     edges: int = 0
     gaps: int = 0
     quarantined_nodes: int = 0
     quarantined_edges: int = 0
     files: int = 0
+    flushes: int = 0
     orphans_removed: int = 0
     #: nodes the sources kept out of the service mapping, by reason (unknown, outside, dead...)
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -123,7 +142,29 @@ class SnapshotWriter:
         self._keys: dict[str, list[tuple[int, str, int]]] = {"nodes": [], "edges": []}
         self._gaps: list[dict[str, object]] = []
         self._pending = 0
+        #: first and last timestamp (us) of the buffered snapshots
+        self._span: tuple[int, int] | None = None
         self._closed = False
+
+    @property
+    def pending_snapshots(self) -> int:
+        """Snapshots buffered and not yet committed."""
+        return self._pending
+
+    def pending_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """(first, last) UTC timestamp of the buffered snapshots; None when none is."""
+        if self._span is None:
+            return None
+        return tuple(pd.Timestamp(t, unit="us", tz="UTC") for t in self._span)  # type: ignore[return-value]
+
+    def discard_pending(self) -> int:
+        """Drop the buffered snapshots (not the gap rows); returns how many. For a caller
+        that gives up after `StoreWriteError` and records the lost span as a gap."""
+        dropped = self._pending
+        for name in ("nodes", "edges"):
+            self._frames[name], self._merged[name], self._keys[name] = [], [], []
+        self._pending, self._span = 0, None
+        return dropped
 
     # -- buffering -------------------------------------------------------------------------
     def write(self, snapshot: GraphSnapshot) -> None:
@@ -151,6 +192,8 @@ class SnapshotWriter:
         for reason, count in snapshot.skipped.items():
             self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + int(count)
         self._pending += 1
+        self._span = (ts_us, ts_us) if self._span is None else (
+            min(self._span[0], ts_us), max(self._span[1], ts_us))
         self.stats.snapshots += 1
         if self._pending >= self.flush_snapshots:
             self.flush()
@@ -177,13 +220,56 @@ class SnapshotWriter:
 
     # -- flushing --------------------------------------------------------------------------
     def flush(self) -> None:
-        """Validate and write everything buffered (one file per dataset and date)."""
+        """Validate and write everything buffered as one commit (one file per dataset and
+        date, then the commit marker). The buffer is emptied only once the commit is done.
+
+        Raises:
+            StoreWriteError: a file could not be written (the `OSError` is the cause);
+                nothing of this flush is visible and the buffer is intact.
+        """
+        if not (self._pending or self._gaps):
+            return
+        flush_id = uuid.uuid4().hex[:16]
+        plan, counts = self._plan()
+        written: list[Path] = []
+        try:
+            for dataset, table, ts_us, time_col in plan:
+                written += self._write_partitioned(dataset, table, ts_us, time_col,
+                                                   flush_id, len(written))
+            if written:
+                self._commit(flush_id, written)
+        except OSError as exc:
+            for path in written:       # invisible without the marker; tidy up anyway
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+            raise StoreWriteError(
+                f"{self.root}: cannot write the flush of {self._pending} snapshot(s) and "
+                f"{len(self._gaps)} gap row(s): {exc.strerror or exc} "
+                f"({getattr(exc, 'filename', None) or 'dataset folder'}); they stay buffered",
+                errno=exc.errno) from exc
+        for key, value in counts.items():
+            setattr(self.stats, key, getattr(self.stats, key) + value)
+        self.stats.files += len(written)
+        self.stats.flushes += 1 if written else 0
+        self.stats.stored_snapshots += self._pending
+        for name in ("nodes", "edges"):
+            self._frames[name], self._merged[name], self._keys[name] = [], [], []
+        self._gaps = []
+        self._pending, self._span = 0, None
+
+    def _plan(self) -> tuple[list[tuple[str, pa.Table, np.ndarray, str | None]],
+                             dict[str, int]]:
+        """The tables one flush writes, (dataset, table, ts in us, time column), and the
+        row counts to add to the stats once it is committed. Reads the buffer only."""
+        plan: list[tuple[str, pa.Table, np.ndarray, str | None]] = []
+        counts: dict[str, int] = {}
         for name in ("nodes", "edges"):
             if self._frames[name] or self._merged[name]:
-                self._flush_rows(name)
+                plan += self._plan_rows(name, counts)
         if self._gaps:
             gaps = pd.DataFrame(self._gaps)
-            self._gaps = []
             table = pa.table(
                 {
                     "schema_version": pa.array(np.full(len(gaps), SCHEMA_VERSION, np.int16)),
@@ -194,9 +280,20 @@ class SnapshotWriter:
                 },
                 schema=SCHEMAS["gaps"],
             )
-            self._write_partitioned("gaps", table, gaps["start"].to_numpy(np.int64))
-            self.stats.gaps += len(gaps)
-        self._pending = 0
+            plan.append(("gaps", table, gaps["start"].to_numpy(np.int64), None))
+            counts["gaps"] = len(gaps)
+        return plan, counts
+
+    def _commit(self, flush_id: str, written: list[Path]) -> None:
+        """Make the flush visible: fsync the folders its files were renamed into (so the
+        marker never survives a power loss that its files do not), then write the marker."""
+        for folder in sorted({p.parent for p in written}):
+            _fsync_dir(folder)
+        marker = self.root / COMMITS_DIR / f"{flush_id}.json"
+        body = {"flush": flush_id, "files": [str(p.relative_to(self.root)) for p in written],
+                "snapshots": self._pending, "gaps": len(self._gaps)}
+        atomic_write_bytes(marker, json.dumps(body).encode())
+        _fsync_dir(marker.parent)
 
     def close(self) -> None:
         """Flush and refuse further writes. Idempotent."""
@@ -218,46 +315,58 @@ class SnapshotWriter:
         if self._closed:
             raise RuntimeError("SnapshotWriter is closed")
 
-    def _flush_rows(self, name: str) -> None:
+    def _plan_rows(self, name: str, counts: dict[str, int]
+                   ) -> list[tuple[str, pa.Table, np.ndarray, str | None]]:
         frames, keys = self._merged[name] + self._frames[name], self._keys[name]
-        self._merged[name], self._frames[name], self._keys[name] = [], [], []
         cols = list(NODE_COLUMNS if name == "nodes" else EDGE_COLUMNS)
         # One concat, then one column selection: selecting per frame costs ~20x more.
         df = pd.concat(frames, ignore_index=True)[cols]
-        counts = np.fromiter((k[2] for k in keys), dtype=np.int64, count=len(keys))
-        ts = np.repeat(np.fromiter((k[0] for k in keys), np.int64, len(keys)), counts)
-        df["namespace"] = np.repeat(np.array([k[1] for k in keys], dtype=object), counts)
+        counts_ = np.fromiter((k[2] for k in keys), dtype=np.int64, count=len(keys))
+        ts = np.repeat(np.fromiter((k[0] for k in keys), np.int64, len(keys)), counts_)
+        df["namespace"] = np.repeat(np.array([k[1] for k in keys], dtype=object), counts_)
         reasons = check_rows(name, df).to_numpy()
         bad = reasons != ""
+        plan: list[tuple[str, pa.Table, np.ndarray, str | None]] = []
         if bad.any():
-            self._write_quarantine(name, df[bad], ts[bad], reasons[bad])
-            setattr(self.stats, f"quarantined_{name}",
-                    getattr(self.stats, f"quarantined_{name}") + int(bad.sum()))
+            qdf = df[bad].assign(reason=reasons[bad])
+            plan.append((f"quarantine/{name}",
+                         _to_table(quarantine_schema(name), qdf, ts[bad], SCHEMA_VERSION),
+                         ts[bad], TIME_COLUMN[name]))
+            counts[f"quarantined_{name}"] = int(bad.sum())
         good = ~bad
         if good.any():
-            table = _to_table(SCHEMAS[name], df[good], ts[good], SCHEMA_VERSION)
-            self._write_partitioned(name, table, ts[good])
-            setattr(self.stats, name, getattr(self.stats, name) + int(good.sum()))
-
-    def _write_quarantine(self, name: str, df: pd.DataFrame, ts: np.ndarray,
-                          reasons: np.ndarray) -> None:
-        df = df.assign(reason=reasons)
-        table = _to_table(quarantine_schema(name), df, ts, SCHEMA_VERSION)
-        self._write_partitioned(f"quarantine/{name}", table, ts, TIME_COLUMN[name])
+            plan.append((name, _to_table(SCHEMAS[name], df[good], ts[good], SCHEMA_VERSION),
+                         ts[good], None))
+            counts[name] = int(good.sum())
+        return plan
 
     def _write_partitioned(self, dataset: str, table: pa.Table, ts_us: np.ndarray,
-                           time_col: str | None = None) -> None:
+                           time_col: str | None, flush_id: str, seq: int) -> list[Path]:
+        """Write `table` as one part file per UTC date of `ts_us`; returns their paths. A
+        failure leaves the files already written in place (the caller removes them)."""
         days = ts_us // 86_400_000_000
+        written: list[Path] = []
         for day in np.unique(days):
             part = table.filter(pa.array(days == day)) if len(np.unique(days)) > 1 else table
             date = pd.Timestamp(int(day) * 86_400_000_000, unit="us").strftime("%Y-%m-%d")
             first = pd.Timestamp(int(ts_us[days == day].min()), unit="us")
             folder = self.root / dataset / f"{PARTITION_COLUMN}={date}"
-            fname = f"part-{first:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.parquet"
+            fname = f"part-{first:%Y%m%dT%H%M%S}-f{flush_id}-{seq + len(written)}.parquet"
             sink = pa.BufferOutputStream()
             pq.write_table(part, sink, compression="zstd")
             atomic_write_bytes(folder / fname, sink.getvalue().to_pybytes())
-            self.stats.files += 1
+            written.append(folder / fname)
+        return written
+
+
+def _fsync_dir(folder: Path) -> None:
+    """fsync a folder so the renames into it survive a power loss (POSIX: a rename is
+    durable once its directory is synced)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _lock(root: Path):

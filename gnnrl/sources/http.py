@@ -15,10 +15,15 @@ from requests.adapters import HTTPAdapter
 
 from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.sources.errors import MalformedPayload, SourceAuthError, SourceError, SourceUnavailable
+from gnnrl.sources.redact import redact
 
 #: Statuses retried by urllib3 before giving up: rate limiting (429, honouring its
 #: Retry-After) and gateway/proxy errors or overload (5xx).
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+#: Bytes of a 4xx body read for the error message (redacted, then cut to `ERROR_TEXT_LIMIT`).
+_ERROR_BODY_BYTES = 4096
+#: Characters of a 4xx body kept in the error (and so in the gaps table).
+ERROR_TEXT_LIMIT = 200
 
 
 @dataclasses.dataclass
@@ -28,6 +33,7 @@ class HttpConfig(JsonConfig):
     Attributes:
         base_url: e.g. ``https://kiali.istio-system:20001/kiali`` (no trailing slash needed).
         token: bearer token (e.g. a ServiceAccount token); mutually exclusive with basic auth.
+            Never shown by ``repr`` (nor is `password`).
         token_file: path read at each request instead of `token` (projected tokens rotate).
         username, password: HTTP basic auth.
         verify: True (system CAs), False (no TLS verification), or a CA bundle path.
@@ -39,10 +45,10 @@ class HttpConfig(JsonConfig):
     """
 
     base_url: str = ""
-    token: str | None = None
+    token: str | None = dataclasses.field(default=None, repr=False)
     token_file: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
     verify: bool | str = True
     timeout_s: float = 10.0
     retries: int = 3
@@ -94,6 +100,13 @@ class HttpJsonClient:
         if config.username is not None:
             self.session.auth = (config.username, config.password or "")
         self.session.headers["Accept"] = "application/json"
+        #: the last token read from `token_file` (redacted from error texts like `token`)
+        self._file_token: str | None = None
+
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials this client sends (to redact them from any error text)."""
+        return tuple(s for s in (self.config.token, self._file_token, self.config.password)
+                     if s)
 
     def _auth_headers(self) -> dict[str, str]:
         token = self.config.token
@@ -102,12 +115,30 @@ class HttpJsonClient:
                 with open(self.config.token_file, encoding="utf-8") as fh:
                     token = fh.read().strip()
             except OSError as exc:
-                raise SourceAuthError(f"cannot read token_file {self.config.token_file}: {exc}",
+                raise SourceAuthError(f"cannot read token_file {self.config.token_file}: "
+                                      f"{exc.strerror or type(exc).__name__}",
                                       source=self.source) from exc
+            self._file_token = token
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def get_json(self, path: str, params: dict[str, Any] | list[tuple[str, Any]]) -> Any:
-        """GET ``base_url + path`` and decode JSON, raising typed `SourceError`s."""
+        """GET ``base_url + path`` and decode JSON, raising typed `SourceError`s.
+
+        Error messages never carry a credential: 4xx bodies are redacted and cut to
+        `ERROR_TEXT_LIMIT` characters, URLs lose their user-info (`gnnrl.sources.redact`).
+        """
+        try:
+            return self._get_json(path, params)
+        except SourceError as exc:
+            text = str(exc)
+            clean = redact(text, self.secrets(), limit=None)
+            if clean == text:
+                raise
+            # same type, message without the secret (the chained cause may hold it: drop it)
+            exc.args = (clean,)
+            raise exc from None
+
+    def _get_json(self, path: str, params: dict[str, Any] | list[tuple[str, Any]]) -> Any:
         url = self.config.base_url.rstrip("/") + path
         try:
             # verify per request: requests lets REQUESTS_CA_BUNDLE override session.verify
@@ -124,6 +155,9 @@ class HttpJsonClient:
             raise SourceUnavailable(f"still failing after {self.config.retries} retries: {url}",
                                     source=self.source) from exc
         except requests.exceptions.ConnectionError as exc:
+            if _timed_out(exc):   # urllib3 gave up on read timeouts: say so, briefly
+                raise SourceUnavailable(f"timeout after {self.config.retries} retries: "
+                                        f"{url}", source=self.source) from exc
             raise SourceUnavailable(f"cannot connect to {url}: {exc}",
                                     source=self.source) from exc
         except requests.exceptions.RequestException as exc:
@@ -136,6 +170,11 @@ class HttpJsonClient:
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedPayload(f"response of {url} is not JSON: {exc}",
                                    source=self.source) from exc
+        except RecursionError:
+            # json's decoder recurses once per nesting level: "[[[[...]]]]" 100k deep
+            # exhausts the interpreter's stack (a payload no real source sends)
+            raise MalformedPayload(f"response of {url} is nested deeper than the JSON "
+                                   "decoder allows", source=self.source) from None
 
     def _check_status(self, resp: requests.Response, url: str) -> None:
         if resp.status_code in (401, 403):
@@ -145,7 +184,10 @@ class HttpJsonClient:
             raise SourceUnavailable(f"HTTP {resp.status_code} from {url} after "
                                     f"{self.config.retries} retries", source=self.source)
         if resp.status_code >= 400:
-            snippet = resp.raw.read(300, decode_content=True).decode("utf-8", "replace")
+            # the body may echo the request (a proxy printing its headers): redact, then cut
+            raw = resp.raw.read(_ERROR_BODY_BYTES, decode_content=True)
+            snippet = redact(raw.decode("utf-8", "replace"), self.secrets(),
+                             limit=ERROR_TEXT_LIMIT)
             raise SourceError(f"HTTP {resp.status_code} from {url}: {snippet}",
                               source=self.source)
 
@@ -170,3 +212,11 @@ class HttpJsonClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _timed_out(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether requests' ConnectionError wraps urllib3's retries ending on a timeout."""
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    # urllib3's NewConnectionError (refused, unresolvable) subclasses ConnectTimeoutError
+    return (isinstance(reason, urllib3.exceptions.TimeoutError)
+            and not isinstance(reason, urllib3.exceptions.NewConnectionError))

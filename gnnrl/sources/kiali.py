@@ -139,5 +139,9 @@ class KialiClient:
                            ts=query_time,
                            max_services=max_services)
 
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials this client sends, for redacting error texts."""
+        return self._http.secrets()
+
     def close(self) -> None:
         self._http.close()

@@ -51,6 +51,14 @@ Numbers (Kiali sends them as strings, formatted with `%.*f`) and their defaults:
 * node ``replicas``, ``ready_replicas``, ``cpu_m``, ``mem_mi``: NaN (Kiali does not know
   them; `GraphSnapshot.merged` fills them from Kubernetes).
 
+Flags (``isDead``, ``isOutside``, ``isWaypoint``: booleans; ``isGateway``: an object
+with the gateway's details, Kiali's ``GWInfo``) are also accepted as the strings
+``"true"``/``"false"`` (any case): ``"false"`` is false, never "a non-empty string, so
+true". An ``isGateway`` object counts as true, even when empty.
+
+Refused with `MalformedPayload` (never summed or guessed): two edges with the same ``id``
+(Kiali gives every edge a unique one; a repeat means a merged or replayed payload whose
+rates would count twice), and sums of rates that overflow to infinity (rates near 1e308).
 Anything else that breaks the schema raises `MalformedPayload` naming the JSON path.
 """
 
@@ -219,6 +227,33 @@ def _field_text(data: Mapping[str, Any], key: str, path: Any, suffix: str) -> st
     return _text(value, f"{path()}.{suffix}")
 
 
+_TRUE = frozenset({"true"})
+_FALSE = frozenset({"false", ""})
+
+
+def _flag(data: Mapping[str, Any], key: str, path: Any, *, info: bool = False) -> bool:
+    """A node flag: absent/None/False -> False, True -> True, the strings ``"true"`` /
+    ``"false"`` (any case, spaces ignored) -> their value; with `info` (``isGateway``,
+    whose value is Kiali's ``GWInfo`` object) any object -> True. Anything else raises
+    `MalformedPayload` naming ``path().key``."""
+    value = data.get(key)
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    if type(value) is str:
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise _bad(f"{path()}.{key}", f"expected a boolean, got {value!r:.40}")
+    if info and isinstance(value, Mapping):
+        return True
+    raise _bad(f"{path()}.{key}", f"expected a boolean{' or an object' if info else ''}, "
+                                  f"got {type(value).__name__}")
+
+
 def _skip_reason(data: Mapping[str, Any], i: int, graph_type: str, namespace: str | None,
                  known: frozenset[str] | None) -> tuple[str | None, str, str]:
     """(reason to skip or None, name, namespace) of node `i`; see the module docstring."""
@@ -226,15 +261,15 @@ def _skip_reason(data: Mapping[str, Any], i: int, graph_type: str, namespace: st
     node_type = _field_text(data, "nodeType", path, "nodeType")
     name = _field_text(data, _NAME_FIELD.get(graph_type, "workload"), path, "name")
     node_ns = _field_text(data, "namespace", path, "namespace")
-    if node_type == "box" or data.get("isBox"):
+    if node_type == "box" or data.get("isBox"):     # isBox is the box's kind, a string
         return "box", name, node_ns
     if node_type == "unknown" or name == "unknown":
         return "unknown", name, node_ns
-    if data.get("isDead") is True:
+    if _flag(data, "isDead", path):
         return "dead", name, node_ns
-    if data.get("isGateway") or data.get("isWaypoint") is True:
+    if _flag(data, "isGateway", path, info=True) or _flag(data, "isWaypoint", path):
         return "gateway", name, node_ns
-    if data.get("isOutside") is True or (namespace is not None and node_ns != namespace):
+    if _flag(data, "isOutside", path) or (namespace is not None and node_ns != namespace):
         return "outside", name, node_ns
     if node_type != _PRIMARY_TYPE.get(graph_type, "workload"):
         return f"{node_type or 'untyped'}_node", name, node_ns
@@ -281,9 +316,11 @@ def _edge_row(data: Mapping[str, Any], i: int) -> tuple[str, float, float, float
     if protocol in _PCT_ERR and rates.get(_PCT_ERR[protocol]) is not None:
         err = _value(rates, _PCT_ERR[protocol], rpath, default=0.0, upper=100.0) / 100.0
     elif protocol in _ERR_KEYS and qps > 0:
-        errors = 0
+        errors = 0.0
         for key in _ERR_KEYS[protocol]:
             errors += parsed.get(key, 0.0)
+        if errors == math.inf:
+            raise _bad(rpath(), "error rates sum to infinity (overflow)")
         err = min(errors / qps, 1.0)
     p95 = _value(data, "responseTime", path, default=math.nan)
     mtls = _value(data, "isMTLS", path, default=0.0, upper=100.0) / 100.0
@@ -321,6 +358,18 @@ def _endpoint(data: Mapping[str, Any], end: str, names: Mapping[str, str | None]
     return name  # type: ignore[return-value]
 
 
+def _check_finite(values: np.ndarray, what: tuple[str, ...], names: list[Any]) -> None:
+    """Raise `MalformedPayload` if a sum in `values` (shape ``(len(what), len(names))``)
+    overflowed to +-inf: each rate is finite, but rates near 1e308 add up to infinity.
+    `names[j]` (a service, or a (source, target, protocol) key) names column j."""
+    bad = np.isinf(values)
+    if bad.any():
+        row, col = (int(k[0]) for k in np.nonzero(bad))
+        name = names[col] if isinstance(names[col], str) else " -> ".join(names[col][:2])
+        raise _bad("elements.edges", f"{what[row]} of {name:.80} sums to infinity "
+                                     "(rates too large)")
+
+
 def _aggregate_edges(rows: list[tuple[str, str, str, float, float, float, float]]
                      ) -> pd.DataFrame:
     """One row per (source, target, protocol): qps summed, err/mtls qps-weighted, p95 max
@@ -343,6 +392,8 @@ def _aggregate_edges(rows: list[tuple[str, str, str, float, float, float, float]
         acc[4] += w
     keys = list(merged)
     acc = np.array(list(merged.values()), dtype=float).reshape(len(keys), 5).T
+    _check_finite(acc[[0, 2, 3, 4]], ("qps", "err_rate weight", "mtls weight", "qps weight"),
+                  keys)
     floats = np.empty((4, len(keys)))
     floats[0] = acc[0]                    # qps
     floats[1] = acc[1]                    # p95_ms
@@ -415,8 +466,14 @@ def parse_graph(
     rx = [math.nan] * len(services)
     tx = [math.nan] * len(services)
     rows: list[tuple[str, str, str, float, float, float, float]] = []
+    edge_ids: set[str] = set()
     for i, wrapper in enumerate(raw_edges):
         data = _data(wrapper, i, "edges")
+        edge_id = data.get("id")
+        if type(edge_id) is str:
+            if edge_id in edge_ids:   # the same edge twice would count its traffic twice
+                raise _bad(f"{_edge_path(i)}.id", f"duplicate edge id {edge_id[:64]}")
+            edge_ids.add(edge_id)
         src, dst = _endpoint(data, "source", names, i), _endpoint(data, "target", names, i)
         protocol, qps, p95, err, mtls, throughput = _edge_row(data, i)
         kbps = throughput * 8.0 / 1000.0
@@ -437,6 +494,7 @@ def parse_graph(
     floats[4] = rx
     floats[5] = tx
     floats[6] = rps_in
+    _check_finite(floats[4:], ("rx_kbps", "tx_kbps", "rps_in"), services)
     nodes = _frame(_NODE_INDEX, [services], floats)
     ns = namespace if namespace is not None else (namespaces.most_common(1)[0][0]
                                                   if namespaces else "")

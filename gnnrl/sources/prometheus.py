@@ -209,6 +209,10 @@ class PrometheusSource:
                               None if known_services is None else frozenset(known_services),
                               max_services)
 
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials this client sends, for redacting error texts."""
+        return self._http.secrets()
+
     def close(self) -> None:
         self._http.close()
 
