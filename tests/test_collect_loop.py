@@ -21,9 +21,7 @@ from gnnrl.data.store import SnapshotWriter, read_dataset
 from gnnrl.sources.errors import SourceUnavailable
 from gnnrl.sources.kiali import KialiClient
 
-FIXTURE = Path("/work/shared/fixtures/kiali/test_workload_graph.expected.json")
-if not FIXTURE.exists():  # the copy committed with the sources' tests
-    FIXTURE = Path(__file__).parent / "fixtures" / "kiali" / FIXTURE.name
+FIXTURE = Path(__file__).parent / "fixtures" / "kiali" / "test_workload_graph.expected.json"
 GRAPH = FIXTURE.read_bytes()
 
 

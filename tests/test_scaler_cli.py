@@ -163,9 +163,7 @@ def test_cluster_mode_end_to_end_against_fake_kubernetes_and_kiali(tmp_path):
     import yaml
     from scaler_support import fast_fake, usage_for
 
-    fixture = Path("/work/shared/fixtures/kiali/test_workload_graph.expected.json")
-    if not fixture.is_file():
-        pytest.skip("Kiali fixture not available")
+    fixture = Path(__file__).parent / "fixtures" / "kiali" / "test_workload_graph.expected.json"
     payload = fixture.read_bytes()
 
     class Kiali(http.server.BaseHTTPRequestHandler):

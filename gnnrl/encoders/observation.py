@@ -1,6 +1,6 @@
 """Build a contract-shaped observation dict from plain arrays (tests, benchmarks, tools).
 
-The layout is the public observation contract (``shared/ARCHITECTURE.md``): ``svc_df``
+The layout is the public observation contract (docs/internals.md, "Observation"): ``svc_df``
 ``(max_nodes, 6)``, ``edge_df`` ``(max_edges, 7)``, ``global_feats`` ``(4,)``, masks, and
 ``invalid_action_mask`` ``(max_nodes * 15,)`` service-major with 1 = invalid.
 """
