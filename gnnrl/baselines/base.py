@@ -9,7 +9,6 @@ scaler know about a policy. Rule-based baselines decide *replica counts* per ser
 from __future__ import annotations
 
 import abc
-import math
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -57,14 +56,6 @@ def interval_s(env: Any) -> float:
     return float(sim.config.interval_s) if sim is not None else 15.0
 
 
-def replicas_for_rate(rps: float, spec: ServiceSpec, utilization: float) -> int:
-    """Fewest pods that serve ``rps`` with each pod at most ``utilization`` busy.
-
-    Utilisation here is of the pod's *capacity* (``rps / (pods * capacity_rps)``, the
-    M/M/1 load factor rho of `gnnrl.sim.queueing`), clamped to the service's bounds.
-    """
-    need = math.ceil(max(rps, 0.0) / (spec.capacity_rps * utilization) - 1e-9)
-    return int(min(max(need, spec.min_replicas), spec.max_replicas))
 
 
 def rps_at_cpu_utilization(spec: ServiceSpec, utilization: float) -> float:

@@ -68,12 +68,6 @@ class SnapshotData(NamedTuple):
         """Every service name seen in the data, sorted."""
         return sorted(str(s) for s in self.nodes["service"].dropna().unique())
 
-    def schema_versions(self) -> dict[str, list[int]]:
-        """Schema versions present, per dataset (e.g. ``{"nodes": [0, 1], ...}``)."""
-        out = {}
-        for name, df in zip(("nodes", "edges", "gaps"), self, strict=True):
-            out[name] = sorted(int(v) for v in df["schema_version"].unique()) if len(df) else []
-        return out
 
 
 def read_dataset(root: str | os.PathLike[str], *, quarantine: bool = False,

@@ -177,30 +177,6 @@ def flatten_params(params: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(v)[:6000] for k, v in flat.items()}
 
 
-def log_training(
-    uri: str,
-    run_name: str,
-    config: Mapping[str, Any],
-    model_dir: str | os.PathLike[str],
-    metrics: Mapping[str, float] | None = None,
-    tags: Mapping[str, str] | None = None,
-) -> str:
-    """Log one training run: flattened config as params, final metrics, the model folder.
-
-    Returns the MLflow run id (later used to attach the registered pyfunc model).
-    """
-    import mlflow
-
-    with tracked_run(uri, run_name, tags={"gnnrl.step": "train", **(tags or {})}) as run:
-        params = flatten_params(config)
-        for start in range(0, len(params), 100):  # MLflow's log_batch limit is 100 params
-            mlflow.log_params(dict(list(params.items())[start : start + 100]))
-        if metrics:
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.log_artifacts(str(model_dir), artifact_path="model_dir")
-        return run.info.run_id
-
-
 def log_evaluation(
     uri: str,
     run_name: str,

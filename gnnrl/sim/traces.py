@@ -31,7 +31,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from gnnrl.sim.trace_io import (
     BUILTIN_TRACES,
@@ -45,7 +44,7 @@ from gnnrl.sim.trace_io import (
 
 TRACE_KINDS = ("constant", "diurnal", "flash", "ramp", "fluctuating", "surge")
 __all__ = ["BUILTIN_TRACES", "TRACE_KINDS", "TraceError", "TraceSpec", "load_trace",
-           "make_trace", "parse_trace_spec", "save_trace_csv", "trace_from_spec",
+           "make_trace", "parse_trace_spec", "trace_from_spec",
            "window_trace"]
 
 
@@ -262,9 +261,3 @@ def trace_from_spec(spec: str, steps: int, interval_s: float = 15.0, peak_rps: f
                         steps=steps, interval_s=interval_s, peak_rps=peak_rps, seed=seed)
 
 
-def save_trace_csv(rps: np.ndarray, path: str | os.PathLike[str], interval_s: float = 15.0) -> None:
-    """Write a trace as CSV ``t_s,rps`` atomically."""
-    from gnnrl.config import atomic_write_text
-
-    t = np.arange(len(rps)) * interval_s
-    atomic_write_text(path, pd.DataFrame({"t_s": t, "rps": rps}).to_csv(index=False))

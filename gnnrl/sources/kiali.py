@@ -90,9 +90,6 @@ class KialiClient:
         self.config = KialiConfig(base_url=base_url, **settings)
         self._http = HttpJsonClient(self.config, source="kiali")
 
-    @classmethod
-    def from_config(cls, config: KialiConfig) -> KialiClient:
-        return cls(**dataclasses.asdict(config))
 
     def graph_params(self, namespace: str, duration_s: int | None = None,
                      query_time: Any = None) -> dict[str, str]:

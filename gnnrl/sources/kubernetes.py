@@ -297,6 +297,3 @@ class KubernetesSource:
             stamp = stamp.tz_localize("UTC")
         return GraphSnapshot(stamp, self.namespace, nodes, skipped=skipped)
 
-
-#: Name used by `gnnrl.data.sources.make_source`.
-KubernetesClient = KubernetesSource
