@@ -25,6 +25,10 @@ One step of `interval_s` seconds (default 15 s, the HPA controller's sync period
    network from request/response sizes.
 
 Everything random comes from the ``numpy.random.Generator`` passed in or seeded here.
+
+Two implementations of the same step: ``backend="numba"`` (default) runs it as one compiled
+kernel (`gnnrl.sim.kernel`); ``backend="numpy"`` is the vectorised reference it is tested
+against (equal to 1e-9; both draw the same random numbers from the same generator).
 """
 
 from __future__ import annotations
@@ -35,8 +39,12 @@ import math
 import numpy as np
 
 from gnnrl.config import ConfigError, JsonConfig
+from gnnrl.sim import kernel
 from gnnrl.sim.queueing import gamma_p95, mm1_sojourn_moments
 from gnnrl.sim.spec import AppSpec, topological_order
+
+#: implementations of `BatchedSim.step`
+BACKENDS = ("numba", "numpy")
 
 
 @dataclasses.dataclass
@@ -107,6 +115,8 @@ class BatchedSim:
         config: SimConfig.
         seed: seed or a numpy Generator.
         inactive: services that start inactive in every copy.
+        backend: ``"numba"`` (one compiled kernel per step, default) or ``"numpy"`` (the
+            vectorised reference implementation); same results to float rounding.
 
     Attributes:
         service_names: list of S names; column order of every (N, S) array.
@@ -115,9 +125,13 @@ class BatchedSim:
 
     def __init__(self, app: AppSpec, num_copies: int = 1, config: SimConfig | None = None,
                  seed: int | np.random.Generator | None = 0,
-                 inactive: set[str] | frozenset[str] = frozenset()) -> None:
+                 inactive: set[str] | frozenset[str] = frozenset(),
+                 backend: str = "numba") -> None:
         if num_copies < 1:
             raise ConfigError(f"num_copies: must be >= 1, got {num_copies}")
+        if backend not in BACKENDS:
+            raise ConfigError(f"backend: must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
         self.app = app
         self.config = config or SimConfig()
         self.n = num_copies
@@ -231,6 +245,26 @@ class BatchedSim:
         self._work = np.empty((S, N))
         self._done = np.empty((S, N))
         self._tot = np.empty((S, 4, N))
+
+        # ---- constants of the compiled kernel (gnnrl.sim.kernel.step_kernel)
+        consts = np.empty((kernel.NUM_CONSTS, S))
+        for row, v in ((kernel.CAP, self.cap), (kernel.ST_S, self.st_s),
+                       (kernel.IDLE_M, self.idle_m), (kernel.CPU_PER_REQ, self.cpu_per_req),
+                       (kernel.MEM_BASE, self.mem_base), (kernel.MEM_PER_RPS, self.mem_per_rps),
+                       (kernel.REQ_KB, self.req_kb), (kernel.RESP_KB, self.resp_kb),
+                       (kernel.TIMEOUT_S, self.timeout_s)):
+            consts[row] = v
+        self._kconsts = (
+            float(dt), consts, np.ascontiguousarray(self.pending_frac),
+            np.ascontiguousarray(self.pending_done),
+            *kernel.csr(self.P, by_column=True), *kernel.csr(self.P, by_column=False),
+            self.edge_src, self.edge_dst, np.ascontiguousarray(self._edge_p, dtype=float),
+            np.ascontiguousarray(self.edge_mtls_vec, dtype=float), int(self._entry_col))
+        self._kwork = np.zeros((kernel.WORK_ROWS, S))
+        self._no_z = np.zeros(0)
+        self._no_noise = np.zeros((0, S))
+        self._no_target = np.zeros((0, S), dtype=np.int64)
+        self._z_buf, self._noise_buf = np.empty(N), np.empty((N, S))
 
         self.active = np.ones((self.n, S), dtype=bool)
         for name in inactive:
@@ -431,6 +465,66 @@ class BatchedSim:
 
         Returns:
             StepMetrics for the interval (fresh arrays the caller may keep).
+        """
+        if self.backend == "numba":
+            return self._step_numba(entry_rps, target_replicas)
+        return self._step_numpy(entry_rps, target_replicas)
+
+    def _step_numba(self, entry_rps: np.ndarray, target_replicas: np.ndarray | None
+                    ) -> StepMetrics:
+        """`step` as one call of `gnnrl.sim.kernel.step_kernel` (same random draws)."""
+        out_f, out_i, out_e, out_g = self.step_blocks(entry_rps, target_replicas)
+        k = kernel
+        return StepMetrics(
+            replicas=out_i[k.REPLICAS], ready=out_i[k.READY], rps_in=out_f[k.RPS_IN],
+            served_rps=out_f[k.SERVED], cpu_m=out_f[k.CPU_M], mem_mi=out_f[k.MEM_MI],
+            rx_kbps=out_f[k.RX_KBPS], tx_kbps=out_f[k.TX_KBPS], p95_ms=out_f[k.P95_MS],
+            mean_ms=out_f[k.MEAN_MS], err_rate=out_f[k.ERR_RATE], backlog=out_f[k.BACKLOG],
+            out_rps=out_f[k.OUT_RPS], edge_qps=out_e[k.EDGE_QPS],
+            edge_p95_ms=out_e[k.EDGE_P95], edge_err=out_e[k.EDGE_ERR],
+            edge_mtls=out_e[k.EDGE_MTLS], e2e_p95_ms=out_g[k.E2E_P95],
+            e2e_mean_ms=out_g[k.E2E_MEAN], e2e_err_rate=out_g[k.E2E_ERR],
+            active=self.active.copy())
+
+    def step_blocks(self, entry_rps: np.ndarray, target_replicas: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`step` with the compiled kernel, returning its raw output blocks (fresh arrays):
+        float (NUM_FLOAT_OUT, N, S), int64 (2, N, S), edges (4, N, E), entry (3, N); rows
+        named in `gnnrl.sim.kernel`. For callers that read a few fields of one copy and do
+        not need a `StepMetrics` (the single-copy env). numba backend only."""
+        N, S = self.n, self.num_services
+        cfg = self.config
+        if target_replicas is None:
+            target = self._no_target
+        else:
+            target = np.asarray(target_replicas)
+            if target.dtype != np.int64:
+                target = target.astype(np.int64)
+            target = target.reshape(N, S)
+            if not (target.flags.c_contiguous and target.flags.writeable):
+                target = target.copy()
+        entry = np.array(entry_rps, dtype=np.float64, ndmin=1)  # a fresh writable copy
+        if entry.shape != (N,):
+            entry = np.ascontiguousarray(np.broadcast_to(entry, (N,)))
+        # the same draws, in the same order, as the numpy reference
+        z, noise = self._no_z, self._no_noise
+        if cfg.arrival_noise:
+            z = self.rng.standard_normal(out=self._z_buf)
+        if cfg.metric_noise > 0:
+            noise = self.rng.standard_normal(out=self._noise_buf)
+        out_f = np.empty((kernel.NUM_FLOAT_OUT, N, S))
+        out_i = np.empty((2, N, S), dtype=np.int64)
+        out_e = np.empty((4, N, len(self.edges)))
+        out_g = np.empty((3, N))
+        kernel.step_kernel(*self._kconsts, self.ready, self.pending, self.backlog,
+                           self.active, entry, z, float(cfg.metric_noise), noise, target,
+                           self._kwork, out_f, out_i, out_e, out_g)
+        self.t_s += cfg.interval_s
+        return out_f, out_i, out_e, out_g
+
+    def _step_numpy(self, entry_rps: np.ndarray, target_replicas: np.ndarray | None = None
+                    ) -> StepMetrics:
+        """`step`, the vectorised reference implementation.
 
         Implementation note (speed, not semantics): the arithmetic is the model described
         in the module docstring, written with as few numpy calls as possible: constants
