@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from gnnrl.core.envs.moves import NUM_MOVES, ONLY_NOTHING, VALID_TABLE, valid_moves, valid_row
+from gnnrl.core.envs.obs_kernel import observe_kernel
 
 #: (81, 15) int8, 1 = INVALID: the action-mask polarity of the observation.
 INVALID_TABLE = (~VALID_TABLE.reshape(81, NUM_MOVES)).astype(np.int8)
@@ -133,7 +134,7 @@ def observation_layout(sim, slot_idx: np.ndarray, edge_slot: np.ndarray, active:
 def build_observations(
     m, sim, slot_idx: np.ndarray, edge_slot: np.ndarray, max_nodes: int, max_edges: int,
     hpa_target: float = 0.7, entry_rps: np.ndarray | None = None,
-    layout: ObservationLayout | None = None,
+    layout: ObservationLayout | None = None, backend: str = "numba",
 ) -> dict[str, np.ndarray]:
     """Observations for all N copies.
 
@@ -146,18 +147,76 @@ def build_observations(
         layout: `observation_layout(sim, slot_idx, edge_slot, m.active, ...)`, when the
             caller keeps one (it must be rebuilt whenever the mapping or the active
             services change); computed here when None.
+        backend: ``"numba"`` (one compiled kernel, `gnnrl.core.envs.obs_kernel`) or
+            ``"numpy"`` (the vectorised reference); the same float32 values.
 
     Returns:
         dict of fresh arrays with a leading N axis (see module docstring); the caller may
         keep them.
-
-    Implementation note: rows are computed per service (N, S) and scattered into the
-    zeroed padded arrays through flat indices (one numpy call per array, no per-copy
-    loop); the action mask is a lookup in `gnnrl.core.envs.moves.VALID_TABLE`.
     """
-    N, S = slot_idx.shape
     if layout is None:
         layout = observation_layout(sim, slot_idx, edge_slot, m.active, max_nodes, max_edges)
+    if backend == "numpy":
+        return _build_observations_numpy(m, sim, slot_idx, max_nodes, max_edges, hpa_target,
+                                         entry_rps, layout)
+    N = slot_idx.shape[0]
+    return observe(m, sim, layout, N, max_nodes, max_edges, hpa_target, entry_rps,
+                   leading_axis=True)
+
+
+def observe(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
+            max_edges: int, hpa_target: float = 0.7, entry_rps: np.ndarray | None = None,
+            leading_axis: bool = True) -> dict[str, Any]:
+    """`build_observations` with the compiled kernel and a ready layout.
+
+    With ``leading_axis=False`` (one copy only) the arrays have no leading N axis and
+    ``num_nodes`` is an int: the single env's observation, without a copy per field.
+    """
+    N = num_copies
+    if entry_rps is None:
+        entry_rps = m.rps_in[:, sim.index[sim.app.entry]]
+    entry_rps = np.ascontiguousarray(entry_rps, dtype=np.float64)
+    svc = np.zeros(N * max_nodes * 6, dtype=np.float32)
+    edge_df = np.zeros(N * max_edges * 7, dtype=np.float32)
+    global_feats = np.empty((N, 4), dtype=np.float32)
+    invalid = np.empty((N * max_nodes, NUM_MOVES), dtype=np.int8)
+    observe_kernel(m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.out_rps, m.edge_qps,
+                   m.edge_p95_ms, m.edge_err, m.edge_mtls, entry_rps, sim.cpu_request,
+                   sim.min_replicas, sim.max_replicas, float(hpa_target), layout.on,
+                   layout.node_rows, layout.active, layout.edge_on, layout.edge_rows,
+                   layout.edge_ends, INVALID_TABLE, ONLY_NOTHING,
+                   np.empty((2, sim.num_services)), svc, edge_df, global_feats, invalid)
+    if not leading_axis:
+        return {
+            "svc_df": svc.reshape(max_nodes, 6),
+            "edge_df": edge_df.reshape(max_edges, 7),
+            "global_feats": global_feats.reshape(4),
+            "node_mask": layout.node_mask[0].copy(),
+            "edge_mask": layout.edge_mask[0].copy(),
+            "num_nodes": int(layout.num_nodes[0]),
+            "invalid_action_mask": invalid.reshape(max_nodes * NUM_MOVES),
+        }
+    return {
+        "svc_df": svc.reshape(N, max_nodes, 6),
+        "edge_df": edge_df.reshape(N, max_edges, 7),
+        "global_feats": global_feats,
+        "node_mask": layout.node_mask.copy(),
+        "edge_mask": layout.edge_mask.copy(),
+        "num_nodes": layout.num_nodes.copy(),
+        "invalid_action_mask": invalid.reshape(N, max_nodes * NUM_MOVES),
+    }
+
+
+def _build_observations_numpy(m, sim, slot_idx: np.ndarray, max_nodes: int, max_edges: int,
+                              hpa_target: float, entry_rps: np.ndarray | None,
+                              layout: ObservationLayout) -> dict[str, np.ndarray]:
+    """`build_observations`, the vectorised numpy reference.
+
+    Rows are computed per service (N, S) and scattered into the zeroed padded arrays
+    through flat indices (one numpy call per array, no per-copy loop); the action mask is
+    a lookup in `gnnrl.core.envs.moves.VALID_TABLE`.
+    """
+    N, S = slot_idx.shape
     on, node_rows = layout.on, layout.node_rows
     cur = m.replicas
     desired = hpa_desired(m.cpu_m, m.ready, cur, sim.cpu_request, hpa_target,

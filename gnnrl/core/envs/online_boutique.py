@@ -23,12 +23,14 @@ from gymnasium import spaces
 
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES, moves_to_replicas
+from gnnrl.core.envs.obs_kernel import apply_moves_kernel, deltas, info_rows_kernel
 from gnnrl.core.envs.observation import (
     ObservationLayout,
     build_observations,
     observation_layout,
+    observe,
 )
-from gnnrl.core.envs.reward import RewardConfig, reward
+from gnnrl.core.envs.reward import RewardConfig, reward, reward_one
 from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.scenario import Scenario, TopologyEvent, universe
 from gnnrl.sim.spec import AppSpec, load_app_spec
@@ -51,7 +53,7 @@ class _Topology:
 
     slot_idx: np.ndarray  # (1, S) slot of each sim service, -1 = unmapped
     edge_slot: np.ndarray  # (1, E) slot of each edge, -1 = unmapped
-    mapped: np.ndarray  # (K,) sim columns of mapped services
+    mapped: np.ndarray  # (K,) int64 sim columns of mapped services
     slots: np.ndarray  # (K,) their slots
     layout: ObservationLayout
     info_block: np.ndarray  # (len(_PER_SLOT), max_nodes) with the constant rows filled
@@ -76,6 +78,8 @@ class OnlineBoutique(gym.Env):
         peak_rps: peak of synthetic traces (default: the scenario's).
         hpa_target: CPU utilisation target used for the ``desired_replicas`` feature.
         backend: a real-cluster backend instance (k8s=True).
+        sim_backend: ``"numba"`` (compiled step, observation and info kernels; default) or
+            ``"numpy"`` (the vectorised reference implementation); the same results.
 
     Observation/action contracts: see `gnnrl.core.envs.observation` and the README.
     """
@@ -98,6 +102,7 @@ class OnlineBoutique(gym.Env):
         hpa_target: float = 0.7,
         backend: Any = None,
         render_mode: str | None = None,
+        sim_backend: str = "numba",
     ) -> None:
         super().__init__()
         if max_steps < 1:
@@ -110,6 +115,7 @@ class OnlineBoutique(gym.Env):
         self.graph_config = graph_config or DynamicGraphConfig()
         self.graph_space = DynamicGraphSpace(self.graph_config)
         self.sim_config = sim_config or SimConfig()
+        self.sim_backend = sim_backend
         self.max_steps = max_steps
         self.hpa_target = hpa_target
         self.render_mode = render_mode
@@ -158,6 +164,8 @@ class OnlineBoutique(gym.Env):
         self._cost_of: Any = None
         self._cost_value = 0.0
         self._move_base = np.arange(n, dtype=np.int64) * NUM_MOVES
+        self._deltas = deltas()
+        self._event_steps: frozenset[int] = frozenset()
         self.t = 0
 
     # ------------------------------------------------------------------ helpers
@@ -233,8 +241,8 @@ class OnlineBoutique(gym.Env):
             for k, (i, j) in enumerate(sim.edges):
                 key = (sim.service_names[i], sim.service_names[j])
                 edge_slot[0, k] = self.graph_space.edge_mapping.get(key, -1)
-            mapped = np.nonzero(slot_idx[0] >= 0)[0]
-            slots = slot_idx[0, mapped]
+            mapped = np.ascontiguousarray(np.nonzero(slot_idx[0] >= 0)[0], dtype=np.int64)
+            slots = np.ascontiguousarray(slot_idx[0, mapped])
             layout = observation_layout(sim, slot_idx, edge_slot, sim.active,
                                         n, self.graph_config.max_edges)
             # info's per-slot block: constant rows filled once; the dynamic rows come from
@@ -267,6 +275,8 @@ class OnlineBoutique(gym.Env):
     def _apply_events(self, step: int) -> list[str]:
         sim = self.sim
         assert sim is not None
+        if step not in self._event_steps:
+            return []
         done: list[TopologyEvent] = [ev for ev in self.scenario.events if ev.step == step]
         for ev in done:
             sim.set_active(ev.name, ev.kind == "add")
@@ -277,11 +287,22 @@ class OnlineBoutique(gym.Env):
     def _observe(self, m) -> None:
         topo = self._topology()
         assert self.sim is not None
-        obs = build_observations(m, self.sim, topo.slot_idx, topo.edge_slot,
-                                 self.graph_config.max_nodes, self.graph_config.max_edges,
-                                 self.hpa_target, layout=topo.layout)
-        self._obs = {k: v[0] for k, v in obs.items()}
-        self._obs["num_nodes"] = int(self._obs["num_nodes"])
+        n, e = self.graph_config.max_nodes, self.graph_config.max_edges
+        if self.sim_backend == "numpy":
+            obs = build_observations(m, self.sim, topo.slot_idx, topo.edge_slot, n, e,
+                                     self.hpa_target, layout=topo.layout, backend="numpy")
+            self._obs = {k: v[0] for k, v in obs.items()}
+            self._obs["num_nodes"] = int(self._obs["num_nodes"])
+        else:
+            self._obs = observe(m, self.sim, topo.layout, 1, n, e, self.hpa_target,
+                                leading_axis=False)
+            # info's per-slot rows and the cost, in the same pass over the metrics
+            block = topo.info_block.copy()
+            self._cost_value = info_rows_kernel(
+                m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.p95_ms, m.active,
+                self.sim.cpu_request, topo.mapped, topo.slots, block, self._cost_work)
+            self._cost_of = m
+            self._info_block = block
         self._metrics = m
 
     def _get_obs(self) -> Any:
@@ -300,9 +321,12 @@ class OnlineBoutique(gym.Env):
         sim, m = self.sim, self._metrics
         assert sim is not None
         topo = self._topology()
-        block = topo.info_block.copy()
-        dynamic = np.concatenate([getattr(m, attr)[0] for attr in _DYNAMIC_ATTRS])
-        block.reshape(-1)[topo.info_dst] = dynamic.take(topo.info_src)
+        if self.sim_backend == "numpy":
+            block = topo.info_block.copy()
+            dynamic = np.concatenate([getattr(m, attr)[0] for attr in _DYNAMIC_ATTRS])
+            block.reshape(-1)[topo.info_dst] = dynamic.take(topo.info_src)
+        else:  # filled by _observe with this step's metrics
+            block = self._info_block
         p95 = float(m.e2e_p95_ms[0])
         info = {
             "slot_names": list(topo.slot_names),
@@ -352,7 +376,10 @@ class OnlineBoutique(gym.Env):
         self.app_universe, inactive = universe(self.app, self.scenario.events)
         self.sim = BatchedSim(self.app_universe, 1, self.sim_config,
                               seed=np.random.default_rng(int(rng.integers(2**31))),
-                              inactive=inactive)
+                              inactive=inactive, backend=self.sim_backend)
+        self._event_steps = frozenset(ev.step for ev in self.scenario.events)
+        self._cost_work = np.empty(self.sim.num_services)
+        self._target = np.empty((1, self.sim.num_services), dtype=np.int64)
         self.graph_space.reset()
         self._sync_mapping()
         self.t = 0
@@ -381,39 +408,55 @@ class OnlineBoutique(gym.Env):
         n = self.graph_config.max_nodes
         if action.shape != (n,):
             raise ValueError(f"action: expected shape ({n},), got {action.shape}")
-        moves = np.minimum(np.maximum(action, 0), NUM_MOVES - 1)
-        bad = action != moves
-        # the mask is service-major (slot * 15 + move): one gather finds each slot's entry
-        bad |= self._obs["invalid_action_mask"].take(self._move_base + moves) != 0
-        invalid = int(np.count_nonzero(bad))
-        if invalid:
-            moves[bad] = 0
         if self.k8s:
-            return self._k8s_step(moves, invalid)
+            moves = np.minimum(np.maximum(action, 0), NUM_MOVES - 1)
+            bad = action != moves
+            bad |= self._obs["invalid_action_mask"].take(self._move_base + moves) != 0
+            moves[bad] = 0
+            return self._k8s_step(moves, int(np.count_nonzero(bad)))
         sim = self.sim
         assert sim is not None
 
-        topo = self._topology()
-        idx, slots = topo.mapped, topo.slots  # mapping the action saw
+        topo = self._topology()  # the mapping the action saw
         self.t += 1
         events = self._apply_events(self.t)
-        # replicas now: those of the last step, unless an event just changed them
-        target = sim.replicas[0] if events else self._metrics.replicas[0].copy()
-        # Services removed by this step's events are forced to 0 by the simulator; a
-        # service added now keeps its pending pods (its slot had no action yet).
-        target[idx] += DELTAS.take(moves.take(slots))
-        if events:
+        # replicas now: those of the last step, unless an event just changed them.
+        # Services removed by this step's events are forced to 0 by the simulator.
+        base = sim.replicas[0] if events else self._metrics.replicas[0]
+        if self.sim_backend == "numpy":
+            invalid, target = self._moves_numpy(action, topo, base)
+        else:
+            target = self._target[0]
+            invalid = apply_moves_kernel(action, self._obs["invalid_action_mask"], base,
+                                         topo.mapped, topo.slots, self._deltas, target)
+        if events:  # a service added now keeps its pods (its slot had no action yet)
             for name in (ev.split(" ", 1)[1] for ev in events if ev.startswith("add ")):
                 target[sim.index[name]] = sim.replicas[0, sim.index[name]]
-        m = sim.step(np.array([self._trace[self.t]]), target[None, :])
+        m = sim.step(self._trace[self.t:self.t + 1], target[None, :])
         self._observe(m)
         cost = self._cost(m)
-        r = float(reward(self.reward_config, m.e2e_p95_ms, self.app.slo_p95_ms,
-                         m.e2e_err_rate, np.array([cost]), self._cost_min)[0])
+        if self.sim_backend == "numpy":
+            r = float(reward(self.reward_config, m.e2e_p95_ms, self.app.slo_p95_ms,
+                             m.e2e_err_rate, np.array([cost]), self._cost_min)[0])
+        else:
+            r = reward_one(self.reward_config, float(m.e2e_p95_ms[0]), self.app.slo_p95_ms,
+                           float(m.e2e_err_rate[0]), cost, self._cost_min)
         if not math.isfinite(r):
             raise FloatingPointError(f"non-finite reward at step {self.t}")
         truncated = self.t >= self.max_steps
         return self._get_obs(), r, False, truncated, self._info(events, invalid, r)
+
+    def _moves_numpy(self, action: np.ndarray, topo: _Topology, base: np.ndarray
+                     ) -> tuple[int, np.ndarray]:
+        """The reference of `apply_moves_kernel`: (invalid moves, (S,) int64 targets)."""
+        moves = np.minimum(np.maximum(action, 0), NUM_MOVES - 1)
+        bad = action != moves
+        # the mask is service-major (slot * 15 + move): one gather finds each slot's entry
+        bad |= self._obs["invalid_action_mask"].take(self._move_base + moves) != 0
+        moves[bad] = 0
+        target = base.copy()
+        target[topo.mapped] += DELTAS.take(moves.take(topo.slots))
+        return int(np.count_nonzero(bad)), target
 
     def render(self):
         if self.render_mode != "ansi" or self.sim is None:

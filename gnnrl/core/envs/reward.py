@@ -52,3 +52,13 @@ def reward(cfg: RewardConfig, p95_ms: np.ndarray, slo_ms: float, err: np.ndarray
     over = np.clip(ratio - 1.0, 0.0, 2.0)
     return -(cfg.w_slo * violated + cfg.w_over * over + cfg.w_err * err
              + cfg.w_cost * cost_cores / np.maximum(cost_min_cores, 1e-9))
+
+
+def reward_one(cfg: RewardConfig, p95_ms: float, slo_ms: float, err: float, cost_cores: float,
+               cost_min_cores: float) -> float:
+    """`reward` for one copy on Python floats (the same operations, so the same value)."""
+    ratio = p95_ms / slo_ms
+    violated = 1.0 if ratio > 1.0 else 0.0
+    over = min(max(ratio - 1.0, 0.0), 2.0)
+    return -(cfg.w_slo * violated + cfg.w_over * over + cfg.w_err * err
+             + cfg.w_cost * cost_cores / max(cost_min_cores, 1e-9))
