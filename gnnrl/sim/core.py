@@ -254,13 +254,17 @@ class BatchedSim:
                        (kernel.REQ_KB, self.req_kb), (kernel.RESP_KB, self.resp_kb),
                        (kernel.TIMEOUT_S, self.timeout_s)):
             consts[row] = v
+        in_csr = kernel.csr(self.P, by_column=True)
+        out_csr = kernel.csr(self.P, by_column=False)
+        consts[kernel.CALLS_ALL:] = kernel.callee_sums(consts, *out_csr)
+        tiled = np.ascontiguousarray(np.broadcast_to(
+            consts[list(kernel.TILED_FROM)][:, None, :], (kernel.NUM_TILED, N, S)))
         self._kconsts = (
-            float(dt), consts, np.ascontiguousarray(self.pending_frac),
-            np.ascontiguousarray(self.pending_done),
-            *kernel.csr(self.P, by_column=True), *kernel.csr(self.P, by_column=False),
+            float(dt), consts, tiled, np.ascontiguousarray(self.pending_frac),
+            np.ascontiguousarray(self.pending_done), *in_csr, *out_csr,
             self.edge_src, self.edge_dst, np.ascontiguousarray(self._edge_p, dtype=float),
             np.ascontiguousarray(self.edge_mtls_vec, dtype=float), int(self._entry_col))
-        self._kwork = np.zeros((kernel.WORK_ROWS, S))
+        self._kwork = np.zeros((kernel.WORK_ROWS, N, S))
         self._no_z = np.zeros(0)
         self._no_noise = np.zeros((0, S))
         self._no_target = np.zeros((0, S), dtype=np.int64)
