@@ -19,6 +19,7 @@ from gnnrl.core.envs.observation import build_observations
 from gnnrl.sim import BatchedSim, Scenario, SimConfig, TopologyEvent, load_app_spec
 from gnnrl.sim.onlineboutique import reviewservice
 from gnnrl.sim.scenario import universe
+from gnnrl.sim.timing import TimingConfig
 
 REL = 1e-9
 
@@ -62,6 +63,7 @@ def random_episode(backend: str, copies: int, steps: int, config: SimConfig, see
     (4, SimConfig()),
     (3, SimConfig(arrival_noise=False, metric_noise=0.0)),
     (2, SimConfig(interval_s=5.0, metric_noise=0.1)),
+    (3, SimConfig(timing=TimingConfig.realistic())),  # per-pod start-ups on probe ticks
 ])
 def test_numba_step_equals_numpy_reference_over_long_random_episodes(copies, config):
     ref, ref_sim = random_episode("numpy", copies, 120, config, seed=11)

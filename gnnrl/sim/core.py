@@ -39,9 +39,10 @@ import math
 import numpy as np
 
 from gnnrl.config import ConfigError, JsonConfig
-from gnnrl.sim import kernel
+from gnnrl.sim import kernel, timing
 from gnnrl.sim.queueing import gamma_p95, mm1_sojourn_moments
 from gnnrl.sim.spec import AppSpec, topological_order
+from gnnrl.sim.timing import TimingConfig
 
 #: implementations of `BatchedSim.step`
 BACKENDS = ("numba", "numpy")
@@ -55,17 +56,26 @@ class SimConfig(JsonConfig):
         interval_s: control interval, s (Kubernetes HPA's default sync period is 15 s).
         arrival_noise: apply Poisson noise to the number of arrivals per step.
         metric_noise: relative std of CPU/memory measurement noise.
+        timing: cluster timing (`gnnrl.sim.timing`): metrics lags and per-pod start-ups;
+            ``TimingConfig.ideal()`` (default) or ``TimingConfig.realistic()``.
     """
 
     interval_s: float = 15.0
     arrival_noise: bool = True
     metric_noise: float = 0.02
+    timing: TimingConfig = dataclasses.field(default_factory=TimingConfig.ideal)
 
     def __post_init__(self) -> None:
         if not (self.interval_s > 0 and math.isfinite(self.interval_s)):
             raise ConfigError(f"interval_s: must be > 0, got {self.interval_s}")
         if self.metric_noise < 0:
             raise ConfigError(f"metric_noise: must be >= 0, got {self.metric_noise}")
+        if isinstance(self.timing, dict):  # e.g. SimConfig(**json.loads(...))
+            self.timing = TimingConfig.from_dict(self.timing)
+        if not isinstance(self.timing, TimingConfig):
+            raise ConfigError(f"timing: must be a TimingConfig, got {type(self.timing).__name__}")
+        if self.timing.per_pod_startup:
+            timing.startup_grid_s(self.timing, self.interval_s)  # raises if there is none
 
 
 @dataclasses.dataclass
@@ -187,10 +197,27 @@ class BatchedSim:
                        for k in range(int(levels.max()) + 1)]
 
         dt = self.config.interval_s
-        self.K = max(1, math.ceil(self.startup.max() / dt) + 1)
-        j = np.arange(self.K)
-        remaining = self.startup[:, None] - j[None, :] * dt  # (S, K) s left at step start
-        # (K, S): share of the step a pod k steps after creation serves; Ready by step end
+        tcfg = self.config.timing
+        if tcfg.per_pod_startup:
+            # Pipeline slots by time left until Ready, on a grid that holds both the
+            # interval and the probe ticks: slot k has (J - k) grid steps left; a step
+            # moves pods `pipeline_shift` slots on. Scaling down takes the slots in
+            # order, so the pods with the most time left (mostly the newest) go first.
+            self.grid_s = timing.startup_grid_s(tcfg, dt)
+            self.pipeline_shift = round(dt / self.grid_s)
+            J = max(math.ceil(timing.max_ready_s(tcfg, float(x)) / self.grid_s - 1e-9)
+                    for x in self.startup)
+            J = max(J, self.pipeline_shift)
+            timing.check_grid_slots(J + 1)
+            self.K = J + 1
+            left = (J - np.arange(self.K)) * self.grid_s
+            remaining = np.broadcast_to(left[None, :], (S, self.K))
+        else:
+            self.pipeline_shift = 1
+            self.K = max(1, math.ceil(self.startup.max() / dt) + 1)
+            j = np.arange(self.K)
+            remaining = self.startup[:, None] - j[None, :] * dt  # (S, K) s left at step start
+        # (K, S): share of the step a pod in slot k serves; Ready by the step's end
         self.pending_frac = np.ascontiguousarray(np.clip((dt - remaining) / dt, 0.0, 1.0).T)
         self.pending_done = np.ascontiguousarray((remaining <= dt).T)
         # Precomputed matrices: kbit/s of responses from / requests to callees per served req/s
@@ -263,7 +290,8 @@ class BatchedSim:
             float(dt), consts, tiled, np.ascontiguousarray(self.pending_frac),
             np.ascontiguousarray(self.pending_done), *in_csr, *out_csr,
             self.edge_src, self.edge_dst, np.ascontiguousarray(self._edge_p, dtype=float),
-            np.ascontiguousarray(self.edge_mtls_vec, dtype=float), int(self._entry_col))
+            np.ascontiguousarray(self.edge_mtls_vec, dtype=float), int(self._entry_col),
+            int(self.pipeline_shift))
         self._kwork = np.zeros((kernel.WORK_ROWS, N, S))
         self._no_z = np.zeros(0)
         self._no_noise = np.zeros((0, S))
@@ -316,6 +344,25 @@ class BatchedSim:
         self.backlog[copies, i] = 0.0
         if active:
             self.ready[copies, i] = self.min_replicas[i] if replicas is None else replicas
+
+    def _start_pods(self, target_replicas: np.ndarray | None) -> None:
+        """With per-pod start-ups: the pods a step adds, each in the pipeline slot of its
+        own Ready time (`gnnrl.sim.timing.ready_times_s`, drawn from the simulator's
+        generator before the step's noise). Scaling down is left to the step."""
+        if target_replicas is None or not self.config.timing.per_pod_startup:
+            return
+        target = np.maximum(np.asarray(target_replicas).reshape(self.n, self.num_services),
+                            0) * self.active
+        up = np.maximum(target.astype(np.int64) - self.replicas, 0)
+        if not up.any():
+            return
+        n_idx, s_idx = np.nonzero(up)
+        counts = up[n_idx, s_idx]
+        n_pod, s_pod = np.repeat(n_idx, counts), np.repeat(s_idx, counts)
+        ready_s = timing.ready_times_s(self.config.timing, self.startup[s_pod], self.rng)
+        J = self.K - 1
+        slot = J - np.rint(ready_s / self.grid_s).astype(np.int64)
+        np.add.at(self.pending, (slot, n_pod, s_pod), 1)
 
     def _scale(self, target: np.ndarray) -> np.ndarray:
         """Move every service's pod count to `target` (N, S); returns the new counts.
@@ -472,12 +519,13 @@ class BatchedSim:
         """
         if self.backend == "numba":
             return self._step_numba(entry_rps, target_replicas)
+        self._start_pods(target_replicas)
         return self._step_numpy(entry_rps, target_replicas)
 
     def _step_numba(self, entry_rps: np.ndarray, target_replicas: np.ndarray | None
                     ) -> StepMetrics:
         """`step` as one call of `gnnrl.sim.kernel.step_kernel` (same random draws)."""
-        out_f, out_i, out_e, out_g = self.step_blocks(entry_rps, target_replicas)
+        out_f, out_i, out_e, out_g = self._step_blocks(entry_rps, target_replicas)
         k = kernel
         return StepMetrics(
             replicas=out_i[k.REPLICAS], ready=out_i[k.READY], rps_in=out_f[k.RPS_IN],
@@ -490,14 +538,14 @@ class BatchedSim:
             e2e_mean_ms=out_g[k.E2E_MEAN], e2e_err_rate=out_g[k.E2E_ERR],
             active=self.active.copy())
 
-    def step_blocks(self, entry_rps: np.ndarray, target_replicas: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _step_blocks(self, entry_rps: np.ndarray, target_replicas: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """`step` with the compiled kernel, returning its raw output blocks (fresh arrays):
         float (NUM_FLOAT_OUT, N, S), int64 (2, N, S), edges (4, N, E), entry (3, N); rows
-        named in `gnnrl.sim.kernel`. For callers that read a few fields of one copy and do
-        not need a `StepMetrics` (the single-copy env). numba backend only."""
+        named in `gnnrl.sim.kernel`."""
         N, S = self.n, self.num_services
         cfg = self.config
+        self._start_pods(target_replicas)
         if target_replicas is None:
             target = self._no_target
         else:
@@ -625,8 +673,9 @@ class BatchedSim:
         if pending_any:
             self.ready += np.einsum("kns,ks->ns", self.pending, self._pending_done_i)
             keep = self.pending * self._pending_keep
-            self.pending[1:] = keep[:-1]
-            self.pending[0] = 0
+            m = self.pipeline_shift
+            self.pending[m:] = keep[:-m]
+            self.pending[:m] = 0
         self.t_s += dt
 
         return StepMetrics(

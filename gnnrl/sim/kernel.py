@@ -296,8 +296,8 @@ def _edges(edge_src, edge_dst, edge_p, edge_mtls, active, work, out_f, out_e):
 
 
 @numba.njit(**_JIT)
-def _advance_startup(pending_done, ready, pending, out_i):
-    """Pods Ready by the step's end join; the others move one step along."""
+def _advance_startup(pending_done, shift, ready, pending, out_i):
+    """Pods Ready by the step's end join; the others move `shift` slots along."""
     N, S = ready.shape
     K = pending.shape[0]
     for n in range(N):
@@ -306,15 +306,16 @@ def _advance_startup(pending_done, ready, pending, out_i):
                 for k in range(K):
                     if pending_done[k, s]:
                         ready[n, s] += pending[k, n, s]
-                for k in range(K - 1, 0, -1):
-                    pending[k, n, s] = 0 if pending_done[k - 1, s] else pending[k - 1, n, s]
-                pending[0, n, s] = 0
+                for k in range(K - 1, shift - 1, -1):
+                    pending[k, n, s] = 0 if pending_done[k - shift, s] else pending[k - shift, n, s]
+                for k in range(min(shift, K)):
+                    pending[k, n, s] = 0
             out_i[READY, n, s] = ready[n, s]
 
 
 @numba.njit(**_JIT)
 def step_kernel(dt, consts, tiled, pending_frac, pending_done, in_ptr, in_src, in_w, out_ptr,
-                out_dst, out_w, edge_src, edge_dst, edge_p, edge_mtls, entry_col,
+                out_dst, out_w, edge_src, edge_dst, edge_p, edge_mtls, entry_col, shift,
                 ready, pending, backlog, active, entry_rps, z, metric_noise, noise, target,
                 work, out_f, out_i, out_e, out_g):
     """Advance N copies by one interval of `dt` seconds, in place.
@@ -324,7 +325,7 @@ def step_kernel(dt, consts, tiled, pending_frac, pending_done, in_ptr, in_src, i
         consts for every copy; pending_frac (K, S) float; pending_done (K, S) bool;
         in_ptr / out_ptr (S + 1,), in_src / out_dst (C,) int64, in_w / out_w (C,) float:
         the call matrix by callee / by caller; edge_src, edge_dst (E,) int64, edge_p,
-        edge_mtls (E,) float; entry_col int.
+        edge_mtls (E,) float; entry_col int; shift: start-up pipeline slots per step.
         State, updated: ready (N, S) int64, pending (K, N, S) int64, backlog (N, S) float
         (requests); active (N, S) bool.
         Inputs: entry_rps (N,) req/s; z (N,) normals for the arrivals or (0,) for none;
@@ -346,7 +347,7 @@ def step_kernel(dt, consts, tiled, pending_frac, pending_done, in_ptr, in_src, i
     _cpu_mem(tiled, metric_noise, noise, out_f, out_i)
     _network(consts, out_ptr, out_dst, out_w, active, out_f)
     _edges(edge_src, edge_dst, edge_p, edge_mtls, active, work, out_f, out_e)
-    _advance_startup(pending_done, ready, pending, out_i)
+    _advance_startup(pending_done, shift, ready, pending, out_i)
 
 
 def callee_sums(consts: np.ndarray, out_ptr: np.ndarray, out_dst: np.ndarray,

@@ -22,6 +22,7 @@ import numpy as np
 from gymnasium import spaces
 
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
+from gnnrl.core.envs.lag import MetricsLag
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES, moves_to_replicas
 from gnnrl.core.envs.obs_kernel import apply_moves_kernel, deltas, info_rows_kernel
 from gnnrl.core.envs.observation import (
@@ -82,6 +83,11 @@ class OnlineBoutique(gym.Env):
             ``"numpy"`` (the vectorised reference implementation); the same results.
 
     Observation/action contracts: see `gnnrl.core.envs.observation` and the README.
+
+    Cluster timing (``sim_config.timing``, `gnnrl.sim.timing`): with lagged metrics the
+    observation and info's per-slot ``cpu_m``, ``mem_mi``, ``rps_in`` and ``p95_ms`` are
+    what the cluster's metrics pipelines would show (`gnnrl.core.envs.lag`); the SLO,
+    error, cost and ``entry_rps`` numbers and the reward stay the truth.
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["ansi"]}
@@ -166,7 +172,13 @@ class OnlineBoutique(gym.Env):
         self._move_base = np.arange(n, dtype=np.int64) * NUM_MOVES
         self._deltas = deltas()
         self._event_steps: frozenset[int] = frozenset()
+        self._lag: MetricsLag | None = None
         self.t = 0
+
+    @property
+    def metrics_lag(self) -> MetricsLag | None:
+        """This episode's delay lines (None with idealised metrics timing)."""
+        return self._lag
 
     # ------------------------------------------------------------------ helpers
     def _init_k8s(self) -> None:
@@ -285,9 +297,12 @@ class OnlineBoutique(gym.Env):
         return [ev.describe() for ev in done]
 
     def _observe(self, m) -> None:
+        """Observation and info rows of the step that measured `m` (the truth): built
+        from the lagged view of the metrics when the cluster timing lags them."""
         topo = self._topology()
         assert self.sim is not None
         n, e = self.graph_config.max_nodes, self.graph_config.max_edges
+        truth, m = m, (self._lag.push(m) if self._lag is not None else m)
         if self.sim_backend == "numpy":
             obs = build_observations(m, self.sim, topo.slot_idx, topo.edge_slot, n, e,
                                      self.hpa_target, layout=topo.layout, backend="numpy")
@@ -301,9 +316,9 @@ class OnlineBoutique(gym.Env):
             self._cost_value = info_rows_kernel(
                 m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.p95_ms, m.active,
                 self.sim.cpu_request, topo.mapped, topo.slots, block, self._cost_work)
-            self._cost_of = m
+            self._cost_of = truth
             self._info_block = block
-        self._metrics = m
+        self._metrics, self._seen = truth, m
 
     def _get_obs(self) -> Any:
         assert self._obs is not None
@@ -311,7 +326,7 @@ class OnlineBoutique(gym.Env):
             return dict(self._obs)  # fresh arrays every step: no copy needed
         assert self.sim is not None
         idx = [self.sim.index[s] for s in self.app.service_names]
-        m = self._metrics
+        m = self._seen
         slot_of = self._topology().slot_idx[0]
         svc = np.stack([m.replicas[0], self._obs["svc_df"][slot_of[idx], 1],
                         m.cpu_m[0], m.mem_mi[0], m.rps_in[0], m.out_rps[0]], axis=-1)[idx]
@@ -323,7 +338,8 @@ class OnlineBoutique(gym.Env):
         topo = self._topology()
         if self.sim_backend == "numpy":
             block = topo.info_block.copy()
-            dynamic = np.concatenate([getattr(m, attr)[0] for attr in _DYNAMIC_ATTRS])
+            dynamic = np.concatenate([getattr(self._seen, attr)[0]
+                                      for attr in _DYNAMIC_ATTRS])
             block.reshape(-1)[topo.info_dst] = dynamic.take(topo.info_src)
         else:  # filled by _observe with this step's metrics
             block = self._info_block
@@ -391,6 +407,11 @@ class OnlineBoutique(gym.Env):
         warm = np.clip(warm, self.sim.min_replicas, self.sim.max_replicas)
         self.sim.reset(warm)
         m = self.sim.step(np.array([tr[0]]))
+        self._lag = None
+        timing = self.sim_config.timing
+        if timing.lags_cpu or timing.lags_rates:  # (no draw at all with ideal timing)
+            self._lag = MetricsLag(timing, self.sim_config.interval_s, 1)
+            self._lag.reset(m, slice(None), timing.cpu_lag_s(rng, 1))
         self._observe(m)
         self._cost_min = float((self.sim.min_replicas * self.sim.cpu_request
                                 * self.sim.active[0]).sum() / 1000.0)

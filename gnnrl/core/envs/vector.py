@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
+from gnnrl.core.envs.lag import MetricsLag
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES
 from gnnrl.core.envs.observation import (
     ObservationLayout,
@@ -95,6 +96,11 @@ class BatchedEnvPool:
         self.scenario_of: list[Scenario] = [self.scenarios[0]] * B
         self.cost_min = np.ones(B)
         self.m = None
+        #: what the policies read: `m` through the delay lines of the cluster timing
+        self.seen = None
+        timing = self.sim_config.timing
+        self._lag = (MetricsLag(timing, self.sim_config.interval_s, B)
+                     if timing.lags_cpu or timing.lags_rates else None)
         self.obs: dict[str, np.ndarray] | None = None
         self.events_now: list[list[str]] = [[] for _ in range(B)]
         # caches: observation layout (rebuilt after any copy's mapping changes), slot names
@@ -161,9 +167,18 @@ class BatchedEnvPool:
         if self.m is None:
             self.m = type(m)(**{k: np.repeat(v, self.num_envs, axis=0)
                                 for k, v in vars(m).items()})
+            if self._lag is not None:
+                self.seen = type(m)(**{k: v.copy() for k, v in vars(self.m).items()})
+                self._lag.reset(self.m, slice(None), np.zeros(self.num_envs))
         else:
             for k, v in vars(m).items():
                 getattr(self.m, k)[i] = v[0]
+                if self.seen is not self.m and self.seen is not None:
+                    getattr(self.seen, k)[i] = v[0]
+        if self._lag is not None:  # (no draw at all with ideal timing)
+            self._lag.reset(m, np.array([i]), self.sim_config.timing.cpu_lag_s(rng, 1))
+        else:
+            self.seen = self.m
         act = sim.active[i]
         self.cost_min[i] = float((sim.min_replicas * sim.cpu_request * act).sum() / 1000.0)
         self._set_events_now(i, events)
@@ -186,7 +201,7 @@ class BatchedEnvPool:
             self._layout = observation_layout(self.sim, self.slot_idx, self.edge_slot,
                                               self.sim.active, self.graph_config.max_nodes,
                                               self.graph_config.max_edges)
-        return build_observations(self.m, self.sim, self.slot_idx, self.edge_slot,
+        return build_observations(self.seen, self.sim, self.slot_idx, self.edge_slot,
                                   self.graph_config.max_nodes, self.graph_config.max_edges,
                                   self.hpa_target, layout=self._layout)
 
@@ -265,6 +280,7 @@ class BatchedEnvPool:
         rps = self.trace[np.arange(B), self.t]
         self.m = sim.step(rps, target)
         m = self.m
+        self.seen = self._lag.push(m) if self._lag is not None else m
         cost = (m.replicas * sim.cpu_request * m.active).sum(axis=1) / 1000.0
         rewards = reward(self.reward_config, m.e2e_p95_ms, self.app.slo_p95_ms,
                          m.e2e_err_rate, cost, self.cost_min)
