@@ -1,14 +1,21 @@
 """`BatchedSim.step` as one compiled kernel (numba), the fast twin of the numpy reference.
 
-The kernel runs the model of `gnnrl.sim.core` (see its module docstring) copy by copy,
-service by service, in the order of the numpy reference's vectorised passes:
+`step_kernel` runs the model of `gnnrl.sim.core` (see its module docstring) for all N
+copies, in phases that each loop over every copy (one call per phase and step, not per
+copy):
 
-1. scaling (pending pods first out, new ones in the start-up pipeline);
-2. arrivals (Poisson noise from the normals drawn by the caller), effective ready pods,
-   traffic, service, backlog and drops, one service at a time in call-graph depth order
-   (callers first), along with each service's own latency terms;
-3. callees' latency totals added to their callers, deepest first;
-4. outputs: latency, errors, resources, network, edges; the start-up pipeline advances.
+1. `_scale`: pods move to the targets (pending pods go first when scaling down);
+2. `_serve`: arrivals (Poisson noise from the normals drawn by the caller), effective
+   ready pods, traffic, service, backlog and drops, in call-graph depth order (callers
+   first: a service's offered load needs its callers' served requests);
+3. `_own_latency`, `_add_callees`, `_latency`: each service's own latency terms, its
+   callees' totals added deepest first, p95 / mean / error rate;
+4. `_cpu_mem`, `_network`, `_edges`: resources, network and per-edge values;
+5. `_advance_startup`: the start-up pipeline moves on.
+
+The element-wise phases are written branch-free over flat (N x S) arrays, with the
+per-service constants repeated per copy, so LLVM vectorises them; the slow functions
+(log1p, expm1) run in separate loops, only where something was dropped.
 
 Randomness: the kernel draws nothing. The caller passes the standard normals it drew from
 the simulator's ``numpy.random.Generator`` in the same order and number as the numpy

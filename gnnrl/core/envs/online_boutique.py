@@ -430,11 +430,8 @@ class OnlineBoutique(gym.Env):
         if action.shape != (n,):
             raise ValueError(f"action: expected shape ({n},), got {action.shape}")
         if self.k8s:
-            moves = np.minimum(np.maximum(action, 0), NUM_MOVES - 1)
-            bad = action != moves
-            bad |= self._obs["invalid_action_mask"].take(self._move_base + moves) != 0
-            moves[bad] = 0
-            return self._k8s_step(moves, int(np.count_nonzero(bad)))
+            moves, invalid = self._validated_moves(action)
+            return self._k8s_step(moves, invalid)
         sim = self.sim
         assert sim is not None
 
@@ -467,17 +464,23 @@ class OnlineBoutique(gym.Env):
         truncated = self.t >= self.max_steps
         return self._get_obs(), r, False, truncated, self._info(events, invalid, r)
 
-    def _moves_numpy(self, action: np.ndarray, topo: _Topology, base: np.ndarray
-                     ) -> tuple[int, np.ndarray]:
-        """The reference of `apply_moves_kernel`: (invalid moves, (S,) int64 targets)."""
+    def _validated_moves(self, action: np.ndarray) -> tuple[np.ndarray, int]:
+        """(max_nodes,) moves with out-of-range and masked ones replaced by "nothing", and
+        how many were replaced."""
         moves = np.minimum(np.maximum(action, 0), NUM_MOVES - 1)
         bad = action != moves
         # the mask is service-major (slot * 15 + move): one gather finds each slot's entry
         bad |= self._obs["invalid_action_mask"].take(self._move_base + moves) != 0
         moves[bad] = 0
+        return moves, int(np.count_nonzero(bad))
+
+    def _moves_numpy(self, action: np.ndarray, topo: _Topology, base: np.ndarray
+                     ) -> tuple[int, np.ndarray]:
+        """The reference of `apply_moves_kernel`: (invalid moves, (S,) int64 targets)."""
+        moves, invalid = self._validated_moves(action)
         target = base.copy()
         target[topo.mapped] += DELTAS.take(moves.take(topo.slots))
-        return int(np.count_nonzero(bad)), target
+        return invalid, target
 
     def render(self):
         if self.render_mode != "ansi" or self.sim is None:
