@@ -65,6 +65,19 @@ def test_bad_timing_values_name_the_field(changes, field):
         TimingConfig(**changes)
 
 
+@pytest.mark.parametrize("name", ["ideal", "realistic"])
+def test_timing_presets_can_be_named(name):
+    assert SimConfig(timing=name).timing == TimingConfig.preset(name)
+    assert SimConfig(timing=name).timing == name  # a preset equals its name
+    assert TimingConfig.realistic() != "ideal" and TimingConfig(startup_cv=0.0) == "ideal"
+    assert SimConfig.from_dict({"timing": name}).timing == getattr(TimingConfig, name)()
+
+
+def test_unknown_timing_preset_names_the_field():
+    with pytest.raises(ConfigError, match="timing: must be one of"):
+        SimConfig(timing="fast")
+
+
 def test_interval_and_probe_period_without_a_common_grid_are_refused():
     with pytest.raises(ConfigError, match=r"timing\.readiness_period_s"):
         SimConfig(interval_s=7.3, timing=TimingConfig.realistic())

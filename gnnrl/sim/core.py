@@ -42,7 +42,7 @@ from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.sim import kernel, timing
 from gnnrl.sim.queueing import gamma_p95, mm1_sojourn_moments
 from gnnrl.sim.spec import AppSpec, topological_order
-from gnnrl.sim.timing import TimingConfig
+from gnnrl.sim.timing import TIMING_PRESETS, TimingConfig
 
 #: implementations of `BatchedSim.step`
 BACKENDS = ("numba", "numpy")
@@ -57,7 +57,8 @@ class SimConfig(JsonConfig):
         arrival_noise: apply Poisson noise to the number of arrivals per step.
         metric_noise: relative std of CPU/memory measurement noise.
         timing: cluster timing (`gnnrl.sim.timing`): metrics lags and per-pod start-ups;
-            ``TimingConfig.ideal()`` (default) or ``TimingConfig.realistic()``.
+            ``TimingConfig.ideal()`` (default) or ``TimingConfig.realistic()``, or the
+            preset's name (``"ideal"``, ``"realistic"``).
     """
 
     interval_s: float = 15.0
@@ -70,10 +71,13 @@ class SimConfig(JsonConfig):
             raise ConfigError(f"interval_s: must be > 0, got {self.interval_s}")
         if self.metric_noise < 0:
             raise ConfigError(f"metric_noise: must be >= 0, got {self.metric_noise}")
-        if isinstance(self.timing, dict):  # e.g. SimConfig(**json.loads(...))
+        if isinstance(self.timing, str):  # a preset's name
+            self.timing = TimingConfig.preset(self.timing)
+        elif isinstance(self.timing, dict):  # e.g. SimConfig(**json.loads(...))
             self.timing = TimingConfig.from_dict(self.timing)
         if not isinstance(self.timing, TimingConfig):
-            raise ConfigError(f"timing: must be a TimingConfig, got {type(self.timing).__name__}")
+            raise ConfigError(f"timing: must be a TimingConfig or one of {TIMING_PRESETS}, "
+                              f"got {type(self.timing).__name__}")
         if self.timing.per_pod_startup:
             timing.startup_grid_s(self.timing, self.interval_s)  # raises if there is none
 

@@ -47,6 +47,8 @@ import numpy as np
 
 from gnnrl.config import ConfigError, JsonConfig
 
+#: names of the `TimingConfig.preset` timings
+TIMING_PRESETS = ("ideal", "realistic")
 #: start-ups are capped at exp(mu + STARTUP_TAIL_SIGMAS * sigma) (a 1-in-30,000 tail)
 STARTUP_TAIL_SIGMAS = 4.0
 #: the finest start-up grid (s): the interval and the probe period need a common divisor
@@ -108,6 +110,26 @@ class TimingConfig(JsonConfig):
         return cls(cpu_window_s=15.0, cpu_scrape_age_max_s=15.0, kubelet_age_max_s=10.0,
                    hpa_sync_phase_max_s=15.0, rate_window_s=60.0, rate_scrape_s=15.0,
                    startup_cv=0.2, readiness_period_s=10.0)
+
+    def __eq__(self, other: object) -> bool:
+        # a preset equals its name, so ``SimConfig(timing="realistic").timing ==
+        # "realistic"`` holds for code that names timings
+        if isinstance(other, str):
+            return other in TIMING_PRESETS and self == TimingConfig.preset(other)
+        if not isinstance(other, TimingConfig):
+            return NotImplemented
+        return dataclasses.astuple(self) == dataclasses.astuple(other)
+
+    __hash__ = None  # mutable, like every dataclass with eq
+
+    @classmethod
+    def preset(cls, name: str) -> TimingConfig:
+        """`ideal` or `realistic` by name (one of `TIMING_PRESETS`)."""
+        if name == "ideal":
+            return cls.ideal()
+        if name == "realistic":
+            return cls.realistic()
+        raise ConfigError(f"timing: must be one of {TIMING_PRESETS}, got {name!r}")
 
     @property
     def lags_cpu(self) -> bool:
