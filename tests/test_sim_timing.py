@@ -205,3 +205,51 @@ def test_batched_pool_runs_with_realistic_timing_and_observes_the_lagged_view():
         step = pool.step(np.zeros((3, 20), dtype=np.int64))
         assert all(np.isfinite(v).all() for v in step.obs.values())
         assert not np.shares_memory(pool.seen.cpu_m, pool.m.cpu_m)
+
+
+def test_lagged_view_is_the_window_mean_of_the_true_history():
+    from gnnrl.core.envs.lag import MetricsLag
+    from gnnrl.sim import StepMetrics
+
+    N, S, E = 2, 4, 3
+    rng = np.random.default_rng(0)
+
+    def metrics():
+        f = {k: rng.uniform(1.0, 100.0, (N, S)) for k in (
+            "replicas", "ready", "rps_in", "served_rps", "cpu_m", "mem_mi", "rx_kbps",
+            "tx_kbps", "p95_ms", "mean_ms", "err_rate", "backlog", "out_rps")}
+        f |= {k: rng.uniform(0.0, 1.0, (N, E)) for k in (
+            "edge_qps", "edge_p95_ms", "edge_err", "edge_mtls")}
+        f |= {k: rng.uniform(1.0, 9.0, N) for k in ("e2e_p95_ms", "e2e_mean_ms",
+                                                    "e2e_err_rate")}
+        f["edge_qps"][0, 1] = 0.0  # no requests on an edge: plain means
+        return StepMetrics(**f, active=np.ones((N, S), bool))
+
+    timing = TimingConfig.realistic()
+    lag = MetricsLag(timing, DT, N)
+    first = metrics()
+    cpu_lag = np.array([3.0, 31.0])
+    lag.reset(first, slice(None), cpu_lag)
+    truth = [first] * lag.depth
+    for _ in range(12):
+        m = metrics()
+        truth.append(m)
+        seen = lag.push(m)
+        recent = truth[::-1][:lag.depth]  # newest first
+        w_cpu = window_weights(cpu_lag, timing.cpu_window_s, DT, lag.depth)
+        w_rate = window_weights(np.array([15.0]), 60.0, DT, lag.depth)[0]
+
+        def mean(field, w, recent=recent):
+            return sum(w[..., j, None] * getattr(x, field) for j, x in enumerate(recent))
+
+        np.testing.assert_allclose(seen.cpu_m, mean("cpu_m", w_cpu), rtol=1e-12)
+        np.testing.assert_allclose(seen.mem_mi, mean("mem_mi", w_cpu), rtol=1e-12)
+        for field in ("rps_in", "out_rps", "edge_qps"):
+            np.testing.assert_allclose(getattr(seen, field), mean(field, w_rate), rtol=1e-12)
+        qps = mean("edge_qps", w_rate)
+        err_q = sum(w_rate[j] * x.edge_err * x.edge_qps for j, x in enumerate(recent))
+        expected = np.where(qps > 0, err_q / np.maximum(qps, 1e-12), mean("edge_err", w_rate))
+        np.testing.assert_allclose(seen.edge_err, expected, rtol=1e-12)
+        # not lagged: pods, Ready pods and the end-to-end truth
+        for field in ("replicas", "ready", "e2e_p95_ms", "err_rate", "edge_mtls"):
+            assert getattr(seen, field) is getattr(m, field)
