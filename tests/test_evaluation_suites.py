@@ -57,3 +57,21 @@ def test_forecasting_policies_get_the_trace_before_a_real_window(tmp_path):
     synthetic = EvalScenario("flash", "static", 8, 100.0)
     run_episode(policy, synthetic, 1000, app, tmp_path)
     assert policy.history is None
+
+
+@pytest.mark.parametrize(("suite", "timing"), [
+    ("default", "ideal"), ("quick", "ideal"), ("real", "realistic"), ("stress", "realistic"),
+    ("apps", "realistic"),
+])
+def test_real_traffic_suites_run_with_realistic_cluster_timing(suite, timing):
+    assert {s.timing for s in get_suite(suite).scenarios} == {timing}
+
+
+def test_the_timing_switch_returns_the_idealised_timing():
+    from gnnrl.evaluation.scenarios import with_timing
+
+    ideal = with_timing(get_suite("apps"), "ideal")
+    assert {s.timing for s in ideal.scenarios} == {"ideal"}
+    assert all(s.sim_config().timing == "ideal" for s in ideal.scenarios)
+    with pytest.raises(ConfigError, match="timing"):
+        with_timing(ideal, "fast")

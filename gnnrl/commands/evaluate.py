@@ -110,6 +110,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="processes running episodes in parallel (same results; "
                              "default: %(default)s)")
+    parser.add_argument("--timing", choices=("ideal", "realistic"), default=None,
+                        help="cluster timing: realistic = metrics lag and per-pod start-ups "
+                             "(docs/simulator.md); default: realistic for --trace and the "
+                             "real, stress and apps suites, ideal for default and quick")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -126,7 +130,8 @@ def command_line(args: argparse.Namespace) -> str:
     else:
         parts += ["--suite", args.suite or "default"]
     for flag, value in (("--peak-rps", args.peak_rps), ("--app", args.app),
-                        ("--seeds", args.seeds), ("--steps", args.steps)):
+                        ("--seeds", args.seeds), ("--steps", args.steps),
+                        ("--timing", args.timing)):
         if value is not None:
             parts += [flag, str(value)]
     if args.hpa_sweep:
@@ -155,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
                                   f"{', '.join(TOPOLOGIES)})")
             suite = trace_suite(args.trace, seeds=args.seeds or 5, steps=args.steps,
                                 peak_rps=args.peak_rps, topologies=topos, start=args.start,
-                                duration=args.duration, compress=args.compress)
+                                duration=args.duration, compress=args.compress,
+                                timing=args.timing or "realistic")
             first = suite.scenarios[0]
             how = "compressed" if first.compress else "at its own time scale"
             # a whole multi-week trace is a long run: say how long before it starts
@@ -171,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             policies, suite, seeds=args.seeds, out_dir=args.out, app=args.app,
             hpa_sweep=args.hpa_sweep, steps=args.steps, peak_rps=args.peak_rps,
             learning_curves=args.learning_curves, progress=not args.no_progress,
-            command=command_line(args), workers=args.workers,
+            command=command_line(args), workers=args.workers, timing=args.timing,
         )
     except (ConfigError, AppSpecError, TraceError, FileNotFoundError, ValueError) as exc:
         print(f"gnnrl evaluate: error: {exc}", file=sys.stderr)

@@ -27,7 +27,7 @@ import pandas as pd
 from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
 from gnnrl.evaluation.frontier import frontier_table, matched_table
 from gnnrl.evaluation.metrics import METRIC_COLUMNS, episode_metrics, flash_onset
-from gnnrl.evaluation.scenarios import EvalScenario, Suite, get_suite
+from gnnrl.evaluation.scenarios import EvalScenario, Suite, get_suite, with_timing
 from gnnrl.sim.core import SimConfig
 from gnnrl.sim.spec import AppSpec, load_app_spec
 
@@ -256,7 +256,8 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
              steps: int | None = None, peak_rps: float | None = None,
              learning_curves: Sequence[str | Path] = (), progress: bool = True,
              report: bool = True, sim_config: SimConfig | None = None,
-             command: str | None = None, workers: int = 1) -> pd.DataFrame:
+             command: str | None = None, workers: int = 1,
+             timing: str | None = None) -> pd.DataFrame:
     """Evaluate policies on a suite and write the results under ``out_dir``.
 
     Args:
@@ -273,6 +274,8 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
         learning_curves: training-log CSVs to chart in the report.
         command: the command line to print as "Reproduce:" in the report.
         workers: processes for the runs (policies given as specs only; same output).
+        timing: "ideal" or "realistic" for every scenario (None = each suite's own:
+            realistic for ``real``, ``stress`` and ``apps``).
 
     Writes:
         ``steps.parquet`` (per step), ``services.parquet`` (per step x service),
@@ -300,6 +303,8 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
         from gnnrl.evaluation.scenarios import eval_seeds
 
         suite = dataclasses.replace(suite, seeds=eval_seeds(seeds))
+    if timing is not None:
+        suite = with_timing(suite, timing)
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     pols, recipes = _resolve_policies(policies, hpa_sweep)

@@ -252,12 +252,8 @@ class EvalScenario:
         return spec.with_services(services, spec.calls)
 
     def sim_config(self, base: SimConfig | None = None) -> SimConfig:
-        """``base`` with this scenario's ``timing`` where the simulator models timing (a
-        simulator without a ``timing`` setting runs the ideal model)."""
-        base = base or SimConfig()
-        if "timing" in {f.name for f in dataclasses.fields(SimConfig)}:
-            return dataclasses.replace(base, timing=self.timing)  # type: ignore[call-arg]
-        return base
+        """``base`` with this scenario's ``timing`` (`gnnrl.sim.timing` preset name)."""
+        return dataclasses.replace(base or SimConfig(), timing=self.timing)
 
     def sim_trace(self, work_dir: str | Path, interval_s: float = CONTROL_INTERVAL_S) -> str:
         """The simulator's trace spec: a kind, a compressed copy written under ``work_dir``,
@@ -371,7 +367,8 @@ def real_suite(seeds: int = 3, peak_rps: float | None = None) -> Suite:
     """The evaluation windows of the real traces (`gnnrl.sim.trace_windows.EVAL_WINDOWS`)
     replayed at their own time scale (15 s steps), static topology."""
     scen = tuple(EvalScenario(w.trace, "static", None, peak_rps, start=w.start,
-                              duration=w.duration, label=w.name) for w in EVAL_WINDOWS)
+                              duration=w.duration, label=w.name, timing="realistic")
+                 for w in EVAL_WINDOWS)
     return Suite("real", scen, eval_seeds(seeds))
 
 
@@ -380,7 +377,7 @@ def stress_suite(seeds: int = 5, steps: int = 240, peak_rps: float | None = None
     one interval) and the ``flash`` step (30 % -> 100 % in one interval), each with every
     service starting in 30 s and in 60 s."""
     scen = tuple(EvalScenario(kind, "static", steps, peak_rps, startup_s=startup,
-                              label=f"{label}-startup{startup:g}s")
+                              label=f"{label}-startup{startup:g}s", timing="realistic")
                  for kind, label in STRESS_TRACES for startup in STRESS_STARTUPS_S)
     return Suite("stress", scen, eval_seeds(seeds))
 
@@ -393,14 +390,19 @@ def apps_suite(seeds: int = 2, steps: int = 240, peak_rps: float | None = None) 
     scen: list[EvalScenario] = []
     for app in APPS_SUITE_APPS:
         scen.append(EvalScenario(window.trace, "static", None, peak_rps, start=window.start,
-                                 duration=window.duration, app=app, label=window.name))
-        scen.append(EvalScenario("flash", "static", steps, peak_rps, app=app))
+                                 duration=window.duration, app=app, label=window.name,
+                                 timing="realistic"))
+        scen.append(EvalScenario("flash", "static", steps, peak_rps, app=app,
+                                 timing="realistic"))
     return Suite("apps", tuple(scen), eval_seeds(seeds))
 
 
 def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
               peak_rps: float | None = None) -> Suite:
-    """A named suite (`SUITES`):
+    """A named suite (`SUITES`). ``real``, ``stress`` and ``apps`` run with realistic
+    cluster timing (`gnnrl.sim.timing`: metrics lag, per-pod start-ups on readiness-probe
+    ticks); ``default`` and ``quick`` keep the idealised timing of earlier releases
+    (`with_timing` switches either way).
 
     * ``default``: 5 traces x 3 topologies, 240 steps = 1 h, 5 seeds (``replay``
       compressed: the shipped day in one episode);
@@ -431,10 +433,19 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
     raise ConfigError(f"suite: unknown suite {name!r} (known: {', '.join(SUITES)})")
 
 
+def with_timing(suite: Suite, timing: str) -> Suite:
+    """``suite`` with every scenario's timing set to ``timing`` (`TIMINGS`)."""
+    if timing not in TIMINGS:
+        raise ConfigError(f"timing must be one of {TIMINGS}, got {timing!r}")
+    return dataclasses.replace(suite, scenarios=tuple(
+        dataclasses.replace(s, timing=timing) for s in suite.scenarios))
+
+
 def trace_suite(path: str | Path, seeds: int = 5, steps: int | None = None,
                 peak_rps: float | None = None,
                 topologies: tuple[str, ...] = ("static",), start: str | None = None,
-                duration: str | None = None, compress: bool = False) -> Suite:
+                duration: str | None = None, compress: bool = False,
+                timing: str = "ideal") -> Suite:
     """A suite replaying one trace (built-in name or file) under the given topologies.
 
     At the trace's own time scale by default: the window ``start`` + ``duration`` (or
@@ -442,7 +453,7 @@ def trace_suite(path: str | Path, seeds: int = 5, steps: int | None = None,
     ``steps`` (default 240) intervals instead.
     """
     scen = tuple(EvalScenario(str(path), t, steps, peak_rps, start=start, duration=duration,
-                              compress=compress) for t in topologies)
+                              compress=compress, timing=timing) for t in topologies)
     return Suite(f"trace:{scen[0].trace_label}" if scen else f"trace:{path}", scen,
                  eval_seeds(seeds))
 
