@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from gnnrl.config import ConfigError
-from gnnrl.data.snapshot import GraphSnapshot
+from gnnrl.contracts.snapshot import GraphSnapshot
 from gnnrl.sources.errors import MalformedPayload
 from gnnrl.sources.http import HttpConfig, HttpJsonClient
 from gnnrl.sources.kiali_graph import parse_graph

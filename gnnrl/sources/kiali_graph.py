@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot, empty_edges
+from gnnrl.contracts.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot, empty_edges
 from gnnrl.sources.errors import MalformedPayload, TooManyServices
 
 SOURCE = "kiali"

@@ -36,7 +36,7 @@ import urllib3
 from kubernetes import client as k8s
 
 from gnnrl.config import ConfigError, JsonConfig
-from gnnrl.data.snapshot import NODE_COLUMNS, GraphSnapshot
+from gnnrl.contracts.snapshot import NODE_COLUMNS, GraphSnapshot
 from gnnrl.sources.errors import K8sError, K8sUnavailable, k8s_error_from_api_exception
 from gnnrl.sources.quantities import cpu_millicores, memory_mib
 

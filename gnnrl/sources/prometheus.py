@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from gnnrl.config import ConfigError
-from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot, empty_edges
+from gnnrl.contracts.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot, empty_edges
 from gnnrl.sources.errors import MalformedPayload, SourceError, TooManyServices
 from gnnrl.sources.http import HttpConfig, HttpJsonClient
 from gnnrl.sources.kiali import check_duration
