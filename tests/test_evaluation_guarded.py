@@ -42,7 +42,8 @@ def _run(policy, steps=24):
 def test_a_flapping_policy_does_not_flap_behind_the_guard():
     bare = _run(Flapper())
     assert (np.diff(bare) < 0).sum() >= 10  # +1, -1, +1, -1 ...
-    guarded = _run(GuardedPolicy(Flapper(), ScalerConfig.from_dict({"scale_down_window_s": 300.0})))
+    hpa = ScalerConfig.from_dict({"scale_down_window_s": 300.0}).hpa
+    guarded = _run(GuardedPolicy(Flapper(), hpa))
     assert (np.diff(guarded) < 0).sum() == 0  # every drop is inside the 300 s window
     assert guarded[-1] == guarded.max()
 
@@ -53,7 +54,7 @@ def test_the_window_lets_a_sustained_drop_through():
             return np.full(len(info["slot_names"]), 8, dtype=np.int64)  # always -1
 
     cfg = ScalerConfig.from_dict({"scale_down_window_s": 60.0})
-    pods = _run(GuardedPolicy(Shrinker(), cfg), steps=12)
+    pods = _run(GuardedPolicy(Shrinker(), cfg.hpa), steps=12)
     assert pods[-1] < pods[0]
     # the first recommendation seeds the window: nothing drops during the first 60 s
     assert (pods[:4] == pods[0]).all()
@@ -63,5 +64,6 @@ def test_gnnrl_spec_is_the_deployed_path_and_raw_is_the_bare_model():
     deployed = make_policy("gnnrl")
     raw = make_policy("gnnrl-raw")
     assert isinstance(deployed, GuardedPolicy) and deployed.name == "gnnrl"
-    assert deployed.config == ScalerConfig()
+    # the scaler's defaults: what `gnnrl scaler` runs without a config file
+    assert (deployed.hpa, deployed.max_step) == (ScalerConfig().hpa, ScalerConfig().max_step)
     assert not isinstance(raw, GuardedPolicy) and raw.name == "gnnrl-raw"

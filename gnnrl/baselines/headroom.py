@@ -35,7 +35,7 @@ Per service s, every control interval (15 s):
 the rule does not know when the load will move.
 
 The default parameters were chosen on training seeds (< 1000) with
-``python -m gnnrl.baselines.headroom``; evaluation uses seeds from 1000.
+``python benchmarks/sweep_headroom.py``; evaluation uses seeds from 1000.
 """
 
 from __future__ import annotations
@@ -154,28 +154,3 @@ class HeadroomPolicy(ReplicaTargetPolicy):
             hist.append(self.recommendation(name, float(rps_in[i]), entry_rps))
             out[i] = max(hist)
         return out
-
-
-def _main() -> None:  # pragma: no cover - the parameter sweep behind the defaults
-    """Sweep (low_target, high_target, knee) on training seeds; print the table."""
-    import pandas as pd
-
-    from gnnrl.baselines.hpa import HPAPolicy
-    from gnnrl.evaluation.runner import evaluate
-
-    grid = [(0.7, 1.0, 0.5), (0.6, 1.0, 0.5), (0.7, 1.1, 0.6), (0.8, 0.8, 0.5),
-            (0.7, 0.9, 0.5), (0.7, 1.0, 0.4)]
-    policies: list[Any] = [HPAPolicy(0.7)]
-    for lo, hi, knee in grid:
-        policies.append(HeadroomPolicy(HeadroomConfig(lo, hi, knee),
-                                       name=f"headroom-{lo:g}-{hi:g}-{knee:g}"))
-    df = evaluate(policies, suite="default", seeds=[500, 501, 502, 503, 504],
-                  out_dir="headroom-sweep", progress=True, report=False)
-    table = df.groupby("policy")[["slo_violation_rate", "replica_hours",
-                                  "direction_reversals"]].mean()
-    with pd.option_context("display.width", 160):
-        print(table.sort_values("replica_hours").round(4).to_string())
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()

@@ -108,8 +108,8 @@ class Log1pObservation(gym.ObservationWrapper):
 def make_train_env(cfg: MLPPPOConfig) -> gym.Env:
     """The training env: static-topology scenarios of every synthetic trace kind."""
     from gnnrl.core.envs import OnlineBoutique
-    from gnnrl.evaluation.scenarios import default_peak_rps
     from gnnrl.sim import Scenario, load_app_spec
+    from gnnrl.sim.capacity import default_peak_rps
 
     app = load_app_spec(cfg.app)
     peak = cfg.peak_rps or default_peak_rps(app)

@@ -1,15 +1,15 @@
 """A policy behind the in-cluster scaler's guard: what ``gnnrl scaler`` actually deploys.
 
 The scaler never writes a policy's raw decision: every tick it passes each service's
-desired count through `gnnrl.scaler.guard.guard` (Kubernetes HPA's stabilisation window,
-rate limits, the 7-pod step cap, [min, max]) and records the recommendation and the
-written change in the service's history exactly as `gnnrl.scaler.loop` does (a service
-seen for the first time seeds its history with its current count, so nothing scales down
-in the first window: S15). Evaluating
-the bare policy would therefore score something no cluster runs. `GuardedPolicy` replays
-that path in the simulator, with the same code and a `ScalerConfig`, so the ``gnnrl`` row
-of the results is the product as deployed; ``gnnrl-raw`` keeps the bare policy for
-comparison.
+desired count through the guard (`gnnrl.hpa.behavior.guard`: Kubernetes HPA's
+stabilisation windows, rate limits and bounds, then the 7-pod step cap) and records the
+recommendation and the written change in the service's history exactly as
+`gnnrl.scaler.loop` does (a service seen for the first time seeds its history with its
+current count, so nothing scales down in the first window: S15). Evaluating the bare
+policy would therefore score something no cluster runs. `GuardedPolicy` replays that path
+in the simulator, with the same code and the scaler's `hpa` and `max_step` settings, so the
+``gnnrl`` row of the results is the product as deployed; ``gnnrl-raw`` keeps the bare
+policy for comparison.
 """
 
 from __future__ import annotations
@@ -18,29 +18,31 @@ from typing import Any
 
 import numpy as np
 
-from gnnrl.core.envs.moves import moves_to_replicas, replicas_to_moves
-from gnnrl.scaler.config import ScalerConfig, ServiceLimits
-from gnnrl.scaler.guard import ServiceHistory, step_history
+from gnnrl.core.envs.moves import MAX_STEP, moves_to_replicas, replicas_to_moves
+from gnnrl.hpa import HPAConfig, TargetHistory
+from gnnrl.hpa.behavior import guard_and_record
 
 
 class GuardedPolicy:
-    """Wrap ``inner`` (any `Policy`) with the scaler's guard configured by ``config``.
+    """Wrap ``inner`` (any `Policy`) with the scaler's guard.
 
     Args:
         inner: the policy whose moves are the raw decisions.
-        config: the scaler's configuration (its guard fields are used); default
-            `ScalerConfig()`, i.e. what ``gnnrl scaler`` runs without a config file.
+        hpa: the scaler's `hpa` setting (stabilisation, rate limits); default
+            `HPAConfig()`, i.e. what ``gnnrl scaler`` runs without a config file.
+        max_step: the scaler's `max_step` (default 7, the action space's limit).
         name: the row label; default the inner policy's.
     """
 
-    def __init__(self, inner: Any, config: ScalerConfig | None = None,
+    def __init__(self, inner: Any, hpa: HPAConfig | None = None, max_step: int = MAX_STEP,
                  name: str | None = None) -> None:
         self.inner = inner
-        self.config = config or ScalerConfig()
+        self.hpa = hpa or HPAConfig()
+        self.max_step = int(max_step)
         self.name = name or inner.name
         self.supports_topology_change = getattr(inner, "supports_topology_change", True)
         self.use_graph = getattr(inner, "use_graph", True)
-        self._history: dict[str, ServiceHistory] = {}
+        self._history: dict[str, TargetHistory] = {}
 
     def reset(self, env: Any) -> None:
         self.inner.reset(env)
@@ -59,9 +61,10 @@ class GuardedPolicy:
         for i, name in enumerate(names):
             if name is None:
                 continue
-            limits = ServiceLimits(int(info["min_replicas"][i]), int(info["max_replicas"][i]))
-            history = self._history.setdefault(name, ServiceHistory())
-            outcome = step_history(history, int(desired[i]), int(current[i]), limits, now,
-                                   self.config)
+            history = self._history.setdefault(name, TargetHistory())
+            outcome = guard_and_record(history, int(desired[i]), int(current[i]),
+                                       int(info["min_replicas"][i]),
+                                       int(info["max_replicas"][i]), now, self.hpa,
+                                       self.max_step)
             final[i] = outcome.replicas
         return np.asarray(replicas_to_moves(current, final), dtype=np.int64)

@@ -109,9 +109,7 @@ def make_policy(spec: str) -> Any:
         if kind == "gnnrl-raw":
             return policy
         from gnnrl.evaluation.guarded import GuardedPolicy
-        from gnnrl.scaler.config import ScalerConfig
-
-        return GuardedPolicy(policy, ScalerConfig(), name="gnnrl")
+        return GuardedPolicy(policy, name="gnnrl")
     raise ConfigError(f"policies: unknown policy {spec!r} (known: {', '.join(POLICY_NAMES)})")
 
 

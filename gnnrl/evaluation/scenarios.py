@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from gnnrl.config import ConfigError, atomic_write_text
+from gnnrl.sim.capacity import default_peak_rps
 from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.onlineboutique import reviewservice
 from gnnrl.sim.scenario import Scenario, TopologyEvent
@@ -83,17 +84,6 @@ def write_daily_profile(path: str | Path = DEFAULT_REPLAY) -> Path:
     """(Re)generate the shipped replay CSV; ``python -m gnnrl.evaluation.scenarios``."""
     atomic_write_text(path, daily_profile().to_csv(index=False))
     return Path(path)
-
-
-def default_peak_rps(app: AppSpec) -> float:
-    """A peak load every policy can in principle serve: 25 % of the entry load at which
-    the bottleneck service, at its max replicas, is fully busy (225 req/s for the
-    built-in OnlineBoutique, whose bottleneck is the frontend: 15 pods x 60 req/s)."""
-    sim = BatchedSim(app, 1)
-    unit = sim.propagate(np.ones(1))[0]
-    used = unit > 0
-    limit = np.min(sim.max_replicas[used] * sim.cap[used] / unit[used])
-    return float(round(0.25 * limit))
 
 
 #: Control interval the native-resolution step counts assume (`SimConfig.interval_s`).

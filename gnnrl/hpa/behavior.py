@@ -206,6 +206,44 @@ def normalize(current: int, desired: int, min_replicas: int, max_replicas: int,
     return Normalized(stabilized, tuple(reasons))
 
 
+def guard(desired: int, current: int, min_replicas: int, max_replicas: int,
+          history: TargetHistory, now: float, config: HPAConfig, max_step: int
+          ) -> Normalized:
+    """A decision made safe the way the in-cluster scaler writes it: a current count
+    outside [min, max] moves to the bound ("below_min" / "above_max", as the controller
+    does), otherwise `normalize` and then at most ``max_step`` replicas per tick
+    ("max_step"; the action space moves at most 7). Pure."""
+    if current < min_replicas:
+        return Normalized(min_replicas, ("below_min",))
+    if current > max_replicas:
+        return Normalized(max_replicas, ("above_max",))
+    out = normalize(current, desired, min_replicas, max_replicas, history, now, config)
+    if abs(out.replicas - current) <= max_step:
+        return out
+    step = max_step if out.replicas > current else -max_step
+    return Normalized(current + step, (*out.reasons, "max_step"))
+
+
+def guard_and_record(history: TargetHistory, desired: int, current: int, min_replicas: int,
+                     max_replicas: int, now: float, config: HPAConfig, max_step: int
+                     ) -> Normalized:
+    """One tick of `guard` with its bookkeeping, for a target whose write always succeeds.
+
+    Seeds a fresh history with the current count (no scale-down in the first window, as
+    `recordInitialRecommendation`), guards, records the recommendation and the change.
+    The scaler's loop does the same in steps, recording the change only once the write
+    succeeded; the evaluation's guarded row uses this.
+    """
+    keep = config.history_keep_s
+    if not history.seeded():
+        history.record_recommendation(now, current, keep)
+    out = guard(desired, current, min_replicas, max_replicas, history, now, config, max_step)
+    history.record_recommendation(now, desired, keep)
+    if out.replicas != current:
+        history.record_scale_event(now, out.replicas - current, keep)
+    return out
+
+
 # ---------------------------------------------------------------------------- controller
 
 

@@ -290,7 +290,6 @@ def evaluate_step(
     from gnnrl.evaluation.policies import make_policy
     from gnnrl.evaluation.runner import evaluate
     from gnnrl.registry.promote import CHAMPION, alias_version
-    from gnnrl.scaler.config import ScalerConfig
     from gnnrl.registry.pyfunc_model import MODEL_NAME, download_model_dir
     from gnnrl.registry.tracking import check_reachable, log_evaluation, resolve_tracking_uri
 
@@ -307,7 +306,7 @@ def evaluate_step(
 
     def deployed(folder: str | Path, name: str) -> GuardedPolicy:
         # the gate judges what the scaler would run: the model behind its guard
-        return GuardedPolicy(GNNRLPolicy.load(folder, name=name), ScalerConfig(), name=name)
+        return GuardedPolicy(GNNRLPolicy.load(folder, name=name), name=name)
 
     for i, path in enumerate(candidates):
         policy = deployed(path, candidate_name(i, path))

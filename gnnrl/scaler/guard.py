@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from gnnrl.hpa.behavior import TargetHistory, normalize
+from gnnrl.hpa.behavior import TargetHistory
+from gnnrl.hpa.behavior import guard as hpa_guard
 from gnnrl.scaler.config import ScalerConfig, ServiceLimits
 
 #: What the guard remembers about one Deployment: the HPA's per-target history.
@@ -60,38 +61,11 @@ def guard(desired: int, current: int, limits: ServiceLimits, history: TargetHist
     Returns:
         GuardOutcome; `replicas` is always inside [min, max].
     """
-    lo, hi = limits.min_replicas, limits.max_replicas
-    if current < lo:  # HPA: below minReplicas -> minReplicas, whatever the metrics say.
-        return GuardOutcome(lo, desired, ("below_min",))
-    if current > hi:
-        return GuardOutcome(hi, desired, ("above_max",))
-    out = normalize(current, desired, lo, hi, history, now, cfg.hpa)
-    replicas, reasons = out.replicas, list(out.reasons)
-    if abs(replicas - current) > cfg.max_step:
-        replicas = current + cfg.max_step * (1 if replicas > current else -1)
-        reasons.append("max_step")
-    return GuardOutcome(int(replicas), int(desired), tuple(reasons))
+    out = hpa_guard(desired, current, limits.min_replicas, limits.max_replicas, history, now,
+                    cfg.hpa, cfg.max_step)
+    return GuardOutcome(int(out.replicas), int(desired), out.reasons)
 
 
 def history_keep_s(cfg: ScalerConfig) -> float:
     """How long histories must be kept for the windows and rate periods of `cfg`."""
     return cfg.hpa.history_keep_s
-
-
-def step_history(history: TargetHistory, desired: int, current: int, limits: ServiceLimits,
-                 now: float, cfg: ScalerConfig) -> GuardOutcome:
-    """One tick of bookkeeping around `guard` for a service whose write always succeeds.
-
-    Seeds a fresh history with the current count (no scale-down in the first window, S15),
-    guards, records the recommendation and the change. The scaler's loop does the same in
-    steps, recording the change only once the write succeeded; the evaluation's guarded
-    row uses this.
-    """
-    keep = history_keep_s(cfg)
-    if not history.seeded():
-        history.record_recommendation(now, current, keep)
-    outcome = guard(desired, current, limits, history, now, cfg)
-    history.record_recommendation(now, desired, keep)
-    if outcome.replicas != current:
-        history.record_scale_event(now, outcome.replicas - current, keep)
-    return outcome
