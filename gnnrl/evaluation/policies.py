@@ -28,6 +28,9 @@ Spec grammar (comma-separated in ``--policies``):
 ``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`; without PATH the shipped default model)
                     as deployed: behind the in-cluster scaler's guard (`GuardedPolicy`)
 ``gnnrl-raw[:PATH]`` the same model's bare decisions, without the guard
+``SPEC+graph``      SPEC with the graph-wide scale-up: callees of a throttled service are
+                    sized for the load their callers receive (`GraphScaleUp`);
+                    ``gnnrl+graph`` is inside the guard, as deployed
 ==================  =====================================================================
 
 Any spec may be prefixed with ``LABEL=`` to name its row, e.g.
@@ -44,7 +47,7 @@ from gnnrl.config import ConfigError
 POLICY_NAMES = ("hpa", "hpa-NN", "hpa-nb[-NN]", "hpa[-NN]+rps", "keda", "keda-NN", "static",
                 "static-N", "random", "oracle", "headroom", "headroom-NN", "floor", "floor-NN",
                 "predictive", "predictive-NN", "panic", "panic-NN", "mlp[:PATH]",
-                "gnnrl[:PATH]", "gnnrl-raw[:PATH]")
+                "gnnrl[:PATH]", "gnnrl-raw[:PATH]", "SPEC+graph")
 
 
 def make_policy(spec: str) -> Any:
@@ -62,6 +65,8 @@ def make_policy(spec: str) -> Any:
         policy = make_policy(rest)
         policy.name = label
         return policy
+    if spec.endswith(GRAPH_SUFFIX):
+        return _graph(spec[: -len(GRAPH_SUFFIX)])
     kind, _, path = spec.partition(":")
     hpa = re.fullmatch(r"hpa(-nb)?(?:-(\d+))?(\+rps)?", kind)
     if hpa and not path and (hpa.group(1) or hpa.group(3)):
@@ -111,6 +116,24 @@ def make_policy(spec: str) -> Any:
         from gnnrl.evaluation.guarded import GuardedPolicy
         return GuardedPolicy(policy, name="gnnrl")
     raise ConfigError(f"policies: unknown policy {spec!r} (known: {', '.join(POLICY_NAMES)})")
+
+
+GRAPH_SUFFIX = "+graph"
+
+
+def _graph(base: str) -> Any:
+    """``SPEC+graph``: the policy of ``SPEC`` with the graph-wide scale-up
+    (`gnnrl.baselines.graph_scaleup`); for ``gnnrl`` inside the scaler's guard, as
+    deployed."""
+    from gnnrl.baselines.graph_scaleup import GraphScaleUp
+
+    kind, sep, path = base.partition(":")
+    if kind == "gnnrl":
+        from gnnrl.evaluation.guarded import GuardedPolicy
+
+        inner = make_policy("gnnrl-raw" + sep + path)
+        return GuardedPolicy(GraphScaleUp(inner), name="gnnrl" + GRAPH_SUFFIX)
+    return GraphScaleUp(make_policy(base))
 
 
 def _percent(spec: str, num: str | None) -> int:
