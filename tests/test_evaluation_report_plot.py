@@ -3,6 +3,8 @@ land together)."""
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 
 from gnnrl.evaluation.report import plot_cost_vs_violations, point_styles
@@ -18,7 +20,7 @@ def test_each_policy_has_its_own_colour_and_marker():
 def test_a_point_drawn_later_is_smaller_so_it_never_hides_an_earlier_one():
     styles = point_styles(6)
     assert all(a["zorder"] < b["zorder"] and a["s"] > b["s"]
-               for a, b in zip(styles, styles[1:], strict=False))
+               for a, b in itertools.pairwise(styles))
     assert point_styles(1)[0]["s"] > 0
 
 
