@@ -208,15 +208,15 @@ class HttpJsonClient:
             raise SourceError(f"TLS verification of {url} failed (set verify to the server's "
                               f"CA bundle): {exc}", source=self.source) from exc
         except requests.exceptions.Timeout as exc:
-            raise SourceUnavailable(f"timeout after {self.config.retries} retries: {url}",
+            raise SourceUnavailable(f"{self._timeout_text(session, timeout_s)}: {url}",
                                     source=self.source) from exc
         except requests.exceptions.RetryError as exc:
             raise SourceUnavailable(f"still failing after {self.config.retries} retries: {url}",
                                     source=self.source) from exc
         except requests.exceptions.ConnectionError as exc:
             if _timed_out(exc):   # urllib3 gave up on read timeouts: say so, briefly
-                raise SourceUnavailable(f"timeout after {self.config.retries} retries: "
-                                        f"{url}", source=self.source) from exc
+                raise SourceUnavailable(f"{self._timeout_text(session, timeout_s)}: {url}",
+                                        source=self.source) from exc
             raise SourceUnavailable(f"cannot connect to {url}: {exc}",
                                     source=self.source) from exc
         except requests.exceptions.RequestException as exc:
@@ -234,6 +234,11 @@ class HttpJsonClient:
             # exhausts the interpreter's stack (a payload no real source sends)
             raise MalformedPayload(f"response of {url} is nested deeper than the JSON "
                                    "decoder allows", source=self.source) from None
+
+    def _timeout_text(self, session: requests.Session | None, timeout_s: float | None) -> str:
+        if session is None:  # urllib3 retried
+            return f"timeout after {self.config.retries} retries"
+        return f"no answer within {timeout_s or self.config.timeout_s:.3g} s"
 
     def _check_status(self, resp: requests.Response, url: str) -> None:
         if resp.status_code in (401, 403):
