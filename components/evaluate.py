@@ -29,6 +29,10 @@ def evaluate_op(
 
     from gnnrl.pipeline.steps import evaluate_step
 
+    # the report is an HTML page: give it the extension, so that a download from the KFP UI
+    # or the artifact store opens in a browser (KFP keeps a URI the component changed)
+    if not report.uri.endswith(".html"):
+        report.uri += ".html"
     result = evaluate_step(
         candidates=[c.path for c in candidates],
         app_spec=app_spec.path,

@@ -123,7 +123,7 @@ def graph_of(rps: dict[str, float], edges: tuple[tuple[str, str, float], ...] = 
 
     from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot
 
-    def source() -> GraphSnapshot:
+    def source(deadline: float | None = None) -> GraphSnapshot:
         nodes = pd.DataFrame([(n, np.nan, np.nan, np.nan, np.nan, 1.0, 1.0, r)
                               for n, r in rps.items()], columns=list(NODE_COLUMNS))
         e = pd.DataFrame([(s, d, "grpc", q, 12.0, 0.0, 1.0) for s, d, q in edges],

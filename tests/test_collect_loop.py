@@ -275,7 +275,7 @@ def test_huge_payload_is_a_gap_and_nothing_is_written(tmp_path, kiali_server):
         summary = collect(ClientSource("kiali", client, "bookinfo"), w,
                           CollectConfig(interval_s=30, count=1), VirtualClock())
     data = read_dataset(tmp_path)
-    assert summary.errors == {"MalformedPayload": 1} and data.nodes.empty
+    assert summary.errors == {"PayloadTooLarge": 1} and data.nodes.empty  # a MalformedPayload
     assert "max_payload_bytes" in data.gaps.error.iloc[0]
 
 

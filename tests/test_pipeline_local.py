@@ -33,7 +33,10 @@ def workspace(tmp_path_factory):
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
         uri = f"sqlite:///{root / 'mlflow.db'}"
-        first = run_local("quick", "sim", workdir=root / "runs", mlflow_uri=uri, **SHORT)
+        lines: list[str] = []
+        first = run_local("quick", "sim", workdir=root / "runs", mlflow_uri=uri,
+                          verbose=False, progress=lines.append, **SHORT)
+        first.progress = lines
         yield root, uri, first
 
 
@@ -46,6 +49,7 @@ def test_quick_local_run_registers_and_promotes_a_champion(workspace):
     assert float(tags["gate.challenger.slo_violation_rate"]) >= 0.0
     assert len(tags["weights_sha256"]) == 64
     assert "<html" in run.report_html.read_text().lower()
+    assert run.report_html.name == "report.html"  # opens as a page when downloaded
     assert run.report_md.read_text().strip()
     rendered = list(yaml.safe_load_all(run.deploy_manifests.read_text()))
     (deployment,) = [d for d in rendered if d["kind"] == "Deployment"]
@@ -110,14 +114,25 @@ def test_a_challenger_that_does_not_beat_the_champion_leaves_it_unchanged(worksp
     assert second.deploy_manifests is None, "deploy runs only for a promoted model"
 
 
-def test_a_failing_step_stops_the_run_and_leaves_the_registry_alone(workspace):
+def test_quiet_local_run_prints_one_line_per_step_and_no_executor_json(workspace):
+    _, _, run = workspace
+    steps = [line.split()[0] for line in run.progress]
+    assert {"collect-op", "calibrate-op", "evaluate-op", "register-op"} <= set(steps)
+    assert all("succeeded" in line or "success" in line for line in run.progress)
+    assert not any("\x1b[" in line or "{" in line for line in run.progress)
+
+
+def test_a_failing_step_stops_the_run_and_leaves_the_registry_alone(workspace, capsys):
     root, uri, _ = workspace
     before = [v["version"] for v in list_versions(uri)]
     champion = alias_version(uri, CHAMPION)
     with pytest.raises(RuntimeError, match="FAILURE"):
         run_local("quick", "kiali", workdir=root / "runs", mlflow_uri=uri,
                   kiali_url="http://127.0.0.1:9/kiali", namespace="shop",
-                  snapshot_count=2, snapshot_interval_s=1.0)
+                  snapshot_count=2, snapshot_interval_s=1.0, verbose=False,
+                  progress=lambda line: None)
+    # quiet, but the failing step's own words are shown
+    assert "127.0.0.1:9" in capsys.readouterr().err
     assert [v["version"] for v in list_versions(uri)] == before
     assert alias_version(uri, CHAMPION) == champion
 
@@ -140,3 +155,16 @@ def test_readme_quick_pipeline_command_runs_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "champion:         models:/gnnrl-scaler@champion = version 1" in proc.stdout
     assert (tmp_path / "mlflow.db").is_file()
+
+
+def test_quiet_filter_turns_kfp_lines_into_progress_and_keeps_the_tail():
+    from gnnrl.pipeline.runner import _KfpOutputFilter
+
+    lines: list[str] = []
+    out = _KfpOutputFilter(lines.append)
+    out.write("12:00:00.000 - INFO - Executing task \x1b[96m'train-op'\x1b[0m\n")
+    out.write('    {"executorOutput": {"artifacts": {}}}\n    step log li')
+    out.write("ne\n12:00:01.000 - INFO - Task \x1b[96m'train-op'\x1b[0m finished with status "
+              "\x1b[92mSUCCESS\x1b[0m\n")
+    assert len(lines) == 1 and lines[0].split()[:2] == ["train-op", "success"]
+    assert "    step log line" in out.tail and not any("\x1b" in t for t in out.tail)

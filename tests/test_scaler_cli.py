@@ -214,3 +214,119 @@ def test_cluster_mode_end_to_end_against_fake_kubernetes_and_kiali(tmp_path):
         kube.stop()
         kiali.shutdown()
         kiali.server_close()
+
+
+@pytest.mark.parametrize("content, field", [
+    ({"api_backoff_s": "1"}, "api_backoff_s"),
+    ({"api_backoff_s": 1}, "api_backoff_s"),
+    ({"services": "frontend"}, "services"),
+    ({"kiali": {"timeout_s": -1}}, "kiali.timeout_s"),
+])
+def test_config_of_the_wrong_type_exits_2_with_one_line_naming_the_field(tmp_path, capsys,
+                                                                         content, field):
+    cfg = tmp_path / "scaler.json"
+    cfg.write_text(json.dumps(content))
+    assert main(["scaler", "run", "--sim", "--ticks", "1", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and field in err and "Traceback" not in err
+
+
+CYCLE = """name: cyc
+entry: a
+slo_p95_ms: 250
+services:
+  a: {cpu_request_m: 100, mem_request_mi: 64, capacity_rps: 60, service_time_ms: 4,
+      startup_s: 15, min_replicas: 1, max_replicas: 15}
+  b: {cpu_request_m: 100, mem_request_mi: 64, capacity_rps: 60, service_time_ms: 4,
+      startup_s: 15, min_replicas: 1, max_replicas: 15}
+calls:
+  - {from: a, to: b, per_request: 1}
+  - {from: b, to: a, per_request: 1}
+"""
+
+
+@pytest.mark.parametrize("flag, value, says", [
+    ("--app", CYCLE, "cycle"),
+    ("--app", "name: x\nservices: [a, b\n  c: :\n", "cannot parse"),
+    ("--faults", "notjson", "--faults: not JSON"),
+    ("--faults", '{"conflict": 2}', "--faults: conflict"),
+    ("--faults", '{"typo": 0.1}', "--faults"),
+])
+def test_bad_sim_app_or_faults_exit_2_with_one_line(tmp_path, capsys, flag, value, says):
+    if flag == "--app":
+        (tmp_path / "app.yaml").write_text(value)
+        value = str(tmp_path / "app.yaml")
+    assert main(["scaler", "run", "--sim", "--ticks", "1", flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err
+    if flag == "--app":
+        assert value in err
+
+
+def test_sim_run_stops_by_itself_after_the_default_ticks_stated_in_help(capsys):
+    from gnnrl.commands.scaler import SIM_DEFAULT_TICKS
+
+    with pytest.raises(SystemExit):
+        main(["scaler", "--help"])
+    assert f"default: {SIM_DEFAULT_TICKS}" in " ".join(capsys.readouterr().out.split())
+    assert main(["scaler", "run", "--sim", "--mode", "shadow", "--log-level", "WARNING"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["ticks"] == SIM_DEFAULT_TICKS == 240
+
+
+def test_paced_sim_run_ticks_on_the_real_clock(capsys):
+    assert main(["scaler", "run", "--sim", "--pace", "--interval", "50ms", "--ticks", "3",
+                 "--metrics-port", "0", "--log-level", "WARNING"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["ticks"] == 3
+
+
+def test_text_log_shows_each_services_decision_on_the_tick_line(capsys):
+    assert main(["scaler", "run", "--sim", "--mode", "active", "--ticks", "3",
+                 "--log-format", "text"]) == 0
+    ticks = [line for line in capsys.readouterr().err.splitlines() if "scaler: tick " in line]
+    assert len(ticks) == 3
+    assert "mode=rule" in ticks[0] and "frontend 1->" in ticks[0] and "-> " not in ticks[0]
+    assert any(" written" in t for t in ticks)  # the rule scaled something up
+
+
+def test_tick_line_names_current_desired_guarded_source_and_skip():
+    from gnnrl.scaler.logs import tick_line
+
+    line = tick_line({"mode": "rule", "fallback_reason": "model_missing", "latency_ms": 3.14,
+                      "services": {
+                          "cart": {"current": 2, "desired": 9, "guarded": 6, "source": "rule",
+                                   "reasons": ["scale_up_limit"], "skipped": None,
+                                   "write": "written"},
+                          "ad": {"current": 0, "desired": None, "guarded": None, "source": "",
+                                 "skipped": "scaling_disabled", "write": None}}})
+    assert line == ("mode=rule fallback=model_missing 3.1ms | cart 2->9->6 rule "
+                    "[scale_up_limit] written | ad 0 held skipped=scaling_disabled")
+
+
+def test_invalid_config_on_reload_keeps_the_last_good_one_and_emits_an_event(tmp_path):
+    import argparse
+
+    from gnnrl.commands.scaler import ConfigWatcher
+    from gnnrl.scaler.clock import FakeClock
+    from gnnrl.scaler.config import load_config
+    from gnnrl.scaler.loop import Scaler
+    from gnnrl.scaler.sim_cluster import SimCluster
+
+    path = tmp_path / "scaler.json"
+    base = {"namespace": "sim", "source": "sim", "api_backoff_s": [0.5],
+            "services": {"frontend": {"min_replicas": 1, "max_replicas": 5}}}
+    path.write_text(json.dumps(base))
+    args = argparse.Namespace(config=str(path), namespace=None, model=None, mode=None,
+                              interval=None, source=None, metrics_port=None, identity=None,
+                              sim=True)
+    clock = FakeClock()
+    scaler = Scaler(load_config(path), SimCluster("onlineboutique", clock), clock)
+    watcher = ConfigWatcher(args, scaler)
+    for bad in ({"api_backoff_s": 1}, {"services": "frontend"}):
+        path.write_text(json.dumps({**base, **bad}) + " " * len(scaler.events.recorded))
+        watcher.check()
+        assert scaler.config.api_backoff_s == (0.5,)
+        assert scaler.config.services["frontend"].max_replicas == 5
+        kind, reason, _, message = scaler.events.recorded[-1]
+        assert (kind, reason) == ("Warning", "InvalidConfig")
+        assert next(iter(bad)) in message

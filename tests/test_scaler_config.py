@@ -52,3 +52,54 @@ def test_yaml_config_and_unreadable_files(tmp_path):
         load_config(tmp_path / "bad.json")
     with pytest.raises(ConfigError, match=r"nope\.json"):
         load_config(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"api_backoff_s": 1}, "api_backoff_s"),
+    ({"api_backoff_s": "1"}, "api_backoff_s"),
+    ({"services": "frontend"}, "services"),
+    ({"services": ["frontend"]}, "services"),
+    ({"services": {"frontend": 3}}, "services.frontend"),
+    ({"services": {"frontend": {"min_replicas": "1"}}}, r"services\.frontend: min_replicas"),
+    ({"interval_s": "15"}, "interval_s"),
+    ({"metrics_port": "9090"}, "metrics_port"),
+    ({"namespace": 3}, "namespace"),
+    ({"model": None}, "model"),
+    ({"feature_max": "abcdef"}, "feature_max"),
+    ({"hpa": 3}, "hpa"),
+    ({"hpa": {"target_utilization": "x"}}, r"hpa\.target_utilization"),
+    ({"kiali": "http://kiali"}, "kiali"),
+    ({"kiali": {"timeout_s": "a"}}, r"kiali\.timeout_s"),
+    ({"kiali": {"url": "kiali:20001"}}, r"kiali\.url"),
+    ({"prometheus": {"token": "t", "token_file": "/f"}}, r"prometheus\.token"),
+    ({"mlflow": {"ca_bundle": 3}}, r"mlflow\.ca_bundle"),
+    ({"mlflow": {"verify": "no"}}, r"mlflow\.verify"),
+    ({"graph_max_payload_bytes": 0}, "graph_max_payload_bytes"),
+    ({"graph_max_payload_bytes": "8Mi"}, "graph_max_payload_bytes"),
+])
+def test_wrong_types_are_config_errors_naming_the_field(data, field):
+    with pytest.raises(ConfigError, match=field):
+        ScalerConfig.from_dict(data)
+
+
+def test_source_credentials_are_config_and_never_shown():
+    cfg = ScalerConfig.from_dict({
+        "kiali": {"url": "https://kiali:20001/kiali", "token": "s3cret-kiali",
+                  "ca_bundle": "/etc/ca.pem", "timeout_s": 3},
+        "prometheus": {"token": "s3cret-prom"}, "mlflow": {"token": "s3cret-mlflow"}})
+    assert cfg.kiali.source_settings() == {"token": "s3cret-kiali", "token_file": None,
+                                           "verify": "/etc/ca.pem", "timeout_s": 3.0}
+    shown = repr(cfg) + json.dumps(cfg.redacted())
+    assert "s3cret" not in shown and cfg.redacted()["kiali"]["token"] == "***"
+    assert ScalerConfig.from_json(cfg.to_json()) == cfg  # the file keeps them
+
+
+def test_mlflow_settings_become_the_mlflow_clients_environment(tmp_path):
+    from gnnrl.scaler.model_source import mlflow_client_env
+
+    token = tmp_path / "token"
+    token.write_text("tok-from-file\n")
+    assert mlflow_client_env(token_file=str(token), ca_bundle="/ca.pem", timeout_s=7.0) == {
+        "MLFLOW_TRACKING_TOKEN": "tok-from-file", "MLFLOW_TRACKING_SERVER_CERT_PATH": "/ca.pem",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "7"}
+    assert mlflow_client_env(verify=False)["MLFLOW_TRACKING_INSECURE_TLS"] == "true"

@@ -294,7 +294,7 @@ def test_conflict_rereads_the_scale_and_recomputes_from_the_fresh_count(kube):
     fake_cluster(kube, {"cartservice": (2, 1.4)})
     apps = __import__("kubernetes").client.AppsV1Api(kube.api_client())
 
-    def graph():  # someone scales by hand between our read and our write
+    def graph(deadline):  # someone scales by hand between our read and our write
         apps.patch_namespaced_deployment_scale("cartservice", NS, {"spec": {"replicas": 6}})
         return None
 

@@ -54,6 +54,7 @@ import argparse
 import shlex
 import sys
 
+from gnnrl.commands.simulate import positive_int, positive_number
 from gnnrl.config import ConfigError
 
 #: `gnnrl.evaluation.scenarios.SUITES` (spelled out: the parser is built without importing
@@ -91,14 +92,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topologies", default="static",
                         help="with --trace: comma-separated static,add,remove "
                              "(default: %(default)s)")
-    parser.add_argument("--peak-rps", type=float, default=None,
+    parser.add_argument("--peak-rps", type=positive_number, default=None,
                         help="trace peak, req/s (default: 25%% of the bottleneck's capacity)")
     parser.add_argument("--app", default=None,
                         help="application spec: built-in name or YAML/JSON path "
                              "(default: onlineboutique)")
-    parser.add_argument("--seeds", type=int, default=None,
+    parser.add_argument("--seeds", type=positive_int, default=None,
                         help="number of evaluation seeds, from 1000 (default: the suite's)")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--steps", type=positive_int, default=None,
                         help="episode length in 15 s steps (default: the suite's; a replay "
                              "at its own time scale lasts its window)")
     parser.add_argument("--hpa-sweep", type=_int_list, default=[],
@@ -107,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-curves", nargs="*", default=[], metavar="CSV",
                         help="training logs (env_steps, return[, slo_violation_rate]) to chart")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="processes running episodes in parallel (same results; "
                              "default: %(default)s)")
     parser.add_argument("--timing", choices=("ideal", "realistic"), default=None,
@@ -143,11 +144,15 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gnnrl.core.agents.ppo_gnn import ModelLoadError
     from gnnrl.evaluation.runner import evaluate
     from gnnrl.evaluation.scenarios import TOPOLOGIES, trace_suite
     from gnnrl.sim.spec import AppSpecError
     from gnnrl.sim.traces import TraceError
 
+    import os
+
+    fresh_out = not os.path.exists(args.out)
     try:
         policies = [p.strip() for p in args.policies.split(",") if p.strip()]
         if not policies:
@@ -179,8 +184,14 @@ def run(args: argparse.Namespace) -> int:
             learning_curves=args.learning_curves, progress=not args.no_progress,
             command=command_line(args), workers=args.workers, timing=args.timing,
         )
-    except (ConfigError, AppSpecError, TraceError, FileNotFoundError, ValueError) as exc:
-        print(f"gnnrl evaluate: error: {exc}", file=sys.stderr)
+    except (ConfigError, AppSpecError, TraceError, FileNotFoundError, ValueError,
+            ModelLoadError) as exc:
+        print(f"gnnrl evaluate: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        if fresh_out:  # leave no empty --out behind (rmdir removes only an empty folder)
+            try:
+                os.rmdir(args.out)
+            except OSError:
+                pass
         return 2
     print(f"{len(summary)} runs -> {args.out}/summary.csv, frontier.csv, matched.csv, "
           "results.md, report.html")

@@ -85,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--parallelism", type=int, help="seeds trained at once (2)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="override a pipeline parameter (repeatable)")
+    r.add_argument("--verbose", action="store_true",
+                   help="show KFP's output (executor JSON, every step's logs); by default "
+                        "one line per step, and the end of the output when a step fails")
 
     s = sub.add_parser("submit", help="start one run on a Kubeflow Pipelines server")
     s.add_argument("--host", required=True, help="KFP API/UI URL")
@@ -125,11 +128,11 @@ def _run_local(args: argparse.Namespace) -> int:
         if getattr(args, name):
             overrides[name] = getattr(args, name)
     print(f"gnnrl pipeline run: profile {args.profile}, source {args.source}; "
-          f"each step's progress follows", flush=True)
+          f"one line per step follows (--verbose: all of KFP's output)", flush=True)
     try:
         summary = run_local(args.profile, args.source, workdir=args.workdir,
                             mlflow_uri=args.mlflow_uri, parallelism=args.parallelism,
-                            **overrides)
+                            verbose=args.verbose, **overrides)
     except RuntimeError as exc:
         print(f"gnnrl pipeline run: FAILED: {exc}", file=sys.stderr)
         print("the champion in the registry is unchanged (later steps did not run)",

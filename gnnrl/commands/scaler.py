@@ -1,8 +1,13 @@
 """Run the in-cluster scaler: observe -> decide -> guard -> apply (shadow or active mode).
 
 Examples:
-  # closed-loop demo on one machine: the simulator is the cluster, 200 ticks, HPA rule only
+  # closed-loop demo on one machine: the simulator is the cluster, HPA rule only; stops
+  # after 240 ticks (one simulated hour of 15 s ticks) unless --ticks says otherwise
+  gnnrl scaler run --sim --mode shadow --log-format text
   gnnrl scaler run --sim --mode active --ticks 200
+
+  # the same at the pace of a real cluster (one tick per interval, here 1 s)
+  gnnrl scaler run --sim --mode active --pace --interval 1s --ticks 30
 
   # the same with the shipped model and injected API faults, printing a summary
   gnnrl scaler run --sim --mode active --ticks 500 --model gnnrl/assets/models/default \\
@@ -17,13 +22,15 @@ Examples:
   gnnrl scaler run --config /etc/gnnrl/scaler.json --mode active
 
 Metrics, /healthz and /readyz are served on --metrics-port (default from the config, 9090).
-The process exits 2 on an invalid configuration (RELIABILITY S18). See docs/scaler.md.
+The process exits 2 on an invalid configuration, app spec or --faults, with one line naming
+the field or file (RELIABILITY S18). See docs/scaler.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import signal
@@ -32,6 +39,9 @@ import sys
 import threading
 
 from gnnrl.config import ConfigError
+
+#: ticks of a `--sim` run without --ticks: one simulated hour of 15 s ticks
+SIM_DEFAULT_TICKS = 240
 
 
 def parse_duration(text: str) -> float:
@@ -54,23 +64,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", choices=["kiali", "prometheus"], help="traffic graph source")
     parser.add_argument("--kiali-url", default=os.environ.get("GNNRL_KIALI_URL"))
     parser.add_argument("--prometheus-url", default=os.environ.get("GNNRL_PROMETHEUS_URL"))
-    parser.add_argument("--mlflow-uri", default=os.environ.get("MLFLOW_TRACKING_URI"))
+    parser.add_argument("--mlflow-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                        help="MLflow tracking URI (default: mlflow.url of the config, or "
+                             "MLFLOW_TRACKING_URI)")
     parser.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster ServiceAccount)")
     parser.add_argument("--metrics-port", type=int, help="port of /metrics /healthz /readyz")
     parser.add_argument("--identity", help="Lease holder identity (default: hostname)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch intra-op threads (1: a small model on a CPU-limited pod "
                              "is fastest single-threaded)")
-    parser.add_argument("--log-format", choices=["json", "text"], default="json")
+    parser.add_argument("--log-format", choices=["json", "text"], default="json",
+                        help="json: one object per line; text: one readable line per tick "
+                             "(per service current -> desired -> guarded, source, skip "
+                             "reason)")
     parser.add_argument("--log-level", default="INFO")
     sim = parser.add_argument_group("simulator as the cluster (--sim)")
     sim.add_argument("--sim", action="store_true", help="drive the simulator, not a cluster")
     sim.add_argument("--app", default="onlineboutique", help="app spec (built-in or path)")
-    sim.add_argument("--ticks", type=int, help="stop after this many ticks")
+    sim.add_argument("--ticks", type=int,
+                     help=f"stop after this many ticks (--sim default: {SIM_DEFAULT_TICKS}, "
+                          "one simulated hour of 15 s ticks; without --sim: never)")
     sim.add_argument("--faults", help="SimFaults as JSON, e.g. '{\"conflict\": 0.05}'")
     sim.add_argument("--seed", type=int, default=0)
-    sim.add_argument("--realtime", action="store_true",
-                     help="with --sim: wait the real interval between ticks")
+    sim.add_argument("--pace", "--realtime", dest="pace", action="store_true",
+                     help="with --sim: run in real time, one tick per interval (default: "
+                          "as fast as the CPU allows)")
 
 
 def _config(args: argparse.Namespace, sim_limits: dict[str, tuple[int, int]] | None):
@@ -90,27 +108,45 @@ def _config(args: argparse.Namespace, sim_limits: dict[str, tuple[int, int]] | N
     return cfg
 
 
+def _endpoint(cfg, name: str, url: str | None):
+    """The `EndpointConfig` `name` of `cfg` with the command line's URL (it wins)."""
+    endpoint = getattr(cfg, name)
+    if url:
+        endpoint = endpoint.replace(url=url)
+    for field in ("ca_bundle", "token_file"):
+        path = getattr(endpoint, field)
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"{name}.{field}: no such file {path}")
+    return endpoint
+
+
 def _graph_source(args: argparse.Namespace, cfg, api_client):
+    """The graph callable of `KubeCluster`: a `time.monotonic()` deadline -> the traffic
+    graph (Kiali or Prometheus, merged with the Kubernetes source), every request of it
+    ending by the deadline and every answer capped at `graph_max_payload_bytes`."""
     from gnnrl.sources.kubernetes import KubernetesSource
 
     kube = KubernetesSource(api_client, namespace=cfg.namespace,
                             request_timeout_s=cfg.api_timeout_s)
+    flag = "--kiali-url (or GNNRL_KIALI_URL)" if cfg.source == "kiali" else \
+        "--prometheus-url (or GNNRL_PROMETHEUS_URL)"
+    endpoint = _endpoint(cfg, cfg.source, args.kiali_url if cfg.source == "kiali"
+                         else args.prometheus_url)
+    if not endpoint.url:
+        raise ConfigError(f"{cfg.source}.url: required with --source {cfg.source} "
+                          f"(or give {flag})")
+    settings = {**endpoint.source_settings(), "max_payload_bytes": cfg.graph_max_payload_bytes}
     if cfg.source == "kiali":
-        if not args.kiali_url:
-            raise ConfigError("--kiali-url (or GNNRL_KIALI_URL) is required with --source kiali")
         from gnnrl.sources.kiali import KialiClient
 
-        traffic = KialiClient(args.kiali_url)
+        traffic = KialiClient(endpoint.url, **settings)
     else:
-        if not args.prometheus_url:
-            raise ConfigError("--prometheus-url (or GNNRL_PROMETHEUS_URL) is required with "
-                              "--source prometheus")
         from gnnrl.sources.prometheus import PrometheusSource
 
-        traffic = PrometheusSource(args.prometheus_url)
+        traffic = PrometheusSource(endpoint.url, **settings)
 
-    def graph():
-        return traffic.snapshot(cfg.namespace).merged(kube.snapshot())
+    def graph(deadline: float):
+        return traffic.snapshot(cfg.namespace, deadline=deadline).merged(kube.snapshot())
 
     return graph
 
@@ -136,14 +172,14 @@ class ConfigWatcher:
         if stamp is None or stamp == self.stamp:
             return
         self.stamp = stamp
-        import logging
-
         log = logging.getLogger("gnnrl.scaler")
         try:
             new = _config(self.args, None)
         except ConfigError as exc:
             log.error("config %s changed but is invalid, keeping the running one: %s",
                       self.args.config, exc)
+            self.scaler.events.emit("", "InvalidConfig", f"{self.args.config}: {exc}; the "
+                                    "last valid configuration stays in use", warning=True)
             return
         if new.model != self.scaler.config.model or new.namespace != self.scaler.config.namespace:
             log.warning("config change of model/namespace needs a restart; other fields applied")
@@ -159,14 +195,39 @@ def run(args: argparse.Namespace) -> int:
     logs.configure(args.log_format, args.log_level)
     from gnnrl.sources.errors import K8sError
 
+    from gnnrl.sim import AppSpecError, TraceError
+
     try:
         return _run(args)
-    except ConfigError as exc:
-        print(f"gnnrl scaler: invalid configuration: {exc}", file=sys.stderr)
+    except (ConfigError, AppSpecError, TraceError) as exc:
+        print(f"gnnrl scaler: invalid configuration: {_one_line(exc)}", file=sys.stderr)
         return 2
     except K8sError as exc:  # e.g. the Deployments cannot be listed at start (RBAC, API down)
-        print(f"gnnrl scaler: cannot start: {exc}", file=sys.stderr)
+        print(f"gnnrl scaler: cannot start: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: Exception) -> str:
+    """The message on one line (a YAML parser's message spans several)."""
+    return " ".join(str(exc).split())
+
+
+def _faults(text: str | None):
+    from gnnrl.scaler.sim_cluster import SimFaults
+
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--faults: not JSON ({exc.msg} at character {exc.pos}); "
+                          'e.g. \'{"conflict": 0.05}\'') from None
+    try:
+        return SimFaults.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"--faults: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"--faults: {exc}") from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -174,18 +235,22 @@ def _run(args: argparse.Namespace) -> int:
     from gnnrl.scaler.events import EventRecorder
     from gnnrl.scaler.loop import Scaler, run_forever
     from gnnrl.scaler.metrics import HealthServer, ScalerMetrics
-    from gnnrl.scaler.model_source import ModelSource, RegistryResolver
+    from gnnrl.scaler.model_source import ModelSource, RegistryResolver, mlflow_client_env
 
+    if args.ticks is not None and args.ticks < 1:
+        raise ConfigError(f"--ticks: expected a positive number of ticks, got {args.ticks}")
     real = MonotonicClock()
     elector = None
     if args.sim:
-        from gnnrl.scaler.sim_cluster import SimCluster, SimFaults
+        from gnnrl.scaler.sim_cluster import SimCluster
 
-        clock = real if args.realtime else FakeClock(0.0)
-        faults = SimFaults.from_dict(json.loads(args.faults)) if args.faults else None
+        from gnnrl.sim import load_app_spec
+
+        clock = real if args.pace else FakeClock(0.0)
+        faults = _faults(args.faults)
         interval = args.interval or 15.0
-        cluster = SimCluster(args.app, clock, interval_s=interval, faults=faults,
-                             seed=args.seed)
+        cluster = SimCluster(load_app_spec(args.app), clock, interval_s=interval,
+                             faults=faults, seed=args.seed)
         cfg = _config(args, cluster.limits)
         events = EventRecorder(None, cfg.namespace)
     else:
@@ -215,14 +280,18 @@ def _run(args: argparse.Namespace) -> int:
             import torch
 
             torch.set_num_threads(args.torch_threads)
+        mlflow = _endpoint(cfg, "mlflow", args.mlflow_uri)
+        env = mlflow_client_env(mlflow.token, mlflow.token_file, mlflow.ca_bundle,
+                                mlflow.verify, mlflow.timeout_s)
         models = ModelSource(cfg.model, cfg.model_sha256, clock, poll_s=cfg.model_poll_s,
-                             resolver_factory=lambda: RegistryResolver(args.mlflow_uri))
+                             resolver_factory=lambda: RegistryResolver(mlflow.url or None,
+                                                                       env))
     metrics = ScalerMetrics()
     scaler = Scaler(cfg, cluster, clock, models=models, metrics=metrics, events=events,
                     elector=elector)
     stop = threading.Event()
     server = None
-    if not args.sim or args.realtime:
+    if not args.sim or args.pace:
         server = HealthServer(metrics, scaler.live, lambda: scaler.started,
                               port=cfg.metrics_port).start()
 
@@ -250,7 +319,9 @@ def _run(args: argparse.Namespace) -> int:
         summary["max_latency_ms"] = max(summary["max_latency_ms"], report.latency_s * 1000)
 
     try:
-        run_forever(scaler, clock, stop.is_set, max_ticks=args.ticks, on_tick=on_tick,
+        ticks = args.ticks if args.ticks is not None else (
+            SIM_DEFAULT_TICKS if args.sim else None)
+        run_forever(scaler, clock, stop.is_set, max_ticks=ticks, on_tick=on_tick,
                     renew=False)
     finally:
         if server is not None:

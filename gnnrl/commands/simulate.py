@@ -12,6 +12,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import numpy as np
@@ -20,15 +21,38 @@ import pandas as pd
 TOPOLOGIES = ("static", "add", "remove")
 
 
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number > 0 (``nan``, ``inf`` and negatives refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app", default="onlineboutique",
                    help="built-in app name or app spec file (YAML/JSON) [onlineboutique]")
     p.add_argument("--trace", default="diurnal",
                    help="constant|diurnal|flash|ramp|fluctuating or a CSV/Parquet file "
                         "with t_s,rps [diurnal]")
-    p.add_argument("--peak-rps", type=float, default=100.0,
+    p.add_argument("--peak-rps", type=positive_number, default=100.0,
                    help="peak entry req/s of the trace [100]")
-    p.add_argument("--steps", type=int, default=240, help="control intervals of 15 s [240]")
+    p.add_argument("--steps", type=positive_int, default=240,
+                   help="control intervals of 15 s [240]")
     p.add_argument("--policy", default="hpa",
                    help="static | random | hpa | hpa-NN | keda | oracle | gnnrl[:PATH] [hpa]")
     p.add_argument("--topology", choices=TOPOLOGIES, default="static",
@@ -62,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gnnrl.config import ConfigError
+    from gnnrl.core.agents.ppo_gnn import ModelLoadError
     from gnnrl.core.envs import OnlineBoutique
     from gnnrl.evaluation.policies import make_policy
     from gnnrl.sim import AppSpecError, TraceError, load_app_spec
@@ -72,8 +97,9 @@ def run(args: argparse.Namespace) -> int:
                              goal_reward=args.goal)
         policy = make_policy(args.policy)
         obs, info = env.reset(seed=args.seed)
-    except (AppSpecError, TraceError, ConfigError, ValueError, FileNotFoundError) as exc:
-        print(f"gnnrl simulate: error: {exc}", file=sys.stderr)
+    except (AppSpecError, TraceError, ConfigError, ValueError, FileNotFoundError,
+            ModelLoadError) as exc:
+        print(f"gnnrl simulate: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     policy.reset(env)
     rows = []

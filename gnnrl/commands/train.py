@@ -76,14 +76,43 @@ def build_config(args: argparse.Namespace):
     return cfg
 
 
+def check_inputs(cfg) -> None:
+    """Read the app spec and every trace the run will use, before anything is written to
+    --out (a bad input then leaves no half-made run folder behind).
+
+    Raises:
+        AppSpecError: the spec is missing, unparsable or invalid (a cycle, ...).
+        TraceError: a trace file is missing or has the wrong columns.
+        ValueError: an unknown topology variant.
+    """
+    from gnnrl.core.agents.scenario_mix import training_scenarios
+    from gnnrl.sim import load_app_spec
+    from gnnrl.sim.traces import trace_from_spec
+
+    app = load_app_spec(cfg.app)
+    training_scenarios(app, cfg.traces, cfg.peaks, cfg.topology, cfg.max_steps)
+    for trace in cfg.traces:
+        trace_from_spec(trace, steps=cfg.max_steps, peak_rps=max(cfg.peaks))
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (a YAML parser's message spans several)."""
+    return " ".join(str(exc).split())
+
+
 def run(args: argparse.Namespace) -> int:
     from gnnrl.core.agents.ppo import TrainingNaNError
     from gnnrl.core.agents.train import train
+    from gnnrl.sim import AppSpecError, TraceError
 
     try:
         cfg = build_config(args)
-    except ConfigError as exc:
-        print(f"gnnrl train: invalid configuration: {exc}", file=sys.stderr)
+        check_inputs(cfg)
+    except (ConfigError, AppSpecError, TraceError, ValueError) as exc:
+        print(f"gnnrl train: invalid input: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unreadable --config file
+        print(f"gnnrl train: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     print(f"gnnrl train: {cfg.to_json(indent=None)}", file=sys.stderr)
     try:
@@ -92,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"gnnrl train: stopped: {exc}; the last good checkpoint is kept in "
               f"{args.out}/checkpoints", file=sys.stderr)
         return 1
-    except ConfigError as exc:
-        print(f"gnnrl train: invalid configuration: {exc}", file=sys.stderr)
+    except (ConfigError, AppSpecError, TraceError) as exc:
+        print(f"gnnrl train: invalid input: {_one_line(exc)}", file=sys.stderr)
         return 2
     print(path)
     return 0

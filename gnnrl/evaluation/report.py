@@ -209,6 +209,19 @@ def plot_timeline(steps: pd.DataFrame, services: pd.DataFrame, scenario: str, se
     return _fig_png(fig)
 
 
+def point_styles(n: int) -> list[dict[str, Any]]:
+    """Scatter styles of `n` policies drawn in this order at possibly the same point (HPA
+    and KEDA often land together): each its own colour (tab10 without its grey, the sweep's
+    colour) and marker, and each drawn above the ones before it but smaller, so a point
+    drawn later never covers an earlier one (its larger marker shows around it)."""
+    palette = [f"C{k}" for k in range(10) if k != 7]
+    markers = "oDs^vP*Xh<>"
+    big, small = 190.0, 35.0
+    step = (big - small) / max(n - 1, 1)
+    return [{"color": palette[i % len(palette)], "marker": markers[i % len(markers)],
+             "s": big - i * step, "zorder": 3 + i} for i in range(n)]
+
+
 def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> bytes:
     """Mean replica-hours vs mean SLO-violation rate per policy, over the scenarios every
     policy ran; the HPA target sweep drawn as a line (the frontier to beat)."""
@@ -231,15 +244,11 @@ def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> 
             pct = "70" if name == "hpa" else name.split("-")[1]
             ax.annotate(f"{pct}%", (row["replica_hours"], row["slo_violation_rate"] * 100),
                         textcoords="offset points", xytext=(4, 4), fontsize=8, color="0.35")
-    # tab10 without its grey (the sweep's colour); markers tell overlapping points apart
-    palette = [f"C{k}" for k in range(10) if k != 7]
-    markers = "oDs^vP*Xh<>"
     shown = [n for n in pts.index if not (n in sweep.index and n != "hpa")]
-    for i, name in enumerate(shown):
+    for name, style in zip(shown, point_styles(len(shown)), strict=True):
         row = pts.loc[name]
-        ax.scatter(row["replica_hours"], row["slo_violation_rate"] * 100, s=60,
-                   color=palette[i % len(palette)], marker=markers[i % len(markers)],
-                   alpha=0.85, zorder=3, label=name)
+        ax.scatter(row["replica_hours"], row["slo_violation_rate"] * 100, label=name,
+                   edgecolors="white", linewidths=0.8, **style)
     ax.set_xlabel("replica-hours per episode (mean)")
     ax.set_ylabel("SLO violations, % of steps (mean)")
     ax.set_title("cost vs SLO violations (lower-left is better)"

@@ -11,13 +11,18 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import importlib
 import os
+import re
 import sys
 import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +165,8 @@ def _summarise(root: Path, before: set[Path], uri: str, seconds: float) -> Local
     tags = newest["tags"] if newest else {}
     return LocalRunSummary(
         run_dir=run_dir,
-        report_html=_find_output(run_dir, "evaluate", "report"),
+        report_html=(_find_output(run_dir, "evaluate", "report.html")
+                     or _find_output(run_dir, "evaluate", "report")),
         report_md=_find_output(run_dir, "evaluate", "report_md"),
         deploy_manifests=_find_output(run_dir, "deploy", "manifests"),
         model_version=newest["version"] if newest else None,
@@ -178,6 +184,8 @@ def run_local(
     workdir: str | os.PathLike[str] = "runs/pipeline",
     mlflow_uri: str | None = None,
     parallelism: int | None = None,
+    verbose: bool = True,
+    progress: Callable[[str], None] | None = None,
     **overrides: Any,
 ) -> LocalRunSummary:
     """Run the pipeline on this machine with KFP's subprocess runner.
@@ -188,6 +196,9 @@ def run_local(
         workdir: where KFP writes each task's outputs (``workdir/local_outputs``).
         mlflow_uri: tracking URI (default ``sqlite:///mlflow.db`` in the working folder).
         parallelism: seeds trained at once (default 2).
+        verbose: pass KFP's output through (executor JSON, each step's logs); False keeps
+            one line per step (`progress`) and, when a step fails, the end of its output.
+        progress: where the quiet mode's lines go (default: print to stdout).
         overrides: any pipeline parameter (``train_steps=...``, ``gate_slo_margin=...``).
 
     Raises:
@@ -225,13 +236,83 @@ def run_local(
     )
     pipeline = load_pipeline_module().build_pipeline(options)
     start = time.monotonic()
-    with warnings.catch_warnings():
+    quiet = contextlib.nullcontext() if verbose else quiet_kfp(progress or _print_now)
+    with warnings.catch_warnings(), quiet:
         # Expected locally: the steps run in this Python, not in the project image, and
         # Kubernetes resource requests mean nothing to a subprocess.
         warnings.filterwarnings("ignore", message=".*non-Python base image")
         warnings.filterwarnings("ignore", message=".*have no effect in the current local runner")
         pipeline(**args)
     return _summarise(root, before, uri, time.monotonic() - start)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_STEP_STARTED = re.compile(r"Executing task '(?P<task>[^']+)'")
+_STEP_DONE = re.compile(r"Task '(?P<task>[^']+)' finished with status (?P<status>[A-Z]+)")
+#: lines of a quiet run kept to show when a step fails
+QUIET_TAIL_LINES = 60
+
+
+def _print_now(line: str) -> None:
+    print(line, flush=True)
+
+
+class _KfpOutputFilter:
+    """A text stream standing in for stdout/stderr while KFP's local runner runs: it keeps
+    the last `QUIET_TAIL_LINES` lines (ANSI colour codes removed) and turns KFP's "Executing
+    task" / "finished with status" lines into one progress line per step."""
+
+    def __init__(self, progress: Callable[[str], None]) -> None:
+        self.progress = progress
+        self.tail: collections.deque[str] = collections.deque(maxlen=QUIET_TAIL_LINES)
+        self._partial = ""
+        self._started: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            lines = (self._partial + text).split("\n")
+            self._partial = lines.pop()
+            for line in lines:
+                self._line(_ANSI.sub("", line))
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        self.tail.append(line)
+        done = _STEP_DONE.search(line)
+        if done:
+            took = time.monotonic() - self._started.pop(done["task"], time.monotonic())
+            self.progress(f"  {done['task']:<24} {done['status'].lower()} ({took:.0f} s)")
+            return
+        started = _STEP_STARTED.search(line)
+        if started:
+            self._started[started["task"]] = time.monotonic()
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def quiet_kfp(progress: Callable[[str], None]) -> Iterator[_KfpOutputFilter]:
+    """Hide KFP's local runner output (its logging and each step's streamed logs go to
+    sys.stdout) behind one progress line per step; when the run fails, the end of the
+    output is written to stderr before the error goes on."""
+    out = _KfpOutputFilter(progress)
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = out  # type: ignore[assignment]
+    try:
+        yield out
+    except BaseException:
+        sys.stdout, sys.stderr = saved
+        if out._partial:
+            out.tail.append(_ANSI.sub("", out._partial))
+        print("\n".join(["--- end of the pipeline's output ---", *out.tail]), file=sys.stderr)
+        raise
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def _client(host: str, namespace: str | None = None, token: str | None = None) -> Any:

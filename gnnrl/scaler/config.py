@@ -47,11 +47,66 @@ class ServiceLimits(JsonConfig):
             )
 
 
+#: Largest graph answer (bytes) the scaler reads: a 59 MB Kiali answer took a scaler pod
+#: from 399 to 819 MiB RSS (the JSON text, its decoded objects and the frames); with the
+#: Deployment's 1 GiB limit, 8 MiB (thousands of edges, far beyond `max_edges`) leaves room.
+GRAPH_MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+
+
 def _positive(name: str, value: float, allow_zero: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(f"{name}: expected a finite number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name}: must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def _string(name: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+
+
+@dataclasses.dataclass
+class EndpointConfig(JsonConfig):
+    """How the scaler reaches one HTTP service (Kiali, Prometheus or MLflow).
+
+    Attributes:
+        url: base URL ("" = from the command line or the environment).
+        token: bearer token; never shown by ``repr`` nor logged (`ScalerConfig.redacted`).
+        token_file: read at each request instead (projected ServiceAccount tokens rotate).
+        ca_bundle: PEM CA bundle verifying the server's TLS certificate ("" = system CAs).
+        verify: False turns TLS verification off (a test cluster; never in production).
+        timeout_s: per-request connect and read timeout, seconds (a graph request is also
+            cut to what is left of the tick).
+    """
+
+    url: str = ""
+    token: str = dataclasses.field(default="", repr=False)
+    token_file: str = ""
+    ca_bundle: str = ""
+    verify: bool = True
+    timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("url", "token", "token_file", "ca_bundle"):
+            _string(name, getattr(self, name))
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"url: expected an http(s) URL, got {self.url!r}")
+        if self.token and self.token_file:
+            raise ConfigError("token and token_file: give one of them")
+        if not isinstance(self.verify, bool):
+            raise ConfigError(f"verify: expected true or false, got {self.verify!r}")
+        if self.ca_bundle and not self.verify:
+            raise ConfigError("ca_bundle and verify=false: a CA bundle needs verification on")
+        _positive("timeout_s", self.timeout_s)
+
+    def tls_verify(self) -> bool | str:
+        """What `requests` takes as ``verify``: the CA bundle path, or True/False."""
+        return self.ca_bundle or self.verify
+
+    def source_settings(self) -> dict[str, Any]:
+        """The `HttpConfig` fields of this endpoint (without `base_url`)."""
+        return {"token": self.token or None, "token_file": self.token_file or None,
+                "verify": self.tls_verify(), "timeout_s": float(self.timeout_s)}
 
 
 @dataclasses.dataclass
@@ -85,6 +140,11 @@ class ScalerConfig(JsonConfig):
         metrics_port: port of /metrics, /healthz and /readyz.
         feature_max: per observation node feature column, the largest value seen in
             training; a larger value is "out of the training range" (S4).
+        kiali, prometheus, mlflow: how to reach them (`EndpointConfig`: url, token or
+            token_file, ca_bundle, verify, timeout_s); --kiali-url, --prometheus-url and
+            --mlflow-uri override the URLs.
+        graph_max_payload_bytes: a larger graph answer is refused while streaming, before
+            parsing (`PayloadTooLarge`; the tick uses the HPA rule).
     """
 
     namespace: str = "default"
@@ -109,14 +169,17 @@ class ScalerConfig(JsonConfig):
     identity: str = ""
     metrics_port: int = 9090
     feature_max: tuple[float, ...] = (200.0, 200.0, 2.0e5, 4.0e5, 1.0e5, 1.0e5)
+    kiali: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
+    prometheus: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
+    mlflow: EndpointConfig = dataclasses.field(
+        default_factory=lambda: EndpointConfig(timeout_s=10.0))
+    graph_max_payload_bytes: int = GRAPH_MAX_PAYLOAD_BYTES
 
     def __post_init__(self) -> None:
-        self.services = {
-            str(k): v if isinstance(v, ServiceLimits) else ServiceLimits.from_dict(v)
-            for k, v in dict(self.services).items()
-        }
+        self._check_services()
         self._check_names()
         self._check_hpa()
+        self._check_endpoints()
         for name in ("interval_s", "model_poll_s",
                      "api_timeout_s", "lease_duration_s", "renew_deadline_s", "retry_period_s"):
             _positive(name, getattr(self, name))
@@ -130,9 +193,13 @@ class ScalerConfig(JsonConfig):
             raise ConfigError(f"max_step: must be in 1..{MAX_MOVE}, got {self.max_step}")
         if self.fallback_after_failures < 1 or self.recover_after_healthy < 1:
             raise ConfigError("fallback_after_failures / recover_after_healthy: must be >= 1")
-        self.api_backoff_s = tuple(float(b) for b in self.api_backoff_s)
+        if isinstance(self.api_backoff_s, int | float) or not isinstance(
+                self.api_backoff_s, list | tuple):
+            raise ConfigError(f"api_backoff_s: expected a list of seconds, e.g. [0.5, 1, 2], "
+                              f"got {self.api_backoff_s!r}")
         for b in self.api_backoff_s:
             _positive("api_backoff_s", b, allow_zero=True)
+        self.api_backoff_s = tuple(float(b) for b in self.api_backoff_s)
         if self.tick_deadline_s == 0.0:
             self.tick_deadline_s = 0.8 * self.interval_s
         if self.tick_deadline_s > self.interval_s:
@@ -141,11 +208,58 @@ class ScalerConfig(JsonConfig):
         # client-go leaderelection: LeaseDuration > RenewDeadline > RetryPeriod * JitterFactor.
         if not self.lease_duration_s > self.renew_deadline_s > self.retry_period_s:
             raise ConfigError("lease_duration_s > renew_deadline_s > retry_period_s must hold")
-        if len(self.feature_max) != 6 or any(not v > 0 for v in self.feature_max):
-            raise ConfigError("feature_max: expected 6 positive numbers (one per node feature)")
+        if (not isinstance(self.feature_max, list | tuple) or len(self.feature_max) != 6
+                or any(isinstance(v, bool) or not isinstance(v, int | float) or not v > 0
+                       or not math.isfinite(v) for v in self.feature_max)):
+            raise ConfigError("feature_max: expected 6 positive numbers (one per node feature), "
+                              f"got {self.feature_max!r}")
         self.feature_max = tuple(float(v) for v in self.feature_max)
+        value = self.graph_max_payload_bytes
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"graph_max_payload_bytes: expected a positive integer, "
+                              f"got {value!r}")
+
+    def _check_services(self) -> None:
+        if not isinstance(self.services, dict):
+            raise ConfigError("services: expected a mapping of Deployment name -> "
+                              f"{{min_replicas, max_replicas}}, got {self.services!r}")
+        out = {}
+        for name, limits in self.services.items():
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"services: expected Deployment names, got {name!r}")
+            if isinstance(limits, ServiceLimits):
+                out[name] = limits
+                continue
+            try:
+                out[name] = ServiceLimits.from_dict(limits)
+            except ConfigError as exc:
+                raise ConfigError(f"services.{name}: {exc}") from None
+            except TypeError as exc:
+                raise ConfigError(f"services.{name}: {exc}") from None
+        self.services = out
+
+    def _check_endpoints(self) -> None:
+        for name in ("kiali", "prometheus", "mlflow"):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                value = _nested(name, EndpointConfig, value)
+                setattr(self, name, value)
+            if not isinstance(value, EndpointConfig):
+                raise ConfigError(f"{name}: expected a mapping (url, token, token_file, "
+                                  f"ca_bundle, verify, timeout_s), got {value!r}")
+
+    def redacted(self) -> dict[str, Any]:
+        """`to_dict` with every token masked (what the start log line shows)."""
+        out = self.to_dict()
+        for name in ("kiali", "prometheus", "mlflow"):
+            if out[name]["token"]:
+                out[name]["token"] = "***"
+        return out
 
     def _check_names(self) -> None:
+        for name in ("namespace", "mode", "model", "model_sha256", "source", "lease_name",
+                     "identity"):
+            _string(name, getattr(self, name))
         if not self.namespace:
             raise ConfigError("namespace: must not be empty")
         if self.mode not in MODES:
@@ -155,7 +269,7 @@ class ScalerConfig(JsonConfig):
 
     def _check_hpa(self) -> None:
         if isinstance(self.hpa, dict):
-            self.hpa = HPAConfig.from_dict(self.hpa)
+            self.hpa = _nested("hpa", HPAConfig, self.hpa)
         if not isinstance(self.hpa, HPAConfig):
             raise ConfigError(f"hpa: expected a mapping, got {self.hpa!r}")
         if self.hpa.target_utilization is None:
@@ -172,7 +286,18 @@ class ScalerConfig(JsonConfig):
                 raise ConfigError(f"hpa: give either the nested hpa or the older flat keys "
                                   f"({', '.join(sorted(legacy))}), not both")
             data["hpa"] = legacy_hpa(legacy)
-        return super().from_dict(data)
+        if isinstance(data, dict):  # nested objects: their errors name the outer field too
+            data = dict(data)
+            for name, kind in (("hpa", HPAConfig), ("kiali", EndpointConfig),
+                               ("prometheus", EndpointConfig), ("mlflow", EndpointConfig)):
+                if isinstance(data.get(name), dict):
+                    data[name] = _nested(name, kind, data[name])
+        try:
+            return super().from_dict(data)
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:  # a type no check foresaw
+            raise ConfigError(f"ScalerConfig: {exc}") from None
 
     def limits(self, service: str) -> ServiceLimits:
         """The bounds of `service`; raises ConfigError naming an unknown service."""
@@ -192,6 +317,15 @@ class ScalerConfig(JsonConfig):
             raise ConfigError(
                 f"services: unknown service(s) {', '.join(missing)} "
                 f"(not a Deployment in namespace {self.namespace!r})")
+
+
+def _nested(name: str, kind: type[JsonConfig], data: dict[str, Any]) -> Any:
+    """`kind.from_dict(data)` with any error naming `name` first (``kiali.timeout_s: ...``)."""
+    try:
+        return kind.from_dict(data)
+    except (ConfigError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{name}.{exc}" if isinstance(exc, ConfigError) and
+                          not str(exc).startswith(kind.__name__) else f"{name}: {exc}") from None
 
 
 #: flat keys of earlier versions -> their place in `HPAConfig`

@@ -57,12 +57,13 @@ class KubeCluster:
         api_client: a configured `kubernetes.client.ApiClient` (in-cluster or a kubeconfig).
         namespace: the namespace of the Deployments.
         timeout_s: per-request timeout (connect, read), seconds.
-        graph: returns the traffic graph (Kiali/Prometheus source), or None when absent.
+        graph: the traffic graph (Kiali/Prometheus source) from a `time.monotonic()`
+            deadline it must end by, or None when absent.
     """
 
     def __init__(self, api_client: kubernetes.client.ApiClient, namespace: str,
                  timeout_s: float = 5.0,
-                 graph: Callable[[], GraphSnapshot | None] | None = None) -> None:
+                 graph: Callable[[float], GraphSnapshot | None] | None = None) -> None:
         self.namespace = namespace
         self.timeout = (timeout_s, timeout_s)
         self.apps = kubernetes.client.AppsV1Api(api_client)
@@ -153,9 +154,10 @@ class KubeCluster:
         mem = [memory[p.metadata.name] for p in pods.items if p.metadata.name in memory]
         return ServiceState(scale, out, float(sum(mem)) if mem else math.nan)
 
-    def graph(self) -> GraphSnapshot | None:
-        """The traffic graph from the configured source (None: no graph source)."""
-        return self._graph() if self._graph is not None else None
+    def graph(self, timeout_s: float) -> GraphSnapshot | None:
+        """The traffic graph from the configured source, fetched within `timeout_s` seconds
+        (None: no graph source)."""
+        return self._graph(time.monotonic() + timeout_s) if self._graph is not None else None
 
     # ------------------------------------------------------------------ the write
     def write_scale(self, scale: ScaleState, replicas: int) -> ScaleState:

@@ -53,7 +53,7 @@ class Cluster(Protocol):
 
     def read_service(self, scale: ScaleState) -> ServiceState: ...
 
-    def graph(self) -> GraphSnapshot | None: ...
+    def graph(self, timeout_s: float) -> GraphSnapshot | None: ...
 
     def write_scale(self, scale: ScaleState, replicas: int) -> ScaleState: ...
 
@@ -123,8 +123,9 @@ class Scaler:
         self.hands_off: set[str] = set()
         self.no_metrics: set[str] = set()
         self.last_tick_at: float | None = None
+        self.started_at: float | None = None
         self.started = False
-        self._model_id: tuple[str, str] | None = None
+        self._model_id: tuple[str, str, str] | None = None
         self.metrics.set_fallback(self.fallback.reason)
 
     # ------------------------------------------------------------------ lifecycle
@@ -143,10 +144,11 @@ class Scaler:
         if self.models is not None:
             self._poll_model()
         self.started = True
+        self.started_at = self.clock.now()
         log.info("scaler started", extra={"fields": {
             "namespace": self.config.namespace, "mode": self.config.mode,
             "services": sorted(self.config.services), "model": self.config.model or None,
-            "config": self.config.to_dict()}})
+            "config": self.config.redacted()}})
 
     def update_config(self, config: ScalerConfig) -> None:
         """Apply a changed configuration; targets disabled by a 403 are retried (S14)."""
@@ -155,10 +157,14 @@ class Scaler:
             self.config = config
 
     def live(self) -> bool:
-        """Liveness: a tick finished within the last three intervals (or none yet due)."""
-        if self.last_tick_at is None:
+        """Liveness: a tick *finished* within the last three intervals (counted from the
+        start until the first one finishes; True before the start). A tick stuck in a call
+        makes it False, so the kubelet restarts a wedged pod, and only then: every call of a
+        tick is bounded by the tick's deadline."""
+        last = self.last_tick_at if self.last_tick_at is not None else self.started_at
+        if last is None:
             return True
-        return self.clock.now() - self.last_tick_at <= 3 * self.config.interval_s
+        return self.clock.now() - last <= 3 * self.config.interval_s
 
     # ------------------------------------------------------------------ the tick
     def tick(self) -> TickReport:
@@ -199,7 +205,7 @@ class Scaler:
         assert self.models is not None
         self.models.poll()
         current = self.models.current
-        ident = (current.uri, current.version) if current else None
+        ident = (current.uri, current.version, current.sha256) if current else None
         if ident != self._model_id and current is not None:
             self._on_new_model(current)
         self._model_id = ident
@@ -241,12 +247,25 @@ class Scaler:
             except (ValueError, ArithmeticError) as exc:  # e.g. an unparsable quantity
                 self.metrics.skipped.labels(name, "read_failed").inc()
                 log.warning("cannot use what was read for %s: %s", name, exc)
+        return ClusterState(services, self._graph(deadline))
+
+    def _graph(self, deadline: float) -> GraphSnapshot | None:
+        """The traffic graph, fetched within the tick: the source gets what is left of the
+        deadline minus one API timeout, kept for the writes, so a slow or throttling graph
+        source (an outage: exactly when the HPA rule takes over) never eats the tick and
+        the rule's writes still happen."""
+        budget = deadline - self.clock.now() - self.config.api_timeout_s
+        if budget <= 0:
+            log.warning("graph skipped: no time left in the tick (%.2f s before the deadline, "
+                        "one API timeout kept for the writes)", deadline - self.clock.now())
+            self.metrics.graph_errors.labels("deadline").inc()
+            return None
         try:
-            graph = self.cluster.graph()
+            return self.cluster.graph(budget)
         except Exception as exc:  # a failed graph source degrades to the rule, never crashes
             log.warning("graph source failed: %s", exc)
-            graph = None
-        return ClusterState(services, graph)
+            self.metrics.graph_errors.labels(type(exc).__name__).inc()
+            return None
 
     def _forbid(self, name: str, exc: K8sError) -> None:
         self.forbidden.add(name)

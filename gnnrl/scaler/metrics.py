@@ -45,6 +45,8 @@ class ScalerMetrics:
         gnnrl_scaler_skipped_total{service, reason}: services held (no_metrics,
             scaling_disabled, forbidden, not_leader ...).
         gnnrl_scaler_tick_seconds: tick latency histogram.
+        gnnrl_scaler_graph_errors_total{kind}: ticks without a graph (the source's error
+            type, or "deadline").
         gnnrl_scaler_tick_failures_total: ticks that raised (a bug; logged with traceback).
         gnnrl_scaler_leader: 1 while this replica holds the Lease.
         gnnrl_scaler_model: info (version, sha256, uri).
@@ -75,6 +77,10 @@ class ScalerMetrics:
                                ["service", "reason"], registry=r)
         self.tick = Histogram("gnnrl_scaler_tick_seconds", "Tick latency", buckets=TICK_BUCKETS,
                               registry=r)
+        self.graph_errors = Counter("gnnrl_scaler_graph_errors",
+                                    "Ticks without a traffic graph, by error type "
+                                    "(deadline: no time left in the tick)", ["kind"],
+                                    registry=r)
         self.tick_failures = Counter("gnnrl_scaler_tick_failures",
                                      "Ticks that raised an unexpected error (logged)",
                                      registry=r)

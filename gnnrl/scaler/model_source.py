@@ -7,7 +7,8 @@ in ``config.json``, the observation schema version); on top of it the scaler che
 failure becomes a `ModelUnavailable` with the fallback reason it implies (S1, S2, S3).
 
 `ModelSource.poll` is called every tick: it (re)loads when the registry alias moved to
-another version (`MlflowClient.get_model_version_by_alias`), retries a failed fetch with
+another version (`MlflowClient.get_model_version_by_alias`) or, for a local folder, when
+its weights changed (their size and mtime, then their SHA-256), retries a failed fetch with
 exponential backoff (S2), and a new version that fails to load leaves the current model in
 place (hot reload keeps the old model).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -89,15 +91,50 @@ def load_model_dir(path: str | Path, expected_sha256: str = "", uri: str = "",
     return LoadedModel(policy, uri or str(path), version, digest)
 
 
+def mlflow_client_env(token: str = "", token_file: str = "", ca_bundle: str = "",
+                      verify: bool = True, timeout_s: float | None = None) -> dict[str, str]:
+    """The MLflow client's environment variables for these connection settings
+    (https://mlflow.org/docs/latest/python_api/mlflow.environment_variables.html:
+    MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_SERVER_CERT_PATH, MLFLOW_TRACKING_INSECURE_TLS,
+    MLFLOW_HTTP_REQUEST_TIMEOUT); the client reads them at each request.
+
+    Raises:
+        ModelUnavailable: `token_file` cannot be read (reason "model_missing").
+    """
+    env: dict[str, str] = {}
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as fh:
+                token = fh.read().strip()
+        except OSError as exc:
+            raise ModelUnavailable("model_missing", f"mlflow.token_file {token_file}: "
+                                   f"{exc.strerror or type(exc).__name__}") from exc
+    if token:
+        env["MLFLOW_TRACKING_TOKEN"] = token
+    if ca_bundle:
+        env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = ca_bundle
+    if not verify:
+        env["MLFLOW_TRACKING_INSECURE_TLS"] = "true"
+    if timeout_s is not None:
+        env["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(max(1, round(timeout_s))))
+    return env
+
+
 class RegistryResolver:
     """`models:/NAME@ALIAS` -> (version, recorded sha256) and a local folder, via MLflow.
 
     Args:
         tracking_uri: the MLflow tracking/registry URI (None: MLFLOW_TRACKING_URI).
+        env: MLflow client settings (`mlflow_client_env`) put into this process's
+            environment, where the MLflow client reads them (the scaler's process talks to
+            one MLflow only).
     """
 
-    def __init__(self, tracking_uri: str | None = None) -> None:
+    def __init__(self, tracking_uri: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         from mlflow.tracking import MlflowClient
+
+        os.environ.update(env or {})
 
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -137,7 +174,8 @@ class ModelSource:
         uri: a local folder, or `models:/NAME@ALIAS`; "" = no model (HPA rule only).
         expected_sha256: recorded hash the weights must have ("" = none beyond the model's own).
         clock: the scaler's clock.
-        poll_s: seconds between registry polls once a model is loaded.
+        poll_s: seconds between looks for a new version once a model is loaded (the
+            registry alias, or a local folder's weights).
         backoff_s: (first, max) retry delay after a failed fetch, doubling in between.
         resolver_factory: builds the registry resolver (tests inject a fake MLflow server
             URI through it).
@@ -158,6 +196,8 @@ class ModelSource:
         self._failed_version: str | None = None
         self._resolver_factory = resolver_factory
         self._resolver: RegistryResolver | None = None
+        self._stamp: tuple[tuple[int, int], ...] | None = None
+        self._failed_stamp: tuple[tuple[int, int], ...] | None = None
         self.loads = 0
 
     @property
@@ -187,11 +227,39 @@ class ModelSource:
             return False
         self.error = None
         self._delay = self.backoff_s[0]
-        self._next_try = now + (self.poll_s if self.is_registry else float("inf"))
+        self._next_try = now + self.poll_s
         return changed
 
     def _poll_local(self) -> bool:
-        self.current = load_model_dir(self.uri, self.expected_sha256)
+        """Load the folder when its weights changed since the last look: a (size, mtime)
+        stamp of ``weights.pt`` and ``config.json`` first (a stat per tick), then the
+        weights' SHA-256, so a touched but identical file is not reloaded. A new version that
+        fails its checks (a corrupt or half-copied file) keeps the running model and is
+        retried only when the files change again."""
+        stamp = _stamp(Path(self.uri))
+        if self.current is not None and stamp == self._stamp:
+            return False
+        if stamp == self._failed_stamp and stamp is not None:
+            raise ModelUnavailable("model_load", f"{self.uri}: unchanged since it failed "
+                                                 "to load")
+        if (self.current is not None and stamp is not None and self._stamp is not None
+                and stamp[1] == self._stamp[1]):  # only the weights' stamp moved
+            try:
+                same = sha256_of(Path(self.uri) / WEIGHTS_FILE) == self.current.sha256
+            except OSError:
+                same = False
+            if same:
+                self._stamp = stamp
+                return False
+        try:
+            loaded = load_model_dir(self.uri, self.expected_sha256)
+        except ModelUnavailable:
+            self._failed_stamp = stamp
+            raise
+        if self.current is not None:
+            log.info("model %s: weights changed (sha256 %s... -> %s...), reloaded", self.uri,
+                     self.current.sha256[:12], loaded.sha256[:12])
+        self.current, self._stamp, self._failed_stamp = loaded, stamp, None
         self.loads += 1
         return True
 
@@ -231,3 +299,13 @@ class ModelSource:
         self.current = loaded
         self.loads += 1
         return True
+
+
+def _stamp(folder: Path) -> tuple[tuple[int, int], ...] | None:
+    """(size, mtime in ns) of the weights and the config of a model folder; None if absent."""
+    try:
+        return tuple((st.st_size, st.st_mtime_ns) for st in
+                     (os.stat(folder / WEIGHTS_FILE), os.stat(folder / "config.json")))
+    except OSError:
+        return None
+

@@ -185,7 +185,8 @@ class SimCluster:
                     for q in pods]
         return ServiceState(scale, pods, float(m.mem_mi[0, i]))
 
-    def graph(self) -> GraphSnapshot | None:
+    def graph(self, timeout_s: float = math.inf) -> GraphSnapshot | None:
+        """The simulated graph (in memory: `timeout_s` is never reached)."""
         self._sync()
         if self._maybe(self.faults.graph_fail):
             raise SourceUnavailable("graph: injected outage", source="sim")

@@ -7,7 +7,7 @@ Callers decide on the *type*, never on message text (the model: Kopf's `errors.p
 * `SourceAuthError`: 401/403 from Kiali/Prometheus; retrying will not help.
 * `MalformedPayload`: the answer is not what the schema says (bad JSON, wrong types, too
   large); the message names the offending path, e.g. ``elements.edges[3].data.target``
-  (RELIABILITY C4).
+  (RELIABILITY C4). `PayloadTooLarge` (a subclass): larger than the configured cap.
 * `TooManyServices`: more services than the observation has slots (RELIABILITY C6).
 
 Kubernetes API errors (`K8s*`) are raised by `gnnrl.sources.kubernetes` and by the
@@ -31,9 +31,15 @@ class SourceError(Exception):
 
 
 class SourceUnavailable(SourceError):
-    """The source did not answer usefully: 5xx, timeout, connection refused. Retryable."""
+    """The source did not answer usefully: 5xx, timeout, connection refused. Retryable.
+    `retry_after_s`: the server's `Retry-After` (seconds) when it sent one."""
 
     retryable = True
+
+    def __init__(self, message: str, *, source: str = "",
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message, source=source)
+        self.retry_after_s = retry_after_s
 
 
 class SourceAuthError(SourceError):
@@ -46,6 +52,15 @@ class MalformedPayload(SourceError):
     def __init__(self, message: str, *, path: str = "", source: str = "") -> None:
         super().__init__(f"{path}: {message}" if path else message, source=source)
         self.path = path
+
+
+class PayloadTooLarge(MalformedPayload):
+    """The answer is larger than the configured cap (`max_payload_bytes`); refused before
+    parsing, while streaming, so the process never holds more than the cap."""
+
+    def __init__(self, message: str, *, limit: int, source: str = "") -> None:
+        super().__init__(message, source=source)
+        self.limit = limit
 
 
 class TooManyServices(SourceError):

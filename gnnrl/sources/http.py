@@ -1,12 +1,19 @@
 """Shared HTTP plumbing of the Kiali and Prometheus sources: a `requests.Session` with
 urllib3 `Retry` (jittered exponential backoff), auth, TLS verification, a payload size cap,
 and the mapping of failures onto `gnnrl.sources.errors`.
+
+A caller with a deadline (the scaler's tick) passes ``deadline`` (a `time.monotonic()`
+value): every attempt's timeout is cut to what is left, no retry starts past it, and a
+`Retry-After` longer than what is left ends the call at once instead of sleeping through
+the tick (urllib3's own `Retry` honours Retry-After without a bound, so that path does its
+own retries).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 import requests
@@ -14,7 +21,14 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from gnnrl.config import ConfigError, JsonConfig
-from gnnrl.sources.errors import MalformedPayload, SourceAuthError, SourceError, SourceUnavailable
+from gnnrl.sources.errors import (
+    MalformedPayload,
+    PayloadTooLarge,
+    SourceAuthError,
+    SourceError,
+    SourceUnavailable,
+    _retry_after,
+)
 from gnnrl.sources.redact import redact
 
 #: Statuses retried by urllib3 before giving up: rate limiting (429, honouring its
@@ -96,10 +110,17 @@ class HttpJsonClient:
         adapter = HTTPAdapter(max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.verify = config.verify
-        if config.username is not None:
-            self.session.auth = (config.username, config.password or "")
-        self.session.headers["Accept"] = "application/json"
+        # one attempt per call: the deadline path retries itself (`get_json(deadline=...)`)
+        self._once = requests.Session()
+        once = HTTPAdapter(max_retries=urllib3.Retry(total=0, read=False, redirect=0,
+                                                     raise_on_status=False))
+        self._once.mount("http://", once)
+        self._once.mount("https://", once)
+        for session in (self.session, self._once):
+            session.verify = config.verify
+            if config.username is not None:
+                session.auth = (config.username, config.password or "")
+            session.headers["Accept"] = "application/json"
         #: the last token read from `token_file` (redacted from error texts like `token`)
         self._file_token: str | None = None
 
@@ -121,14 +142,23 @@ class HttpJsonClient:
             self._file_token = token
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def get_json(self, path: str, params: dict[str, Any] | list[tuple[str, Any]]) -> Any:
+    def get_json(self, path: str, params: dict[str, Any] | list[tuple[str, Any]],
+                 deadline: float | None = None) -> Any:
         """GET ``base_url + path`` and decode JSON, raising typed `SourceError`s.
+
+        Args:
+            deadline: a `time.monotonic()` value the call must end by (None: the configured
+                timeout and retries only). With it, each attempt times out at
+                min(`timeout_s`, what is left), retries wait their backoff or `Retry-After`
+                only if that ends before the deadline, and the body is read only until it.
 
         Error messages never carry a credential: 4xx bodies are redacted and cut to
         `ERROR_TEXT_LIMIT` characters, URLs lose their user-info (`gnnrl.sources.redact`).
         """
         try:
-            return self._get_json(path, params)
+            if deadline is None:
+                return self._get_json(path, params)
+            return self._get_json_by(path, params, deadline)
         except SourceError as exc:
             text = str(exc)
             clean = redact(text, self.secrets(), limit=None)
@@ -138,33 +168,62 @@ class HttpJsonClient:
             exc.args = (clean,)
             raise exc from None
 
-    def _get_json(self, path: str, params: dict[str, Any] | list[tuple[str, Any]]) -> Any:
+    def _get_json_by(self, path: str, params: dict[str, Any] | list[tuple[str, Any]],
+                     deadline: float) -> Any:
+        """`_get_json` with one attempt at a time and every wait bounded by `deadline`."""
+        url = self.config.base_url.rstrip("/") + path
+        retry = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SourceUnavailable(f"no time left before the deadline: {url}",
+                                        source=self.source)
+            try:
+                return self._get_json(path, params, session=self._once,
+                                      timeout_s=min(self.config.timeout_s, left),
+                                      deadline=deadline)
+            except SourceUnavailable as exc:
+                if retry >= self.config.retries:
+                    raise
+                wait = (exc.retry_after_s if exc.retry_after_s is not None
+                        else self.config.backoff_s * 2 ** retry)
+                if time.monotonic() + wait >= deadline:
+                    raise SourceUnavailable(f"{exc}; the next try (in {wait:g} s) would pass "
+                                            "the deadline", source="",
+                                            retry_after_s=exc.retry_after_s) from exc
+                retry += 1
+                time.sleep(wait)
+
+    def _get_json(self, path: str, params: dict[str, Any] | list[tuple[str, Any]],
+                  session: requests.Session | None = None, timeout_s: float | None = None,
+                  deadline: float | None = None) -> Any:
         url = self.config.base_url.rstrip("/") + path
         try:
             # verify per request: requests lets REQUESTS_CA_BUNDLE override session.verify
-            resp = self.session.get(url, params=params, headers=self._auth_headers(),
-                                    timeout=self.config.timeout_s, stream=True,
-                                    verify=self.config.verify)
+            resp = (session or self.session).get(
+                url, params=params, headers=self._auth_headers(),
+                timeout=timeout_s or self.config.timeout_s, stream=True,
+                verify=self.config.verify)
         except requests.exceptions.SSLError as exc:      # before ConnectionError, its base
             raise SourceError(f"TLS verification of {url} failed (set verify to the server's "
                               f"CA bundle): {exc}", source=self.source) from exc
         except requests.exceptions.Timeout as exc:
-            raise SourceUnavailable(f"timeout after {self.config.retries} retries: {url}",
+            raise SourceUnavailable(f"{self._timeout_text(session, timeout_s)}: {url}",
                                     source=self.source) from exc
         except requests.exceptions.RetryError as exc:
             raise SourceUnavailable(f"still failing after {self.config.retries} retries: {url}",
                                     source=self.source) from exc
         except requests.exceptions.ConnectionError as exc:
             if _timed_out(exc):   # urllib3 gave up on read timeouts: say so, briefly
-                raise SourceUnavailable(f"timeout after {self.config.retries} retries: "
-                                        f"{url}", source=self.source) from exc
+                raise SourceUnavailable(f"{self._timeout_text(session, timeout_s)}: {url}",
+                                        source=self.source) from exc
             raise SourceUnavailable(f"cannot connect to {url}: {exc}",
                                     source=self.source) from exc
         except requests.exceptions.RequestException as exc:
             raise SourceError(f"request to {url} failed: {exc}", source=self.source) from exc
         with resp:
             self._check_status(resp, url)
-            body = self._read_capped(resp, url)
+            body = self._read_capped(resp, url, deadline)
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -176,13 +235,19 @@ class HttpJsonClient:
             raise MalformedPayload(f"response of {url} is nested deeper than the JSON "
                                    "decoder allows", source=self.source) from None
 
+    def _timeout_text(self, session: requests.Session | None, timeout_s: float | None) -> str:
+        if session is None:  # urllib3 retried
+            return f"timeout after {self.config.retries} retries"
+        return f"no answer within {timeout_s or self.config.timeout_s:.3g} s"
+
     def _check_status(self, resp: requests.Response, url: str) -> None:
         if resp.status_code in (401, 403):
             raise SourceAuthError(f"HTTP {resp.status_code} from {url} (check the token or "
                                   "credentials and their permissions)", source=self.source)
         if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:  # retries spent
-            raise SourceUnavailable(f"HTTP {resp.status_code} from {url} after "
-                                    f"{self.config.retries} retries", source=self.source)
+            raise SourceUnavailable(f"HTTP {resp.status_code} from {url}",
+                                    source=self.source,
+                                    retry_after_s=_retry_after(resp.headers))
         if resp.status_code >= 400:
             # the body may echo the request (a proxy printing its headers): redact, then cut
             raw = resp.raw.read(_ERROR_BODY_BYTES, decode_content=True)
@@ -191,19 +256,26 @@ class HttpJsonClient:
             raise SourceError(f"HTTP {resp.status_code} from {url}: {snippet}",
                               source=self.source)
 
-    def _read_capped(self, resp: requests.Response, url: str) -> bytes:
+    def _read_capped(self, resp: requests.Response, url: str,
+                     deadline: float | None = None) -> bytes:
+        """The body, streamed: refused (`PayloadTooLarge`) as soon as it passes
+        `max_payload_bytes` (by its Content-Length, or while reading when it has none), and
+        `SourceUnavailable` when it is still arriving at the deadline."""
         limit = self.config.max_payload_bytes
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise MalformedPayload(f"payload of {declared} bytes exceeds max_payload_bytes="
-                                   f"{limit}: {url}", source=self.source)
+            raise PayloadTooLarge(f"payload of {declared} bytes exceeds max_payload_bytes="
+                                  f"{limit}: {url}", limit=limit, source=self.source)
         chunks, size = [], 0
         try:
             for chunk in resp.iter_content(chunk_size=1 << 16):
                 size += len(chunk)
                 if size > limit:
-                    raise MalformedPayload(f"payload exceeds max_payload_bytes={limit}: {url}",
-                                           source=self.source)
+                    raise PayloadTooLarge(f"payload exceeds max_payload_bytes={limit}: {url}",
+                                          limit=limit, source=self.source)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise SourceUnavailable(f"still reading {url} at the deadline",
+                                            source=self.source)
                 chunks.append(chunk)
         except requests.exceptions.RequestException as exc:
             raise SourceUnavailable(f"connection broke while reading {url}: {exc}",
@@ -212,6 +284,7 @@ class HttpJsonClient:
 
     def close(self) -> None:
         self.session.close()
+        self._once.close()
 
 
 def _timed_out(exc: requests.exceptions.ConnectionError) -> bool:

@@ -112,16 +112,18 @@ class KialiClient:
         return params
 
     def fetch_graph(self, namespace: str, duration_s: int | None = None,
-                    query_time: Any = None) -> dict[str, Any]:
+                    query_time: Any = None, deadline: float | None = None) -> dict[str, Any]:
         """GET the workload graph of `namespace` over the `duration_s` window ending at
-        `query_time` (default: now). Returns the decoded JSON object.
+        `query_time` (default: now), ending by `deadline` (a `time.monotonic()` value; None:
+        the configured timeout and retries). Returns the decoded JSON object.
 
         Raises:
             SourceUnavailable, SourceAuthError, MalformedPayload, SourceError; ConfigError
             for a window shorter than the scrape interval.
         """
         payload = self._http.get_json("/api/namespaces/graph",
-                                      self.graph_params(namespace, duration_s, query_time))
+                                      self.graph_params(namespace, duration_s, query_time),
+                                      deadline=deadline)
         if not isinstance(payload, dict):
             raise MalformedPayload(f"expected a JSON object, got {type(payload).__name__}",
                                    path="$", source="kiali")
@@ -129,9 +131,10 @@ class KialiClient:
 
     def snapshot(self, namespace: str, duration_s: int | None = None, query_time: Any = None,
                  known_services: Iterable[str] | None = None,
-                 max_services: int | None = None) -> GraphSnapshot:
+                 max_services: int | None = None, deadline: float | None = None
+                 ) -> GraphSnapshot:
         """`fetch_graph` + `parse_graph` (nodes of other namespaces counted as outside)."""
-        payload = self.fetch_graph(namespace, duration_s, query_time)
+        payload = self.fetch_graph(namespace, duration_s, query_time, deadline)
         return parse_graph(payload, namespace=namespace, known_services=known_services,
                            ts=query_time,
                            max_services=max_services)

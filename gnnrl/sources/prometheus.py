@@ -133,8 +133,11 @@ class PrometheusSource:
         self.config = PrometheusConfig(base_url=base_url, **settings)
         self._http = HttpJsonClient(self.config, source=SOURCE)
 
-    def query(self, promql: str, query_time: Any = None) -> list[tuple[dict[str, str], float]]:
+    def query(self, promql: str, query_time: Any = None, deadline: float | None = None
+              ) -> list[tuple[dict[str, str], float]]:
         """Run an instant query; returns (labels, value) per series of the vector result.
+        `deadline`: a `time.monotonic()` value the query must end by (None: the configured
+        timeout and retries).
 
         Raises:
             SourceUnavailable / SourceAuthError / MalformedPayload; SourceError when
@@ -144,7 +147,7 @@ class PrometheusSource:
         if query_time is not None:
             params["time"] = f"{pd.Timestamp(query_time).timestamp():.3f}"
         try:
-            body = self._http.get_json("/api/v1/query", params)
+            body = self._http.get_json("/api/v1/query", params, deadline=deadline)
         except SourceError as exc:
             if type(exc) is SourceError:        # a 4xx: Prometheus explains in the body
                 raise SourceError(f"{exc} (query: {promql})", source=SOURCE) from exc
@@ -191,15 +194,18 @@ class PrometheusSource:
 
     def snapshot(self, namespace: str, duration_s: int | None = None, query_time: Any = None,
                  known_services: Iterable[str] | None = None,
-                 max_services: int | None = None) -> GraphSnapshot:
-        """One `GraphSnapshot` of `namespace` over the window ending at `query_time`.
+                 max_services: int | None = None, deadline: float | None = None
+                 ) -> GraphSnapshot:
+        """One `GraphSnapshot` of `namespace` over the window ending at `query_time`; all
+        its queries end by `deadline` (a `time.monotonic()` value; None: no bound beyond
+        the configured timeout and retries).
 
         Shapes:
             nodes (S, 8) `NODE_COLUMNS`; edges (E, 7) `EDGE_COLUMNS`.
         """
         duration = check_duration(self.config.duration_s if duration_s is None else duration_s,
                                   self.config.scrape_interval_s)
-        results = {name: self.query(promql, query_time)
+        results = {name: self.query(promql, query_time, deadline)
                    for name, promql in self.queries(namespace, duration).items()}
         stamp = (pd.Timestamp.now(tz="UTC").floor("s") if query_time is None
                  else pd.Timestamp(query_time))

@@ -3,8 +3,10 @@
 It serves ``GET {prefix}/api/namespaces/graph`` with the JSON payload set for the requested
 namespace (a real Kiali response, e.g. one of ``tests/fixtures/kiali/*.json``), records
 every request's query parameters and headers, and can inject failures: an HTTP status
-(500, 503, 401...) or a delay (longer than the client's timeout = a timeout) for the next
-`times` requests, or a raw body (not JSON, truncated, huge).
+(500, 503, 401...) with extra headers (``Retry-After``) or a delay (longer than the client's
+timeout = a timeout) for the next `times` requests, or a raw body (not JSON, truncated,
+huge), sent with its Content-Length or chunked (no length announced: the client only learns
+the size by reading).
 
 Usage::
 
@@ -34,12 +36,15 @@ from gnnrl.testing.base import LoopbackFake
 @dataclasses.dataclass
 class KialiFault:
     """The next `times` graph requests answer `status` (None: the payload) after `delay_s`,
-    with `body` (bytes) instead of the payload if given."""
+    with `body` (bytes) instead of the payload if given, extra `headers`, and the body sent
+    in chunks without a Content-Length when `chunked`."""
 
     status: int | None = 500
     times: int = 1
     delay_s: float = 0.0
     body: bytes | None = None
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    chunked: bool = False
 
 
 @dataclasses.dataclass
@@ -132,12 +137,23 @@ def _make_handler(fake: FakeKiali) -> type[http.server.BaseHTTPRequestHandler]:
                 code, body = fake.answer(url.path, params)
                 if fault is not None and fault.body is not None:
                     body = fault.body
+            chunked = fault is not None and fault.chunked
             try:
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                for name, value in (fault.headers if fault is not None else {}).items():
+                    self.send_header(name, value)
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for i in range(0, len(body), 1 << 16):
+                        part = body[i:i + (1 << 16)]
+                        self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
