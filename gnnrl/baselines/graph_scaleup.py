@@ -104,46 +104,17 @@ def latent_load(received: np.ndarray, edges: list[tuple[int, int, float]],
     return latent
 
 
-class GraphScaleUp:
-    """Wrap ``inner`` (any `Policy`) with the graph-wide scale-up (module docstring).
+class GraphLoad:
+    """The rule's state across ticks (remembered calls-per-request per edge, by service
+    names) and its answer: `needed_replicas`. Used by `GraphScaleUp` in the simulator and by
+    the in-cluster scaler on its own observation."""
 
-    Args:
-        inner: the policy whose decisions are raised where the graph says load is coming.
-        config: `GraphScaleUpConfig`.
-        name: the row label; default ``<inner>+graph``.
-    """
-
-    def __init__(self, inner: Any, config: GraphScaleUpConfig | None = None,
-                 name: str | None = None) -> None:
-        self.inner = inner
+    def __init__(self, config: GraphScaleUpConfig | None = None) -> None:
         self.config = config or GraphScaleUpConfig()
-        self.name = name or f"{inner.name}+graph"
-        self.supports_topology_change = getattr(inner, "supports_topology_change", True)
-        self.use_graph = True
         self._ratio: dict[tuple[str, str], float] = {}
-        #: slot names raised by the rule at the last step (for tests and logs)
-        self.raised: list[str] = []
 
-    def reset(self, env: Any, **kwargs: Any) -> None:
-        self.inner.reset(env, **kwargs) if kwargs else self.inner.reset(env)
+    def reset(self) -> None:
         self._ratio = {}
-        self.raised = []
-
-    def act(self, obs: dict, info: dict) -> np.ndarray:
-        """The inner policy's moves, raised where needed. Returns (max_nodes,) int64."""
-        moves = np.asarray(self.inner.act(obs, info), dtype=np.int64)
-        names = list(info["slot_names"])
-        need = self.needed_replicas(obs, names)
-        current = np.asarray(obs["svc_df"][:, 0], dtype=np.int64)
-        desired = np.asarray(moves_to_replicas(current, moves), dtype=np.int64)
-        raise_to = np.maximum(desired, need)
-        self.raised = [names[i] for i in np.flatnonzero(raise_to > desired)]
-        if not self.raised:
-            return moves
-        lo = np.asarray(info.get("min_replicas", np.ones_like(current)), dtype=np.int64)
-        hi = np.asarray(info.get("max_replicas", raise_to), dtype=np.int64)
-        raise_to = np.clip(raise_to, np.minimum(lo, current), np.maximum(hi, current))
-        return np.asarray(replicas_to_moves(current, raise_to), dtype=np.int64)
 
     def needed_replicas(self, obs: dict, names: list[str | None]) -> np.ndarray:
         """(max_nodes,) replicas the graph asks for (0 where it asks for nothing); updates
@@ -176,3 +147,44 @@ class GraphScaleUp:
             if latent[i] > cfg.trigger * received[i]:
                 need[i] = math.ceil(max(svc[i, 1], 1.0) * latent[i] / received[i] - 1e-9)
         return need
+
+
+class GraphScaleUp:
+    """Wrap ``inner`` (any `Policy`) with the graph-wide scale-up (module docstring).
+
+    Args:
+        inner: the policy whose decisions are raised where the graph says load is coming.
+        config: `GraphScaleUpConfig`.
+        name: the row label; default ``<inner>+graph``.
+    """
+
+    def __init__(self, inner: Any, config: GraphScaleUpConfig | None = None,
+                 name: str | None = None) -> None:
+        self.inner = inner
+        self.graph = GraphLoad(config)
+        self.name = name or f"{inner.name}+graph"
+        self.supports_topology_change = getattr(inner, "supports_topology_change", True)
+        self.use_graph = True
+        #: slot names raised by the rule at the last step (for tests and logs)
+        self.raised: list[str] = []
+
+    def reset(self, env: Any, **kwargs: Any) -> None:
+        self.inner.reset(env, **kwargs) if kwargs else self.inner.reset(env)
+        self.graph.reset()
+        self.raised = []
+
+    def act(self, obs: dict, info: dict) -> np.ndarray:
+        """The inner policy's moves, raised where needed. Returns (max_nodes,) int64."""
+        moves = np.asarray(self.inner.act(obs, info), dtype=np.int64)
+        names = list(info["slot_names"])
+        need = self.graph.needed_replicas(obs, names)
+        current = np.asarray(obs["svc_df"][:, 0], dtype=np.int64)
+        desired = np.asarray(moves_to_replicas(current, moves), dtype=np.int64)
+        raise_to = np.maximum(desired, need)
+        self.raised = [str(names[i]) for i in np.flatnonzero(raise_to > desired)]
+        if not self.raised:
+            return moves
+        lo = np.asarray(info.get("min_replicas", np.ones_like(current)), dtype=np.int64)
+        hi = np.asarray(info.get("max_replicas", raise_to), dtype=np.int64)
+        raise_to = np.clip(raise_to, np.minimum(lo, current), np.maximum(hi, current))
+        return np.asarray(replicas_to_moves(current, raise_to), dtype=np.int64)

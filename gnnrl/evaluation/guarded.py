@@ -68,3 +68,11 @@ class GuardedPolicy:
                                        self.max_step)
             final[i] = outcome.replicas
         return np.asarray(replicas_to_moves(current, final), dtype=np.int64)
+
+
+def as_deployed(policy: Any, name: str | None = None) -> GuardedPolicy:
+    """``policy`` as the in-cluster scaler runs a model at its defaults: the graph-wide
+    scale-up on its decisions (`ScalerConfig.graph_scaleup`), then the guard."""
+    from gnnrl.baselines.graph_scaleup import GraphScaleUp
+
+    return GuardedPolicy(GraphScaleUp(policy), name=name or policy.name)

@@ -26,11 +26,12 @@ Spec grammar (comma-separated in ``--policies``):
 ``panic-NN``        the same at NN % (`PanicPolicy`)
 ``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (default: the shipped one)
 ``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`; without PATH the shipped default model)
-                    as deployed: behind the in-cluster scaler's guard (`GuardedPolicy`)
+                    as deployed: graph-wide scale-up, then the in-cluster scaler's guard
+                    (`as_deployed`)
 ``gnnrl-raw[:PATH]`` the same model's bare decisions, without the guard
 ``SPEC+graph``      SPEC with the graph-wide scale-up: callees of a throttled service are
-                    sized for the load their callers receive (`GraphScaleUp`);
-                    ``gnnrl+graph`` is inside the guard, as deployed
+                    sized for the load their callers receive (`GraphScaleUp`;
+                    ``gnnrl`` has it already)
 ==================  =====================================================================
 
 Any spec may be prefixed with ``LABEL=`` to name its row, e.g.
@@ -113,8 +114,9 @@ def make_policy(spec: str) -> Any:
         policy = GNNRLPolicy.load(path or None, name=kind)
         if kind == "gnnrl-raw":
             return policy
-        from gnnrl.evaluation.guarded import GuardedPolicy
-        return GuardedPolicy(policy, name="gnnrl")
+        from gnnrl.evaluation.guarded import as_deployed
+
+        return as_deployed(policy, name="gnnrl")
     raise ConfigError(f"policies: unknown policy {spec!r} (known: {', '.join(POLICY_NAMES)})")
 
 
@@ -127,12 +129,10 @@ def _graph(base: str) -> Any:
     deployed."""
     from gnnrl.baselines.graph_scaleup import GraphScaleUp
 
-    kind, sep, path = base.partition(":")
-    if kind == "gnnrl":
-        from gnnrl.evaluation.guarded import GuardedPolicy
-
-        inner = make_policy("gnnrl-raw" + sep + path)
-        return GuardedPolicy(GraphScaleUp(inner), name="gnnrl" + GRAPH_SUFFIX)
+    if base.partition(":")[0] == "gnnrl":  # the deployed path already has it
+        policy = make_policy(base)
+        policy.name = base.partition(":")[0] + GRAPH_SUFFIX
+        return policy
     return GraphScaleUp(make_policy(base))
 
 

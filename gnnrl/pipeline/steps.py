@@ -284,9 +284,10 @@ def evaluate_step(
     """Evaluate every candidate, the registry's champion (if any) and ``baseline`` on the
     same suite and seeds; copy the best candidate to ``best_model_out``; write the report.
 
-    Models are evaluated as the scaler deploys them, behind its guard (`GuardedPolicy`)."""
+    Models are evaluated as the scaler deploys them: with the graph-wide scale-up and
+    behind its guard (`as_deployed`)."""
     from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
-    from gnnrl.evaluation.guarded import GuardedPolicy
+    from gnnrl.evaluation.guarded import as_deployed
     from gnnrl.evaluation.policies import make_policy
     from gnnrl.evaluation.runner import evaluate
     from gnnrl.registry.promote import CHAMPION, alias_version
@@ -304,9 +305,9 @@ def evaluate_step(
     policies: list[Any] = []
     names = []
 
-    def deployed(folder: str | Path, name: str) -> GuardedPolicy:
+    def deployed(folder: str | Path, name: str) -> Any:
         # the gate judges what the scaler would run: the model behind its guard
-        return GuardedPolicy(GNNRLPolicy.load(folder, name=name), name=name)
+        return as_deployed(GNNRLPolicy.load(folder, name=name), name=name)
 
     for i, path in enumerate(candidates):
         policy = deployed(path, candidate_name(i, path))

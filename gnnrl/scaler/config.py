@@ -138,6 +138,9 @@ class ScalerConfig(JsonConfig):
             (client-go leaderelection defaults 15 / 10 / 2 s).
         identity: this replica's Lease holder identity ("" = the pod's hostname).
         metrics_port: port of /metrics, /healthz and /readyz.
+        graph_scaleup: in model mode, raise the model's decision for the callees of a
+            throttled service to the load their callers receive
+            (`gnnrl.baselines.graph_scaleup`; the ``gnnrl`` evaluation row does the same).
         feature_max: per observation node feature column, the largest value seen in
             training; a larger value is "out of the training range" (S4).
         kiali, prometheus, mlflow: how to reach them (`EndpointConfig`: url, token or
@@ -168,6 +171,7 @@ class ScalerConfig(JsonConfig):
     retry_period_s: float = 2.0
     identity: str = ""
     metrics_port: int = 9090
+    graph_scaleup: bool = True
     feature_max: tuple[float, ...] = (200.0, 200.0, 2.0e5, 4.0e5, 1.0e5, 1.0e5)
     kiali: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
     prometheus: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
@@ -257,6 +261,8 @@ class ScalerConfig(JsonConfig):
         return out
 
     def _check_names(self) -> None:
+        if not isinstance(self.graph_scaleup, bool):
+            raise ConfigError(f"graph_scaleup: expected true or false, got {self.graph_scaleup!r}")
         for name in ("namespace", "mode", "model", "model_sha256", "source", "lease_name",
                      "identity"):
             _string(name, getattr(self, name))

@@ -25,6 +25,7 @@ from gnnrl.data.snapshot import GraphSnapshot
 from gnnrl.scaler.apply import ApplyResult, apply_scale, read_with_retry
 from gnnrl.scaler.clock import Clock
 from gnnrl.scaler.config import ScalerConfig
+from gnnrl.baselines.graph_scaleup import GraphLoad
 from gnnrl.scaler.decide import PolicyOutputError, hpa_rule, policy_desired
 from gnnrl.scaler.events import EventRecorder
 from gnnrl.scaler.fallback import FallbackState, Transition
@@ -116,6 +117,7 @@ class Scaler:
         self.metrics = metrics or ScalerMetrics()
         self.events = events or EventRecorder(None, config.namespace)
         self.space = DynamicGraphSpace(graph_config)
+        self.graph = GraphLoad()  # graph-wide scale-up memory (edge calls per request)
         self.fallback = FallbackState(config.fallback_after_failures,
                                       config.recover_after_healthy)
         self.histories: dict[str, ServiceHistory] = {}
@@ -299,8 +301,14 @@ class Scaler:
             return None, False, "observation_invalid", invalid
         current = {n: s.replicas for n, s in state.services.items()}
         try:
-            return (policy_desired(model.policy, obs, self.space.slot_names(), current),
-                    True, None, None)
+            names = self.space.slot_names()
+            desired = policy_desired(model.policy, obs, names, current)
+            if self.config.graph_scaleup:
+                need = self.graph.needed_replicas(obs, names)
+                for i, name in enumerate(names):
+                    if name is not None and name in desired and need[i] > desired[name]:
+                        desired[name] = int(need[i])
+            return desired, True, None, None
         except PolicyOutputError as exc:
             log.warning("model output refused: %s", exc)
         except Exception as exc:  # the model raised: same as an unusable output (S5)
