@@ -180,10 +180,7 @@ def dense_transformer_conv(conv: TransformerConv, x: Tensor, graph: DenseGraph,
     heads, c = conv.heads, conv.out_channels
     hc = heads * c
     b, n, _ = x.shape
-    weight = torch.cat([conv.lin_query.weight, conv.lin_key.weight, conv.lin_value.weight,
-                        conv.lin_skip.weight])
-    bias = torch.cat([conv.lin_query.bias, conv.lin_key.bias, conv.lin_value.bias,
-                      conv.lin_skip.bias])
+    weight, bias = _fused_projection(conv)
     proj = F.linear(x, weight, bias)  # (B, N, 4HC)
     # split, not slices: the backward pass concatenates the parts' gradients instead of
     # zero-filling a full-size buffer per slice
@@ -203,3 +200,23 @@ def dense_transformer_conv(conv: TransformerConv, x: Tensor, graph: DenseGraph,
         dropout_p=conv.dropout if conv.training else 0.0)
     out = out.transpose(1, 2).masked_fill(graph.no_incoming, 0.0).reshape(b, n, hc)
     return out + skip
+
+
+def _fused_projection(conv: TransformerConv) -> tuple[Tensor, Tensor]:
+    """The query/key/value/skip weights of ``conv`` stacked into one linear layer.
+
+    Under ``torch.inference_mode`` (decisions, rollouts) the stacked copy is cached on the
+    module and rebuilt when a parameter changes (its version counter moves); with autograd
+    on, it is stacked per call so gradients reach the four layers.
+    """
+    lins = (conv.lin_query, conv.lin_key, conv.lin_value, conv.lin_skip)
+    if not torch.is_inference_mode_enabled():
+        return (torch.cat([lin.weight for lin in lins]), torch.cat([lin.bias for lin in lins]))
+    params = [t for lin in lins for t in (lin.weight, lin.bias)]
+    key = tuple((t.data_ptr(), t._version) for t in params)
+    cached = getattr(conv, "_gnnrl_fused", None)
+    if cached is None or cached[0] != key:
+        cached = (key, torch.cat([lin.weight for lin in lins]),
+                  torch.cat([lin.bias for lin in lins]))
+        conv._gnnrl_fused = cached
+    return cached[1], cached[2]

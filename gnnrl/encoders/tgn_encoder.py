@@ -128,6 +128,23 @@ class DynamicTGNEncoder(nn.Module):
         new_last = torch.where(has, t_node, last)
         return new_mem.reshape(b, n, d), new_last.reshape(b, n)
 
+    def memory_update_events(self, memory: Tensor, has_event: Tensor, event: Tensor,
+                             event_dt: Tensor) -> Tensor:
+        """`memory_update`'s new memory from precomputed winning events.
+
+        `gnnrl.encoders.update_batch.prepare_update` picks each node's event and gathers
+        the data part of its message once per PPO update; what depends on weights (the
+        time encoding and the GRU) runs here. Nodes without an event keep their memory.
+
+        Shapes: memory ``(B, k, D)``, has_event ``(B, k)`` bool, event ``(B, k, 2 D +
+        RAW_MSG_DIM)``, event_dt ``(B, k, 1)`` steps -> ``(B, k, D)``.
+        """
+        b, k, d = memory.shape
+        enc = self.memory.time_enc(event_dt.reshape(b * k, 1))
+        aggr = torch.cat([event.reshape(b * k, -1), enc], -1)
+        updated = self.memory.gru(aggr, memory.reshape(b * k, d))
+        return torch.where(has_event.unsqueeze(-1), updated.view(b, k, d), memory)
+
     def memory_update_dense(self, memory: Tensor, last_update: Tensor, t: Tensor,
                             graph: DenseGraph, edge_feats: Tensor) -> tuple[Tensor, Tensor]:
         """`memory_update` on a `DenseGraph`: the same math, as batched matrix products.

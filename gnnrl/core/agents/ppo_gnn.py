@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import gnnrl
@@ -42,6 +43,7 @@ from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.encoders.features import GLOBAL_DIM, FeatureScaler
 from gnnrl.encoders.gnn_encoder import GNNEncoder
 from gnnrl.encoders.dense_graph import (
+    DenseGraph,
     SlotSelection,
     build_dense_graph,
     message_edge_attr,
@@ -54,6 +56,7 @@ from gnnrl.encoders.graph_batch import (
     obs_to_tensors,
 )
 from gnnrl.encoders.tgn_encoder import DynamicTGNEncoder, MemoryBank
+from gnnrl.encoders.update_batch import UpdateBatch, prepare_update
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
@@ -62,6 +65,36 @@ _MASKED = -1e8  # logit of an invalid move (exp underflows to exactly 0 probabil
 #: one decision or a rollout step); larger ones (PPO minibatches) on one sparse PyG graph,
 #: which does less arithmetic there (benchmarks/bench_policy.py; crossover ~32-64 on CPU)
 DENSE_MAX_BATCH = 32
+#: topologies whose graph structure `PPO_GNN` keeps for decisions (a few: the envs of a
+#: rollout change topology at different steps)
+_TOPOLOGY_CACHE_SIZE = 8
+
+
+def log_softmax_moves(logits: Tensor) -> Tensor:
+    """``log_softmax(logits, -1)`` over the 15 moves, computed 16 wide.
+
+    A last dimension of 15 takes PyTorch's slow (non-vectorised) CPU kernel, ~8x slower
+    than 16; a -inf column (probability exactly 0, so the normaliser is the same) is
+    appended and sliced off again. Shapes: ``(..., 15)`` -> ``(..., 15)``.
+    """
+    k = logits.shape[-1]
+    return torch.log_softmax(F.pad(logits, (0, 1), value=float("-inf")), -1)[..., :k]
+
+
+def _logp_entropy(logits: Tensor, actions: Tensor, invalid: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-slot log-probability of ``actions`` and entropy of the masked categorical.
+
+    The entropy sums ``-p log p`` over valid moves only: invalid log-probabilities are set
+    to 0 before the ``exp`` (their ``p log p`` is exactly 0 anyway; ``exp`` of the masked
+    -1e8 values is ~50x slower than of ordinary numbers on CPU).
+
+    Shapes: logits ``(B, N, 15)``, actions ``(B, N)`` int64, invalid ``(B, N, 15)`` bool
+    -> two ``(B, N)``.
+    """
+    logp_all = log_softmax_moves(logits)
+    logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    valid_logp = logp_all.masked_fill(invalid, 0.0)
+    return logp, -(valid_logp.exp() * valid_logp).sum(-1)
 
 
 class ModelLoadError(RuntimeError):
@@ -117,10 +150,14 @@ class PolicyHead(nn.Module):
         )
 
     def forward(self, h: Tensor, g: Tensor, glob: Tensor) -> tuple[Tensor, Tensor]:
-        n = h.shape[1]
+        # The actor's first layer on [h_node; ctx] is W [h; ctx] + b = W_h h + (W_c ctx + b):
+        # the graph part once per graph instead of once per node (same parameters, so
+        # saved models load unchanged; equal up to float rounding of the split sum).
         ctx = torch.cat([g, glob], dim=-1)
-        node_in = torch.cat([h, ctx.unsqueeze(1).expand(-1, n, -1)], dim=-1)
-        return self.actor(node_in), self.critic(ctx).squeeze(-1)
+        first = self.actor[0]
+        w_node, w_ctx = first.weight.split([h.shape[-1], ctx.shape[-1]], 1)
+        z = F.linear(h, w_node) + F.linear(ctx, w_ctx, first.bias).unsqueeze(1)
+        return self.actor[2](self.actor[1](z)), self.critic(ctx).squeeze(-1)
 
 
 class PPO_GNN(nn.Module):
@@ -165,6 +202,7 @@ class PPO_GNN(nn.Module):
         self.pool = nn.Sequential(nn.Linear(2 * h, h), nn.Tanh())
         self.head = PolicyHead(h, cfg.num_moves)
         self._bank: MemoryBank | None = None
+        self._topology_cache: dict[bytes, tuple] = {}
 
     # -- core (batched tensors) -----------------------------------------------------------
     @property
@@ -189,27 +227,25 @@ class PPO_GNN(nn.Module):
             logits ``(B, N, 15)`` with invalid moves at -1e8, value ``(B,)``, and
             ``(memory (B, N, D), last_update (B, N))`` after this step (None without TGN).
         """
-        svc, node_mask = t["svc_df"], t["node_mask"]
+        svc = t["svc_df"]
         bsz, n, _ = svc.shape
         if self.tgn is not None and memory is None:
             d = self.config.tgn.memory_dim
             memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
-        # Only the edge rows some observation marks active can carry messages (a few dozen
-        # of max_edges = 400); the others are dropped up front, in row order.
-        used = torch.nonzero(t["edge_mask"].any(0)).flatten()
-        if used.numel() == 0:  # no edge at all: keep one (inactive) row, shapes stay non-empty
-            used = torch.zeros(1, dtype=torch.long, device=used.device)
+        dense = bsz <= DENSE_MAX_BATCH
+        used, slots, graph = self._structure(t, dense)
         if used.numel() < t["edge_mask"].shape[1]:
             t = {**t, "edge_df": t["edge_df"][:, used], "edge_mask": t["edge_mask"][:, used]}
-        # Encode the active slots only (padded ones neither send nor receive messages).
-        slots = select_active_slots(node_mask)
         invalid = t["invalid_action_mask"].reshape(bsz, n, -1)
         if slots is not None:
             svc, invalid = slots.take(svc), slots.take(invalid)
             if memory is not None:
                 memory = (slots.take(memory[0]), slots.take(memory[1]), memory[2])
-        encode = self._encode_dense if bsz <= DENSE_MAX_BATCH else self._encode_sparse
-        h, new_memory, active = encode(self.scaler.node(svc), memory, t, slots)
+        if dense:
+            h, new_memory, active = self._encode_dense(self.scaler.node(svc), memory, t, slots,
+                                                       graph)
+        else:
+            h, new_memory, active = self._encode_sparse(self.scaler.node(svc), memory, t, slots)
         h = h * active.unsqueeze(-1).to(h.dtype)
         g = self.pool(masked_pool(h, active))
         logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]))
@@ -224,13 +260,48 @@ class PPO_GNN(nn.Module):
                               slots.put(last, last.new_zeros(bsz, n)))
         return logits, value, new_memory
 
+    def _structure(self, t: Mapping[str, Tensor], dense: bool
+                   ) -> tuple[Tensor, SlotSelection | None, DenseGraph | None]:
+        """The used edge rows, the active-slot selection and (``dense``) the dense graph.
+
+        They depend on the topology only (masks and edge endpoints), which changes rarely
+        between decisions; under ``torch.inference_mode`` on CPU the last few are cached,
+        keyed by those bytes, so a decision skips rebuilding them.
+        """
+        cache = self._topology_cache if (dense and torch.is_inference_mode_enabled()
+                                         and t["node_mask"].device.type == "cpu") else None
+        key = None
+        if cache is not None:
+            key = b"".join((t["node_mask"].numpy().tobytes(), t["edge_mask"].numpy().tobytes(),
+                            t["edge_df"][..., :2].numpy().tobytes(),
+                            str(tuple(t["edge_df"].shape)).encode()))
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        # Only the edge rows some observation marks active can carry messages (a few dozen
+        # of max_edges = 400); the others are dropped up front, in row order.
+        edge_mask = t["edge_mask"]
+        used = torch.nonzero(edge_mask.any(0)).flatten()
+        if used.numel() == 0:  # no edge at all: keep one (inactive) row, shapes stay non-empty
+            used = torch.zeros(1, dtype=torch.long, device=used.device)
+        # Encode the active slots only (padded ones neither send nor receive messages).
+        slots = select_active_slots(t["node_mask"])
+        graph = None
+        if dense:
+            graph = build_dense_graph(t["edge_df"][:, used], edge_mask[:, used],
+                                      t["node_mask"], slots)
+        if cache is not None:
+            if len(cache) >= _TOPOLOGY_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = (used, slots, graph)
+        return used, slots, graph
+
     def _encode_dense(self, x: Tensor, memory: tuple[Tensor, Tensor, Tensor] | None,
-                      t: Mapping[str, Tensor], slots: SlotSelection | None
+                      t: Mapping[str, Tensor], slots: SlotSelection | None, graph: DenseGraph
                       ) -> tuple[Tensor, tuple[Tensor, Tensor] | None, Tensor]:
         """Node embeddings ``(B, k, H)``, post-step memory and the active mask ``(B, k)``
         on dense per-graph incidence matrices (`gnnrl.encoders.dense_graph`)."""
         node_mask = t["node_mask"]
-        graph = build_dense_graph(t["edge_df"], t["edge_mask"], node_mask, slots)
         active = node_mask if slots is None else slots.take(node_mask)
         edge_feats = self.scaler.edge(t["edge_df"][:, graph.rows])  # (B, Ec, EDGE_DIM - 1)
         msg_attr = message_edge_attr(edge_feats)
@@ -289,10 +360,49 @@ class PPO_GNN(nn.Module):
         Shapes: actions ``(B, N)`` int64 -> three ``(B,)`` tensors.
         """
         logits, value, _ = self(t, memory)
-        logp_all = torch.log_softmax(logits, -1)
+        logp, ent = _logp_entropy(logits, actions.long(), logits <= _MASKED)
         active = t["node_mask"].to(logits.dtype)
-        logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        ent = -(logp_all.exp() * logp_all).sum(-1)
+        return (logp * active).sum(-1), (ent * active).sum(-1), value
+
+    # -- the PPO update's path --------------------------------------------------------------
+    def prepare_update(self, t: Mapping[str, Tensor], memory: tuple[Tensor, Tensor, Tensor]
+                       | None, actions: Tensor) -> UpdateBatch:
+        """The parameter-free inputs of a rollout, once per update (`gnnrl.encoders.
+        update_batch`); evaluate minibatches of it with `evaluate_update`.
+
+        Shapes: as `evaluate_actions` (M observations).
+        """
+        if self.tgn is None:
+            memory = None
+        elif memory is None:
+            svc = t["svc_df"]
+            bsz, n, _ = svc.shape
+            d = self.config.tgn.memory_dim
+            memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
+        return prepare_update(self.scaler, dict(t), actions, memory, self.config.num_moves)
+
+    def evaluate_update(self, b: UpdateBatch) -> tuple[Tensor, Tensor, Tensor]:
+        """`evaluate_actions` on a prepared (mini)batch: joint log-prob, entropy, value.
+
+        The same computation as the large-batch forward pass (`_encode_sparse`) without
+        its per-call graph building; masked moves get -inf logits here (not -1e8), which
+        gives the valid moves the same log-probabilities while sparing the slow ``exp``
+        of huge negative numbers. Shapes: three ``(m,)`` for a batch of m.
+        """
+        m, k, _ = b.x.shape
+        graph, edge_attr = b.graph()
+        x = b.x.reshape(m * k, -1)
+        h = self.gnn(x, graph, edge_attr)
+        active = b.active.to(h.dtype)
+        if self.tgn is not None and b.memory is not None:
+            mem = self.tgn.memory_update_events(b.memory, b.has_event, b.event, b.event_dt)
+            mem = mem * active.unsqueeze(-1)
+            h = h + self.tgn.embed(mem, x, graph, edge_attr)
+        h = h.reshape(m, k, -1) * active.unsqueeze(-1)
+        g = self.pool(masked_pool(h, b.active))
+        logits, value = self.head(h, g, b.glob)
+        logp, ent = _logp_entropy(logits.masked_fill(b.invalid, float("-inf")), b.actions,
+                                  b.invalid)
         return (logp * active).sum(-1), (ent * active).sum(-1), value
 
     @torch.inference_mode()
@@ -306,7 +416,7 @@ class PPO_GNN(nn.Module):
         not modified in place.
         """
         logits, value, new_memory = self(t, memory)
-        logp_all = torch.log_softmax(logits, -1)
+        logp_all = log_softmax_moves(logits)
         if deterministic:
             actions = logits.argmax(-1)
         else:
