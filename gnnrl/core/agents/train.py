@@ -43,6 +43,7 @@ from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
 from gnnrl.core.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
 from gnnrl.core.agents.gnnrl_policy import GNNRLPolicy
+from gnnrl.core.agents.parallel import ParallelLearner
 from gnnrl.core.agents.ppo import (
     Batch,
     RewardNormalizer,
@@ -79,7 +80,11 @@ class TrainConfig(JsonConfig):
     `EnvPool`) or "batched" (the rollout envs are rows of one batched simulator,
     `gnnrl.core.agents.sim_pool.SimPool`: the same episode seeds, scenarios, traces and
     reward, several times faster, but the simulator noise is one stream for all rows, so
-    runs are not bit-identical to "single" ones; an ``env_wrapper`` forces "single").
+    runs are not bit-identical to "single" ones; an ``env_wrapper`` forces "single");
+    learner_processes: processes that share each PPO update (1 = this process alone, the
+    exact default; 2 = a data-parallel learner on a second core,
+    `gnnrl.core.agents.parallel`: the same update up to float summation order, CPU only,
+    resumes exactly; docs/performance.md).
     """
 
     app: str = "onlineboutique"
@@ -99,6 +104,7 @@ class TrainConfig(JsonConfig):
     bc_teacher: str = "hpa"
     bc_dagger: int = 0
     env_pool: str = "single"
+    learner_processes: int = 1
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
 
@@ -131,7 +137,7 @@ class TrainConfig(JsonConfig):
                               f"oracle, got {self.bc_teacher!r}")
         if any(not p > 0 for p in self.peaks):
             raise ConfigError(f"TrainConfig.peaks must be > 0, got {self.peaks}")
-        for name in ("max_steps", "torch_threads"):
+        for name in ("max_steps", "torch_threads", "learner_processes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "bc_rounds",
@@ -427,7 +433,8 @@ class Trainer:
             stats["slo"].append(float(info["slo_violated"]))
             stats["cost"].append(float(info["cost"]))
 
-    def learn(self, buf: RolloutBuffer, next_obs, bank: MemoryBank) -> dict[str, float]:
+    def learn(self, buf: RolloutBuffer, next_obs, bank: MemoryBank,
+              learner: ParallelLearner | None = None) -> dict[str, float]:
         t = self._tensors(next_obs, f"step {self.global_step}")
         memory = bank.state() if self.model.tgn is not None else None
         with torch.no_grad():
@@ -448,6 +455,8 @@ class Trainer:
             returns=torch.as_tensor(ret.reshape(-1), device=self.device),
         )
         try:
+            if learner is not None:
+                return learner.update(self.model, self.optimizer, batch, cfg, self.generator)
             return ppo_update(self.model, self.optimizer, batch, cfg, self.generator)
         except TrainingNaNError as exc:
             raise TrainingNaNError(f"update {self.update + 1} (step {self.global_step}): "
@@ -496,6 +505,12 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
     cfg = config.ppo
     tracker = _Tracker(out, config)
     status = "FAILED"
+    learner = None
+    if config.learner_processes > 1:
+        if tr.device.type != "cpu":
+            raise ConfigError("TrainConfig.learner_processes > 1 runs on CPU only; "
+                              "set device to cpu")
+        learner = ParallelLearner(config.learner_processes)
     resumed = resume and tr.resume()
     bar = _bar(cfg.num_updates * cfg.batch_size, tr.update * cfg.batch_size, progress)
     try:
@@ -525,7 +540,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
             t0 = time.perf_counter()
             buf.reset()
             obs, infos = tr.collect(obs, infos, bank, buf, stats)
-            row = tr.learn(buf, obs, bank)
+            row = tr.learn(buf, obs, bank, learner)
             tr.update += 1
             done_here += 1
             row.update(update=tr.update, global_step=tr.global_step, lr=lr,
@@ -558,3 +573,5 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
         bar.close()
         tracker.close(status)
         tr.pool.close()
+        if learner is not None:
+            learner.close()
