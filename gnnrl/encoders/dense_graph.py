@@ -49,7 +49,9 @@ class DenseGraph:
         msg_dst_mask ``(B, 1, N, 2 Ec)`` bool: slot i receives message m;
         msg_bias ``(B, 1, N, 2 Ec)`` float: 0 where slot i receives message m, -1e30 (an
         attention weight of exactly 0) elsewhere;
-        no_incoming ``(B, N, 1, 1)`` bool: slot i receives no message at all.
+        no_incoming ``(B, N, 1, 1)`` bool: slot i receives no message at all;
+        msg_for ``(B, N, 2 Ec)`` bool: message m is slot i's own event (i sends it), the
+        TGN's per-node event set; has_event ``(B, N)`` bool: slot i has at least one.
     """
 
     rows: Tensor
@@ -58,6 +60,8 @@ class DenseGraph:
     msg_dst_mask: Tensor
     msg_bias: Tensor
     no_incoming: Tensor
+    msg_for: Tensor
+    has_event: Tensor
 
     @property
     def num_rows(self) -> int:
@@ -152,8 +156,10 @@ def build_dense_graph(edge_df: Tensor, edge_mask: Tensor, node_mask: Tensor,
     msg_dst = torch.cat([hit[:, ec:], hit[:, :ec]], 1)
     dst_mask = msg_dst.transpose(1, 2).unsqueeze(1)
     bias = torch.zeros_like(msg_src).transpose(1, 2).unsqueeze(1).masked_fill(~dst_mask, _FAR)
+    msg_for = hit.transpose(1, 2)
     return DenseGraph(rows=rows, keep=keep, msg_src=msg_src, msg_dst_mask=dst_mask,
-                      msg_bias=bias, no_incoming=~msg_dst.any(1)[:, :, None, None])
+                      msg_bias=bias, no_incoming=~msg_dst.any(1)[:, :, None, None],
+                      msg_for=msg_for, has_event=msg_for.any(-1))
 
 
 def message_edge_attr(edge_feats: Tensor) -> Tensor:
@@ -213,10 +219,10 @@ def _fused_projection(conv: TransformerConv) -> tuple[Tensor, Tensor]:
     if not torch.is_inference_mode_enabled():
         return (torch.cat([lin.weight for lin in lins]), torch.cat([lin.bias for lin in lins]))
     params = [t for lin in lins for t in (lin.weight, lin.bias)]
-    key = tuple((t.data_ptr(), t._version) for t in params)
-    cached = getattr(conv, "_gnnrl_fused", None)
-    if cached is None or cached[0] != key:
-        cached = (key, torch.cat([lin.weight for lin in lins]),
-                  torch.cat([lin.bias for lin in lins]))
-        conv._gnnrl_fused = cached
-    return cached[1], cached[2]
+    versions = [t._version for t in params]
+    cached = conv.__dict__.get("_gnnrl_fused")
+    if (cached is None or cached[1] != versions
+            or any(a is not b for a, b in zip(cached[0], params, strict=True))):
+        cached = (params, versions, torch.cat(params[0::2]), torch.cat(params[1::2]))
+        conv.__dict__["_gnnrl_fused"] = cached
+    return cached[2], cached[3]

@@ -65,14 +65,29 @@ def obs_to_tensors(
     return out, batched
 
 
-def check_finite(tensors: Mapping[str, Tensor]) -> None:
-    """Raise `ObservationError` naming the key and batch rows when a float input is NaN/inf."""
+def check_finite(obs: Mapping[str, Any]) -> None:
+    """Raise `ObservationError` naming the key and batch rows when a float input is NaN/inf.
+
+    Takes the batched tensors of `obs_to_tensors` or the observation itself: numpy arrays
+    are checked on the host (cheaper for one observation, and no device synchronisation
+    when the tensors live on a GPU).
+    """
+    batched = len(obs["svc_df"].shape) == 3
     for key in ("svc_df", "edge_df", "global_feats"):
-        t = tensors[key]
-        bad = ~torch.isfinite(t)
-        if bad.any():
-            rows = torch.nonzero(bad.reshape(t.shape[0], -1).any(1)).flatten().tolist()
-            raise ObservationError(f"non-finite values in {key!r} of observation(s) {rows}")
+        value = obs[key]
+        if isinstance(value, Tensor):
+            if bool(torch.isfinite(value).all()):
+                continue
+            bad = ~torch.isfinite(value).cpu().numpy()
+        else:
+            value = np.asarray(value)
+            if value.dtype.kind != "f" or np.isfinite(value).all():
+                continue
+            bad = ~np.isfinite(value)
+        if not batched:
+            bad = bad[None]  # a single observation: row 0
+        rows = np.nonzero(bad.reshape(bad.shape[0], -1).any(1))[0].tolist()
+        raise ObservationError(f"non-finite values in {key!r} of observation(s) {rows}")
 
 
 @dataclass

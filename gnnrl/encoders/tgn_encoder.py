@@ -169,12 +169,12 @@ class DynamicTGNEncoder(nn.Module):
         msg = torch.cat([own, other, raw, enc], -1)  # (B, 2Ec, 2D + RAW + T)
         # LastAggregator with the traffic tie-break: the highest-qps message wins, the
         # first one (in message order) among equals.
-        target = owner.transpose(1, 2) > 0.5  # (B, N, 2Ec)
+        target = graph.msg_for  # (B, N, 2Ec)
         key = raw[..., 1].unsqueeze(1).masked_fill(~target, float("-inf"))
         best = key.amax(-1, keepdim=True)
         cand = (key >= best) & target
         pick = cand & (cand.cumsum(-1) == 1)  # first candidate only
-        has = cand.any(-1)  # (B, N)
+        has = graph.has_event  # (B, N): any own message is a candidate
         aggr = pick.to(msg.dtype) @ msg  # (B, N, msg dim)
         updated = self.memory.gru(aggr.reshape(b * n, -1), memory.reshape(b * n, d))
         new_mem = torch.where(has.unsqueeze(-1), updated.view(b, n, d), memory)

@@ -30,7 +30,7 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -51,6 +51,7 @@ from gnnrl.encoders.dense_graph import (
 )
 from gnnrl.encoders.graph_batch import (
     build_graph_batch,
+    ObservationError,
     check_finite,
     masked_pool,
     obs_to_tensors,
@@ -95,6 +96,22 @@ def _logp_entropy(logits: Tensor, actions: Tensor, invalid: Tensor) -> tuple[Ten
     logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
     valid_logp = logp_all.masked_fill(invalid, 0.0)
     return logp, -(valid_logp.exp() * valid_logp).sum(-1)
+
+
+class _Topology(NamedTuple):
+    """What `PPO_GNN` derives from a batch's topology alone (masks, edge endpoints).
+
+    used ``(Eu,)`` edge rows any observation marks active; slots: the active-first
+    selection (None when every slot is kept); active ``(B, k)`` bool; graph: the dense
+    graph over ``edge_df[:, used]`` (dense batches only) and rows ``(Ec,)`` its edge rows
+    as indices into the full ``edge_df``.
+    """
+
+    used: Tensor
+    slots: SlotSelection | None
+    active: Tensor
+    graph: DenseGraph | None
+    rows: Tensor | None
 
 
 class ModelLoadError(RuntimeError):
@@ -207,7 +224,7 @@ class PPO_GNN(nn.Module):
     # -- core (batched tensors) -----------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return self.scaler.node_mean.device  # a buffer: cheaper than walking parameters()
 
     def new_memory(self, num_envs: int) -> MemoryBank:
         """A zeroed memory bank for ``num_envs`` vectorised envs."""
@@ -227,41 +244,57 @@ class PPO_GNN(nn.Module):
             logits ``(B, N, 15)`` with invalid moves at -1e8, value ``(B,)``, and
             ``(memory (B, N, D), last_update (B, N))`` after this step (None without TGN).
         """
+        logits, value, new_memory, topo = self._forward_compact(t, memory)
+        slots = topo.slots
+        if slots is not None:  # back to slots; the left-out (padded) ones may only hold
+            bsz, n = t["node_mask"].shape
+            hold = logits.new_full((bsz, n, logits.shape[-1]), _MASKED)
+            hold[..., 0] = 0.0
+            logits = slots.put(logits, hold)
+        return logits, value, self._memory_to_slots(new_memory, topo)
+
+    def _memory_to_slots(self, new_memory: tuple[Tensor, Tensor] | None, topo: _Topology
+                         ) -> tuple[Tensor, Tensor] | None:
+        """Compact post-step memory back to slots (left-out slots get zeros)."""
+        if new_memory is None or topo.slots is None:
+            return new_memory
+        mem, last = new_memory
+        bsz, n = topo.slots.position.shape
+        return (topo.slots.put(mem, mem.new_zeros(bsz, n, mem.shape[-1])),
+                topo.slots.put(last, last.new_zeros(bsz, n)))
+
+    def _forward_compact(self, t: Mapping[str, Tensor],
+                         memory: tuple[Tensor, Tensor, Tensor] | None
+                         ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None, _Topology]:
+        """`forward` on the compact (active-first) slots: masked logits ``(B, k, 15)``,
+        value, compact post-step memory and the topology it used."""
         svc = t["svc_df"]
         bsz, n, _ = svc.shape
         if self.tgn is not None and memory is None:
             d = self.config.tgn.memory_dim
             memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
         dense = bsz <= DENSE_MAX_BATCH
-        used, slots, graph = self._structure(t, dense)
-        if used.numel() < t["edge_mask"].shape[1]:
-            t = {**t, "edge_df": t["edge_df"][:, used], "edge_mask": t["edge_mask"][:, used]}
+        topo = self._structure(t, dense)
+        slots, active = topo.slots, topo.active
         invalid = t["invalid_action_mask"].reshape(bsz, n, -1)
         if slots is not None:
             svc, invalid = slots.take(svc), slots.take(invalid)
             if memory is not None:
                 memory = (slots.take(memory[0]), slots.take(memory[1]), memory[2])
         if dense:
-            h, new_memory, active = self._encode_dense(self.scaler.node(svc), memory, t, slots,
-                                                       graph)
+            h, new_memory = self._encode_dense(self.scaler.node(svc), memory, t, topo)
         else:
-            h, new_memory, active = self._encode_sparse(self.scaler.node(svc), memory, t, slots)
+            if topo.used.numel() < t["edge_mask"].shape[1]:
+                used = topo.used
+                t = {**t, "edge_df": t["edge_df"][:, used], "edge_mask": t["edge_mask"][:, used]}
+            h, new_memory = self._encode_sparse(self.scaler.node(svc), memory, t, slots, active)
         h = h * active.unsqueeze(-1).to(h.dtype)
         g = self.pool(masked_pool(h, active))
         logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]))
         logits = self.mask_logits(logits, invalid.reshape(bsz, -1), active)
-        if slots is not None:  # back to slots; the left-out (padded) ones may only hold
-            hold = logits.new_full((bsz, n, logits.shape[-1]), _MASKED)
-            hold[..., 0] = 0.0
-            logits = slots.put(logits, hold)
-            if new_memory is not None:
-                mem, last = new_memory
-                new_memory = (slots.put(mem, mem.new_zeros(bsz, n, mem.shape[-1])),
-                              slots.put(last, last.new_zeros(bsz, n)))
-        return logits, value, new_memory
+        return logits, value, new_memory, topo
 
-    def _structure(self, t: Mapping[str, Tensor], dense: bool
-                   ) -> tuple[Tensor, SlotSelection | None, DenseGraph | None]:
+    def _structure(self, t: Mapping[str, Tensor], dense: bool) -> _Topology:
         """The used edge rows, the active-slot selection and (``dense``) the dense graph.
 
         They depend on the topology only (masks and edge endpoints), which changes rarely
@@ -280,62 +313,63 @@ class PPO_GNN(nn.Module):
                 return hit
         # Only the edge rows some observation marks active can carry messages (a few dozen
         # of max_edges = 400); the others are dropped up front, in row order.
-        edge_mask = t["edge_mask"]
+        node_mask, edge_mask = t["node_mask"], t["edge_mask"]
         used = torch.nonzero(edge_mask.any(0)).flatten()
         if used.numel() == 0:  # no edge at all: keep one (inactive) row, shapes stay non-empty
             used = torch.zeros(1, dtype=torch.long, device=used.device)
         # Encode the active slots only (padded ones neither send nor receive messages).
-        slots = select_active_slots(t["node_mask"])
-        graph = None
+        slots = select_active_slots(node_mask)
+        active = node_mask if slots is None else slots.take(node_mask)
+        graph = rows = None
         if dense:
-            graph = build_dense_graph(t["edge_df"][:, used], edge_mask[:, used],
-                                      t["node_mask"], slots)
+            graph = build_dense_graph(t["edge_df"][:, used], edge_mask[:, used], node_mask,
+                                      slots)
+            rows = used[graph.rows]
+        topo = _Topology(used, slots, active, graph, rows)
         if cache is not None:
             if len(cache) >= _TOPOLOGY_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
-            cache[key] = (used, slots, graph)
-        return used, slots, graph
+            cache[key] = topo
+        return topo
 
     def _encode_dense(self, x: Tensor, memory: tuple[Tensor, Tensor, Tensor] | None,
-                      t: Mapping[str, Tensor], slots: SlotSelection | None, graph: DenseGraph
-                      ) -> tuple[Tensor, tuple[Tensor, Tensor] | None, Tensor]:
-        """Node embeddings ``(B, k, H)``, post-step memory and the active mask ``(B, k)``
-        on dense per-graph incidence matrices (`gnnrl.encoders.dense_graph`)."""
-        node_mask = t["node_mask"]
-        active = node_mask if slots is None else slots.take(node_mask)
-        edge_feats = self.scaler.edge(t["edge_df"][:, graph.rows])  # (B, Ec, EDGE_DIM - 1)
+                      t: Mapping[str, Tensor], topo: _Topology
+                      ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+        """Node embeddings ``(B, k, H)`` and post-step memory on dense per-graph incidence
+        matrices (`gnnrl.encoders.dense_graph`)."""
+        graph, active = topo.graph, topo.active
+        edge_feats = self.scaler.edge(t["edge_df"][:, topo.rows])  # (B, Ec, EDGE_DIM - 1)
         msg_attr = message_edge_attr(edge_feats)
         h = self.gnn.forward_dense(x, graph, msg_attr)
         if self.tgn is None or memory is None:
-            return h, None, active
+            return h, None
         mem, last = self.tgn.memory_update_dense(memory[0], memory[1], memory[2], graph,
                                                  edge_feats)
         # A slot that is empty now forgets (the service was removed).
         keep = active.to(mem.dtype)
         mem, last = mem * keep.unsqueeze(-1), last * keep
         h = h + self.tgn.embed_dense(mem, x, graph, msg_attr)
-        return h, (mem, last), active
+        return h, (mem, last)
 
     def _encode_sparse(self, x: Tensor, memory: tuple[Tensor, Tensor, Tensor] | None,
-                       t: Mapping[str, Tensor], slots: SlotSelection | None
-                       ) -> tuple[Tensor, tuple[Tensor, Tensor] | None, Tensor]:
+                       t: Mapping[str, Tensor], slots: SlotSelection | None, active: Tensor
+                       ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
         """`_encode_dense` on one disjoint PyG graph (`build_graph_batch`): the same math,
         cheaper than the dense form for large batches (the PPO update's minibatches)."""
         bsz, k, _ = x.shape
         edge_df = t["edge_df"] if slots is None else slots.remap_edges(t["edge_df"])
-        active = t["node_mask"] if slots is None else slots.take(t["node_mask"])
         graph = build_graph_batch(edge_df, t["edge_mask"], active)
         edge_flat = edge_df.reshape(-1, edge_df.shape[-1])[graph.edge_rows]
         edge_attr = torch.cat([self.scaler.edge(edge_flat), graph.forward.unsqueeze(-1)], -1)
         x = x.reshape(bsz * k, -1)
         h = self.gnn(x, graph, edge_attr)
         if self.tgn is None or memory is None:
-            return h.reshape(bsz, k, -1), None, active
+            return h.reshape(bsz, k, -1), None
         mem, last = self.tgn.memory_update(memory[0], memory[1], memory[2], graph, edge_attr)
         keep = active.to(mem.dtype)
         mem, last = mem * keep.unsqueeze(-1), last * keep
         h = h + self.tgn.embed(mem, x, graph, edge_attr)
-        return h.reshape(bsz, k, -1), (mem, last), active
+        return h.reshape(bsz, k, -1), (mem, last)
 
     def mask_logits(self, logits: Tensor, invalid: Tensor, node_mask: Tensor) -> Tensor:
         """Set invalid moves to -1e8; padded slots (and any all-invalid row) keep move 0 only.
@@ -450,18 +484,25 @@ class PPO_GNN(nn.Module):
 
         Raises `gnnrl.encoders.graph_batch.ObservationError` on missing keys or NaN/inf.
         """
+        missing = [k for k in ("svc_df", "edge_df", "global_feats") if k not in obs]
+        if missing:
+            raise ObservationError(f"observation lacks key(s) {', '.join(missing)}")
+        check_finite(obs)
         t, batched = obs_to_tensors(obs, self.device)
-        check_finite(t)
         bsz = t["svc_df"].shape[0]
         memory = None
         if self.tgn is not None:
             if self._bank is None or self._bank.num_envs != bsz:
                 self._bank = self.new_memory(bsz)
-            memory = self._bank.state()
-        if deterministic:  # serving path: no log-prob needed
+            bank = self._bank  # no copies: the forward pass does not modify its inputs
+            memory = (bank.memory, bank.last_update, bank.t + 1.0)
+        if deterministic:  # serving path: no log-prob, decided on the compact slots
             with torch.inference_mode():
-                logits, _, new_memory = self(t, memory)
-                actions = self.decide(logits, t["node_mask"])
+                logits, _, new_memory, topo = self._forward_compact(t, memory)
+                actions = self.decide(logits, topo.active)
+                if topo.slots is not None:
+                    actions = topo.slots.put(actions, actions.new_zeros(t["node_mask"].shape))
+                new_memory = self._memory_to_slots(new_memory, topo)
         else:
             actions, _, _, new_memory = self.sample(t, memory, deterministic)
         if new_memory is not None and self._bank is not None and memory is not None:
