@@ -54,11 +54,17 @@ def obs_to_tensors(
     if svc.ndim not in (2, 3):
         raise ObservationError(f"svc_df must be (N, 6) or (B, N, 6), got {svc.shape}")
     batched = svc.ndim == 3
+    # host arrays go to a GPU through pinned memory, asynchronously (the first kernel
+    # that reads them waits for the copy, the host does not)
+    pinned = torch.device(device).type == "cuda"
     out: dict[str, Tensor] = {}
     for key, dtype in OBS_KEYS.items():
         value = obs[key]
         t = value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
-        t = t.to(device=device, dtype=dtype)
+        if pinned and t.device.type == "cpu":
+            t = t.to(dtype).pin_memory().to(device, non_blocking=True)
+        else:
+            t = t.to(device=device, dtype=dtype)
         if not batched:
             t = t.unsqueeze(0)
         out[key] = t

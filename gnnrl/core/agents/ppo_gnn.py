@@ -496,13 +496,18 @@ class PPO_GNN(nn.Module):
                 self._bank = self.new_memory(bsz)
             bank = self._bank  # no copies: the forward pass does not modify its inputs
             memory = (bank.memory, bank.last_update, bank.t + 1.0)
-        if deterministic:  # serving path: no log-prob, decided on the compact slots
+        if deterministic and type(self).forward is PPO_GNN.forward:
+            # serving path: no log-prob, decided on the compact slots
             with torch.inference_mode():
                 logits, _, new_memory, topo = self._forward_compact(t, memory)
                 actions = self.decide(logits, topo.active)
                 if topo.slots is not None:
                     actions = topo.slots.put(actions, actions.new_zeros(t["node_mask"].shape))
                 new_memory = self._memory_to_slots(new_memory, topo)
+        elif deterministic:  # a subclass with its own forward pass
+            with torch.inference_mode():
+                logits, _, new_memory = self(t, memory)
+                actions = self.decide(logits, t["node_mask"])
         else:
             actions, _, _, new_memory = self.sample(t, memory, deterministic)
         if new_memory is not None and self._bank is not None and memory is not None:

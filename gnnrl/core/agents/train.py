@@ -329,11 +329,15 @@ class Trainer:
         folder = latest_checkpoint(self.out / "checkpoints")
         if folder is None:
             return False
-        ck = load_checkpoint(folder, self.device)
+        # on the CPU first (RNG states must be CPU tensors); load_state_dict copies the
+        # weights and optimizer state onto the model's device
+        ck = load_checkpoint(folder, "cpu")
         self.model.load_state_dict(ck.model.state_dict())
         self.optimizer.load_state_dict(ck.trainer["optimizer"])
         self.generator.set_state(ck.trainer["generator"])
         torch.set_rng_state(ck.trainer["torch_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in ck.trainer:
+            torch.cuda.set_rng_state_all(ck.trainer["cuda_rng"])
         self.normalizer.load_state_dict(ck.state["normalizer"])
         self.pool.episodes[:] = ck.state["episodes"]
         self.update, self.global_step = ck.state["update"], ck.state["global_step"]
@@ -363,16 +367,18 @@ class Trainer:
             state["pool_noise"] = self.pool.noise_state()
         trainer = {"optimizer": self.optimizer.state_dict(),
                    "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
+        if self.device.type == "cuda":  # rollout sampling draws from the CUDA generator
+            trainer["cuda_rng"] = torch.cuda.get_rng_state_all()
         save_checkpoint(self.out / "checkpoints", self.update, self.model, trainer, state,
                         keep=self.cfg.keep_checkpoints)
 
     # -- one update -----------------------------------------------------------------------
     def _tensors(self, obs: dict[str, np.ndarray], what: str) -> dict[str, torch.Tensor]:
-        t, _ = obs_to_tensors(obs, self.device)
         try:
-            check_finite(t)
+            check_finite(obs)  # on the host arrays: no device synchronisation
         except ObservationError as exc:
             raise TrainingNaNError(f"{what}: {exc} (env index = observation row)") from exc
+        t, _ = obs_to_tensors(obs, self.device)
         return t
 
     def _final_values(self, step, bank: MemoryBank) -> np.ndarray:
@@ -440,7 +446,8 @@ class Trainer:
         with torch.no_grad():
             _, last_values, _ = self.model(t, memory)
         cfg = self.cfg.ppo
-        adv, ret = compute_gae(buf.rewards, buf.values, buf.terminated, buf.truncated,
+        values = buf.values
+        adv, ret = compute_gae(buf.rewards, values, buf.terminated, buf.truncated,
                                buf.final_values, last_values.cpu().numpy(), cfg.gamma,
                                cfg.gae_lambda)
         tgn = self.model.tgn is not None
@@ -450,7 +457,7 @@ class Trainer:
             memory=(buf.memory.reshape(-1, n, d), buf.last.reshape(-1, n),
                     buf.time.reshape(-1)) if tgn else None,
             actions=buf.actions.reshape(-1, n), logp=buf.logp.reshape(-1),
-            values=torch.as_tensor(buf.values.reshape(-1), device=self.device),
+            values=buf.values_t.reshape(-1),
             advantages=torch.as_tensor(adv.reshape(-1), device=self.device),
             returns=torch.as_tensor(ret.reshape(-1), device=self.device),
         )
