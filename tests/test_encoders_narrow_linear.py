@@ -34,8 +34,9 @@ def test_narrow_layer_gives_the_same_values_gradients_and_state_dict(make):
     (y0, gx0, gp0), (y1, gx1, gp1) = outs
     assert torch.equal(y0, y1)
     torch.testing.assert_close(gx1, gx0)
-    for key in gp0:
-        torch.testing.assert_close(gp1[key], gp0[key], rtol=1e-5, atol=1e-5)
+    for key in gp0:  # sums of 1,500 products in another order: float32 rounding
+        scale = float(gp0[key].abs().max())
+        torch.testing.assert_close(gp1[key], gp0[key], rtol=1e-4, atol=1e-5 * scale)
 
 
 def test_only_linear_layers_can_be_switched():
