@@ -79,14 +79,22 @@ def _helper_main(rank: int, world: int, store_path: str, inbox: Any) -> None:
     torch.set_num_threads(1)
     _init_group(store_path, rank, world)
     shard = _Shard(rank, world)
+    built: tuple[Any, PPO_GNN, torch.optim.Optimizer] | None = None
     try:
         while True:
             job = inbox.get()
             if job is None:
                 return
-            model = job["policy_cls"](config=PolicyConfig.from_dict(job["policy"]))
+            # the model and optimizer objects are built once; every job overwrites their
+            # state with the trainer's
+            what = (job["policy_cls"], job["optimizer_cls"], repr(job["policy"]))
+            if built is None or built[0] != what:
+                model = job["policy_cls"](config=PolicyConfig.from_dict(job["policy"]))
+                optimizer = job["optimizer_cls"](model.parameters(),
+                                                 **job["optimizer_defaults"])
+                built = (what, model, optimizer)
+            _, model, optimizer = built
             model.load_state_dict(job["model"])
-            optimizer = job["optimizer_cls"](model.parameters(), **job["optimizer_defaults"])
             optimizer.load_state_dict(job["optimizer"])
             generator = torch.Generator().manual_seed(0)
             generator.set_state(job["generator"])
