@@ -174,11 +174,15 @@ def message_edge_attr(edge_feats: Tensor) -> Tensor:
 
 
 def dense_transformer_conv(conv: TransformerConv, x: Tensor, graph: DenseGraph,
-                           msg_attr: Tensor) -> Tensor:
+                           msg_attr: Tensor,
+                           projection: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """``conv(x, edge_index, edge_attr)`` of a PyG ``TransformerConv`` on dense graphs.
 
     Supports the configuration the encoders use: ``concat=True``, ``beta=False``,
     ``root_weight=True``, ``edge_dim`` set, no dropout at inference.
+
+    ``projection``: `fused_projection` of ``conv`` computed beforehand (a caller that
+    evaluates the same weights many times, e.g. decisions, caches it), else stacked here.
 
     Shapes: x ``(B, N, F)``, msg_attr ``(B, 2 Ec, EDGE_DIM)`` from `message_edge_attr`;
     returns ``(B, N, heads * out_channels)``.
@@ -186,7 +190,7 @@ def dense_transformer_conv(conv: TransformerConv, x: Tensor, graph: DenseGraph,
     heads, c = conv.heads, conv.out_channels
     hc = heads * c
     b, n, _ = x.shape
-    weight, bias = _fused_projection(conv)
+    weight, bias = projection if projection is not None else fused_projection(conv)
     proj = F.linear(x, weight, bias)  # (B, N, 4HC)
     # split, not slices: the backward pass concatenates the parts' gradients instead of
     # zero-filling a full-size buffer per slice
@@ -208,21 +212,8 @@ def dense_transformer_conv(conv: TransformerConv, x: Tensor, graph: DenseGraph,
     return out + skip
 
 
-def _fused_projection(conv: TransformerConv) -> tuple[Tensor, Tensor]:
-    """The query/key/value/skip weights of ``conv`` stacked into one linear layer.
-
-    Under ``torch.inference_mode`` (decisions, rollouts) the stacked copy is cached on the
-    module and rebuilt when a parameter changes (its version counter moves); with autograd
-    on, it is stacked per call so gradients reach the four layers.
-    """
+def fused_projection(conv: TransformerConv) -> tuple[Tensor, Tensor]:
+    """The query/key/value/skip weights ``(4 HC, F)`` and biases ``(4 HC,)`` of ``conv``
+    stacked into one linear layer."""
     lins = (conv.lin_query, conv.lin_key, conv.lin_value, conv.lin_skip)
-    if not torch.is_inference_mode_enabled():
-        return (torch.cat([lin.weight for lin in lins]), torch.cat([lin.bias for lin in lins]))
-    params = [t for lin in lins for t in (lin.weight, lin.bias)]
-    versions = [t._version for t in params]
-    cached = conv.__dict__.get("_gnnrl_fused")
-    if (cached is None or cached[1] != versions
-            or any(a is not b for a, b in zip(cached[0], params, strict=True))):
-        cached = (params, versions, torch.cat(params[0::2]), torch.cat(params[1::2]))
-        conv.__dict__["_gnnrl_fused"] = cached
-    return cached[2], cached[3]
+    return (torch.cat([lin.weight for lin in lins]), torch.cat([lin.bias for lin in lins]))

@@ -12,6 +12,8 @@ over slots and never looks at ``max_nodes`` except to offset the batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import TransformerConv
@@ -53,12 +55,14 @@ class GNNEncoder(nn.Module):
             h = norm(h + torch.relu(conv(h, graph.edge_index, edge_attr)))
         return h
 
-    def forward_dense(self, x: Tensor, graph: DenseGraph, msg_attr: Tensor) -> Tensor:
+    def forward_dense(self, x: Tensor, graph: DenseGraph, msg_attr: Tensor,
+                      projections: Sequence[tuple[Tensor, Tensor]] | None = None) -> Tensor:
         """`forward` on a `DenseGraph` (`gnnrl.encoders.dense_graph`): same weights, same math.
 
         Shapes: x ``(B, N, NODE_DIM)``, msg_attr ``(B, 2 Ec, EDGE_DIM)`` -> ``(B, N, H)``.
         """
         h = self.inp(x)
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = norm(h + torch.relu(dense_transformer_conv(conv, h, graph, msg_attr)))
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            proj = None if projections is None else projections[i]
+            h = norm(h + torch.relu(dense_transformer_conv(conv, h, graph, msg_attr, proj)))
         return h

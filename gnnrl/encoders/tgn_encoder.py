@@ -183,14 +183,15 @@ class DynamicTGNEncoder(nn.Module):
         new_last = torch.where(has, t.unsqueeze(-1).expand(b, n), last_update)
         return new_mem, new_last
 
-    def embed_dense(self, memory: Tensor, x: Tensor, graph: DenseGraph,
-                    msg_attr: Tensor) -> Tensor:
+    def embed_dense(self, memory: Tensor, x: Tensor, graph: DenseGraph, msg_attr: Tensor,
+                    projection: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """`embed` on a `DenseGraph`.
 
         Shapes: memory ``(B, N, D)``, x ``(B, N, NODE_DIM)``, msg_attr ``(B, 2 Ec,
         EDGE_DIM)`` -> ``(B, N, H)``.
         """
-        return dense_transformer_conv(self.conv, torch.cat([memory, x], -1), graph, msg_attr)
+        return dense_transformer_conv(self.conv, torch.cat([memory, x], -1), graph, msg_attr,
+                                      projection)
 
     def embed(self, memory: Tensor, x: Tensor, graph: GraphBatch, edge_attr: Tensor) -> Tensor:
         """Read-out: attention over neighbours of [memory, scaled features].

@@ -46,6 +46,7 @@ from gnnrl.encoders.dense_graph import (
     DenseGraph,
     SlotSelection,
     build_dense_graph,
+    fused_projection,
     message_edge_attr,
     select_active_slots,
 )
@@ -220,6 +221,8 @@ class PPO_GNN(nn.Module):
         self.head = PolicyHead(h, cfg.num_moves)
         self._bank: MemoryBank | None = None
         self._topology_cache: dict[bytes, tuple] = {}
+        self._projection_params: list[Tensor] | None = None
+        self._projection_cache: tuple[list, list[tuple[Tensor, Tensor]]] | None = None
 
     # -- core (batched tensors) -----------------------------------------------------------
     @property
@@ -340,7 +343,9 @@ class PPO_GNN(nn.Module):
         graph, active = topo.graph, topo.active
         edge_feats = self.scaler.edge(t["edge_df"][:, topo.rows])  # (B, Ec, EDGE_DIM - 1)
         msg_attr = message_edge_attr(edge_feats)
-        h = self.gnn.forward_dense(x, graph, msg_attr)
+        proj = self._projections()
+        layers = len(self.gnn.convs)
+        h = self.gnn.forward_dense(x, graph, msg_attr, None if proj is None else proj[:layers])
         if self.tgn is None or memory is None:
             return h, None
         mem, last = self.tgn.memory_update_dense(memory[0], memory[1], memory[2], graph,
@@ -348,8 +353,31 @@ class PPO_GNN(nn.Module):
         # A slot that is empty now forgets (the service was removed).
         keep = active.to(mem.dtype)
         mem, last = mem * keep.unsqueeze(-1), last * keep
-        h = h + self.tgn.embed_dense(mem, x, graph, msg_attr)
+        h = h + self.tgn.embed_dense(mem, x, graph, msg_attr,
+                                     None if proj is None else proj[layers])
         return h, (mem, last)
+
+    def _projections(self) -> list[tuple[Tensor, Tensor]] | None:
+        """Stacked query/key/value/skip weights of the dense path's convolutions (the GNN
+        layers, then the TGN read-out), cached for inference.
+
+        Only under ``torch.inference_mode`` (decisions, rollouts): the cache is rebuilt when
+        any of those parameters changed (storage or version counter, which an optimizer
+        step or ``load_state_dict`` moves); None otherwise (stacked per call, so gradients
+        flow).
+        """
+        if not torch.is_inference_mode_enabled():
+            return None
+        convs = [*self.gnn.convs, *([self.tgn.conv] if self.tgn is not None else [])]
+        if self._projection_params is None:
+            self._projection_params = [lin.weight if k == 0 else lin.bias for conv in convs
+                                       for lin in (conv.lin_query, conv.lin_key,
+                                                   conv.lin_value, conv.lin_skip)
+                                       for k in (0, 1)]
+        key = [(p.data_ptr(), p._version) for p in self._projection_params]
+        if self._projection_cache is None or self._projection_cache[0] != key:
+            self._projection_cache = (key, [fused_projection(conv) for conv in convs])
+        return self._projection_cache[1]
 
     def _encode_sparse(self, x: Tensor, memory: tuple[Tensor, Tensor, Tensor] | None,
                        t: Mapping[str, Tensor], slots: SlotSelection | None, active: Tensor
