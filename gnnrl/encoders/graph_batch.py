@@ -155,16 +155,36 @@ def build_graph_batch(edge_df: Tensor, edge_mask: Tensor, node_mask: Tensor,
                       num_nodes=b * n)
 
 
-def masked_pool(h: Tensor, node_mask: Tensor) -> Tensor:
+@dataclass
+class PoolMasks:
+    """What `masked_pool` derives from the node mask alone (reusable while it holds).
+
+    Shapes: weight ``(B, N, 1)`` 1.0 on active nodes; count ``(B, 1)`` active nodes (>= 1);
+    inactive ``(B, N, 1)`` bool; any_active ``(B, 1)`` bool.
+    """
+
+    weight: Tensor
+    count: Tensor
+    inactive: Tensor
+    any_active: Tensor
+
+
+def pool_masks(node_mask: Tensor, dtype: torch.dtype = torch.float32) -> PoolMasks:
+    """The `PoolMasks` of ``node_mask`` ``(B, N)`` bool."""
+    weight = node_mask.unsqueeze(-1).to(dtype)
+    return PoolMasks(weight=weight, count=weight.sum(1).clamp_min(1.0),
+                     inactive=~node_mask.unsqueeze(-1), any_active=node_mask.any(1, keepdim=True))
+
+
+def masked_pool(h: Tensor, node_mask: Tensor, masks: PoolMasks | None = None) -> Tensor:
     """Mean and max over active nodes.
 
     Shapes: h ``(B, N, H)``, node_mask ``(B, N)`` bool -> ``(B, 2H)``. An observation with
-    no active node pools to zeros.
+    no active node pools to zeros. ``masks``: `pool_masks` of ``node_mask``, when the caller
+    keeps them.
     """
-    m = node_mask.unsqueeze(-1).to(h.dtype)
-    count = m.sum(1).clamp_min(1.0)
-    mean = (h * m).sum(1) / count
-    neg = torch.finfo(h.dtype).min
-    mx = h.masked_fill(~node_mask.unsqueeze(-1), neg).amax(1)
-    mx = torch.where(node_mask.any(1, keepdim=True), mx, torch.zeros_like(mx))
+    m = masks if masks is not None else pool_masks(node_mask, h.dtype)
+    mean = (h * m.weight).sum(1) / m.count
+    mx = h.masked_fill(m.inactive, torch.finfo(h.dtype).min).amax(1)
+    mx = torch.where(m.any_active, mx, torch.zeros_like(mx))
     return torch.cat([mean, mx], dim=-1)

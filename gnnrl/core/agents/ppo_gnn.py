@@ -51,11 +51,13 @@ from gnnrl.encoders.dense_graph import (
     select_active_slots,
 )
 from gnnrl.encoders.graph_batch import (
+    PoolMasks,
     build_graph_batch,
     ObservationError,
     check_finite,
     masked_pool,
     obs_to_tensors,
+    pool_masks,
 )
 from gnnrl.encoders.tgn_encoder import DynamicTGNEncoder, MemoryBank
 from gnnrl.encoders.update_batch import UpdateBatch, prepare_update
@@ -105,7 +107,7 @@ class _Topology(NamedTuple):
     used ``(Eu,)`` edge rows any observation marks active; slots: the active-first
     selection (None when every slot is kept); active ``(B, k)`` bool; graph: the dense
     graph over ``edge_df[:, used]`` (dense batches only) and rows ``(Ec,)`` its edge rows
-    as indices into the full ``edge_df``.
+    as indices into the full ``edge_df``; pool: `PoolMasks` of ``active``.
     """
 
     used: Tensor
@@ -113,6 +115,7 @@ class _Topology(NamedTuple):
     active: Tensor
     graph: DenseGraph | None
     rows: Tensor | None
+    pool: PoolMasks
 
 
 class ModelLoadError(RuntimeError):
@@ -291,8 +294,8 @@ class PPO_GNN(nn.Module):
                 used = topo.used
                 t = {**t, "edge_df": t["edge_df"][:, used], "edge_mask": t["edge_mask"][:, used]}
             h, new_memory = self._encode_sparse(self.scaler.node(svc), memory, t, slots, active)
-        h = h * active.unsqueeze(-1).to(h.dtype)
-        g = self.pool(masked_pool(h, active))
+        h = h * topo.pool.weight
+        g = self.pool(masked_pool(h, active, topo.pool))
         logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]))
         logits = self.mask_logits(logits, invalid.reshape(bsz, -1), active)
         return logits, value, new_memory, topo
@@ -328,7 +331,7 @@ class PPO_GNN(nn.Module):
             graph = build_dense_graph(t["edge_df"][:, used], edge_mask[:, used], node_mask,
                                       slots)
             rows = used[graph.rows]
-        topo = _Topology(used, slots, active, graph, rows)
+        topo = _Topology(used, slots, active, graph, rows, pool_masks(active))
         if cache is not None:
             if len(cache) >= _TOPOLOGY_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
@@ -340,7 +343,7 @@ class PPO_GNN(nn.Module):
                       ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
         """Node embeddings ``(B, k, H)`` and post-step memory on dense per-graph incidence
         matrices (`gnnrl.encoders.dense_graph`)."""
-        graph, active = topo.graph, topo.active
+        graph = topo.graph
         edge_feats = self.scaler.edge(t["edge_df"][:, topo.rows])  # (B, Ec, EDGE_DIM - 1)
         msg_attr = message_edge_attr(edge_feats)
         proj = self._projections()
@@ -351,8 +354,8 @@ class PPO_GNN(nn.Module):
         mem, last = self.tgn.memory_update_dense(memory[0], memory[1], memory[2], graph,
                                                  edge_feats)
         # A slot that is empty now forgets (the service was removed).
-        keep = active.to(mem.dtype)
-        mem, last = mem * keep.unsqueeze(-1), last * keep
+        keep = topo.pool.weight
+        mem, last = mem * keep, last * keep[..., 0]
         h = h + self.tgn.embed_dense(mem, x, graph, msg_attr,
                                      None if proj is None else proj[layers])
         return h, (mem, last)
