@@ -41,3 +41,15 @@ def test_two_process_update_equals_the_single_process_update():
 def test_parallel_learner_training_resumes_exactly_where_the_uninterrupted_run_ends(tmp_path):
     cfg = _config(tmp_path, updates=3, update_epochs=2).replace(learner_processes=2)
     assert_resume_is_exact(cfg, tmp_path)
+
+
+def test_train_command_learner_processes_flag_sets_the_config():
+    import argparse
+
+    from gnnrl.commands.train import add_arguments, build_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = build_config(parser.parse_args(["--out", "x", "--learner-processes", "2"]))
+    assert cfg.learner_processes == 2
+    assert build_config(parser.parse_args(["--out", "x"])).learner_processes == 1
