@@ -68,9 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     effort.add_argument("--quick", action="store_true", help="tiny runs (smoke test)")
     effort.add_argument("--long", action="store_true", help="longer runs, steadier figures")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
-                   help="torch device of the policy and train figures [cpu]")
+                   help="torch device of the policy and train figures")
     p.add_argument("--learner-processes", type=int, default=1,
-                   help="processes sharing each PPO update in the train figure [1]")
+                   help="processes sharing each PPO update in the train figure")
 
 
 def _load_script(name: str) -> ModuleType:
