@@ -11,12 +11,15 @@ invalid) get probability zero in rollouts and in the PPO update alike. Padded sl
 take move 0 and are excluded from the joint log-probability and entropy, which are sums
 over active services.
 
-Speed (issue #3): the forward pass encodes the active slots only, as dense per-graph
-incidence matrices (`gnnrl.encoders.dense_graph`: a few batched matrix products instead of
-PyG's scatter machinery). It evaluates the very ``TransformerConv`` / ``TGNMemory``
-parameters of the sparse PyG path (`GNNEncoder.forward`, `DynamicTGNEncoder.memory_update`
-/ ``embed``), which stays as the reference the tests compare it with, so saved models are
-unchanged (``tests/test_agents_default_model_outputs.py`` pins the shipped model).
+Speed (docs/policy-speed.md, docs/performance.md): small batches (decisions, rollout
+steps) are encoded on the active slots only, as dense per-graph incidence matrices
+(`gnnrl.encoders.dense_graph`: a few batched matrix products instead of PyG's scatter
+machinery), with the topology-derived structure and the stacked convolution weights cached
+for inference; the PPO update computes the parameter-free inputs of a rollout once
+(`prepare_update`) and evaluates minibatches of it on PyG's sparse path
+(`evaluate_update`). All paths evaluate the very ``TransformerConv`` / ``TGNMemory``
+parameters, so saved models are unchanged (``tests/test_agents_default_model_outputs.py``
+pins the shipped model, ``tests/test_agents_ppo_update_reference.py`` the PPO update).
 
 Weights are data: `PPO_GNN.save` writes ``weights.pt`` (a ``state_dict``) and
 ``config.json`` (architecture, observation schema version, SHA-256 of the weights);
@@ -90,7 +93,7 @@ def _logp_entropy(logits: Tensor, actions: Tensor, invalid: Tensor) -> tuple[Ten
 
     The entropy sums ``-p log p`` over valid moves only: invalid log-probabilities are set
     to 0 before the ``exp`` (their ``p log p`` is exactly 0 anyway; ``exp`` of the masked
-    -1e8 values is ~50x slower than of ordinary numbers on CPU).
+    -1e8 values is 5-50x slower than of ordinary numbers on CPU).
 
     Shapes: logits ``(B, N, 15)``, actions ``(B, N)`` int64, invalid ``(B, N, 15)`` bool
     -> two ``(B, N)``.
@@ -223,7 +226,7 @@ class PPO_GNN(nn.Module):
         self.pool = nn.Sequential(nn.Linear(2 * h, h), nn.Tanh())
         self.head = PolicyHead(h, cfg.num_moves)
         self._bank: MemoryBank | None = None
-        self._topology_cache: dict[bytes, tuple] = {}
+        self._topology_cache: dict[bytes, _Topology] = {}
         self._projection_params: list[Tensor] | None = None
         self._projection_cache: tuple[list, list[tuple[Tensor, Tensor]]] | None = None
 
