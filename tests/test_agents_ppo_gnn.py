@@ -188,3 +188,26 @@ def test_hold_margin_turns_borderline_moves_into_holds_when_serving(tmp_path):
 def test_hold_margin_must_be_a_finite_non_negative_number():
     with pytest.raises(ConfigError, match="hold_margin"):
         CFG.replace(hold_margin=-0.5)
+
+
+def test_decisions_follow_weight_updates_made_after_earlier_decisions():
+    # decisions cache weight-derived tensors; an optimizer step or a state_dict load must
+    # show in the next decision exactly as in a freshly built model
+    model, fresh = _model(seed=0), _model(seed=1)
+    obs = make_observation(NODES, EDGES, max_nodes=5, max_edges=6)
+    t, _ = obs_to_tensors(obs)
+
+    def logits(m):
+        with torch.inference_mode():
+            return m(t, None)[0]
+
+    logits(model)  # fills the caches
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    opt.step()
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(logits(model), logits(fresh), rtol=0, atol=0)
+    model.load_state_dict(_model(seed=2).state_dict())
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(logits(model), logits(fresh), rtol=0, atol=0)

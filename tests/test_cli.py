@@ -50,3 +50,19 @@ def test_help_shows_each_options_default_and_keeps_the_examples(capsys, argv, sh
     assert "(default: None)" not in out and "(default: False)" not in out
     if argv == ["collect"]:   # the examples keep their layout (RawDescription)
         assert "Examples: # 20 snapshots from the simulator" in out
+
+
+def test_benchmark_policy_json_prints_the_figures_as_its_last_line(capsys):
+    import json
+
+    assert main(["benchmark", "policy", "--json", "--quick"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    figures = json.loads(last)
+    for key in ("decision_p50_ms", "decision_p99_ms", "mlp_decision_p50_ms"):
+        assert figures[key] > 0, key
+    assert figures["decision_p99_ms"] >= figures["decision_p50_ms"]
+
+
+def test_benchmark_json_rejects_a_benchmark_it_does_not_measure(capsys):
+    assert main(["benchmark", "scaler", "--json"]) == 2
+    assert "--json measures env, train, policy" in capsys.readouterr().err

@@ -115,7 +115,8 @@ def test_nan_in_observations_stops_training_naming_step_and_env_and_keeps_checkp
     ("changes", "field"),
     [({"seed": 1000}, "seed"), ({"device": "tpu"}, "device"), ({"topology": ("twist",)},
                                                                 "topology"),
-     ({"peaks": (0.0,)}, "peaks"), ({"max_steps": 0}, "max_steps")],
+     ({"peaks": (0.0,)}, "peaks"), ({"max_steps": 0}, "max_steps"),
+     ({"learner_processes": 0}, "learner_processes")],
 )
 def test_invalid_training_config_names_the_field(changes, field):
     with pytest.raises(ConfigError, match=field):

@@ -14,6 +14,9 @@ Examples:
   # roll out on the batched simulator (same episodes, faster envs; not bit-identical)
   gnnrl train --env-pool batched --total-steps 200000 --out runs/fast
 
+  # share each PPO update between two processes (a second CPU core; resumes exactly)
+  gnnrl train --env-pool batched --learner-processes 2 --out runs/fast2
+
 Output: DIR/model (the final policy: weights.pt + config.json), DIR/best (best evaluation
 return), DIR/checkpoints, DIR/metrics.jsonl. With MLFLOW_TRACKING_URI set, parameters and
 metrics are logged to MLflow too. Training seeds must be < 1000 (evaluation uses 1000+).
@@ -51,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-pool", choices=("single", "batched"),
                         help="rollout envs: one Gymnasium env each (single, the default) or "
                              "rows of one batched simulator (batched: faster)")
+    parser.add_argument("--learner-processes", type=int,
+                        help="processes sharing each PPO update (1, the default: this one; "
+                             "2: a data-parallel learner on a second core, CPU only)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--fresh", action="store_true",
                         help="ignore checkpoints in --out and start over")
@@ -65,7 +71,7 @@ def build_config(args: argparse.Namespace):
     top = {"app": args.app, "traces": args.traces, "peaks": args.peaks,
            "topology": args.topology, "goal_reward": args.goal, "seed": args.seed,
            "device": args.device, "torch_threads": args.threads,
-           "env_pool": args.env_pool}
+           "env_pool": args.env_pool, "learner_processes": args.learner_processes}
     cfg = cfg.replace(**{k: v for k, v in top.items() if v is not None})
     ppo = {"total_steps": args.total_steps, "num_envs": args.num_envs}
     ppo = {k: v for k, v in ppo.items() if v is not None}

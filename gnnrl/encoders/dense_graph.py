@@ -49,7 +49,9 @@ class DenseGraph:
         msg_dst_mask ``(B, 1, N, 2 Ec)`` bool: slot i receives message m;
         msg_bias ``(B, 1, N, 2 Ec)`` float: 0 where slot i receives message m, -1e30 (an
         attention weight of exactly 0) elsewhere;
-        no_incoming ``(B, N, 1, 1)`` bool: slot i receives no message at all.
+        no_incoming ``(B, N, 1, 1)`` bool: slot i receives no message at all;
+        msg_for ``(B, N, 2 Ec)`` bool: message m is slot i's own event (i sends it), the
+        TGN's per-node event set; has_event ``(B, N)`` bool: slot i has at least one.
     """
 
     rows: Tensor
@@ -58,6 +60,8 @@ class DenseGraph:
     msg_dst_mask: Tensor
     msg_bias: Tensor
     no_incoming: Tensor
+    msg_for: Tensor
+    has_event: Tensor
 
     @property
     def num_rows(self) -> int:
@@ -152,8 +156,10 @@ def build_dense_graph(edge_df: Tensor, edge_mask: Tensor, node_mask: Tensor,
     msg_dst = torch.cat([hit[:, ec:], hit[:, :ec]], 1)
     dst_mask = msg_dst.transpose(1, 2).unsqueeze(1)
     bias = torch.zeros_like(msg_src).transpose(1, 2).unsqueeze(1).masked_fill(~dst_mask, _FAR)
+    msg_for = hit.transpose(1, 2)
     return DenseGraph(rows=rows, keep=keep, msg_src=msg_src, msg_dst_mask=dst_mask,
-                      msg_bias=bias, no_incoming=~msg_dst.any(1)[:, :, None, None])
+                      msg_bias=bias, no_incoming=~msg_dst.any(1)[:, :, None, None],
+                      msg_for=msg_for, has_event=msg_for.any(-1))
 
 
 def message_edge_attr(edge_feats: Tensor) -> Tensor:
@@ -168,11 +174,15 @@ def message_edge_attr(edge_feats: Tensor) -> Tensor:
 
 
 def dense_transformer_conv(conv: TransformerConv, x: Tensor, graph: DenseGraph,
-                           msg_attr: Tensor) -> Tensor:
+                           msg_attr: Tensor,
+                           projection: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """``conv(x, edge_index, edge_attr)`` of a PyG ``TransformerConv`` on dense graphs.
 
     Supports the configuration the encoders use: ``concat=True``, ``beta=False``,
     ``root_weight=True``, ``edge_dim`` set, no dropout at inference.
+
+    ``projection``: `fused_projection` of ``conv`` computed beforehand (a caller that
+    evaluates the same weights many times, e.g. decisions, caches it), else stacked here.
 
     Shapes: x ``(B, N, F)``, msg_attr ``(B, 2 Ec, EDGE_DIM)`` from `message_edge_attr`;
     returns ``(B, N, heads * out_channels)``.
@@ -180,10 +190,7 @@ def dense_transformer_conv(conv: TransformerConv, x: Tensor, graph: DenseGraph,
     heads, c = conv.heads, conv.out_channels
     hc = heads * c
     b, n, _ = x.shape
-    weight = torch.cat([conv.lin_query.weight, conv.lin_key.weight, conv.lin_value.weight,
-                        conv.lin_skip.weight])
-    bias = torch.cat([conv.lin_query.bias, conv.lin_key.bias, conv.lin_value.bias,
-                      conv.lin_skip.bias])
+    weight, bias = projection if projection is not None else fused_projection(conv)
     proj = F.linear(x, weight, bias)  # (B, N, 4HC)
     # split, not slices: the backward pass concatenates the parts' gradients instead of
     # zero-filling a full-size buffer per slice
@@ -203,3 +210,10 @@ def dense_transformer_conv(conv: TransformerConv, x: Tensor, graph: DenseGraph,
         dropout_p=conv.dropout if conv.training else 0.0)
     out = out.transpose(1, 2).masked_fill(graph.no_incoming, 0.0).reshape(b, n, hc)
     return out + skip
+
+
+def fused_projection(conv: TransformerConv) -> tuple[Tensor, Tensor]:
+    """The query/key/value/skip weights ``(4 HC, F)`` and biases ``(4 HC,)`` of ``conv``
+    stacked into one linear layer."""
+    lins = (conv.lin_query, conv.lin_key, conv.lin_value, conv.lin_skip)
+    return (torch.cat([lin.weight for lin in lins]), torch.cat([lin.bias for lin in lins]))

@@ -34,6 +34,8 @@ EDGE_DIM = 6
 GLOBAL_DIM = 4
 
 _CLAMP = 10.0
+#: raw node columns divided by the pod count: desired replicas, cpu_m, rx_rps
+_PER_POD_COLUMNS = [1, 2, 4]
 
 
 def _safe_log1p(x: Tensor) -> Tensor:
@@ -63,12 +65,12 @@ class FeatureScaler(nn.Module):
     @staticmethod
     def node_log(svc: Tensor) -> Tensor:
         """Raw node rows ``(..., 6)`` -> log-space features ``(..., NODE_DIM)``."""
-        pods = svc[..., 0:1].clamp_min(0.0)
-        per_pod = pods.clamp_min(1.0)
-        pressure = (svc[..., 1:2].clamp_min(0.0) / per_pod).clamp(0.0, 10.0)
-        cpu_per_pod = _safe_log1p(svc[..., 2:3] / per_pod)
-        rps_per_pod = _safe_log1p(svc[..., 4:5] / per_pod)
-        return torch.cat([_safe_log1p(svc), pressure, cpu_per_pod, rps_per_pod], dim=-1)
+        per_pod = svc[..., 0:1].clamp_min(1.0)
+        # desired, cpu and rps per pod, >= 0 (per_pod >= 1 keeps the sign, so clamping
+        # before or after the division is the same): pressure clamp(0, 10), the others log1p
+        ratios = (svc[..., _PER_POD_COLUMNS] / per_pod).clamp_min(0.0)
+        return torch.cat([_safe_log1p(svc), ratios[..., 0:1].clamp_max(10.0),
+                          torch.log1p(ratios[..., 1:3])], dim=-1)
 
     @staticmethod
     def edge_log(edge: Tensor) -> Tensor:

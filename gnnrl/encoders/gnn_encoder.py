@@ -12,6 +12,8 @@ over slots and never looks at ``max_nodes`` except to offset the batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import TransformerConv
@@ -19,6 +21,7 @@ from torch_geometric.nn import TransformerConv
 from gnnrl.encoders.dense_graph import DenseGraph, dense_transformer_conv
 from gnnrl.encoders.features import EDGE_DIM, NODE_DIM
 from gnnrl.encoders.graph_batch import GraphBatch
+from gnnrl.encoders.narrow_linear import use_narrow_input_backward
 
 
 class GNNEncoder(nn.Module):
@@ -43,6 +46,8 @@ class GNNEncoder(nn.Module):
             for _ in range(num_layers)
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(num_layers))
+        for layer in (self.inp[0], *(conv.lin_edge for conv in self.convs)):
+            use_narrow_input_backward(layer)  # narrow inputs: faster weight gradient
 
     def forward(self, x: Tensor, graph: GraphBatch, edge_attr: Tensor) -> Tensor:
         h = self.inp(x)
@@ -50,12 +55,14 @@ class GNNEncoder(nn.Module):
             h = norm(h + torch.relu(conv(h, graph.edge_index, edge_attr)))
         return h
 
-    def forward_dense(self, x: Tensor, graph: DenseGraph, msg_attr: Tensor) -> Tensor:
+    def forward_dense(self, x: Tensor, graph: DenseGraph, msg_attr: Tensor,
+                      projections: Sequence[tuple[Tensor, Tensor]] | None = None) -> Tensor:
         """`forward` on a `DenseGraph` (`gnnrl.encoders.dense_graph`): same weights, same math.
 
         Shapes: x ``(B, N, NODE_DIM)``, msg_attr ``(B, 2 Ec, EDGE_DIM)`` -> ``(B, N, H)``.
         """
         h = self.inp(x)
-        for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = norm(h + torch.relu(dense_transformer_conv(conv, h, graph, msg_attr)))
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            proj = None if projections is None else projections[i]
+            h = norm(h + torch.relu(dense_transformer_conv(conv, h, graph, msg_attr, proj)))
         return h

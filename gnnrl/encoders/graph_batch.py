@@ -54,25 +54,46 @@ def obs_to_tensors(
     if svc.ndim not in (2, 3):
         raise ObservationError(f"svc_df must be (N, 6) or (B, N, 6), got {svc.shape}")
     batched = svc.ndim == 3
+    # host arrays go to a GPU through pinned memory, asynchronously (the first kernel
+    # that reads them waits for the copy, the host does not)
+    pinned = torch.device(device).type == "cuda"
     out: dict[str, Tensor] = {}
     for key, dtype in OBS_KEYS.items():
         value = obs[key]
         t = value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
-        t = t.to(device=device, dtype=dtype)
+        if pinned and t.device.type == "cpu":
+            t = t.to(dtype).pin_memory().to(device, non_blocking=True)
+        else:
+            t = t.to(device=device, dtype=dtype)
         if not batched:
             t = t.unsqueeze(0)
         out[key] = t
     return out, batched
 
 
-def check_finite(tensors: Mapping[str, Tensor]) -> None:
-    """Raise `ObservationError` naming the key and batch rows when a float input is NaN/inf."""
+def check_finite(obs: Mapping[str, Any]) -> None:
+    """Raise `ObservationError` naming the key and batch rows when a float input is NaN/inf.
+
+    Takes the batched tensors of `obs_to_tensors` or the observation itself: numpy arrays
+    are checked on the host (cheaper for one observation, and no device synchronisation
+    when the tensors live on a GPU).
+    """
+    batched = len(obs["svc_df"].shape) == 3
     for key in ("svc_df", "edge_df", "global_feats"):
-        t = tensors[key]
-        bad = ~torch.isfinite(t)
-        if bad.any():
-            rows = torch.nonzero(bad.reshape(t.shape[0], -1).any(1)).flatten().tolist()
-            raise ObservationError(f"non-finite values in {key!r} of observation(s) {rows}")
+        value = obs[key]
+        if isinstance(value, Tensor):
+            if bool(torch.isfinite(value).all()):
+                continue
+            bad = ~torch.isfinite(value).cpu().numpy()
+        else:
+            value = np.asarray(value)
+            if value.dtype.kind != "f" or np.isfinite(value).all():
+                continue
+            bad = ~np.isfinite(value)
+        if not batched:
+            bad = bad[None]  # a single observation: row 0
+        rows = np.nonzero(bad.reshape(bad.shape[0], -1).any(1))[0].tolist()
+        raise ObservationError(f"non-finite values in {key!r} of observation(s) {rows}")
 
 
 @dataclass
@@ -134,16 +155,36 @@ def build_graph_batch(edge_df: Tensor, edge_mask: Tensor, node_mask: Tensor,
                       num_nodes=b * n)
 
 
-def masked_pool(h: Tensor, node_mask: Tensor) -> Tensor:
+@dataclass
+class PoolMasks:
+    """What `masked_pool` derives from the node mask alone (reusable while it holds).
+
+    Shapes: weight ``(B, N, 1)`` 1.0 on active nodes; count ``(B, 1)`` active nodes (>= 1);
+    inactive ``(B, N, 1)`` bool; any_active ``(B, 1)`` bool.
+    """
+
+    weight: Tensor
+    count: Tensor
+    inactive: Tensor
+    any_active: Tensor
+
+
+def pool_masks(node_mask: Tensor, dtype: torch.dtype = torch.float32) -> PoolMasks:
+    """The `PoolMasks` of ``node_mask`` ``(B, N)`` bool."""
+    weight = node_mask.unsqueeze(-1).to(dtype)
+    return PoolMasks(weight=weight, count=weight.sum(1).clamp_min(1.0),
+                     inactive=~node_mask.unsqueeze(-1), any_active=node_mask.any(1, keepdim=True))
+
+
+def masked_pool(h: Tensor, node_mask: Tensor, masks: PoolMasks | None = None) -> Tensor:
     """Mean and max over active nodes.
 
     Shapes: h ``(B, N, H)``, node_mask ``(B, N)`` bool -> ``(B, 2H)``. An observation with
-    no active node pools to zeros.
+    no active node pools to zeros. ``masks``: `pool_masks` of ``node_mask``, when the caller
+    keeps them.
     """
-    m = node_mask.unsqueeze(-1).to(h.dtype)
-    count = m.sum(1).clamp_min(1.0)
-    mean = (h * m).sum(1) / count
-    neg = torch.finfo(h.dtype).min
-    mx = h.masked_fill(~node_mask.unsqueeze(-1), neg).amax(1)
-    mx = torch.where(node_mask.any(1, keepdim=True), mx, torch.zeros_like(mx))
+    m = masks if masks is not None else pool_masks(node_mask, h.dtype)
+    mean = (h * m.weight).sum(1) / m.count
+    mx = h.masked_fill(m.inactive, torch.finfo(h.dtype).min).amax(1)
+    mx = torch.where(m.any_active, mx, torch.zeros_like(mx))
     return torch.cat([mean, mx], dim=-1)

@@ -47,6 +47,7 @@ from torch_geometric.nn.models.tgn import IdentityMessage, LastAggregator, TGNMe
 from gnnrl.encoders.dense_graph import DenseGraph, dense_transformer_conv
 from gnnrl.encoders.features import EDGE_DIM, NODE_DIM
 from gnnrl.encoders.graph_batch import GraphBatch
+from gnnrl.encoders.narrow_linear import use_narrow_input_backward
 
 #: raw message = scaled edge row without the direction flag
 RAW_MSG_DIM = EDGE_DIM - 1
@@ -78,6 +79,7 @@ class DynamicTGNEncoder(nn.Module):
         )
         self.conv = TransformerConv(memory_dim + NODE_DIM, hidden_dim // heads, heads=heads,
                                     edge_dim=EDGE_DIM)
+        use_narrow_input_backward(self.conv.lin_edge)  # 6 inputs: faster weight gradient
 
     def train(self, mode: bool = True) -> DynamicTGNEncoder:
         """Switch the read-out's mode only.
@@ -128,6 +130,23 @@ class DynamicTGNEncoder(nn.Module):
         new_last = torch.where(has, t_node, last)
         return new_mem.reshape(b, n, d), new_last.reshape(b, n)
 
+    def memory_update_events(self, memory: Tensor, has_event: Tensor, event: Tensor,
+                             event_dt: Tensor) -> Tensor:
+        """`memory_update`'s new memory from precomputed winning events.
+
+        `gnnrl.encoders.update_batch.prepare_update` picks each node's event and gathers
+        the data part of its message once per PPO update; what depends on weights (the
+        time encoding and the GRU) runs here. Nodes without an event keep their memory.
+
+        Shapes: memory ``(B, k, D)``, has_event ``(B, k)`` bool, event ``(B, k, 2 D +
+        RAW_MSG_DIM)``, event_dt ``(B, k, 1)`` steps -> ``(B, k, D)``.
+        """
+        b, k, d = memory.shape
+        enc = self.memory.time_enc(event_dt.reshape(b * k, 1))
+        aggr = torch.cat([event.reshape(b * k, -1), enc], -1)
+        updated = self.memory.gru(aggr, memory.reshape(b * k, d))
+        return torch.where(has_event.unsqueeze(-1), updated.view(b, k, d), memory)
+
     def memory_update_dense(self, memory: Tensor, last_update: Tensor, t: Tensor,
                             graph: DenseGraph, edge_feats: Tensor) -> tuple[Tensor, Tensor]:
         """`memory_update` on a `DenseGraph`: the same math, as batched matrix products.
@@ -152,26 +171,27 @@ class DynamicTGNEncoder(nn.Module):
         msg = torch.cat([own, other, raw, enc], -1)  # (B, 2Ec, 2D + RAW + T)
         # LastAggregator with the traffic tie-break: the highest-qps message wins, the
         # first one (in message order) among equals.
-        target = owner.transpose(1, 2) > 0.5  # (B, N, 2Ec)
+        target = graph.msg_for  # (B, N, 2Ec)
         key = raw[..., 1].unsqueeze(1).masked_fill(~target, float("-inf"))
         best = key.amax(-1, keepdim=True)
         cand = (key >= best) & target
         pick = cand & (cand.cumsum(-1) == 1)  # first candidate only
-        has = cand.any(-1)  # (B, N)
+        has = graph.has_event  # (B, N): any own message is a candidate
         aggr = pick.to(msg.dtype) @ msg  # (B, N, msg dim)
         updated = self.memory.gru(aggr.reshape(b * n, -1), memory.reshape(b * n, d))
         new_mem = torch.where(has.unsqueeze(-1), updated.view(b, n, d), memory)
         new_last = torch.where(has, t.unsqueeze(-1).expand(b, n), last_update)
         return new_mem, new_last
 
-    def embed_dense(self, memory: Tensor, x: Tensor, graph: DenseGraph,
-                    msg_attr: Tensor) -> Tensor:
+    def embed_dense(self, memory: Tensor, x: Tensor, graph: DenseGraph, msg_attr: Tensor,
+                    projection: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """`embed` on a `DenseGraph`.
 
         Shapes: memory ``(B, N, D)``, x ``(B, N, NODE_DIM)``, msg_attr ``(B, 2 Ec,
         EDGE_DIM)`` -> ``(B, N, H)``.
         """
-        return dense_transformer_conv(self.conv, torch.cat([memory, x], -1), graph, msg_attr)
+        return dense_transformer_conv(self.conv, torch.cat([memory, x], -1), graph, msg_attr,
+                                      projection)
 
     def embed(self, memory: Tensor, x: Tensor, graph: GraphBatch, edge_attr: Tensor) -> Tensor:
         """Read-out: attention over neighbours of [memory, scaled features].

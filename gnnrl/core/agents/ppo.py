@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from torch import Tensor
 
 from gnnrl.core.agents.configs import PPOConfig
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
+from gnnrl.encoders.update_batch import UpdateBatch
 
 
 class TrainingNaNError(RuntimeError):
@@ -123,9 +125,66 @@ def explained_variance(pred: np.ndarray, target: np.ndarray) -> float:
     return float("nan") if var == 0 else 1.0 - float(np.var(target - pred)) / var
 
 
+class GradientShard(Protocol):
+    """One of ``world`` processes that share each minibatch (a data-parallel learner).
+
+    Rank r evaluates the r-th contiguous part of every minibatch; `all_reduce` sums a flat
+    float tensor over the processes in place, giving every process the same result.
+    """
+
+    rank: int
+    world: int
+
+    def all_reduce(self, flat: Tensor) -> None: ...
+
+
+def minibatch_loss(model: PPO_GNN, mb: UpdateBatch, old_logp: Tensor, old_values: Tensor,
+                   adv: Tensor, returns: Tensor, cfg: PPOConfig, total: int
+                   ) -> tuple[Tensor, dict[str, Tensor]]:
+    """The clipped PPO loss of (part of) a minibatch of ``total`` samples.
+
+    Every mean over the minibatch is written as a sum over this part divided by ``total``,
+    so the parts of a minibatch split over processes add up to the whole minibatch's loss.
+    ``adv`` is already normalised over the whole minibatch. Returns the loss and the
+    statistics' parts (sums / total): policy_loss, value_loss, entropy, approx_kl,
+    clip_frac (detached).
+
+    Shapes: ``mb`` of m samples; old_logp, old_values, adv, returns ``(m,)``.
+    """
+    logp, ent, value = model.evaluate_update(mb)
+    logratio = logp - old_logp
+    ratio = logratio.exp()
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - logratio).sum() / total
+        clip_frac = ((ratio - 1.0).abs() > cfg.clip_coef).float().sum() / total
+    pg_loss = torch.max(-adv * ratio,
+                        -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).sum() / total
+    if cfg.clip_vloss:
+        v_clipped = old_values + (value - old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
+        v_loss = 0.5 * torch.max((value - returns) ** 2,
+                                 (v_clipped - returns) ** 2).sum() / total
+    else:
+        v_loss = 0.5 * ((value - returns) ** 2).sum() / total
+    # Entropy bonus per service: the joint entropy is a sum over 10-20 services, so
+    # ent_coef applies to its mean per active service (the scale CleanRL's 0.01 was tuned
+    # for: one categorical decision), not to the sum.
+    active = mb.active.sum(-1).clamp_min(1).to(ent.dtype)
+    entropy = (ent / active).sum() / total
+    loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
+    stats = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(),
+             "entropy": entropy.detach(), "approx_kl": approx_kl, "clip_frac": clip_frac}
+    return loss, stats
+
+
 def ppo_update(model: PPO_GNN, optimizer: torch.optim.Optimizer, batch: Batch,
-               cfg: PPOConfig, generator: torch.Generator) -> dict[str, float]:
+               cfg: PPOConfig, generator: torch.Generator,
+               shard: GradientShard | None = None) -> dict[str, float]:
     """Run ``update_epochs`` epochs of minibatch PPO on ``batch``; return mean statistics.
+
+    The graph structure and TGN partner messages of the rollout are computed once
+    (`PPO_GNN.prepare_update`), not per minibatch. With ``shard``, this process computes
+    the gradient of its part of every minibatch and the parts are summed over the
+    processes (`GradientShard.all_reduce`) before the (identical) optimizer step.
 
     Raises `TrainingNaNError` when a loss is not finite (nothing is stepped then).
     """
@@ -135,45 +194,34 @@ def ppo_update(model: PPO_GNN, optimizer: torch.optim.Optimizer, batch: Batch,
                                       "clip_frac", "grad_norm")}
     size = len(batch)
     mb = size // cfg.num_minibatches
+    params = [p for p in model.parameters() if p.requires_grad]
+    with torch.no_grad():
+        prepared = model.prepare_update(batch.obs, batch.memory, batch.actions)
     for epoch in range(cfg.update_epochs):
         perm = torch.randperm(size, generator=generator).to(batch.actions.device)
         for start in range(0, size, mb):
-            b = batch.take(perm[start:start + mb])
-            logp, ent, value = model.evaluate_actions(b.obs, b.actions, b.memory)
-            logratio = logp - b.logp
-            ratio = logratio.exp()
-            with torch.no_grad():
-                approx_kl = ((ratio - 1) - logratio).mean()
-                clip_frac = ((ratio - 1.0).abs() > cfg.clip_coef).float().mean()
-            adv = b.advantages
+            idx = perm[start:start + mb]
+            adv = batch.advantages[idx]
             if cfg.norm_adv and adv.numel() > 1:
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-            pg_loss = torch.max(-adv * ratio,
-                                -adv * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-            if cfg.clip_vloss:
-                v_clipped = b.values + (value - b.values).clamp(-cfg.clip_coef, cfg.clip_coef)
-                v_loss = 0.5 * torch.max((value - b.returns) ** 2,
-                                         (v_clipped - b.returns) ** 2).mean()
-            else:
-                v_loss = 0.5 * ((value - b.returns) ** 2).mean()
-            # Entropy bonus per service: the joint entropy is a sum over 10-20 services,
-            # so ent_coef applies to its mean per active service (the scale CleanRL's 0.01
-            # was tuned for: one categorical decision), not to the sum.
-            active = b.obs["node_mask"].sum(-1).clamp_min(1).to(ent.dtype)
-            entropy = (ent / active).mean()
-            loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
-            if not torch.isfinite(loss):
-                raise TrainingNaNError(
-                    f"non-finite PPO loss in epoch {epoch} (policy {pg_loss.item()}, "
-                    f"value {v_loss.item()}, entropy {entropy.item()})"
-                )
+            if shard is not None:
+                part = slice(shard.rank * idx.numel() // shard.world,
+                             (shard.rank + 1) * idx.numel() // shard.world)
+                idx, adv = idx[part], adv[part]
+            loss, parts = minibatch_loss(model, prepared.take(idx), batch.logp[idx],
+                                         batch.values[idx], adv, batch.returns[idx], cfg,
+                                         total=mb)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            if shard is None:
+                _check_finite(loss, parts, epoch)
+                loss.backward()
+            else:
+                loss.backward()
+                loss = _all_reduce(shard, params, loss, parts)
+                _check_finite(loss, parts, epoch)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
             optimizer.step()
-            for key, val in (("policy_loss", pg_loss), ("value_loss", v_loss),
-                             ("entropy", entropy), ("approx_kl", approx_kl),
-                             ("clip_frac", clip_frac), ("grad_norm", grad_norm)):
+            for key, val in (*parts.items(), ("grad_norm", grad_norm)):
                 stats[key].append(float(val.detach()))
         if cfg.target_kl is not None and np.mean(stats["approx_kl"][-cfg.num_minibatches:]) \
                 > cfg.target_kl:
@@ -183,3 +231,29 @@ def ppo_update(model: PPO_GNN, optimizer: torch.optim.Optimizer, batch: Batch,
     out["explained_variance"] = explained_variance(batch.values.cpu().numpy(),
                                                    batch.returns.cpu().numpy())
     return out
+
+
+def _check_finite(loss: Tensor, parts: dict[str, Tensor], epoch: int) -> None:
+    if not torch.isfinite(loss):
+        raise TrainingNaNError(
+            f"non-finite PPO loss in epoch {epoch} (policy {parts['policy_loss'].item()}, "
+            f"value {parts['value_loss'].item()}, entropy {parts['entropy'].item()})"
+        )
+
+
+def _all_reduce(shard: GradientShard, params: list[Tensor], loss: Tensor,
+                parts: dict[str, Tensor]) -> Tensor:
+    """Sum gradients, loss and statistics over the processes (one message); returns the
+    whole minibatch's loss and rewrites ``parts`` in place with the sums."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    scalars = torch.stack([loss.detach(), *parts.values()]).to(grads[0].dtype)
+    flat = torch.cat([g.reshape(-1) for g in grads] + [scalars])
+    shard.all_reduce(flat)
+    offset = 0
+    for p, g in zip(params, grads, strict=True):
+        p.grad = flat[offset:offset + g.numel()].view_as(g).clone()
+        offset += g.numel()
+    sums = flat[offset:]
+    for key, val in zip(parts, sums[1:], strict=True):
+        parts[key] = val
+    return sums[0]

@@ -11,12 +11,15 @@ invalid) get probability zero in rollouts and in the PPO update alike. Padded sl
 take move 0 and are excluded from the joint log-probability and entropy, which are sums
 over active services.
 
-Speed (issue #3): the forward pass encodes the active slots only, as dense per-graph
-incidence matrices (`gnnrl.encoders.dense_graph`: a few batched matrix products instead of
-PyG's scatter machinery). It evaluates the very ``TransformerConv`` / ``TGNMemory``
-parameters of the sparse PyG path (`GNNEncoder.forward`, `DynamicTGNEncoder.memory_update`
-/ ``embed``), which stays as the reference the tests compare it with, so saved models are
-unchanged (``tests/test_agents_default_model_outputs.py`` pins the shipped model).
+Speed (docs/policy-speed.md, docs/performance.md): small batches (decisions, rollout
+steps) are encoded on the active slots only, as dense per-graph incidence matrices
+(`gnnrl.encoders.dense_graph`: a few batched matrix products instead of PyG's scatter
+machinery), with the topology-derived structure and the stacked convolution weights cached
+for inference; the PPO update computes the parameter-free inputs of a rollout once
+(`prepare_update`) and evaluates minibatches of it on PyG's sparse path
+(`evaluate_update`). All paths evaluate the very ``TransformerConv`` / ``TGNMemory``
+parameters, so saved models are unchanged (``tests/test_agents_default_model_outputs.py``
+pins the shipped model, ``tests/test_agents_ppo_update_reference.py`` the PPO update).
 
 Weights are data: `PPO_GNN.save` writes ``weights.pt`` (a ``state_dict``) and
 ``config.json`` (architecture, observation schema version, SHA-256 of the weights);
@@ -30,10 +33,11 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import gnnrl
@@ -42,18 +46,24 @@ from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.encoders.features import GLOBAL_DIM, FeatureScaler
 from gnnrl.encoders.gnn_encoder import GNNEncoder
 from gnnrl.encoders.dense_graph import (
+    DenseGraph,
     SlotSelection,
     build_dense_graph,
+    fused_projection,
     message_edge_attr,
     select_active_slots,
 )
 from gnnrl.encoders.graph_batch import (
+    PoolMasks,
     build_graph_batch,
+    ObservationError,
     check_finite,
     masked_pool,
     obs_to_tensors,
+    pool_masks,
 )
 from gnnrl.encoders.tgn_encoder import DynamicTGNEncoder, MemoryBank
+from gnnrl.encoders.update_batch import UpdateBatch, prepare_update
 
 WEIGHTS_FILE = "weights.pt"
 CONFIG_FILE = "config.json"
@@ -62,6 +72,53 @@ _MASKED = -1e8  # logit of an invalid move (exp underflows to exactly 0 probabil
 #: one decision or a rollout step); larger ones (PPO minibatches) on one sparse PyG graph,
 #: which does less arithmetic there (benchmarks/bench_policy.py; crossover ~32-64 on CPU)
 DENSE_MAX_BATCH = 32
+#: topologies whose graph structure `PPO_GNN` keeps for decisions (a few: the envs of a
+#: rollout change topology at different steps)
+_TOPOLOGY_CACHE_SIZE = 8
+
+
+def log_softmax_moves(logits: Tensor) -> Tensor:
+    """``log_softmax(logits, -1)`` over the 15 moves, computed 16 wide.
+
+    A last dimension of 15 takes PyTorch's slow (non-vectorised) CPU kernel, ~8x slower
+    than 16; a -inf column (probability exactly 0, so the normaliser is the same) is
+    appended and sliced off again. Shapes: ``(..., 15)`` -> ``(..., 15)``.
+    """
+    k = logits.shape[-1]
+    return torch.log_softmax(F.pad(logits, (0, 1), value=float("-inf")), -1)[..., :k]
+
+
+def _logp_entropy(logits: Tensor, actions: Tensor, invalid: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-slot log-probability of ``actions`` and entropy of the masked categorical.
+
+    The entropy sums ``-p log p`` over valid moves only: invalid log-probabilities are set
+    to 0 before the ``exp`` (their ``p log p`` is exactly 0 anyway; ``exp`` of the masked
+    -1e8 values is 5-50x slower than of ordinary numbers on CPU).
+
+    Shapes: logits ``(B, N, 15)``, actions ``(B, N)`` int64, invalid ``(B, N, 15)`` bool
+    -> two ``(B, N)``.
+    """
+    logp_all = log_softmax_moves(logits)
+    logp = logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    valid_logp = logp_all.masked_fill(invalid, 0.0)
+    return logp, -(valid_logp.exp() * valid_logp).sum(-1)
+
+
+class _Topology(NamedTuple):
+    """What `PPO_GNN` derives from a batch's topology alone (masks, edge endpoints).
+
+    used ``(Eu,)`` edge rows any observation marks active; slots: the active-first
+    selection (None when every slot is kept); active ``(B, k)`` bool; graph: the dense
+    graph over ``edge_df[:, used]`` (dense batches only) and rows ``(Ec,)`` its edge rows
+    as indices into the full ``edge_df``; pool: `PoolMasks` of ``active``.
+    """
+
+    used: Tensor
+    slots: SlotSelection | None
+    active: Tensor
+    graph: DenseGraph | None
+    rows: Tensor | None
+    pool: PoolMasks
 
 
 class ModelLoadError(RuntimeError):
@@ -117,10 +174,14 @@ class PolicyHead(nn.Module):
         )
 
     def forward(self, h: Tensor, g: Tensor, glob: Tensor) -> tuple[Tensor, Tensor]:
-        n = h.shape[1]
+        # The actor's first layer on [h_node; ctx] is W [h; ctx] + b = W_h h + (W_c ctx + b):
+        # the graph part once per graph instead of once per node (same parameters, so
+        # saved models load unchanged; equal up to float rounding of the split sum).
         ctx = torch.cat([g, glob], dim=-1)
-        node_in = torch.cat([h, ctx.unsqueeze(1).expand(-1, n, -1)], dim=-1)
-        return self.actor(node_in), self.critic(ctx).squeeze(-1)
+        first = self.actor[0]
+        w_node, w_ctx = first.weight.split([h.shape[-1], ctx.shape[-1]], 1)
+        z = F.linear(h, w_node) + F.linear(ctx, w_ctx, first.bias).unsqueeze(1)
+        return self.actor[2](self.actor[1](z)), self.critic(ctx).squeeze(-1)
 
 
 class PPO_GNN(nn.Module):
@@ -165,11 +226,14 @@ class PPO_GNN(nn.Module):
         self.pool = nn.Sequential(nn.Linear(2 * h, h), nn.Tanh())
         self.head = PolicyHead(h, cfg.num_moves)
         self._bank: MemoryBank | None = None
+        self._topology_cache: dict[bytes, _Topology] = {}
+        self._projection_params: list[Tensor] | None = None
+        self._projection_cache: tuple[list, list[tuple[Tensor, Tensor]]] | None = None
 
     # -- core (batched tensors) -----------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return self.scaler.node_mean.device  # a buffer: cheaper than walking parameters()
 
     def new_memory(self, num_envs: int) -> MemoryBank:
         """A zeroed memory bank for ``num_envs`` vectorised envs."""
@@ -189,82 +253,157 @@ class PPO_GNN(nn.Module):
             logits ``(B, N, 15)`` with invalid moves at -1e8, value ``(B,)``, and
             ``(memory (B, N, D), last_update (B, N))`` after this step (None without TGN).
         """
-        svc, node_mask = t["svc_df"], t["node_mask"]
+        logits, value, new_memory, topo = self._forward_compact(t, memory)
+        slots = topo.slots
+        if slots is not None:  # back to slots; the left-out (padded) ones may only hold
+            bsz, n = t["node_mask"].shape
+            hold = logits.new_full((bsz, n, logits.shape[-1]), _MASKED)
+            hold[..., 0] = 0.0
+            logits = slots.put(logits, hold)
+        return logits, value, self._memory_to_slots(new_memory, topo)
+
+    def _memory_to_slots(self, new_memory: tuple[Tensor, Tensor] | None, topo: _Topology
+                         ) -> tuple[Tensor, Tensor] | None:
+        """Compact post-step memory back to slots (left-out slots get zeros)."""
+        if new_memory is None or topo.slots is None:
+            return new_memory
+        mem, last = new_memory
+        bsz, n = topo.slots.position.shape
+        return (topo.slots.put(mem, mem.new_zeros(bsz, n, mem.shape[-1])),
+                topo.slots.put(last, last.new_zeros(bsz, n)))
+
+    def _forward_compact(self, t: Mapping[str, Tensor],
+                         memory: tuple[Tensor, Tensor, Tensor] | None
+                         ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None, _Topology]:
+        """`forward` on the compact (active-first) slots: masked logits ``(B, k, 15)``,
+        value, compact post-step memory and the topology it used."""
+        svc = t["svc_df"]
         bsz, n, _ = svc.shape
         if self.tgn is not None and memory is None:
             d = self.config.tgn.memory_dim
             memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
-        # Only the edge rows some observation marks active can carry messages (a few dozen
-        # of max_edges = 400); the others are dropped up front, in row order.
-        used = torch.nonzero(t["edge_mask"].any(0)).flatten()
-        if used.numel() == 0:  # no edge at all: keep one (inactive) row, shapes stay non-empty
-            used = torch.zeros(1, dtype=torch.long, device=used.device)
-        if used.numel() < t["edge_mask"].shape[1]:
-            t = {**t, "edge_df": t["edge_df"][:, used], "edge_mask": t["edge_mask"][:, used]}
-        # Encode the active slots only (padded ones neither send nor receive messages).
-        slots = select_active_slots(node_mask)
+        dense = bsz <= DENSE_MAX_BATCH
+        topo = self._structure(t, dense)
+        slots, active = topo.slots, topo.active
         invalid = t["invalid_action_mask"].reshape(bsz, n, -1)
         if slots is not None:
             svc, invalid = slots.take(svc), slots.take(invalid)
             if memory is not None:
                 memory = (slots.take(memory[0]), slots.take(memory[1]), memory[2])
-        encode = self._encode_dense if bsz <= DENSE_MAX_BATCH else self._encode_sparse
-        h, new_memory, active = encode(self.scaler.node(svc), memory, t, slots)
-        h = h * active.unsqueeze(-1).to(h.dtype)
-        g = self.pool(masked_pool(h, active))
+        if dense:
+            h, new_memory = self._encode_dense(self.scaler.node(svc), memory, t, topo)
+        else:
+            if topo.used.numel() < t["edge_mask"].shape[1]:
+                used = topo.used
+                t = {**t, "edge_df": t["edge_df"][:, used], "edge_mask": t["edge_mask"][:, used]}
+            h, new_memory = self._encode_sparse(self.scaler.node(svc), memory, t, slots, active)
+        h = h * topo.pool.weight
+        g = self.pool(masked_pool(h, active, topo.pool))
         logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]))
         logits = self.mask_logits(logits, invalid.reshape(bsz, -1), active)
-        if slots is not None:  # back to slots; the left-out (padded) ones may only hold
-            hold = logits.new_full((bsz, n, logits.shape[-1]), _MASKED)
-            hold[..., 0] = 0.0
-            logits = slots.put(logits, hold)
-            if new_memory is not None:
-                mem, last = new_memory
-                new_memory = (slots.put(mem, mem.new_zeros(bsz, n, mem.shape[-1])),
-                              slots.put(last, last.new_zeros(bsz, n)))
-        return logits, value, new_memory
+        return logits, value, new_memory, topo
+
+    def _structure(self, t: Mapping[str, Tensor], dense: bool) -> _Topology:
+        """The used edge rows, the active-slot selection and (``dense``) the dense graph.
+
+        They depend on the topology only (masks and edge endpoints), which changes rarely
+        between decisions; under ``torch.inference_mode`` on CPU the last few are cached,
+        keyed by those bytes, so a decision skips rebuilding them.
+        """
+        cache = self._topology_cache if (dense and torch.is_inference_mode_enabled()
+                                         and t["node_mask"].device.type == "cpu") else None
+        key = None
+        if cache is not None:
+            key = b"".join((t["node_mask"].numpy().tobytes(), t["edge_mask"].numpy().tobytes(),
+                            t["edge_df"][..., :2].numpy().tobytes(),
+                            str(tuple(t["edge_df"].shape)).encode()))
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        # Only the edge rows some observation marks active can carry messages (a few dozen
+        # of max_edges = 400); the others are dropped up front, in row order.
+        node_mask, edge_mask = t["node_mask"], t["edge_mask"]
+        used = torch.nonzero(edge_mask.any(0)).flatten()
+        if used.numel() == 0:  # no edge at all: keep one (inactive) row, shapes stay non-empty
+            used = torch.zeros(1, dtype=torch.long, device=used.device)
+        # Encode the active slots only (padded ones neither send nor receive messages).
+        slots = select_active_slots(node_mask)
+        active = node_mask if slots is None else slots.take(node_mask)
+        graph = rows = None
+        if dense:
+            graph = build_dense_graph(t["edge_df"][:, used], edge_mask[:, used], node_mask,
+                                      slots)
+            rows = used[graph.rows]
+        topo = _Topology(used, slots, active, graph, rows, pool_masks(active))
+        if cache is not None:
+            if len(cache) >= _TOPOLOGY_CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = topo
+        return topo
 
     def _encode_dense(self, x: Tensor, memory: tuple[Tensor, Tensor, Tensor] | None,
-                      t: Mapping[str, Tensor], slots: SlotSelection | None
-                      ) -> tuple[Tensor, tuple[Tensor, Tensor] | None, Tensor]:
-        """Node embeddings ``(B, k, H)``, post-step memory and the active mask ``(B, k)``
-        on dense per-graph incidence matrices (`gnnrl.encoders.dense_graph`)."""
-        node_mask = t["node_mask"]
-        graph = build_dense_graph(t["edge_df"], t["edge_mask"], node_mask, slots)
-        active = node_mask if slots is None else slots.take(node_mask)
-        edge_feats = self.scaler.edge(t["edge_df"][:, graph.rows])  # (B, Ec, EDGE_DIM - 1)
+                      t: Mapping[str, Tensor], topo: _Topology
+                      ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
+        """Node embeddings ``(B, k, H)`` and post-step memory on dense per-graph incidence
+        matrices (`gnnrl.encoders.dense_graph`)."""
+        graph = topo.graph
+        edge_feats = self.scaler.edge(t["edge_df"][:, topo.rows])  # (B, Ec, EDGE_DIM - 1)
         msg_attr = message_edge_attr(edge_feats)
-        h = self.gnn.forward_dense(x, graph, msg_attr)
+        proj = self._projections()
+        layers = len(self.gnn.convs)
+        h = self.gnn.forward_dense(x, graph, msg_attr, None if proj is None else proj[:layers])
         if self.tgn is None or memory is None:
-            return h, None, active
+            return h, None
         mem, last = self.tgn.memory_update_dense(memory[0], memory[1], memory[2], graph,
                                                  edge_feats)
         # A slot that is empty now forgets (the service was removed).
-        keep = active.to(mem.dtype)
-        mem, last = mem * keep.unsqueeze(-1), last * keep
-        h = h + self.tgn.embed_dense(mem, x, graph, msg_attr)
-        return h, (mem, last), active
+        keep = topo.pool.weight
+        mem, last = mem * keep, last * keep[..., 0]
+        h = h + self.tgn.embed_dense(mem, x, graph, msg_attr,
+                                     None if proj is None else proj[layers])
+        return h, (mem, last)
+
+    def _projections(self) -> list[tuple[Tensor, Tensor]] | None:
+        """Stacked query/key/value/skip weights of the dense path's convolutions (the GNN
+        layers, then the TGN read-out), cached for inference.
+
+        Only under ``torch.inference_mode`` (decisions, rollouts): the cache is rebuilt when
+        any of those parameters changed (storage or version counter, which an optimizer
+        step or ``load_state_dict`` moves); None otherwise (stacked per call, so gradients
+        flow).
+        """
+        if not torch.is_inference_mode_enabled():
+            return None
+        convs = [*self.gnn.convs, *([self.tgn.conv] if self.tgn is not None else [])]
+        if self._projection_params is None:
+            self._projection_params = [lin.weight if k == 0 else lin.bias for conv in convs
+                                       for lin in (conv.lin_query, conv.lin_key,
+                                                   conv.lin_value, conv.lin_skip)
+                                       for k in (0, 1)]
+        key = [(p.data_ptr(), p._version) for p in self._projection_params]
+        if self._projection_cache is None or self._projection_cache[0] != key:
+            self._projection_cache = (key, [fused_projection(conv) for conv in convs])
+        return self._projection_cache[1]
 
     def _encode_sparse(self, x: Tensor, memory: tuple[Tensor, Tensor, Tensor] | None,
-                       t: Mapping[str, Tensor], slots: SlotSelection | None
-                       ) -> tuple[Tensor, tuple[Tensor, Tensor] | None, Tensor]:
+                       t: Mapping[str, Tensor], slots: SlotSelection | None, active: Tensor
+                       ) -> tuple[Tensor, tuple[Tensor, Tensor] | None]:
         """`_encode_dense` on one disjoint PyG graph (`build_graph_batch`): the same math,
         cheaper than the dense form for large batches (the PPO update's minibatches)."""
         bsz, k, _ = x.shape
         edge_df = t["edge_df"] if slots is None else slots.remap_edges(t["edge_df"])
-        active = t["node_mask"] if slots is None else slots.take(t["node_mask"])
         graph = build_graph_batch(edge_df, t["edge_mask"], active)
         edge_flat = edge_df.reshape(-1, edge_df.shape[-1])[graph.edge_rows]
         edge_attr = torch.cat([self.scaler.edge(edge_flat), graph.forward.unsqueeze(-1)], -1)
         x = x.reshape(bsz * k, -1)
         h = self.gnn(x, graph, edge_attr)
         if self.tgn is None or memory is None:
-            return h.reshape(bsz, k, -1), None, active
+            return h.reshape(bsz, k, -1), None
         mem, last = self.tgn.memory_update(memory[0], memory[1], memory[2], graph, edge_attr)
         keep = active.to(mem.dtype)
         mem, last = mem * keep.unsqueeze(-1), last * keep
         h = h + self.tgn.embed(mem, x, graph, edge_attr)
-        return h.reshape(bsz, k, -1), (mem, last), active
+        return h.reshape(bsz, k, -1), (mem, last)
 
     def mask_logits(self, logits: Tensor, invalid: Tensor, node_mask: Tensor) -> Tensor:
         """Set invalid moves to -1e8; padded slots (and any all-invalid row) keep move 0 only.
@@ -289,10 +428,49 @@ class PPO_GNN(nn.Module):
         Shapes: actions ``(B, N)`` int64 -> three ``(B,)`` tensors.
         """
         logits, value, _ = self(t, memory)
-        logp_all = torch.log_softmax(logits, -1)
+        logp, ent = _logp_entropy(logits, actions.long(), logits <= _MASKED)
         active = t["node_mask"].to(logits.dtype)
-        logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        ent = -(logp_all.exp() * logp_all).sum(-1)
+        return (logp * active).sum(-1), (ent * active).sum(-1), value
+
+    # -- the PPO update's path --------------------------------------------------------------
+    def prepare_update(self, t: Mapping[str, Tensor], memory: tuple[Tensor, Tensor, Tensor]
+                       | None, actions: Tensor) -> UpdateBatch:
+        """The parameter-free inputs of a rollout, once per update (`gnnrl.encoders.
+        update_batch`); evaluate minibatches of it with `evaluate_update`.
+
+        Shapes: as `evaluate_actions` (M observations).
+        """
+        if self.tgn is None:
+            memory = None
+        elif memory is None:
+            svc = t["svc_df"]
+            bsz, n, _ = svc.shape
+            d = self.config.tgn.memory_dim
+            memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
+        return prepare_update(self.scaler, dict(t), actions, memory, self.config.num_moves)
+
+    def evaluate_update(self, b: UpdateBatch) -> tuple[Tensor, Tensor, Tensor]:
+        """`evaluate_actions` on a prepared (mini)batch: joint log-prob, entropy, value.
+
+        The same computation as the large-batch forward pass (`_encode_sparse`) without
+        its per-call graph building; masked moves get -inf logits here (not -1e8), which
+        gives the valid moves the same log-probabilities while sparing the slow ``exp``
+        of huge negative numbers. Shapes: three ``(m,)`` for a batch of m.
+        """
+        m, k, _ = b.x.shape
+        graph, edge_attr = b.graph()
+        x = b.x.reshape(m * k, -1)
+        h = self.gnn(x, graph, edge_attr)
+        active = b.active.to(h.dtype)
+        if self.tgn is not None and b.memory is not None:
+            mem = self.tgn.memory_update_events(b.memory, b.has_event, b.event, b.event_dt)
+            mem = mem * active.unsqueeze(-1)
+            h = h + self.tgn.embed(mem, x, graph, edge_attr)
+        h = h.reshape(m, k, -1) * active.unsqueeze(-1)
+        g = self.pool(masked_pool(h, b.active))
+        logits, value = self.head(h, g, b.glob)
+        logp, ent = _logp_entropy(logits.masked_fill(b.invalid, float("-inf")), b.actions,
+                                  b.invalid)
         return (logp * active).sum(-1), (ent * active).sum(-1), value
 
     @torch.inference_mode()
@@ -306,7 +484,7 @@ class PPO_GNN(nn.Module):
         not modified in place.
         """
         logits, value, new_memory = self(t, memory)
-        logp_all = torch.log_softmax(logits, -1)
+        logp_all = log_softmax_moves(logits)
         if deterministic:
             actions = logits.argmax(-1)
         else:
@@ -340,15 +518,27 @@ class PPO_GNN(nn.Module):
 
         Raises `gnnrl.encoders.graph_batch.ObservationError` on missing keys or NaN/inf.
         """
+        missing = [k for k in ("svc_df", "edge_df", "global_feats") if k not in obs]
+        if missing:
+            raise ObservationError(f"observation lacks key(s) {', '.join(missing)}")
+        check_finite(obs)
         t, batched = obs_to_tensors(obs, self.device)
-        check_finite(t)
         bsz = t["svc_df"].shape[0]
         memory = None
         if self.tgn is not None:
             if self._bank is None or self._bank.num_envs != bsz:
                 self._bank = self.new_memory(bsz)
-            memory = self._bank.state()
-        if deterministic:  # serving path: no log-prob needed
+            bank = self._bank  # no copies: the forward pass does not modify its inputs
+            memory = (bank.memory, bank.last_update, bank.t + 1.0)
+        if deterministic and type(self).forward is PPO_GNN.forward:
+            # serving path: no log-prob, decided on the compact slots
+            with torch.inference_mode():
+                logits, _, new_memory, topo = self._forward_compact(t, memory)
+                actions = self.decide(logits, topo.active)
+                if topo.slots is not None:
+                    actions = topo.slots.put(actions, actions.new_zeros(t["node_mask"].shape))
+                new_memory = self._memory_to_slots(new_memory, topo)
+        elif deterministic:  # a subclass with its own forward pass
             with torch.inference_mode():
                 logits, _, new_memory = self(t, memory)
                 actions = self.decide(logits, t["node_mask"])

@@ -117,7 +117,8 @@ class RolloutBuffer:
     """T steps x B envs of observations, pre-step TGN memory, actions and outcomes.
 
     Shapes: obs[k] ``(T, B, ...)``; memory ``(T, B, N, D)``; last ``(T, B, N)``;
-    time ``(T, B)``; actions ``(T, B, N)``; logp/values/rewards ``(T, B)``;
+    time ``(T, B)``; actions ``(T, B, N)``; logp/values/rewards ``(T, B)``
+    (``values_t`` on the device; ``values`` is its host copy, read once per update);
     terminated/truncated ``(T, B)`` bool; final_values ``(T, B)`` (value of the final
     observation where an episode ended, else 0).
     """
@@ -137,7 +138,8 @@ class RolloutBuffer:
         self.time = torch.zeros(t, b, device=self.device)
         self.actions = torch.zeros(t, b, n, dtype=torch.long, device=self.device)
         self.logp = torch.zeros(t, b, device=self.device)
-        self.values = np.zeros((t, b), np.float32)
+        # values stay on the device during the rollout: no host sync per step
+        self.values_t = torch.zeros(t, b, device=self.device)
         self.rewards = np.zeros((t, b), np.float32)
         self.terminated = np.zeros((t, b), bool)
         self.truncated = np.zeros((t, b), bool)
@@ -156,9 +158,14 @@ class RolloutBuffer:
             self.memory[p], self.last[p], self.time[p] = memory
         self.actions[p] = actions
         self.logp[p] = logp
-        self.values[p] = values.cpu().numpy()
+        self.values_t[p] = values
         self.pos += 1
         return p
+
+    @property
+    def values(self) -> np.ndarray:
+        """``(T, B)`` float32 values on the host."""
+        return self.values_t.cpu().numpy()
 
     def flat_obs(self) -> dict[str, Tensor]:
         return {k: v.reshape(-1, *v.shape[2:]) for k, v in self.obs.items()}

@@ -43,6 +43,7 @@ from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
 from gnnrl.core.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
 from gnnrl.core.agents.gnnrl_policy import GNNRLPolicy
+from gnnrl.core.agents.parallel import ParallelLearner
 from gnnrl.core.agents.ppo import (
     Batch,
     RewardNormalizer,
@@ -79,7 +80,11 @@ class TrainConfig(JsonConfig):
     `EnvPool`) or "batched" (the rollout envs are rows of one batched simulator,
     `gnnrl.core.agents.sim_pool.SimPool`: the same episode seeds, scenarios, traces and
     reward, several times faster, but the simulator noise is one stream for all rows, so
-    runs are not bit-identical to "single" ones; an ``env_wrapper`` forces "single").
+    runs are not bit-identical to "single" ones; an ``env_wrapper`` forces "single");
+    learner_processes: processes that share each PPO update (1 = this process alone, the
+    exact default; 2 = a data-parallel learner on a second core,
+    `gnnrl.core.agents.parallel`: the same update up to float summation order, CPU only,
+    resumes exactly; docs/performance.md).
     """
 
     app: str = "onlineboutique"
@@ -99,6 +104,7 @@ class TrainConfig(JsonConfig):
     bc_teacher: str = "hpa"
     bc_dagger: int = 0
     env_pool: str = "single"
+    learner_processes: int = 1
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
 
@@ -131,7 +137,7 @@ class TrainConfig(JsonConfig):
                               f"oracle, got {self.bc_teacher!r}")
         if any(not p > 0 for p in self.peaks):
             raise ConfigError(f"TrainConfig.peaks must be > 0, got {self.peaks}")
-        for name in ("max_steps", "torch_threads"):
+        for name in ("max_steps", "torch_threads", "learner_processes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "bc_rounds",
@@ -323,11 +329,15 @@ class Trainer:
         folder = latest_checkpoint(self.out / "checkpoints")
         if folder is None:
             return False
-        ck = load_checkpoint(folder, self.device)
+        # on the CPU first (RNG states must be CPU tensors); load_state_dict copies the
+        # weights and optimizer state onto the model's device
+        ck = load_checkpoint(folder, "cpu")
         self.model.load_state_dict(ck.model.state_dict())
         self.optimizer.load_state_dict(ck.trainer["optimizer"])
         self.generator.set_state(ck.trainer["generator"])
         torch.set_rng_state(ck.trainer["torch_rng"])
+        if self.device.type == "cuda" and "cuda_rng" in ck.trainer:
+            torch.cuda.set_rng_state_all(ck.trainer["cuda_rng"])
         self.normalizer.load_state_dict(ck.state["normalizer"])
         self.pool.episodes[:] = ck.state["episodes"]
         self.update, self.global_step = ck.state["update"], ck.state["global_step"]
@@ -357,16 +367,18 @@ class Trainer:
             state["pool_noise"] = self.pool.noise_state()
         trainer = {"optimizer": self.optimizer.state_dict(),
                    "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
+        if self.device.type == "cuda":  # rollout sampling draws from the CUDA generator
+            trainer["cuda_rng"] = torch.cuda.get_rng_state_all()
         save_checkpoint(self.out / "checkpoints", self.update, self.model, trainer, state,
                         keep=self.cfg.keep_checkpoints)
 
     # -- one update -----------------------------------------------------------------------
     def _tensors(self, obs: dict[str, np.ndarray], what: str) -> dict[str, torch.Tensor]:
-        t, _ = obs_to_tensors(obs, self.device)
         try:
-            check_finite(t)
+            check_finite(obs)  # on the host arrays: no device synchronisation
         except ObservationError as exc:
             raise TrainingNaNError(f"{what}: {exc} (env index = observation row)") from exc
+        t, _ = obs_to_tensors(obs, self.device)
         return t
 
     def _final_values(self, step, bank: MemoryBank) -> np.ndarray:
@@ -427,13 +439,15 @@ class Trainer:
             stats["slo"].append(float(info["slo_violated"]))
             stats["cost"].append(float(info["cost"]))
 
-    def learn(self, buf: RolloutBuffer, next_obs, bank: MemoryBank) -> dict[str, float]:
+    def learn(self, buf: RolloutBuffer, next_obs, bank: MemoryBank,
+              learner: ParallelLearner | None = None) -> dict[str, float]:
         t = self._tensors(next_obs, f"step {self.global_step}")
         memory = bank.state() if self.model.tgn is not None else None
         with torch.no_grad():
             _, last_values, _ = self.model(t, memory)
         cfg = self.cfg.ppo
-        adv, ret = compute_gae(buf.rewards, buf.values, buf.terminated, buf.truncated,
+        values = buf.values
+        adv, ret = compute_gae(buf.rewards, values, buf.terminated, buf.truncated,
                                buf.final_values, last_values.cpu().numpy(), cfg.gamma,
                                cfg.gae_lambda)
         tgn = self.model.tgn is not None
@@ -443,11 +457,13 @@ class Trainer:
             memory=(buf.memory.reshape(-1, n, d), buf.last.reshape(-1, n),
                     buf.time.reshape(-1)) if tgn else None,
             actions=buf.actions.reshape(-1, n), logp=buf.logp.reshape(-1),
-            values=torch.as_tensor(buf.values.reshape(-1), device=self.device),
+            values=buf.values_t.reshape(-1),
             advantages=torch.as_tensor(adv.reshape(-1), device=self.device),
             returns=torch.as_tensor(ret.reshape(-1), device=self.device),
         )
         try:
+            if learner is not None:
+                return learner.update(self.model, self.optimizer, batch, cfg, self.generator)
             return ppo_update(self.model, self.optimizer, batch, cfg, self.generator)
         except TrainingNaNError as exc:
             raise TrainingNaNError(f"update {self.update + 1} (step {self.global_step}): "
@@ -496,6 +512,12 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
     cfg = config.ppo
     tracker = _Tracker(out, config)
     status = "FAILED"
+    learner = None
+    if config.learner_processes > 1:
+        if tr.device.type != "cpu":
+            raise ConfigError("TrainConfig.learner_processes > 1 runs on CPU only; "
+                              "set device to cpu")
+        learner = ParallelLearner(config.learner_processes)
     resumed = resume and tr.resume()
     bar = _bar(cfg.num_updates * cfg.batch_size, tr.update * cfg.batch_size, progress)
     try:
@@ -525,7 +547,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
             t0 = time.perf_counter()
             buf.reset()
             obs, infos = tr.collect(obs, infos, bank, buf, stats)
-            row = tr.learn(buf, obs, bank)
+            row = tr.learn(buf, obs, bank, learner)
             tr.update += 1
             done_here += 1
             row.update(update=tr.update, global_step=tr.global_step, lr=lr,
@@ -558,3 +580,5 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
         bar.close()
         tracker.close(status)
         tr.pool.close()
+        if learner is not None:
+            learner.close()
