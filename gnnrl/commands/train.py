@@ -109,6 +109,7 @@ def _one_line(exc: BaseException) -> str:
 def run(args: argparse.Namespace) -> int:
     from gnnrl.core.agents.ppo import TrainingNaNError
     from gnnrl.core.agents.train import train
+    from gnnrl.registry.tracking import training_tracker
     from gnnrl.sim import AppSpecError, TraceError
 
     try:
@@ -122,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"gnnrl train: {cfg.to_json(indent=None)}", file=sys.stderr)
     try:
-        path = train(cfg, args.out, resume=not args.fresh, progress=not args.quiet)
+        path = train(cfg, args.out, resume=not args.fresh, progress=not args.quiet,
+                     tracker=training_tracker)
     except TrainingNaNError as exc:
         print(f"gnnrl train: stopped: {exc}; the last good checkpoint is kept in "
               f"{args.out}/checkpoints", file=sys.stderr)

@@ -43,12 +43,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gnnrl.baselines.specs import (
+    BASELINE_NAMES,
+    GRAPH_SUFFIX,
+    UnknownPolicySpec,
+    make_baseline,
+)
 from gnnrl.config import ConfigError
 
-POLICY_NAMES = ("hpa", "hpa-NN", "hpa-nb[-NN]", "hpa[-NN]+rps", "keda", "keda-NN", "static",
-                "static-N", "random", "oracle", "headroom", "headroom-NN", "floor", "floor-NN",
-                "predictive", "predictive-NN", "panic", "panic-NN", "mlp[:PATH]",
-                "gnnrl[:PATH]", "gnnrl-raw[:PATH]", "SPEC+graph")
+POLICY_NAMES = (*BASELINE_NAMES, "gnnrl[:PATH]", "gnnrl-raw[:PATH]")
 
 
 def make_policy(spec: str) -> Any:
@@ -66,105 +69,27 @@ def make_policy(spec: str) -> Any:
         policy = make_policy(rest)
         policy.name = label
         return policy
-    if spec.endswith(GRAPH_SUFFIX):
-        return _graph(spec[: -len(GRAPH_SUFFIX)])
-    kind, _, path = spec.partition(":")
-    hpa = re.fullmatch(r"hpa(-nb)?(?:-(\d+))?(\+rps)?", kind)
-    if hpa and not path and (hpa.group(1) or hpa.group(3)):
-        from gnnrl.baselines.hpa import HPAPolicy
-        from gnnrl.hpa import HPAConfig
-
-        pct = _percent(spec, hpa.group(2))
-        return HPAPolicy(pct / 100, config=HPAConfig(behavior=not hpa.group(1)),
-                         rps_utilization=pct / 100 if hpa.group(3) else None)
-    m = re.fullmatch(r"(hpa|keda|static)(?:-(\d+))?", kind)
-    if m and not path:
-        base, num = m.group(1), m.group(2)
-        if base == "static":
-            from gnnrl.baselines.static import StaticPolicy
-
-            return StaticPolicy(None if num is None else int(num),
-                                name=spec if num else "static")
-        pct = _percent(spec, num)
-        if base == "hpa":
-            from gnnrl.baselines.hpa import HPAPolicy
-
-            return HPAPolicy(pct / 100)
-        from gnnrl.baselines.keda import KEDAPolicy
-
-        return KEDAPolicy(utilization=pct / 100)
-    if kind == "random" and not path:
-        from gnnrl.baselines.random_policy import RandomMaskedPolicy
-
-        return RandomMaskedPolicy(seed=0)
-    if kind == "oracle" and not path:
-        from gnnrl.baselines.oracle import OraclePolicy
-
-        return OraclePolicy()
-    m = re.fullmatch(r"(headroom|floor|predictive|panic)(?:-(\d+))?", kind)
-    if m and not path:
-        return _rule(spec, m.group(1), None if m.group(2) is None else int(m.group(2)))
-    if kind == "mlp":
-        from gnnrl.baselines.mlp_ppo import MLPPPOPolicy
-
-        return MLPPPOPolicy.load(path or None)
+    base = spec[: -len(GRAPH_SUFFIX)] if spec.endswith(GRAPH_SUFFIX) else spec
+    kind, _, path = base.partition(":")
     if kind in ("gnnrl", "gnnrl-raw"):
         from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
 
         policy = GNNRLPolicy.load(path or None, name=kind)
         if kind == "gnnrl-raw":
+            if base != spec:
+                from gnnrl.baselines.graph_scaleup import GraphScaleUp
+
+                return GraphScaleUp(policy)
             return policy
         from gnnrl.evaluation.guarded import as_deployed
 
-        return as_deployed(policy, name="gnnrl")
-    raise ConfigError(f"policies: unknown policy {spec!r} (known: {', '.join(POLICY_NAMES)})")
-
-
-GRAPH_SUFFIX = "+graph"
-
-
-def _graph(base: str) -> Any:
-    """``SPEC+graph``: the policy of ``SPEC`` with the graph-wide scale-up
-    (`gnnrl.baselines.graph_scaleup`); for ``gnnrl`` inside the scaler's guard, as
-    deployed."""
-    from gnnrl.baselines.graph_scaleup import GraphScaleUp
-
-    if base.partition(":")[0] == "gnnrl":  # the deployed path already has it
-        policy = make_policy(base)
-        policy.name = base.partition(":")[0] + GRAPH_SUFFIX
-        return policy
-    return GraphScaleUp(make_policy(base))
-
-
-def _percent(spec: str, num: str | None) -> int:
-    pct = 70 if num is None else int(num)
-    if not (1 <= pct <= 200):
-        raise ConfigError(f"policies: {spec!r}: target must be 1..200 %")
-    return pct
-
-
-def _rule(spec: str, base: str, pct: int | None) -> Any:
-    """``headroom``/``floor``/``predictive``/``panic`` with their knob in percent."""
-    top = 140 if base == "headroom" else 200  # headroom's high target (10/7 x) <= 200 %
-    if pct is not None and not (1 <= pct <= top):
-        raise ConfigError(f"policies: {spec!r}: target must be 1..{top} %")
-    if base == "headroom":
-        from gnnrl.baselines.headroom import HeadroomConfig, HeadroomPolicy
-
-        if pct is None or pct == 70:
-            return HeadroomPolicy()
-        return HeadroomPolicy(HeadroomConfig.at_target(pct / 100), name=f"headroom-{pct}")
-    if base == "floor":
-        from gnnrl.baselines.floor import DEFAULT_FLOOR_UTILIZATION, FloorPolicy
-
-        return FloorPolicy(DEFAULT_FLOOR_UTILIZATION if pct is None else pct / 100)
-    if base == "predictive":
-        from gnnrl.baselines.predictive import PredictiveConfig, PredictivePolicy
-
-        return PredictivePolicy(PredictiveConfig(utilization=0.7 if pct is None else pct / 100))
-    from gnnrl.baselines.panic import PanicConfig, PanicPolicy
-
-    return PanicPolicy(PanicConfig(target_utilization=0.7 if pct is None else pct / 100))
+        # the deployed path has the graph-wide scale-up already: gnnrl+graph == gnnrl
+        return as_deployed(policy, name="gnnrl" + (GRAPH_SUFFIX if base != spec else ""))
+    try:
+        return make_baseline(spec)
+    except UnknownPolicySpec:
+        raise ConfigError(f"policies: unknown policy {spec!r} (known: "
+                          f"{', '.join(POLICY_NAMES)})") from None
 
 
 def parse_policies(text: str) -> list[Any]:

@@ -150,7 +150,12 @@ def train_step(
     import mlflow
 
     from gnnrl.core.agents.train import train
-    from gnnrl.registry.tracking import check_reachable, resolve_tracking_uri, tracked_run
+    from gnnrl.registry.tracking import (
+        check_reachable,
+        resolve_tracking_uri,
+        tracked_run,
+        training_tracker,
+    )
 
     uri = resolve_tracking_uri(mlflow_uri or None)
     check_reachable(uri)  # fail before an hour of training, not after (RELIABILITY T4)
@@ -166,7 +171,7 @@ def train_step(
     with tempfile.TemporaryDirectory(prefix="gnnrl-train-") as scratch:
         work = Path(scratch)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # the trainer's tracker logs the run there
-        final = Path(train(config, work, progress=False))
+        final = Path(train(config, work, progress=False, tracker=training_tracker))
         # like the shipped model: the best validation policy when the run picked one
         model_dir = work / "best" if (work / "best" / "config.json").is_file() else final
         last = mlflow.last_active_run()

@@ -12,6 +12,7 @@ with the URI named (RELIABILITY T4) before anything is registered.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -209,3 +210,41 @@ def log_evaluation(
 def _metric_key(name: str) -> str:
     # MLflow metric names allow alphanumerics, _ - . space / (mlflow/utils/validation.py)
     return "".join(c if c.isalnum() or c in "_-. /" else "_" for c in name)
+
+
+class MlflowTrainTracker:
+    """A training run's rows in ``out/metrics.jsonl`` and in an MLflow run (the config as
+    flattened params, every numeric value of a row as a metric at its step)."""
+
+    def __init__(self, out: Path, config: Any, uri: str) -> None:
+        import mlflow
+
+        self.path = out / "metrics.jsonl"
+        check_reachable(uri)
+        mlflow.set_tracking_uri(uri)
+        self.mlflow = mlflow
+        self.run = mlflow.start_run(experiment_id=ensure_experiment(uri),
+                                    run_name=f"train-{out.name}", tags={"gnnrl.step": "train"})
+        items = list(flatten_params(config.to_dict()).items())
+        for start in range(0, len(items), 100):  # MLflow takes at most 100 params a call
+            mlflow.log_params(dict(items[start:start + 100]))
+
+    def log(self, row: dict[str, Any], step: int) -> None:
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+        numeric = {k: float(v) for k, v in row.items()
+                   if isinstance(v, int | float) and math.isfinite(v)}
+        self.mlflow.log_metrics(numeric, step=step)
+
+    def close(self, status: str = "FINISHED") -> None:
+        self.mlflow.end_run(status=status)
+
+
+def training_tracker(out: Path, config: Any) -> Any:
+    """The tracker `gnnrl.core.agents.train.train` should use: MLflow as well when
+    ``MLFLOW_TRACKING_URI`` is set, else metrics.jsonl only."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return MlflowTrainTracker(out, config, resolve_tracking_uri())
+    from gnnrl.core.agents.train import JsonlTracker  # the training layer, below this one
+
+    return JsonlTracker(out, config)

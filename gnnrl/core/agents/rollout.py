@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gnnrl.core.envs.pool_step import PoolStep
 from gnnrl.encoders.graph_batch import OBS_KEYS
 
 #: training episodes draw seeds from [0, TRAIN_SEED_LIMIT); evaluation uses seeds above
@@ -33,27 +34,6 @@ def episode_seed(run_seed: int, env_index: int, episode: int) -> int:
 def stack_obs(observations: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Stack per-env observation dicts (only the keys the policy reads)."""
     return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in OBS_KEYS}
-
-
-@dataclass
-class PoolStep:
-    """What `EnvPool.step` returns. Arrays are ``(B,)`` unless noted.
-
-    final_obs[i] / final_info[i]: the last observation and info of env i's episode when it
-    ended at this step (None otherwise); obs/infos already belong to the next episode then.
-    """
-
-    obs: dict[str, np.ndarray]
-    rewards: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    infos: list[dict[str, Any]]
-    final_obs: list[dict[str, Any] | None]
-    final_info: list[dict[str, Any] | None]
-
-    @property
-    def done(self) -> np.ndarray:
-        return np.logical_or(self.terminated, self.truncated)
 
 
 class EnvPool:

@@ -34,7 +34,7 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -170,45 +170,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class _Tracker:
-    """metrics.jsonl + optional MLflow (when MLFLOW_TRACKING_URI is set)."""
+class TrainTracker(Protocol):
+    """Where a run's per-update rows go (metrics.jsonl always; MLflow when the caller
+    passes `gnnrl.registry.tracking.training_tracker`)."""
 
-    def __init__(self, out: Path, config: TrainConfig) -> None:
+    def log(self, row: dict[str, Any], step: int) -> None: ...
+
+    def close(self, status: str = "FINISHED") -> None: ...
+
+
+class JsonlTracker:
+    """``out/metrics.jsonl``: one JSON row per update."""
+
+    def __init__(self, out: Path, config: TrainConfig | None = None) -> None:
         self.path = out / "metrics.jsonl"
-        self.mlflow = None
-        if os.environ.get("MLFLOW_TRACKING_URI"):
-            import mlflow
-
-            from gnnrl.registry.tracking import (
-                check_reachable,
-                ensure_experiment,
-                flatten_params,
-                resolve_tracking_uri,
-            )
-
-            uri = resolve_tracking_uri()
-            check_reachable(uri)
-            mlflow.set_tracking_uri(uri)
-            self.run = mlflow.start_run(experiment_id=ensure_experiment(uri),
-                                        run_name=f"train-{out.name}",
-                                        tags={"gnnrl.step": "train"})
-            params = flatten_params(config.to_dict())
-            items = list(params.items())
-            for start in range(0, len(items), 100):
-                mlflow.log_params(dict(items[start:start + 100]))
-            self.mlflow = mlflow
 
     def log(self, row: dict[str, Any], step: int) -> None:
         with self.path.open("a") as fh:
             fh.write(json.dumps(row, sort_keys=True) + "\n")
-        if self.mlflow is not None:
-            numeric = {k: float(v) for k, v in row.items()
-                       if isinstance(v, int | float) and math.isfinite(v)}
-            self.mlflow.log_metrics(numeric, step=step)
 
     def close(self, status: str = "FINISHED") -> None:
-        if self.mlflow is not None:
-            self.mlflow.end_run(status=status)
+        pass
 
 
 class Trainer:
@@ -297,14 +279,14 @@ class Trainer:
         iterations), critic included; returns the last fit's losses and the student's
         agreement with the teacher on the states it visits itself."""
         from gnnrl.core.agents.imitation import clone, collect_teacher, merge
-        from gnnrl.evaluation.policies import make_policy
+        from gnnrl.baselines.specs import make_baseline
 
         cfg = self.cfg
         pool = EnvPool([self.make_env] * cfg.ppo.num_envs, cfg.seed + 1)
         teacher = cfg.bc_teacher
 
         def collect(student: bool) -> dict[str, Any]:
-            return collect_teacher(self.model, pool, lambda: make_policy(teacher),
+            return collect_teacher(self.model, pool, lambda: make_baseline(teacher),
                                    self.normalizer, cfg.ppo.gamma, cfg.bc_rounds,
                                    student_drives=student)
 
@@ -493,13 +475,17 @@ def _bar(total: int, initial: int, enabled: bool):
 def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = True,
           progress: bool = True, stop_after_updates: int | None = None,
           env_wrapper: Callable[[Any], Any] | None = None,
-          policy_cls: type[PPO_GNN] = PPO_GNN) -> Path:
+          policy_cls: type[PPO_GNN] = PPO_GNN,
+          tracker: Callable[[Path, TrainConfig], TrainTracker] = JsonlTracker) -> Path:
     """Train (or resume) a policy; returns the folder of the final model (``out/model``).
 
     ``stop_after_updates`` ends the run early after that many updates in this call (tests
     of interruption/resume); the model is still saved. ``env_wrapper`` wraps each training
     env (e.g. a Gymnasium wrapper; evaluation envs are not wrapped). ``policy_cls`` swaps
     the architecture for a `PPO_GNN` subclass with the same interface (benchmarks).
+    ``tracker`` builds the run's `TrainTracker` from the output folder and the config
+    (default metrics.jsonl only; the CLI and the pipeline pass
+    `gnnrl.registry.tracking.training_tracker`, which adds MLflow).
 
     Raises:
         TrainingNaNError: NaN/inf in observations, rewards or losses (names the step and
@@ -510,7 +496,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
     out = tr.out
     atomic_write_text(out / "train_config.json", config.to_json())
     cfg = config.ppo
-    tracker = _Tracker(out, config)
+    run_tracker = tracker(out, config)
     status = "FAILED"
     learner = None
     if config.learner_processes > 1:
@@ -529,7 +515,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
                     row.update(tr.evaluate())
                     tr.best_eval = row["eval/return"]
                     tr.model.save(out / "best", extra={"update": 0, **row})
-                tracker.log({"update": 0, **row}, 0)
+                run_tracker.log({"update": 0, **row}, 0)
         obs, infos = tr.reset_pool()
         bank = tr.model.new_memory(tr.pool.num_envs)
         for i, info in enumerate(infos):
@@ -562,7 +548,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
                 if row["eval/return"] > tr.best_eval:
                     tr.best_eval = row["eval/return"]
                     tr.model.save(out / "best", extra={"update": tr.update, **row})
-            tracker.log(row, tr.global_step)
+            run_tracker.log(row, tr.global_step)
             bar.update(cfg.batch_size)
             bar.set_postfix(ret=f"{row.get('episode_return', float('nan')):.1f}",
                             slo=f"{row['slo_violation_rate']:.3f}",
@@ -578,7 +564,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
         return final
     finally:
         bar.close()
-        tracker.close(status)
+        run_tracker.close(status)
         tr.pool.close()
         if learner is not None:
             learner.close()

@@ -22,6 +22,7 @@ import numpy as np
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
 from gnnrl.core.envs.lag import MetricsLag
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES
+from gnnrl.core.envs.pool_step import PoolStep
 from gnnrl.core.envs.observation import (
     ObservationLayout,
     build_observations,
@@ -252,9 +253,8 @@ class BatchedEnvPool:
     def step(self, actions: np.ndarray):
         """Apply ``actions`` (B, max_nodes); copies whose episode ended are reset at once.
 
-        Returns a `gnnrl.core.agents.rollout.PoolStep`.
+        Returns a `gnnrl.core.envs.pool_step.PoolStep`.
         """
-        from gnnrl.core.agents.rollout import PoolStep
 
         assert self.obs is not None and self.m is not None, "call reset() first"
         B, n = self.num_envs, self.graph_config.max_nodes
