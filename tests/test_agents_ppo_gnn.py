@@ -11,7 +11,7 @@ import torch
 from gnnrl.config import ConfigError
 from gnnrl.core.agents.configs import PolicyConfig, PPOConfig, TGNConfig
 from gnnrl.core.agents.gnnrl_policy import GNNRLPolicy
-from gnnrl.core.agents.ppo_gnn import PPO_GNN, ModelLoadError, SchemaVersionError
+from gnnrl.core.agents.ppo_gnn import PPO_GNN, ModelLoadError, ObservationSchemaError
 from gnnrl.encoders.graph_batch import ObservationError, obs_to_tensors
 from gnnrl.encoders.observation import make_observation, stack_observations
 
@@ -100,7 +100,7 @@ def test_load_refuses_a_model_of_another_observation_schema(tmp_path):
     meta = json.loads((tmp_path / "m" / "config.json").read_text())
     meta["observation_schema_version"] += 1
     (tmp_path / "m" / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(SchemaVersionError, match="observation schema"):
+    with pytest.raises(ObservationSchemaError, match="observation schema"):
         PPO_GNN.load(tmp_path / "m")
 
 

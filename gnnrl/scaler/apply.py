@@ -70,7 +70,7 @@ def apply_scale(api: ScaleAPI, scale: ScaleState, desired: int,
         desired: the guarded count (the caller only calls when desired != scale.replicas).
         recompute: the freshly read scale -> the guarded desired count (used once, after a
             409; it re-decides from the fresh state, never from the stale one).
-        clock: `now()` / `sleep(s)`; `deadline` is a `clock.now()` value.
+        clock: `now()` / `sleep(s)`; `deadline` is a `clock.monotonic()` value.
         backoff_s: delays before the retries of timeouts/5xx.
 
     Returns:
@@ -98,7 +98,7 @@ def apply_scale(api: ScaleAPI, scale: ScaleState, desired: int,
         except K8sTooManyRequests as exc:
             throttled += 1
             wait = _throttle_wait(exc, backoff_s)
-            if throttled > len(backoff_s) or clock.now() + wait > deadline:
+            if throttled > len(backoff_s) or clock.monotonic() + wait > deadline:
                 return ApplyResult("deadline", current, attempts, exc)
             clock.sleep(wait)
         except K8sUnavailable as exc:
@@ -106,7 +106,7 @@ def apply_scale(api: ScaleAPI, scale: ScaleState, desired: int,
                 return ApplyResult("unavailable", current, attempts, exc)
             wait = backoff_s[unavailable]
             unavailable += 1
-            if clock.now() + wait > deadline:
+            if clock.monotonic() + wait > deadline:
                 return ApplyResult("deadline", current, attempts, exc)
             clock.sleep(wait)
         except K8sError as exc:
@@ -142,12 +142,12 @@ def read_with_retry(api: ScaleAPI, name: str, clock: Clock, deadline: float,
             return api.read_scale(name)
         except K8sTooManyRequests as exc:
             wait = _throttle_wait(exc, backoff_s)
-            if clock.now() + wait > deadline or tries >= len(backoff_s):
+            if clock.monotonic() + wait > deadline or tries >= len(backoff_s):
                 raise
             tries += 1
             clock.sleep(wait)
         except K8sUnavailable:
-            if tries >= len(backoff_s) or clock.now() + backoff_s[tries] > deadline:
+            if tries >= len(backoff_s) or clock.monotonic() + backoff_s[tries] > deadline:
                 raise
             clock.sleep(backoff_s[tries])
             tries += 1

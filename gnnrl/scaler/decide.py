@@ -58,7 +58,7 @@ def hpa_rule(current: int, pods: Sequence[PodSample], hpa: HPAConfig) -> RuleDec
         return RuleDecision(None, "no_metrics")
 
 
-class Policy(Protocol):
+class ServingModel(Protocol):
     """What the scaler needs from a model (PPO_GNN implements it).
 
     `act(obs, deterministic=True)` returns moves of shape (max_nodes,), ints in 0..14.
@@ -103,7 +103,7 @@ def move_delta(move: int) -> int:
     return move if move <= MAX_MOVE else -(move - MAX_MOVE)
 
 
-def policy_desired(policy: Policy, obs: dict[str, Any], slot_names: Sequence[str | None],
+def policy_desired(policy: ServingModel, obs: dict[str, Any], slot_names: Sequence[str | None],
                    current: dict[str, int]) -> dict[str, int]:
     """Desired replicas of every observed service from one deterministic policy step.
 

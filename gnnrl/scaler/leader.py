@@ -62,7 +62,7 @@ class LeaseElector:
     def is_leader(self) -> bool:
         """True while our last successful acquire/renew is younger than the renew deadline."""
         return (self._renewed_at is not None
-                and self.clock.now() - self._renewed_at < self.renew_deadline_s)
+                and self.clock.monotonic() - self._renewed_at < self.renew_deadline_s)
 
     def try_acquire_or_renew(self) -> bool:
         """One election round (call every `retry_period_s`). Returns `is_leader()` after it.
@@ -83,7 +83,7 @@ class LeaseElector:
                 "renew_time": now, "lease_transitions": transitions}
 
     def _round(self) -> None:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         what = f"lease {self.namespace}/{self.name}"
         try:
             lease = call_api(what, self.api.read_namespaced_lease, self.name, self.namespace,

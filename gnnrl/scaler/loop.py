@@ -146,7 +146,7 @@ class Scaler:
         if self.models is not None:
             self._poll_model()
         self.started = True
-        self.started_at = self.clock.now()
+        self.started_at = self.clock.monotonic()
         log.info("scaler started", extra={"fields": {
             "namespace": self.config.namespace, "mode": self.config.mode,
             "services": sorted(self.config.services), "model": self.config.model or None,
@@ -166,14 +166,14 @@ class Scaler:
         last = self.last_tick_at if self.last_tick_at is not None else self.started_at
         if last is None:
             return True
-        return self.clock.now() - last <= 3 * self.config.interval_s
+        return self.clock.monotonic() - last <= 3 * self.config.interval_s
 
     # ------------------------------------------------------------------ the tick
     def tick(self) -> TickReport:
         """One observe -> decide -> guard -> apply-if-changed pass. Never raises for
         cluster, metrics or model failures."""
         started = time.perf_counter()  # latency is measured, not simulated
-        t0 = self.clock.now()
+        t0 = self.clock.monotonic()
         deadline = t0 + self.config.tick_deadline_s
         if self.models is not None:
             self._poll_model()
@@ -196,7 +196,7 @@ class Scaler:
                 continue
             report.services[name] = self._service_tick(
                 name, svc, desired_by_model if use_model else None, t0, deadline)
-        self.last_tick_at = self.clock.now()
+        self.last_tick_at = self.clock.monotonic()
         report.latency_s = time.perf_counter() - started
         self.metrics.tick.observe(report.latency_s)
         self._log(report)
@@ -256,10 +256,10 @@ class Scaler:
         deadline minus one API timeout, kept for the writes, so a slow or throttling graph
         source (an outage: exactly when the HPA rule takes over) never eats the tick and
         the rule's writes still happen."""
-        budget = deadline - self.clock.now() - self.config.api_timeout_s
+        budget = deadline - self.clock.monotonic() - self.config.api_timeout_s
         if budget <= 0:
             log.warning("graph skipped: no time left in the tick (%.2f s before the deadline, "
-                        "one API timeout kept for the writes)", deadline - self.clock.now())
+                        "one API timeout kept for the writes)", deadline - self.clock.monotonic())
             self.metrics.graph_errors.labels("deadline").inc()
             return None
         try:
@@ -367,7 +367,7 @@ class Scaler:
             return "shadow"  # S17: decide and export, never write
         if self.elector is not None and not self.elector.is_leader():
             return "not_leader"  # S16
-        if self.clock.now() >= deadline:
+        if self.clock.monotonic() >= deadline:
             return "deadline"
         return ""
 
@@ -452,10 +452,10 @@ def run_forever(scaler: Scaler, clock: Clock, should_stop: Callable[[], bool],
     instead: `leader.renew_in_background`). Returns the number of ticks run."""
     cfg = scaler.config
     ticks = 0
-    next_tick = clock.now()
+    next_tick = clock.monotonic()
     renew = renew and scaler.elector is not None
     while not should_stop() and (max_ticks is None or ticks < max_ticks):
-        now = clock.now()
+        now = clock.monotonic()
         if renew and scaler.elector is not None:
             scaler.metrics.leader.set(1 if scaler.elector.try_acquire_or_renew() else 0)
         if now >= next_tick:
@@ -468,8 +468,8 @@ def run_forever(scaler: Scaler, clock: Clock, should_stop: Callable[[], bool],
             ticks += 1
             if on_tick is not None and report is not None:
                 on_tick(report)
-            next_tick = max(next_tick + cfg.interval_s, clock.now())
-        wait = next_tick - clock.now()
+            next_tick = max(next_tick + cfg.interval_s, clock.monotonic())
+        wait = next_tick - clock.monotonic()
         if renew:
             wait = min(wait, cfg.retry_period_s)
         clock.sleep(max(0.0, wait))

@@ -124,7 +124,7 @@ class HealthServer:
     def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         outer = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class MetricsHandler(http.server.BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
@@ -144,7 +144,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        return Handler
+        return MetricsHandler
 
     def start(self) -> HealthServer:
         self._thread.start()

@@ -70,7 +70,7 @@ def load_model_dir(path: str | Path, expected_sha256: str = "", uri: str = "",
             schema differs), "model_load" (hash mismatch, corrupt file, weights_only refusal,
             state_dict that does not fit).
     """
-    from gnnrl.core.agents.ppo_gnn import PPO_GNN, ModelLoadError, SchemaVersionError
+    from gnnrl.core.agents.ppo_gnn import PPO_GNN, ModelLoadError, ObservationSchemaError
 
     path = Path(path)
     weights = path / WEIGHTS_FILE
@@ -82,7 +82,7 @@ def load_model_dir(path: str | Path, expected_sha256: str = "", uri: str = "",
                                              f"the recorded {expected_sha256[:12]}...")
     try:
         policy = PPO_GNN.load(path)
-    except SchemaVersionError as exc:
+    except ObservationSchemaError as exc:
         raise ModelUnavailable("schema", str(exc)) from exc
     except ModelLoadError as exc:
         raise ModelUnavailable("model_load", str(exc)) from exc
@@ -213,7 +213,7 @@ class ModelSource:
         if not self.uri:
             self.error = ModelUnavailable("model_missing", "no model configured")
             return False
-        now = self.clock.now()
+        now = self.clock.monotonic()
         if now < self._next_try:
             return False
         try:

@@ -111,7 +111,7 @@ class SimCluster:
         self.writes: list[tuple[float, str, int]] = []
         self.removed: set[str] = set()
         self.steps = 0
-        self._t_next = clock.now()
+        self._t_next = clock.monotonic()
         self._nan: set[str] = set()
         self.metrics = self.sim.step(np.array([self.trace[0]]), self._targets())
 
@@ -121,7 +121,7 @@ class SimCluster:
                         dtype=np.int64)
 
     def _sync(self) -> None:
-        while self.clock.now() >= self._t_next:
+        while self.clock.monotonic() >= self._t_next:
             rps = self.trace[self.steps % len(self.trace)]
             self.metrics = self.sim.step(np.array([rps]), self._targets())
             self.steps += 1
@@ -207,8 +207,8 @@ class SimCluster:
             "protocol": [sim.edge_protocols[j] for j in k], "qps": m.edge_qps[0, k],
             "p95_ms": m.edge_p95_ms[0, k], "err_rate": m.edge_err[0, k],
             "mtls": m.edge_mtls[0, k]}, columns=list(EDGE_COLUMNS))
-        return GraphSnapshot(pd.Timestamp(self.clock.now(), unit="s", tz="UTC"), self.namespace,
-                             nodes, edges)
+        stamp = pd.Timestamp(self.clock.monotonic(), unit="s", tz="UTC")
+        return GraphSnapshot(stamp, self.namespace, nodes, edges)
 
     def write_scale(self, scale: ScaleState, replicas: int) -> ScaleState:
         name = scale.name
@@ -226,5 +226,5 @@ class SimCluster:
             raise K8sError(f"patch scale {name}: HTTP 422 negative replicas", status=422)
         self.spec[name] = int(replicas)
         self.rv[name] += 1
-        self.writes.append((self.clock.now(), name, int(replicas)))
+        self.writes.append((self.clock.monotonic(), name, int(replicas)))
         return ScaleState(name, int(replicas), str(self.rv[name]), scale.selector)

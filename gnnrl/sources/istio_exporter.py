@@ -224,7 +224,7 @@ class IstioExporter:
     def start(self) -> IstioExporter:
         exporter = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class ExporterHandler(http.server.BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -239,7 +239,7 @@ class IstioExporter:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._server = LoopbackServer(Handler, self._port, name="IstioExporter").start()
+        self._server = LoopbackServer(ExporterHandler, self._port, name="IstioExporter").start()
         return self
 
     def stop(self) -> None:

@@ -599,7 +599,7 @@ def _resources(cpu_req: str | None, mem_req: str | None, cpu_lim: str | None,
 
 
 def _make_handler(fake: FakeKubernetes) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class FakeKubernetesHandler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet in tests
@@ -647,4 +647,4 @@ def _make_handler(fake: FakeKubernetes) -> type[http.server.BaseHTTPRequestHandl
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-    return Handler
+    return FakeKubernetesHandler

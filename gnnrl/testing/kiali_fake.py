@@ -116,7 +116,7 @@ class FakeKiali(LoopbackFake):
 
 
 def _make_handler(fake: FakeKiali) -> type[http.server.BaseHTTPRequestHandler]:
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class FakeKialiHandler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -157,4 +157,4 @@ def _make_handler(fake: FakeKiali) -> type[http.server.BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
-    return Handler
+    return FakeKialiHandler

@@ -20,7 +20,11 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "assets" / "models" / 
 
 
 class GNNRLPolicy:
-    """Adapter implementing ``name``, ``reset(env)`` and ``act(obs, info)``."""
+    """Adapter implementing ``name``, ``reset(env)`` and ``act(obs, info)``; it follows
+    services that appear and disappear (the temporal memory is remapped by name)."""
+
+    supports_topology_change = True
+    use_graph = True
 
     def __init__(self, model: PPO_GNN, deterministic: bool = True, name: str = "gnnrl"):
         self.model = model.eval()

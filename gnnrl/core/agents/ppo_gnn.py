@@ -125,7 +125,7 @@ class ModelLoadError(RuntimeError):
     """A saved model is missing, corrupt (hash mismatch, bad pickle) or does not fit."""
 
 
-class SchemaVersionError(ModelLoadError):
+class ObservationSchemaError(ModelLoadError):
     """The model was trained on a different observation schema version than this code's."""
 
 
@@ -587,7 +587,7 @@ class PPO_GNN(nn.Module):
         """Load a model saved by `save`.
 
         Raises:
-            SchemaVersionError: the model's observation schema differs from
+            ObservationSchemaError: the model's observation schema differs from
                 ``gnnrl.OBSERVATION_SCHEMA_VERSION``.
             ModelLoadError: missing files, hash mismatch, unreadable weights or a
                 state_dict that does not fit the config.
@@ -600,7 +600,7 @@ class PPO_GNN(nn.Module):
             raise ModelLoadError(f"cannot read model at {path}: {exc}") from exc
         version = meta.get("observation_schema_version")
         if version != gnnrl.OBSERVATION_SCHEMA_VERSION:
-            raise SchemaVersionError(
+            raise ObservationSchemaError(
                 f"model at {path} was trained on observation schema {version}, this code "
                 f"uses {gnnrl.OBSERVATION_SCHEMA_VERSION}"
             )
