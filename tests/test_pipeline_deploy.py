@@ -13,7 +13,14 @@ import pytest
 import yaml
 
 from gnnrl.config import ConfigError
-from gnnrl.deploy import VERSION_ANNOTATION, DeployError, apply, deploy, load_manifests, render
+from gnnrl.pipeline.deploy import (
+    VERSION_ANNOTATION,
+    DeployError,
+    apply,
+    deploy,
+    load_manifests,
+    render,
+)
 
 MANIFESTS = """\
 apiVersion: v1
@@ -204,7 +211,7 @@ def test_a_refused_apply_names_the_object_and_status(manifest_dir, fake_api, tmp
 def test_the_repository_manifests_render_to_valid_kubernetes_objects():
     import kubernetes_validate
 
-    from gnnrl.deploy import default_manifest_dir
+    from gnnrl.pipeline.deploy import default_manifest_dir
 
     docs = render(load_manifests(default_manifest_dir()), "9", "shop", mode="active")
     kinds = [d["kind"] for d in docs]

@@ -414,8 +414,8 @@ def register_step(
 
 def deploy_step(registered: str, out_dir: str, namespace: str, mode: str = "shadow",
                 mlflow_uri: str = "", image: str = "") -> Any:
-    """Deploy the version recorded by `register_step` (see `gnnrl.deploy.deploy`)."""
-    from gnnrl.deploy import deploy
+    """Deploy the version recorded by `register_step` (see `gnnrl.pipeline.deploy.deploy`)."""
+    from gnnrl.pipeline.deploy import deploy
 
     record = json.loads(Path(_inside(registered, REGISTERED_FILE)).read_text())
     if not record.get("promoted"):

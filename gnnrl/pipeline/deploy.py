@@ -61,7 +61,7 @@ def default_manifest_dir() -> Path:
     env = os.environ.get("GNNRL_MANIFESTS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "manifests"
+    return Path(__file__).resolve().parents[2] / "manifests"
 
 
 def _read_yaml(path: Path) -> list[Any]:
