@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q "torch==2.13.0" -e ".[dev]"
 python3 -m ruff check .
-lint-imports
+python3 -c "from importlinter.cli import lint_imports_command; lint_imports_command()"  # lint-imports
 python3 -m pytest -q "$@"
