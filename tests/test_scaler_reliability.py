@@ -1,4 +1,4 @@
-"""RELIABILITY.md rows S1-S20, end to end: the scaler's tick against the HTTP-level fake
+"""docs/reliability.md rows S1-S20, end to end: the scaler's tick against the HTTP-level fake
 Kubernetes API (`gnnrl.testing.k8s_fake`) that the official client talks to, with a fake
 clock. One test (or a few) per row, named after the behaviour."""
 

@@ -1,4 +1,4 @@
-"""Kiali graph parsing (RELIABILITY C3, C4, C6) and the Kiali HTTP client (C1)."""
+"""Kiali graph parsing (docs/reliability.md C3, C4, C6) and the Kiali HTTP client (C1)."""
 
 from __future__ import annotations
 

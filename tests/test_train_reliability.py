@@ -1,4 +1,4 @@
-"""RELIABILITY T1 and T2 for training: a NaN reward stops the run with a clear error and
+"""docs/reliability.md T1 and T2 for training: a NaN reward stops the run with a clear error and
 keeps the last good checkpoint; a process killed while writing a checkpoint leaves the
 previous one loadable (atomic files, `LATEST` switched last)."""
 

@@ -23,7 +23,7 @@ Examples:
 
 Metrics, /healthz and /readyz are served on --metrics-port (default from the config, 9090).
 The process exits 2 on an invalid configuration, app spec or --faults, with one line naming
-the field or file (RELIABILITY S18). See docs/scaler.md.
+the field or file (docs/reliability.md S18). See docs/scaler.md.
 """
 
 from __future__ import annotations

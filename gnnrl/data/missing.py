@@ -1,4 +1,4 @@
-"""What a consumer does with null columns (RELIABILITY C5): refuse, or impute by config.
+"""What a consumer does with null columns (docs/reliability.md C5): refuse, or impute by config.
 
 Rows read from an older schema version have nulls where that version had no column
 (`gnnrl.data.schema.ADDED_IN_V1`); a source may also not know a value (Kiali knows no CPU).

@@ -58,7 +58,7 @@ class SnapshotData(NamedTuple):
         """Most services seen in one snapshot (one ``(namespace, ts)``); 0 when empty.
 
         The env compares this with its ``max_nodes``: more services than slots is an error
-        or a configured policy there (RELIABILITY C6), never silent truncation here.
+        or a configured policy there (docs/reliability.md C6), never silent truncation here.
         """
         if self.nodes.empty:
             return 0

@@ -3,7 +3,7 @@
 Every function takes plain paths and values (no KFP types), so the same step runs from
 the CLI, from a test, locally under ``kfp.local`` and in a cluster pod. Each raises
 `StepError` (or a typed error of the module it calls) naming the step; KFP then marks the
-task failed and downstream tasks do not run (RELIABILITY T5).
+task failed and downstream tasks do not run (docs/reliability.md T5).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def train_step(
     )
 
     uri = resolve_tracking_uri(mlflow_uri or None)
-    check_reachable(uri)  # fail before an hour of training, not after (RELIABILITY T4)
+    check_reachable(uri)  # fail before an hour of training, not after (docs/reliability.md T4)
     app_spec, trace = _inside(app_spec, APP_FILE), _inside(trace, TRACE_FILE)
     kinds = tuple(trace if t.strip() == "calibrated" else t.strip()
                   for t in traces.split(",") if t.strip())

@@ -19,7 +19,7 @@ strict improvement; negative margins tolerate a bounded regression (e.g.
 present (HPA always; the champion when there is one). A challenger that scores exactly
 like the champion on both numbers is not promoted (a re-run on the same data must not
 churn the champion). Missing or mismatched evaluations are a rejection with the reason
-named, never a promotion (RELIABILITY T3).
+named, never a promotion (docs/reliability.md T3).
 """
 
 from __future__ import annotations

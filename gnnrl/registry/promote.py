@@ -1,6 +1,6 @@
 """Register a trained policy as ``gnnrl-scaler``, run the gate, move the aliases.
 
-Order of operations (RELIABILITY T3/T4): (1) probe the store -- an outage fails here with
+Order of operations (docs/reliability.md T3/T4): (1) probe the store -- an outage fails here with
 the URI named, before anything is written; (2) log the pyfunc model and create the model
 version; (3) write the gate's decision and numbers as version tags; (4) only then set
 ``challenger``, and ``champion`` last and only when the gate passed. A failure at any

@@ -47,7 +47,7 @@ OBS_KEYS = (
     "num_nodes",
     "invalid_action_mask",
 )
-NUM_MOVES = 15  # ARCHITECTURE.md, Actions
+NUM_MOVES = 15  # docs/architecture.md, Contracts
 
 
 def _load_policy(model_dir: str | os.PathLike[str]) -> Any:
@@ -125,7 +125,7 @@ def model_dims(model_dir: str | os.PathLike[str]) -> tuple[int, int]:
             if found[0] is not None:
                 nodes = int(found[0])
                 return nodes, int(found[1]) if found[1] is not None else nodes * nodes
-    return 20, 400  # DynamicGraphConfig defaults (ARCHITECTURE.md, Observation)
+    return 20, 400  # DynamicGraphConfig defaults (docs/internals.md, Observation)
 
 
 def _find_key(tree: Any, key: str) -> Any:

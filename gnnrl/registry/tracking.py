@@ -6,7 +6,7 @@ https://mlflow.org/docs/latest/self-hosting/migrate-from-file-store). ``MLFLOW_T
 overrides it, an explicit ``--mlflow-uri`` overrides both.
 
 Every write path starts with `check_reachable`, so an MLflow outage fails the step loudly
-with the URI named (RELIABILITY T4) before anything is registered.
+with the URI named (docs/reliability.md T4) before anything is registered.
 """
 
 from __future__ import annotations

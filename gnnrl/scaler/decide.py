@@ -27,7 +27,7 @@ from gnnrl.hpa.calculator import NoMetricsError, PodSample, resource_replicas
 from gnnrl.hpa.config import HPAConfig
 from gnnrl.scaler.config import MAX_MOVE
 
-#: moves per service (0 nothing, 1..7 add k, 8..14 remove k-7); see ARCHITECTURE.md
+#: moves per service (0 nothing, 1..7 add k, 8..14 remove k-7); see docs/architecture.md
 NUM_MOVES = 2 * MAX_MOVE + 1
 
 

@@ -4,7 +4,7 @@
 `build_observation` lays it out with the training code's `DynamicGraphSpace` (stable
 service -> slot mapping: survivors keep their slot, so the TGN memory of a slot stays with
 its service; `changed` tells the caller to remap the model's memory) as the observation
-contract of ARCHITECTURE.md says (units in the names); `check_observation` refuses
+contract of docs/internals.md says (units in the names); `check_observation` refuses
 non-finite or out-of-training-range inputs (S4).
 """
 

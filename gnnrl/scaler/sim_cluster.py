@@ -8,7 +8,7 @@ traffic graph as a `GraphSnapshot`. The simulation advances one interval each ti
 scaler's clock passes an interval boundary, so a `FakeClock` makes a closed-loop run as fast
 as the CPU allows.
 
-`SimFaults` injects, with seeded probabilities, the faults of RELIABILITY.md: typed API
+`SimFaults` injects, with seeded probabilities, the faults of docs/reliability.md: typed API
 errors (409, 429 with Retry-After, 5xx/timeouts), pods without metrics, NaN metrics, a
 failing graph source, and hand-made changes of spec.replicas (to 0, or outside [min, max]).
 """

@@ -3,12 +3,12 @@
 Callers decide on the *type*, never on message text (the model: Kopf's `errors.py`):
 
 * `SourceUnavailable`: retryable (HTTP 5xx, timeouts, refused connections). The collector
-  writes a `gaps` row and keeps running (RELIABILITY C1).
+  writes a `gaps` row and keeps running (docs/reliability.md C1).
 * `SourceAuthError`: 401/403 from Kiali/Prometheus; retrying will not help.
 * `MalformedPayload`: the answer is not what the schema says (bad JSON, wrong types, too
   large); the message names the offending path, e.g. ``elements.edges[3].data.target``
-  (RELIABILITY C4). `PayloadTooLarge` (a subclass): larger than the configured cap.
-* `TooManyServices`: more services than the observation has slots (RELIABILITY C6).
+  (docs/reliability.md C4). `PayloadTooLarge` (a subclass): larger than the configured cap.
+* `TooManyServices`: more services than the observation has slots (docs/reliability.md C6).
 
 Kubernetes API errors (`K8s*`) are raised by `gnnrl.sources.kubernetes` and by the
 scaler's writer; `k8s_error_from_api_exception` maps the official client's `ApiException`

@@ -419,7 +419,7 @@ def parse_graph(
         known_services: if given, names outside it are counted as ``not_known``.
         ts: the snapshot's time (anything `pd.Timestamp` takes); default the payload's
             ``timestamp`` (Kiali's queryTime, unix seconds).
-        max_services: raise `TooManyServices` if more services remain (RELIABILITY C6).
+        max_services: raise `TooManyServices` if more services remain (docs/reliability.md C6).
 
     Returns:
         `GraphSnapshot` with ``nodes`` (S rows, `NODE_COLUMNS`) and ``edges`` (E rows,

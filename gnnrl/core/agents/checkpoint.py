@@ -9,9 +9,9 @@ Layout of ``<out>/checkpoints/``::
 
 A checkpoint is written only when every env has just started an episode, so together
 with the episode counters (episode seeds are a function of them) it captures the whole
-run: resuming replays exactly what the uninterrupted run would have done (RELIABILITY T2).
+run: resuming replays exactly what the uninterrupted run would have done (docs/reliability.md T2).
 ``LATEST`` is switched only after a folder is complete, so a crash mid-write leaves the
-previous checkpoint in charge (and a NaN stop never overwrites it: RELIABILITY T1).
+previous checkpoint in charge (and a NaN stop never overwrites it: docs/reliability.md T1).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The single env uses the same function with N=1, so the batched core and the Gymnasium API
 produce identical observations.
 
-Observation (ARCHITECTURE.md), float32 unless noted:
+Observation (docs/internals.md), float32 unless noted:
     svc_df (max_nodes, 6): [num_pods (pods that exist, starting ones included),
         desired_replicas (HPA's formula at `hpa_target` of the CPU request),
         cpu_usage (millicores, all pods), mem_usage (MiB, all pods),
