@@ -17,9 +17,11 @@ def train_op(
     episode_steps: int = 240,
     traces: str = "calibrated,diurnal,flash",
     mlflow_uri: str = "",
+    warm_start: str = "champion",
 ) -> None:
     """Train with ``seed`` for ``total_steps`` env steps on ``traces`` (comma-separated kinds;
-    ``calibrated`` = the calibrated trace); ``model`` is the model folder."""
+    ``calibrated`` = the calibrated trace); ``model`` is the model folder. ``warm_start``:
+    champion (default; the shipped model when there is none), shipped or none."""
     from gnnrl.pipeline.steps import train_step
 
     result = train_step(
@@ -31,6 +33,7 @@ def train_op(
         episode_steps=episode_steps,
         traces=traces,
         mlflow_uri=mlflow_uri,
+        warm_start=warm_start,
     )
     model.metadata["seed"] = seed
     model.metadata["mlflow_run_id"] = result.run_id

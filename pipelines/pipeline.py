@@ -71,6 +71,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
         train_steps: int = 200000,
         episode_steps: int = 240,
         train_traces: str = "calibrated,diurnal,flash,ramp",
+        train_warm_start: str = "champion",
         eval_suite: str = "default",
         eval_seeds: int = 5,
         gate_slo_margin: float = 0.0,
@@ -117,6 +118,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
                 episode_steps=episode_steps,
                 traces=train_traces,
                 mlflow_uri=mlflow_uri,
+                warm_start=train_warm_start,
             )
             _gpu(train, opts)
             _mlflow_credentials(train, opts)

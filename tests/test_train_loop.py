@@ -168,3 +168,25 @@ def test_student_driven_collection_executes_the_students_moves(tmp_path):
                               0.99, rounds=1, student_drives=True)
     assert student["agreement"] < 1.0
     assert student["actions"].shape == teacher["actions"].shape
+
+
+def test_warm_start_from_a_champion_resumes_its_weights(tmp_path):
+    from gnnrl.core.agents.ppo_gnn import PPO_GNN
+
+    champion = tmp_path / "champion"
+    train(_config(tmp_path, updates=1), champion, progress=False)  # any trained model
+    source = PPO_GNN.load(champion / "model")
+    # a different architecture asked for: the warm start's own architecture wins
+    cfg = _config(tmp_path, updates=1).replace(
+        warm_start=str(champion / "model"), eval_every=1,
+        policy=PolicyConfig(max_nodes=4, max_edges=4, hidden_dim=32, tgn={"memory_dim": 8}))
+    out = tmp_path / "nightly"
+    train(cfg, out, progress=False, stop_after_updates=0)
+    start = PPO_GNN.load(out / "best")  # update 0: the starting point itself
+    assert start.config == source.config
+    for (name, a), (_, b) in zip(source.state_dict().items(), start.state_dict().items(),
+                                 strict=True):
+        assert torch.equal(a, b), name  # weights and the feature scaling, unchanged
+    first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["update"] == 0 and first["warm_start"] == 1.0
+    assert "bc_accuracy" not in first  # no imitation on top of a champion

@@ -136,12 +136,17 @@ def train_step(
     mlflow_uri: str = "",
     traces: str = "calibrated,diurnal,flash",
     num_envs: int = 8,
+    warm_start: str = "champion",
 ) -> TrainResult:
     """Train one PPO_GNN candidate on the calibrated app with the shipped model's recipe
     (`recipe_config`); log it to MLflow.
 
     Args:
         traces: comma-separated training traces; ``calibrated`` is the ``trace`` file.
+        warm_start: where training starts: ``champion`` (the registry's champion, or the
+            shipped model when there is none: nightly retraining continues from the model
+            in production), ``shipped`` (the model shipped with the package) or ``none``
+            (the recipe's imitation warm start from scratch).
         total_steps: env steps summed over ``num_envs`` environments.
         episode_steps: control intervals per episode.
 
@@ -169,7 +174,9 @@ def train_step(
     # checkpoints stay in a scratch folder; the artifact gets the final model, the
     # config and the per-update metrics (what the MLflow run also holds)
     with tempfile.TemporaryDirectory(prefix="gnnrl-train-") as scratch:
-        work = Path(scratch)
+        work = Path(scratch) / "run"
+        config = config.replace(
+            warm_start=_warm_start_dir(warm_start, uri, Path(scratch) / "warm-start"))
         os.environ["MLFLOW_TRACKING_URI"] = uri  # the trainer's tracker logs the run there
         final = Path(train(config, work, progress=False, tracker=training_tracker))
         # like the shipped model: the best validation policy when the run picked one
@@ -188,6 +195,24 @@ def train_step(
             mlflow.log_artifacts(str(out), artifact_path="model_dir")
     atomic_write_text(out / TRAIN_INFO, json.dumps({"seed": int(seed), "mlflow_run_id": run_id}))
     return TrainResult(out, run_id, metrics)
+
+
+def _warm_start_dir(which: str, uri: str, scratch: Path) -> str:
+    """The model folder training starts from (see `train_step`); "" for ``none``."""
+    from gnnrl.evaluation.gnnrl_policy import default_model_dir
+    from gnnrl.registry.promote import CHAMPION, alias_version
+    from gnnrl.registry.pyfunc_model import MODEL_NAME, download_model_dir
+
+    if which not in ("champion", "shipped", "none"):
+        raise StepError(f"train: warm_start must be champion, shipped or none, got {which!r}")
+    if which == "none":
+        return ""
+    if which == "champion":
+        version = alias_version(uri, CHAMPION) or ""
+        if version:
+            folder = download_model_dir(f"models:/{MODEL_NAME}/{version}", scratch, uri)
+            return str(folder)
+    return str(default_model_dir())
 
 
 #: below this many env steps a pipeline run is a smoke test: one imitation round, one

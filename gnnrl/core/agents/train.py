@@ -85,6 +85,10 @@ class TrainConfig(JsonConfig):
     exact default; 2 = a data-parallel learner on a second core,
     `gnnrl.core.agents.parallel`: the same update up to float summation order, CPU only,
     resumes exactly; docs/performance.md).
+    warm_start: a saved model folder (e.g. the registry's champion) whose weights and
+    feature scaling training starts from, instead of fitting the scaling and imitating a
+    teacher; its policy architecture replaces ``policy`` ("" = none). This is how nightly
+    retraining continues from the model in production.
     """
 
     app: str = "onlineboutique"
@@ -105,6 +109,7 @@ class TrainConfig(JsonConfig):
     bc_dagger: int = 0
     env_pool: str = "single"
     learner_processes: int = 1
+    warm_start: str = ""
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
 
@@ -255,6 +260,25 @@ class Trainer:
         self.last_checkpoint_update = 0
 
     # -- setup ------------------------------------------------------------------------
+    def start(self, warm: PPO_GNN | None = None) -> dict[str, Any]:
+        """The run's starting point: the warm start's weights and feature scaling, or the
+        scaling fitted here and the imitation warm start (when ``bc_rounds``). A starting
+        point other than random weights is evaluated and saved as the first ``best/``
+        candidate. Returns the row to log ({} when there is nothing to report)."""
+        if warm is not None:
+            self.model.load_state_dict(warm.state_dict())
+            row: dict[str, Any] = {"warm_start": 1.0}
+        else:
+            self.fit_scaler()
+            if not self.cfg.bc_rounds:
+                return {}
+            row = dict(self.imitate())
+        if self.cfg.eval_every:
+            row.update(self.evaluate())
+            self.best_eval = row["eval/return"]
+            self.model.save(self.out / "best", extra={"update": 0, **row})
+        return row
+
     def fit_scaler(self) -> None:
         """Fit the feature standardisation on two HPA-driven episodes (seed 999)."""
         from gnnrl.baselines.hpa import HPAPolicy
@@ -492,6 +516,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
             env); the last good checkpoint is kept.
         ConfigError: invalid configuration.
     """
+    warm = None
+    if config.warm_start:  # the architecture is the warm start's (its weights must fit)
+        warm = policy_cls.load(config.warm_start)
+        config = config.replace(policy=warm.config)
     tr = Trainer(config, out_dir, progress, env_wrapper, policy_cls)
     out = tr.out
     atomic_write_text(out / "train_config.json", config.to_json())
@@ -508,13 +536,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
     bar = _bar(cfg.num_updates * cfg.batch_size, tr.update * cfg.batch_size, progress)
     try:
         if not resumed:
-            tr.fit_scaler()
-            if config.bc_rounds:
-                row = tr.imitate()
-                if config.eval_every:  # the warm start is a candidate for best/ too
-                    row.update(tr.evaluate())
-                    tr.best_eval = row["eval/return"]
-                    tr.model.save(out / "best", extra={"update": 0, **row})
+            row = tr.start(warm)
+            if row:
                 run_tracker.log({"update": 0, **row}, 0)
         obs, infos = tr.reset_pool()
         bank = tr.model.new_memory(tr.pool.num_envs)
