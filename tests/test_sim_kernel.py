@@ -16,6 +16,7 @@ import pytest
 
 from gnnrl.core.envs import OnlineBoutique
 from gnnrl.core.envs.observation import build_observations
+from gnnrl.core.envs.vector import BatchedEnvPool
 from gnnrl.sim import BatchedSim, Scenario, SimConfig, TopologyEvent, load_app_spec
 from gnnrl.sim.onlineboutique import reviewservice
 from gnnrl.sim.scenario import universe
@@ -135,14 +136,18 @@ def test_env_on_numba_equals_env_on_numpy_reference():
 
 def test_a_new_process_loads_the_compiled_kernels_from_the_cache():
     # this process has compiled (or loaded) them by now; a fresh one must not recompile
+    # (the single env steps with three kernels; the batched pool observes with the fourth)
     env = OnlineBoutique()
     env.reset(seed=0)
     env.step(np.zeros(20, dtype=np.int64))
+    BatchedEnvPool(2, run_seed=0).reset()
     code = (
         "import numpy as np\n"
         "from gnnrl.core.envs import OnlineBoutique, obs_kernel\n"
+        "from gnnrl.core.envs.vector import BatchedEnvPool\n"
         "from gnnrl.sim import kernel\n"
         "env = OnlineBoutique(); env.reset(seed=0); env.step(np.zeros(20, dtype=np.int64))\n"
+        "BatchedEnvPool(2, run_seed=0).reset()\n"
         "fns = [kernel.step_kernel, obs_kernel.observe_kernel, obs_kernel.info_rows_kernel,\n"
         "       obs_kernel.apply_moves_kernel]\n"
         "print(sum(len(f.stats.cache_misses) for f in fns),"

@@ -4,7 +4,9 @@ interface, for `gnnrl scaler run --sim`, the soak test and the tick benchmark.
 It behaves like the Kubernetes API the scaler talks to: a `spec.replicas` per Deployment with
 a resourceVersion (a write against a stale version is a 409), pods with per-pod CPU samples
 (the simulator's service total spread over the ready pods, `pods_from_aggregate`), and a
-traffic graph as a `GraphSnapshot`. The simulation advances one interval each time the
+traffic graph as the scaler reads it on a cluster: the Kiali graph a mesh with this traffic
+would answer (`kiali_payload`, parsed by the same `parse_graph`) merged with what the
+Kubernetes source reports (`graph_snapshot`). The simulation advances one interval each time the
 scaler's clock passes an interval boundary, so a `FakeClock` makes a closed-loop run as fast
 as the CPU allows.
 
@@ -17,13 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gnnrl.hpa.calculator import pods_from_aggregate
 from gnnrl.config import ConfigError, JsonConfig
-from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot
+from gnnrl.core.envs.cluster_view import is_request_protocol
+from gnnrl.data.snapshot import NODE_COLUMNS, GraphSnapshot
+from gnnrl.hpa.calculator import pods_from_aggregate
 from gnnrl.scaler.clock import Clock
 from gnnrl.scaler.observe import ScaleState, ServiceState
 from gnnrl.sim import AppSpec, BatchedSim, SimConfig, load_app_spec, make_trace
@@ -35,6 +39,7 @@ from gnnrl.sources.errors import (
     K8sUnavailable,
     SourceUnavailable,
 )
+from gnnrl.sources.kiali_graph import parse_graph
 
 
 @dataclasses.dataclass
@@ -174,41 +179,24 @@ class SimCluster:
         return ScaleState(name, self.spec[name], str(self.rv[name]), f"app={name}")
 
     def read_service(self, scale: ScaleState) -> ServiceState:
-        i = self.sim.index[scale.name]
-        m = self.metrics
-        request = float(self.sim.cpu_request[i])
-        cpu = math.nan if scale.name in self._nan else float(m.cpu_m[0, i])
-        pods = pods_from_aggregate(int(m.replicas[0, i]), int(m.ready[0, i]), cpu, request)
+        cpu = math.nan if scale.name in self._nan else None
+        svc = service_state(self.sim, self.metrics, scale, cpu_m=cpu)
         p = self.faults.missing_pod_metrics
         if p:
-            pods = [dataclasses.replace(q, usage_m=None) if self.rng.random() < p else q
-                    for q in pods]
-        return ServiceState(scale, pods, float(m.mem_mi[0, i]))
+            svc.pods = [dataclasses.replace(q, usage_m=None) if self.rng.random() < p else q
+                        for q in svc.pods]
+        return svc
 
     def graph(self, timeout_s: float = math.inf) -> GraphSnapshot | None:
         """The simulated graph (in memory: `timeout_s` is never reached)."""
         self._sync()
         if self._maybe(self.faults.graph_fail):
             raise SourceUnavailable("graph: injected outage", source="sim")
-        m, sim = self.metrics, self.sim
-        on = np.flatnonzero(m.active[0])
-        nan = np.array([self.names[i] in self._nan for i in on], dtype=bool)
-        cpu = np.where(nan, np.nan, m.cpu_m[0, on])
-        rps = np.where(nan, np.nan, m.rps_in[0, on])
-        nodes = pd.DataFrame({
-            "service": [self.names[i] for i in on], "replicas": m.replicas[0, on].astype(float),
-            "ready_replicas": m.ready[0, on].astype(float), "cpu_m": cpu,
-            "mem_mi": m.mem_mi[0, on], "rx_kbps": m.rx_kbps[0, on], "tx_kbps": m.tx_kbps[0, on],
-            "rps_in": rps}, columns=list(NODE_COLUMNS))
-        k = [j for j, (s, d) in enumerate(sim.edges) if m.active[0, s] and m.active[0, d]]
-        edges = pd.DataFrame({
-            "source": [self.names[sim.edges[j][0]] for j in k],
-            "target": [self.names[sim.edges[j][1]] for j in k],
-            "protocol": [sim.edge_protocols[j] for j in k], "qps": m.edge_qps[0, k],
-            "p95_ms": m.edge_p95_ms[0, k], "err_rate": m.edge_err[0, k],
-            "mtls": m.edge_mtls[0, k]}, columns=list(EDGE_COLUMNS))
-        stamp = pd.Timestamp(self.clock.monotonic(), unit="s", tz="UTC")
-        return GraphSnapshot(stamp, self.namespace, nodes, edges)
+        snap = graph_snapshot(self.sim, self.metrics, self.namespace, self.clock.monotonic())
+        if self._nan:  # injected NaN metrics: the service's CPU and traffic are unknown
+            bad = snap.nodes["service"].isin(sorted(self._nan)).to_numpy()
+            snap.nodes.loc[bad, ["cpu_m", "rps_in"]] = np.nan
+        return snap
 
     def write_scale(self, scale: ScaleState, replicas: int) -> ScaleState:
         name = scale.name
@@ -228,3 +216,90 @@ class SimCluster:
         self.rv[name] += 1
         self.writes.append((self.clock.monotonic(), name, int(replicas)))
         return ScaleState(name, int(replicas), str(self.rv[name]), scale.selector)
+
+
+# ---------------------------------------------------------------------------- what a cluster shows
+def service_state(sim: BatchedSim, m: Any, scale: ScaleState, copy: int = 0,
+                  cpu_m: float | None = None) -> ServiceState:
+    """What the scaler's per-Deployment read gives for service ``scale.name`` of copy
+    `copy` of `m` (a `StepMetrics`): its pods with CPU samples (`pods_from_aggregate`:
+    the service's CPU spread over its ready pods; pods not ready yet have no sample) and
+    their memory. `cpu_m` overrides the CPU total (NaN: no pod has a sample)."""
+    i = sim.index[scale.name]
+    total = float(m.cpu_m[copy, i]) if cpu_m is None else cpu_m
+    pods = pods_from_aggregate(int(m.replicas[copy, i]), int(m.ready[copy, i]), total,
+                               float(sim.cpu_request[i]))
+    return ServiceState(scale, pods, float(m.mem_mi[copy, i]))
+
+
+#: the Kiali node of the mesh's ingress gateway (its traffic is the entry load)
+_GATEWAY = {"id": "gateway", "nodeType": "workload", "namespace": "istio-system",
+            "workload": "istio-ingressgateway", "app": "istio-ingressgateway",
+            "isGateway": {"ingressInfo": {"hostnames": ["*"]}}}
+
+
+def _num(x: float) -> str:
+    # Kiali prints rates with 2 decimals; full precision here so that the scaler's view
+    # of a simulated step equals the env's exactly (the test of the observation builder)
+    return repr(float(x))
+
+
+def kiali_payload(sim: BatchedSim, m: Any, namespace: str, ts_s: float,
+                  copy: int = 0) -> dict[str, Any]:
+    """The Kiali workload graph (``/api/namespaces/graph``, the appenders `KialiClient`
+    asks for) that a mesh running copy `copy` of `m` would answer.
+
+    Nodes: the active services and the ingress gateway. Edges: gateway -> entry (http,
+    the entry's received req/s) and every call between active services that carried
+    traffic (Kiali lists only edges with telemetry in the window). HTTP/gRPC calls carry
+    their rate, ``<protocol>PercentErr`` and ``responseTime`` (the callee's p95, ms);
+    any other protocol is TCP to Istio (bytes only: ``tcp`` rate in bytes/s, no response
+    time). ``isMTLS`` is the mTLS share in percent.
+    """
+    names = sim.service_names
+    active = m.active[copy]
+    nodes = [{"data": dict(_GATEWAY)}] + [
+        {"data": {"id": f"w{i}", "nodeType": "workload", "namespace": namespace,
+                  "workload": names[i], "app": names[i]}}
+        for i in np.flatnonzero(active)]
+    entry = sim.index[sim.app.entry]
+    edges = [{"data": {"id": "e-gateway", "source": "gateway", "target": f"w{entry}",
+                       "traffic": {"protocol": "http",
+                                   "rates": {"http": _num(m.rps_in[copy, entry])}},
+                       "responseTime": _num(m.p95_ms[copy, entry])}}]
+    for k, (i, j) in enumerate(sim.edges):
+        qps = float(m.edge_qps[copy, k])
+        if not (active[i] and active[j] and qps > 0):
+            continue
+        data: dict[str, Any] = {"id": f"e{k}", "source": f"w{i}", "target": f"w{j}",
+                                "isMTLS": _num(100.0 * m.edge_mtls[copy, k])}
+        protocol = sim.edge_protocols[k]
+        if is_request_protocol(protocol):
+            protocol = protocol.lower()
+            data["traffic"] = {"protocol": protocol, "rates": {
+                protocol: _num(qps),
+                f"{protocol}PercentErr": _num(100.0 * m.edge_err[copy, k])}}
+            data["responseTime"] = _num(m.edge_p95_ms[copy, k])
+        else:
+            data["traffic"] = {"protocol": "tcp",
+                               "rates": {"tcp": _num(qps * 1000.0 * sim.req_kb[j])}}
+        edges.append({"data": data})
+    return {"timestamp": int(ts_s), "duration": 60, "graphType": "workload",
+            "elements": {"nodes": nodes, "edges": edges}}
+
+
+def graph_snapshot(sim: BatchedSim, m: Any, namespace: str, ts_s: float,
+                   copy: int = 0) -> GraphSnapshot:
+    """The scaler's graph of copy `copy` of `m`: `kiali_payload` through `parse_graph`,
+    merged with the Kubernetes source's nodes (replicas = pods that exist, ready
+    replicas, CPU and memory of all pods), as `gnnrl scaler run` merges them."""
+    graph = parse_graph(kiali_payload(sim, m, namespace, ts_s, copy), namespace)
+    on = np.flatnonzero(m.active[copy])
+    nan = np.full(len(on), np.nan)
+    kube = pd.DataFrame({
+        "service": pd.array([sim.service_names[i] for i in on], dtype="string"),
+        "replicas": m.replicas[copy, on].astype(float),
+        "ready_replicas": m.ready[copy, on].astype(float), "cpu_m": m.cpu_m[copy, on],
+        "mem_mi": m.mem_mi[copy, on], "rx_kbps": nan, "tx_kbps": nan, "rps_in": nan},
+        columns=list(NODE_COLUMNS))
+    return graph.merged(GraphSnapshot(graph.ts, namespace, kube))

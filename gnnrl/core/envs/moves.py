@@ -86,3 +86,8 @@ def valid_row(current: np.ndarray, min_replicas: np.ndarray, max_replicas: np.nd
     if active is not None:
         row = np.where(np.asarray(active, bool), row, ONLY_NOTHING)
     return row
+
+
+#: (81, 15) int8, 1 = INVALID: the action-mask polarity of the observation.
+INVALID_TABLE = (~VALID_TABLE.reshape(81, NUM_MOVES)).astype(np.int8)
+INVALID_TABLE.flags.writeable = False

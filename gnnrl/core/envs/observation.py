@@ -1,7 +1,11 @@
-"""Building the padded observation dict from simulator metrics, for N copies at once.
+"""The batched observation path: N simulator copies at once, for training speed.
 
-The single env uses the same function with N=1, so the batched core and the Gymnasium API
-produce identical observations.
+The one observation builder is `gnnrl.core.envs.cluster_view` (the single env, the
+real-cluster backend and the scaler use it). This module lays out N copies in one
+compiled kernel (`gnnrl.core.envs.obs_kernel`, with the numpy reference kept beside it),
+from the same observable inputs (`observable_inputs`: request-level rates only, the entry
+load as received from outside the observed services); a test holds it equal to the one
+builder copy by copy.
 
 Observation (docs/internals.md), float32 unless noted:
     svc_df (max_nodes, 6): [num_pods (pods that exist, starting ones included),
@@ -27,27 +31,20 @@ from typing import Any
 
 import numpy as np
 
-from gnnrl.core.envs.moves import NUM_MOVES, ONLY_NOTHING, VALID_TABLE, valid_moves, valid_row
+from gnnrl.core.envs.cluster_view import (
+    SimObservables,
+    build_observation,
+    fill_unknown,
+    hpa_desired,
+    observable_rates,
+    sim_observables,
+    view_from_snapshot,
+)
+from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
 from gnnrl.core.envs.obs_kernel import observe_kernel
 
-#: (81, 15) int8, 1 = INVALID: the action-mask polarity of the observation.
-INVALID_TABLE = (~VALID_TABLE.reshape(81, NUM_MOVES)).astype(np.int8)
-INVALID_TABLE.flags.writeable = False
-
-
-def hpa_desired(cpu_m: np.ndarray, ready: np.ndarray, replicas: np.ndarray,
-                cpu_request_m: np.ndarray, target: float, min_r: np.ndarray,
-                max_r: np.ndarray) -> np.ndarray:
-    """HPA's core formula as a feature: ceil(ready * utilisation / target), clamped.
-
-    utilisation = cpu / (ready * request). With no ready pod, the current count.
-    Shapes: (..., S) -> (..., S) float.
-    """
-    util_sum = cpu_m / np.maximum(cpu_request_m, 1e-9)  # = ready * utilisation
-    desired = np.ceil(util_sum / target - 1e-9)
-    desired = np.where(ready > 0, desired, replicas)
-    np.maximum(desired, min_r, out=desired)  # = np.clip(desired, min_r, max_r)
-    return np.minimum(desired, max_r, out=desired)
+__all__ = ["INVALID_TABLE", "ObservationLayout", "build_observations", "hpa_desired",
+           "observable_inputs", "observation_from_snapshot", "observation_layout", "observe"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -79,6 +76,8 @@ class ObservationLayout:
             0..2 / 3..6 (scattering into a flat array is much faster than into rows).
         node_mask, edge_mask: (N, max_nodes) / (N, max_edges) int8.
         num_nodes: (N,) int64.
+        observables: the simulator's `SimObservables` (what a cluster can count).
+        edge_observed: (N, E) float 0/1, the observed edges.
     """
 
     on: np.ndarray
@@ -93,6 +92,8 @@ class ObservationLayout:
     node_mask: np.ndarray
     edge_mask: np.ndarray
     num_nodes: np.ndarray
+    observables: SimObservables
+    edge_observed: np.ndarray
 
 
 def observation_layout(sim, slot_idx: np.ndarray, edge_slot: np.ndarray, active: np.ndarray,
@@ -109,6 +110,7 @@ def observation_layout(sim, slot_idx: np.ndarray, edge_slot: np.ndarray, active:
     edge_on = edge_rows = np.zeros(0, dtype=np.int64)
     edge_ends = np.zeros(0, dtype=np.float32)
     E = len(sim.edges)
+    edge_observed = np.zeros(N * E)
     if E:
         edge_on = ((edge_slot >= 0) & observed.take(sim.edge_src, axis=1)
                    & observed.take(sim.edge_dst, axis=1)).ravel().nonzero()[0]
@@ -119,16 +121,39 @@ def observation_layout(sim, slot_idx: np.ndarray, edge_slot: np.ndarray, active:
         ends[..., 2] = 1.0
         edge_ends = ends.reshape(N * E, 3).take(edge_on, axis=0).ravel()
         edge_mask[edge_rows] = 1
+        edge_observed[edge_on] = 1.0
     node_flat = (node_rows[:, None] * 6 + np.arange(6)).ravel()
     edge_flat_ends = (edge_rows[:, None] * 7 + np.arange(3)).ravel()
     edge_flat_dyn = (edge_rows[:, None] * 7 + np.arange(3, 7)).ravel()
     for arr in (on, node_rows, observed, edge_on, edge_rows, edge_ends, node_mask, edge_mask,
-                node_flat, edge_flat_ends, edge_flat_dyn):
+                node_flat, edge_flat_ends, edge_flat_dyn, edge_observed):
         arr.flags.writeable = False
     return ObservationLayout(on, node_rows, observed, edge_on, edge_rows, edge_ends,
                              node_flat, edge_flat_ends, edge_flat_dyn,
                              node_mask.reshape(N, max_nodes), edge_mask.reshape(N, max_edges),
-                             observed.sum(axis=1).astype(np.int64))
+                             observed.sum(axis=1).astype(np.int64), sim_observables(sim),
+                             edge_observed.reshape(N, E))
+
+
+def observable_inputs(m, layout: ObservationLayout, entry_rps: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, ...]:
+    """What of `m` a cluster can observe, as the builders' inputs (see
+    `gnnrl.core.envs.cluster_view`: the one builder computes the same from a view).
+
+    Returns (rps_in (N, S), out_rps (N, S), edge_qps, edge_p95_ms, edge_err (N, E),
+    entry_rps (N,)): request-level rates only (`observable_rates`); out_rps the
+    request-level req/s of each service's observed outgoing edges; entry_rps (unless
+    given) what the observed services receive from outside them.
+    """
+    rps, qps, p95, err = observable_rates(m, layout.observables)
+    seen = qps * layout.edge_observed
+    out_rps = seen @ layout.observables.src_inc
+    if entry_rps is None:
+        got = seen @ layout.observables.dst_inc
+        ext = np.maximum(rps - got, 0.0)
+        ext *= layout.active
+        entry_rps = np.add.reduce(ext, axis=1)
+    return rps, out_rps, qps, p95, err, np.ascontiguousarray(entry_rps, dtype=np.float64)
 
 
 def build_observations(
@@ -143,7 +168,8 @@ def build_observations(
         sim: the `BatchedSim` (for per-service constants).
         slot_idx: (N, S) int slot of each service, -1 when not mapped (inactive).
         edge_slot: (N, E) int slot of each edge, -1 when not mapped.
-        entry_rps: (N,) entry req/s for global_feats (default: the entry's rps_in).
+        entry_rps: (N,) entry req/s for global_feats (default: what the observed services
+            receive from outside them, as the one builder computes it).
         layout: `observation_layout(sim, slot_idx, edge_slot, m.active, ...)`, when the
             caller keeps one (it must be rebuilt whenever the mapping or the active
             services change); computed here when None.
@@ -173,26 +199,25 @@ def observe(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
     ``num_nodes`` is an int: the single env's observation, without a copy per field.
     """
     N = num_copies
-    if entry_rps is None:
-        entry_rps = m.rps_in[:, sim.index[sim.app.entry]]
-    entry_rps = np.ascontiguousarray(entry_rps, dtype=np.float64)
+    rps, out_rps, qps, p95, err, entry_rps = observable_inputs(m, layout, entry_rps)
     svc = np.zeros(N * max_nodes * 6, dtype=np.float32)
     edge_df = np.zeros(N * max_edges * 7, dtype=np.float32)
     global_feats = np.empty((N, 4), dtype=np.float32)
     invalid = np.empty((N * max_nodes, NUM_MOVES), dtype=np.int8)
-    observe_kernel(m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.out_rps, m.edge_qps,
-                   m.edge_p95_ms, m.edge_err, m.edge_mtls, entry_rps, sim.cpu_request,
+    observe_kernel(m.replicas, m.ready, m.cpu_m, m.mem_mi, rps, out_rps, qps,
+                   p95, err, m.edge_mtls, entry_rps, sim.cpu_request,
                    sim.min_replicas, sim.max_replicas, float(hpa_target), layout.on,
                    layout.node_rows, layout.active, layout.edge_on, layout.edge_rows,
                    layout.edge_ends, INVALID_TABLE, ONLY_NOTHING,
                    np.empty((2, sim.num_services)), svc, edge_df, global_feats, invalid)
+    edge_mask = _drop_idle_edges(m, layout, edge_df)
     if not leading_axis:
         return {
             "svc_df": svc.reshape(max_nodes, 6),
             "edge_df": edge_df.reshape(max_edges, 7),
             "global_feats": global_feats.reshape(4),
             "node_mask": layout.node_mask[0].copy(),
-            "edge_mask": layout.edge_mask[0].copy(),
+            "edge_mask": edge_mask[0],
             "num_nodes": int(layout.num_nodes[0]),
             "invalid_action_mask": invalid.reshape(max_nodes * NUM_MOVES),
         }
@@ -201,10 +226,24 @@ def observe(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
         "edge_df": edge_df.reshape(N, max_edges, 7),
         "global_feats": global_feats,
         "node_mask": layout.node_mask.copy(),
-        "edge_mask": layout.edge_mask.copy(),
+        "edge_mask": edge_mask,
         "num_nodes": layout.num_nodes.copy(),
         "invalid_action_mask": invalid.reshape(N, max_nodes * NUM_MOVES),
     }
+
+
+def _drop_idle_edges(m, layout: ObservationLayout, edge_df: np.ndarray) -> np.ndarray:
+    """Zero the rows of observed edges that carried no traffic in `m` (a cluster's graph
+    source knows an edge only from its telemetry) in the flat `edge_df`; returns the
+    (N, max_edges) edge mask without them."""
+    edge_mask = layout.edge_mask.copy()
+    if len(layout.edge_on):
+        idle = m.edge_qps.ravel().take(layout.edge_on) <= 0
+        if idle.any():
+            rows = layout.edge_rows[idle]
+            edge_df.reshape(-1, 7)[rows] = 0.0
+            edge_mask.reshape(-1)[rows] = 0
+    return edge_mask
 
 
 def _build_observations_numpy(m, sim, slot_idx: np.ndarray, max_nodes: int, max_edges: int,
@@ -226,8 +265,9 @@ def _build_observations_numpy(m, sim, slot_idx: np.ndarray, max_nodes: int, max_
     feats[..., 1] = desired
     feats[..., 2] = m.cpu_m
     feats[..., 3] = m.mem_mi
-    feats[..., 4] = m.rps_in
-    feats[..., 5] = m.out_rps
+    rps, out_rps, qps, p95, err, entry_rps = observable_inputs(m, layout, entry_rps)
+    feats[..., 4] = rps
+    feats[..., 5] = out_rps
     svc = np.zeros(N * max_nodes * 6, dtype=np.float32)
     svc[layout.node_flat] = feats.reshape(N * S, 6).take(on, axis=0).ravel()
 
@@ -236,19 +276,18 @@ def _build_observations_numpy(m, sim, slot_idx: np.ndarray, max_nodes: int, max_
     if E:
         edge_df[layout.edge_flat_ends] = layout.edge_ends
         rows = np.empty((N, E, 4), dtype=np.float32)
-        rows[..., 0] = m.edge_qps
-        rows[..., 1] = m.edge_p95_ms
-        rows[..., 2] = m.edge_err
+        rows[..., 0] = qps
+        rows[..., 1] = p95
+        rows[..., 2] = err
         rows[..., 3] = m.edge_mtls
         edge_df[layout.edge_flat_dyn] = rows.reshape(N * E, 4).take(layout.edge_on,
                                                                     axis=0).ravel()
 
+    edge_mask = _drop_idle_edges(m, layout, edge_df)
     active = layout.active
     pods = np.add.reduce(cur * active, axis=1)
     cpu = np.add.reduce(m.cpu_m * active, axis=1)
     mem = np.add.reduce(m.mem_mi * active, axis=1)
-    if entry_rps is None:
-        entry_rps = m.rps_in[:, sim.index[sim.app.entry]]
     pods_safe = np.maximum(pods, 1)
     global_feats = np.empty((N, 4), dtype=np.float32)
     global_feats[:, 0] = pods
@@ -266,7 +305,7 @@ def _build_observations_numpy(m, sim, slot_idx: np.ndarray, max_nodes: int, max_
         "edge_df": edge_df.reshape(N, max_edges, 7),
         "global_feats": global_feats,
         "node_mask": layout.node_mask.copy(),
-        "edge_mask": layout.edge_mask.copy(),
+        "edge_mask": edge_mask,
         "num_nodes": layout.num_nodes.copy(),
         "invalid_action_mask": invalid,
     }
@@ -274,61 +313,26 @@ def _build_observations_numpy(m, sim, slot_idx: np.ndarray, max_nodes: int, max_
 
 def observation_from_snapshot(snapshot, space, app, hpa_target: float = 0.7
                               ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The observation of a real cluster from a `GraphSnapshot` (k8s backend).
+    """The observation of a real cluster from a `GraphSnapshot` (k8s backend), built by the
+    one builder (`gnnrl.core.envs.cluster_view`) from `view_from_snapshot`.
 
     Services in the snapshot that the app spec does not know are left out (the policy
     cannot scale what it has no bounds for). Missing numbers (NaN: a source that did not
-    report them) become 0 in the observation. The mapping in `space` is updated.
+    report them) become 0 (`fill_unknown`). The mapping in `space` is updated.
 
     Returns:
         (observation dict without the leading batch axis, per-slot arrays "replicas",
-        "min_replicas", "max_replicas", "cpu_request_m" of shape (max_nodes,))
+        "min_replicas", "max_replicas", "cpu_request_m" of shape (max_nodes,), 0 for
+        empty slots and unknown values)
     """
-    n, e = space.max_nodes, space.max_edges
-    nodes = snapshot.nodes[snapshot.nodes["service"].isin(list(app.services))]
-    names = [str(s) for s in nodes["service"]]
-    space.update_node_mapping(names)
-    edges = snapshot.edges[snapshot.edges["source"].isin(names)
-                           & snapshot.edges["target"].isin(names)]
-    space.update_edge_mapping(zip(edges["source"], edges["target"], strict=True))
-
-    def col(df, name):
-        return np.nan_to_num(df[name].to_numpy(dtype=float, na_value=np.nan), nan=0.0)
-
-    rep, ready, cpu = col(nodes, "replicas"), col(nodes, "ready_replicas"), col(nodes, "cpu_m")
-    spec = [app.services[s] for s in names]
-    req = np.array([s.cpu_request_m for s in spec], dtype=float)
-    lo = np.array([s.min_replicas for s in spec], dtype=np.int64)
-    hi = np.array([s.max_replicas for s in spec], dtype=np.int64)
-    out_rps = np.array([edges.loc[edges["source"] == s, "qps"].fillna(0).sum() for s in names])
-    feats = np.stack([rep, hpa_desired(cpu, ready, rep, req, hpa_target, lo, hi), cpu,
-                      col(nodes, "mem_mi"), col(nodes, "rps_in"), out_rps], axis=-1) \
-        if names else np.zeros((0, 6))
-    svc, node_mask = space.pad_node_features(feats, names=names)
-    slots = np.array([space.node_mapping[s] for s in names], dtype=np.int64)
-    rows = np.stack([
-        np.array([space.node_mapping[s] for s in edges["source"]], dtype=float),
-        np.array([space.node_mapping[t] for t in edges["target"]], dtype=float),
-        np.ones(len(edges)), col(edges, "qps"), col(edges, "p95_ms"), col(edges, "err_rate"),
-        col(edges, "mtls")], axis=-1) if len(edges) else np.zeros((0, 7))
-    edge_df, edge_mask = space.pad_edge_features(rows)
-    per_slot = {k: np.zeros(n) for k in ("replicas", "min_replicas", "max_replicas",
-                                         "cpu_request_m")}
-    for key, values in (("replicas", rep), ("min_replicas", lo), ("max_replicas", hi),
-                        ("cpu_request_m", req)):
-        per_slot[key][slots] = values
-    valid = valid_moves(per_slot["replicas"], per_slot["min_replicas"],
-                        per_slot["max_replicas"], node_mask.astype(bool))
-    pods = float(rep.sum())
-    entry = edges.loc[edges["target"] == app.entry, "qps"].fillna(0).sum() \
-        if app.entry in names else 0.0
-    entry = entry or float(col(nodes[nodes["service"] == app.entry], "rps_in").sum())
-    obs = {
-        "svc_df": svc, "edge_df": edge_df,
-        "global_feats": np.array([pods, cpu.sum() / max(pods, 1), col(nodes, "mem_mi").sum()
-                                  / max(pods, 1), entry], dtype=np.float32),
-        "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": int(node_mask.sum()),
-        "invalid_action_mask": (~valid).reshape(n * NUM_MOVES).astype(np.int8),
-    }
-    assert edge_df.shape == (e, 7)
+    view = view_from_snapshot(snapshot, app)
+    obs, _ = build_observation(view, space, hpa_target)
+    fill_unknown(obs)
+    slots = np.array([space.node_mapping[s] for s in view.services], dtype=np.int64)
+    per_slot = {}
+    for key, values in (("replicas", view.replicas), ("min_replicas", view.min_replicas),
+                        ("max_replicas", view.max_replicas),
+                        ("cpu_request_m", view.cpu_request_m)):
+        per_slot[key] = np.zeros(space.max_nodes)
+        per_slot[key][slots] = np.nan_to_num(values, nan=0.0)
     return obs, per_slot

@@ -21,16 +21,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from gnnrl.core.envs.cluster_view import (
+    SimObservables,
+    SimViewIndex,
+    ViewSlots,
+    observation_from_view,
+    sim_observables,
+    sim_view_index,
+    view_from_metrics,
+    view_slots,
+)
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
 from gnnrl.core.envs.lag import MetricsLag
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES, moves_to_replicas
 from gnnrl.core.envs.obs_kernel import apply_moves_kernel, deltas, info_rows_kernel
-from gnnrl.core.envs.observation import (
-    ObservationLayout,
-    build_observations,
-    observation_layout,
-    observe,
-)
+from gnnrl.core.envs.observation import observation_from_snapshot
 from gnnrl.core.envs.reward import RewardConfig, reward, reward_one
 from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.scenario import Scenario, TopologyEvent, universe
@@ -56,7 +61,8 @@ class _Topology:
     edge_slot: np.ndarray  # (1, E) slot of each edge, -1 = unmapped
     mapped: np.ndarray  # (K,) int64 sim columns of mapped services
     slots: np.ndarray  # (K,) their slots
-    layout: ObservationLayout
+    view_index: SimViewIndex  # which services and edges the cluster view holds
+    view_slots: ViewSlots  # their slots
     info_block: np.ndarray  # (len(_PER_SLOT), max_nodes) with the constant rows filled
     info_dst: np.ndarray  # flat positions in info_block of the dynamic values
     info_src: np.ndarray  # their flat positions in the concatenated metrics rows
@@ -176,6 +182,12 @@ class OnlineBoutique(gym.Env):
         self.t = 0
 
     @property
+    def observed_metrics(self) -> Any:
+        """The `StepMetrics` the last observation was built from: the step's metrics as
+        the cluster's metrics pipelines show them (lagged with realistic timing)."""
+        return self._seen
+
+    @property
     def metrics_lag(self) -> MetricsLag | None:
         """This episode's delay lines (None with idealised metrics timing)."""
         return self._lag
@@ -192,8 +204,6 @@ class OnlineBoutique(gym.Env):
 
     # ------------------------------------------------------------------ real cluster
     def _k8s_observe(self) -> tuple[dict, dict]:
-        from gnnrl.core.envs.observation import observation_from_snapshot
-
         before = set(self.graph_space.node_mapping)
         snap = self.backend.observe()
         obs, per_slot = observation_from_snapshot(snap, self.graph_space, self.app,
@@ -255,8 +265,10 @@ class OnlineBoutique(gym.Env):
                 edge_slot[0, k] = self.graph_space.edge_mapping.get(key, -1)
             mapped = np.ascontiguousarray(np.nonzero(slot_idx[0] >= 0)[0], dtype=np.int64)
             slots = np.ascontiguousarray(slot_idx[0, mapped])
-            layout = observation_layout(sim, slot_idx, edge_slot, sim.active,
-                                        n, self.graph_config.max_edges)
+            # the view holds the active services in the order _sync_mapping gave slots, so
+            # the mapping the one builder would make is the one the env already holds
+            index = sim_view_index(sim, self.app_universe.service_names, sim.active[0],
+                                   self._observables)
             # info's per-slot block: constant rows filled once; the dynamic rows come from
             # one concatenated (len(_DYNAMIC) * S,) vector through flat indices
             block = np.zeros((len(_PER_SLOT), n))
@@ -268,7 +280,8 @@ class OnlineBoutique(gym.Env):
             dyn_rows = np.array([_PER_SLOT.index(k) for k in _DYNAMIC])
             self._topo = _Topology(
                 slot_idx=slot_idx, edge_slot=edge_slot, mapped=mapped, slots=slots,
-                layout=layout, info_block=block,
+                view_index=index, view_slots=view_slots(index, self.graph_space),
+                info_block=block,
                 info_dst=(dyn_rows[:, None] * n + slots[None, :]).ravel(),
                 info_src=(np.arange(len(_DYNAMIC))[:, None] * S + mapped[None, :]).ravel(),
                 slot_names=self.graph_space.slot_names())
@@ -297,20 +310,16 @@ class OnlineBoutique(gym.Env):
         return [ev.describe() for ev in done]
 
     def _observe(self, m) -> None:
-        """Observation and info rows of the step that measured `m` (the truth): built
-        from the lagged view of the metrics when the cluster timing lags them."""
+        """Observation and info rows of the step that measured `m` (the truth): the one
+        builder's observation of the cluster view of the metrics, lagged when the cluster
+        timing lags them."""
         topo = self._topology()
         assert self.sim is not None
-        n, e = self.graph_config.max_nodes, self.graph_config.max_edges
         truth, m = m, (self._lag.push(m) if self._lag is not None else m)
-        if self.sim_backend == "numpy":
-            obs = build_observations(m, self.sim, topo.slot_idx, topo.edge_slot, n, e,
-                                     self.hpa_target, layout=topo.layout, backend="numpy")
-            self._obs = {k: v[0] for k, v in obs.items()}
-            self._obs["num_nodes"] = int(self._obs["num_nodes"])
-        else:
-            self._obs = observe(m, self.sim, topo.layout, 1, n, e, self.hpa_target,
-                                leading_axis=False)
+        view, slots = view_from_metrics(m, topo.view_index, self._observables,
+                                        topo.view_slots)
+        self._obs = observation_from_view(view, slots, self.hpa_target)
+        if self.sim_backend != "numpy":
             # info's per-slot rows and the cost, in the same pass over the metrics
             block = topo.info_block.copy()
             self._cost_value = info_rows_kernel(
@@ -325,12 +334,10 @@ class OnlineBoutique(gym.Env):
         if self.use_graph:
             return dict(self._obs)  # fresh arrays every step: no copy needed
         assert self.sim is not None
-        idx = [self.sim.index[s] for s in self.app.service_names]
-        m = self._seen
+        # the initial services' rows of the graph observation, in app-spec order
         slot_of = self._topology().slot_idx[0]
-        svc = np.stack([m.replicas[0], self._obs["svc_df"][slot_of[idx], 1],
-                        m.cpu_m[0], m.mem_mi[0], m.rps_in[0], m.out_rps[0]], axis=-1)[idx]
-        return svc.astype(np.float32).reshape(-1)
+        rows = slot_of[[self.sim.index[s] for s in self.app.service_names]]
+        return self._obs["svc_df"][rows].reshape(-1)
 
     def _info(self, events: list[str], invalid: int, rew: float | None = None) -> dict:
         sim, m = self.sim, self._metrics
@@ -395,6 +402,7 @@ class OnlineBoutique(gym.Env):
                               inactive=inactive, backend=self.sim_backend)
         self._event_steps = frozenset(ev.step for ev in self.scenario.events)
         self._cost_work = np.empty(self.sim.num_services)
+        self._observables: SimObservables = sim_observables(self.sim)
         self._target = np.empty((1, self.sim.num_services), dtype=np.int64)
         self.graph_space.reset()
         self._sync_mapping()

@@ -1,0 +1,481 @@
+"""The one observation builder: `ClusterView` (one moment of a cluster) -> the policy's
+observation.
+
+Every path that feeds the policy builds its observation here, from the same
+snapshot-shaped state, so training and serving cannot drift apart:
+
+* the simulator env (`OnlineBoutique`): `view_from_metrics` of the step's (lagged) metrics;
+* the env's real-cluster backend (`OnlineBoutique(k8s=True)`): `view_from_snapshot`;
+* the in-cluster scaler (`gnnrl.scaler.observe.build_observation`): its own adapter from
+  what one tick read (scale subresources, pods and their metrics, the Kiali/Prometheus graph).
+
+The batched training path (`gnnrl.core.envs.observation.build_observations`, N copies in
+one compiled kernel) keeps its kernel for speed; it takes the same observable inputs
+(`observable_rates`) and is tested equal to this builder.
+
+What a real cluster can show, and therefore what every path shows (docs/internals.md,
+"Observation", has the sources and the reasons):
+
+* request-level numbers (req/s, p95, error rate) exist only for HTTP and gRPC traffic:
+  Istio proxies anything else as opaque TCP and records bytes, not requests
+  (https://istio.io/latest/docs/ops/configuration/traffic-management/protocol-selection/);
+  so a TCP (or Thrift, which Istio does not parse) edge keeps its place and mTLS share but
+  shows 0 req/s, 0 ms and 0 errors, and a service's received/sent req/s count HTTP/gRPC
+  requests only;
+* the entry load (global_feats[3]) is what the observed services receive from outside
+  them (ingress gateway, clients outside the mesh): each service's received req/s minus
+  what its observed callers send it, summed;
+* desired_replicas (the HPA formula) needs the CPU request and the bounds: a service
+  without bounds is "not owned" (the scaler does not scale it) and shows its current
+  count, with only "nothing" valid in the action mask;
+* a value no source reported stays NaN (never a silent 0): the scaler refuses such an
+  observation (`gnnrl.scaler.observe.check_observation`), the real-cluster env fills it
+  (`fill_unknown`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
+from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
+
+#: Protocols that carry request-level telemetry in an Istio mesh (Kiali's ``http`` and
+#: ``grpc`` rates; ``istio_requests_total``). Everything else is TCP-level.
+REQUEST_PROTOCOLS = frozenset({"http", "grpc"})
+
+
+def is_request_protocol(protocol: Any) -> bool:
+    """True for a protocol with request-level telemetry (`REQUEST_PROTOCOLS`)."""
+    return str(protocol).lower() in REQUEST_PROTOCOLS
+
+
+def hpa_desired(cpu_m: np.ndarray, ready: np.ndarray, replicas: np.ndarray,
+                cpu_request_m: np.ndarray, target: float, min_r: np.ndarray,
+                max_r: np.ndarray) -> np.ndarray:
+    """HPA's core formula as a feature: ceil(ready * utilisation / target), clamped.
+
+    utilisation = cpu / (ready * request). With no ready pod, the current count.
+    Shapes: (..., S) -> (..., S) float.
+    """
+    util_sum = cpu_m / np.maximum(cpu_request_m, 1e-9)  # = ready * utilisation
+    desired = np.ceil(util_sum / target - 1e-9)
+    desired = np.where(ready > 0, desired, replicas)
+    np.maximum(desired, min_r, out=desired)  # = np.clip(desired, min_r, max_r)
+    return np.minimum(desired, max_r, out=desired)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterView:
+    """What a cluster shows of one moment: its services and the traffic graph between them.
+
+    Per service (shapes (S,), float64; NaN = no source reported it):
+        services: names, tuple of S strings (the order decides the slots of new services).
+        replicas: pods that exist, starting ones included (the count moves apply to).
+        ready: pods serving.
+        cpu_m: CPU usage of all its pods, millicores. mem_mi: memory of all pods, MiB.
+        rps_in: HTTP/gRPC requests received, req/s (from any caller, outside ones too).
+        cpu_request_m: CPU request of one pod, millicores.
+        min_replicas, max_replicas: the bounds of a service the policy scales; NaN for a
+            service it does not own.
+    Per edge (shapes (E,); one row per (src, dst) pair, src != dst):
+        edge_src, edge_dst: int64 indices into `services`.
+        edge_qps (req/s), edge_p95_ms (ms), edge_err (0..1), edge_mtls (0..1): float64.
+        edge_requests: bool, the edge's protocol carries request-level telemetry
+            (`is_request_protocol`); qps, p95 and errors of other edges are not observable.
+    """
+
+    services: tuple[str, ...]
+    replicas: np.ndarray
+    ready: np.ndarray
+    cpu_m: np.ndarray
+    mem_mi: np.ndarray
+    rps_in: np.ndarray
+    cpu_request_m: np.ndarray
+    min_replicas: np.ndarray
+    max_replicas: np.ndarray
+    edge_src: np.ndarray
+    edge_dst: np.ndarray
+    edge_qps: np.ndarray
+    edge_p95_ms: np.ndarray
+    edge_err: np.ndarray
+    edge_mtls: np.ndarray
+    edge_requests: np.ndarray
+
+    def check(self) -> ClusterView:
+        """Raise ValueError naming the field whose shape or contents break the contract
+        (the adapters call it; the simulator's per-step path builds valid views)."""
+        S, E = len(self.services), len(self.edge_src)
+        if len(set(self.services)) != S:
+            raise ValueError("services: duplicate names")
+        for name in ("replicas", "ready", "cpu_m", "mem_mi", "rps_in", "cpu_request_m",
+                     "min_replicas", "max_replicas"):
+            if np.shape(getattr(self, name)) != (S,):
+                raise ValueError(f"{name}: expected shape ({S},), got "
+                                 f"{np.shape(getattr(self, name))}")
+        for name in ("edge_dst", "edge_qps", "edge_p95_ms", "edge_err", "edge_mtls",
+                     "edge_requests"):
+            if np.shape(getattr(self, name)) != (E,):
+                raise ValueError(f"{name}: expected shape ({E},), got "
+                                 f"{np.shape(getattr(self, name))}")
+        if E and (min(self.edge_src.min(), self.edge_dst.min()) < 0
+                  or max(self.edge_src.max(), self.edge_dst.max()) >= S):
+            raise ValueError("edge_src/edge_dst: an index outside the services")
+        if (self.edge_src == self.edge_dst).any():
+            raise ValueError("edge_src/edge_dst: a self-loop")
+        if len({(int(s), int(d)) for s, d in zip(self.edge_src, self.edge_dst,
+                                                  strict=True)}) != E:
+            raise ValueError("edge_src/edge_dst: a (src, dst) pair twice")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class ViewSlots:
+    """Where a view's services and edges go in the padded observation.
+
+    Attributes:
+        node_slot: (S,) int64 slot of each service, -1 = not observed (overflowed).
+        edge_slot: (E,) int64 slot of each edge, -1 = not observed (an endpoint not
+            observed, or no edge slot left).
+        max_nodes, max_edges: padded sizes.
+    """
+
+    node_slot: np.ndarray
+    edge_slot: np.ndarray
+    max_nodes: int
+    max_edges: int
+
+
+def view_slots(view: ClusterView | SimViewIndex, space: DynamicGraphSpace) -> ViewSlots:
+    """The slots of `view` (or of the views a `SimViewIndex` makes) under `space`'s current
+    mapping (the mapping is not changed)."""
+    names = view.services
+    nodes = space.node_mapping
+    node_slot = np.fromiter((nodes.get(n, -1) for n in names), dtype=np.int64,
+                            count=len(names))
+    edges = space.edge_mapping
+    edge_slot = np.fromiter(
+        (edges.get((names[s], names[d]), -1) if node_slot[s] >= 0 and node_slot[d] >= 0
+         else -1 for s, d in zip(view.edge_src.tolist(), view.edge_dst.tolist(), strict=True)),
+        dtype=np.int64, count=len(view.edge_src))
+    for arr in (node_slot, edge_slot):
+        arr.flags.writeable = False
+    return ViewSlots(node_slot, edge_slot, space.max_nodes, space.max_edges)
+
+
+def map_view(view: ClusterView, space: DynamicGraphSpace) -> tuple[ViewSlots, bool]:
+    """Update `space` to hold exactly the view's services (survivors keep their slots, new
+    ones take the lowest free slots in view order) and give its edges slots.
+
+    Returns:
+        (the view's slots, whether a service was added or removed).
+
+    Raises:
+        TooManyServicesError: more services or edges than slots (``overflow="error"``).
+    """
+    delta = space.update_node_mapping(view.services)
+    names = view.services
+    space.update_edge_mapping((names[s], names[d]) for s, d in
+                              zip(view.edge_src.tolist(), view.edge_dst.tolist(), strict=True))
+    return view_slots(view, space), bool(delta["added"] or delta["removed"])
+
+
+def build_observation(view: ClusterView, space: DynamicGraphSpace, hpa_target: float = 0.7,
+                      slots: ViewSlots | None = None) -> tuple[dict[str, Any], bool]:
+    """The policy's observation of `view`, and whether the slot mapping changed.
+
+    Args:
+        view: the cluster's state.
+        space: the slot mapping; updated to the view's services (`map_view`) unless
+            `slots` is given.
+        hpa_target: CPU utilisation target of the desired_replicas feature (fraction of
+            the request).
+        slots: the view's slots when the caller keeps them (they must come from
+            `view_slots` under the current mapping); then `space` is not touched.
+
+    Returns:
+        (observation, changed); see `observation_from_view`.
+    """
+    changed = False
+    if slots is None:
+        slots, changed = map_view(view, space)
+    return observation_from_view(view, slots, hpa_target), changed
+
+
+def _sum(values: np.ndarray) -> float:
+    return float(np.add.reduce(values)) if len(values) else 0.0
+
+
+def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float = 0.7
+                          ) -> dict[str, Any]:
+    """Lay `view` out as the observation (schema v1; README "Contracts").
+
+    Node rows: [num_pods, desired_replicas (HPA formula at `hpa_target` of the request;
+    the current count for a service without bounds or request), cpu_m, mem_mi, received
+    req/s, sent req/s (request-level qps of its observed outgoing edges)]. Edge rows: [src
+    slot, dst slot, 1, qps, p95 ms, err 0..1, mtls 0..1] (qps, p95, err 0 on TCP-level
+    edges). Globals: [total pods, cpu_m per pod, mem_mi per pod, entry req/s (received
+    from outside the observed services)].
+
+    Shapes:
+        svc_df (max_nodes, 6), edge_df (max_edges, 7), global_feats (4,) float32;
+        node_mask (max_nodes,), edge_mask (max_edges,) int8, 1 = real; num_nodes int;
+        invalid_action_mask (max_nodes * 15,) int8, 1 = INVALID, service-major.
+    """
+    n, e = slots.max_nodes, slots.max_edges
+    S = len(view.services)
+    on = slots.node_slot >= 0
+    node_idx = np.flatnonzero(on)
+    node_rows = slots.node_slot[node_idx]
+    eon = np.flatnonzero(slots.edge_slot >= 0)
+    src, dst = view.edge_src[eon], view.edge_dst[eon]
+    req = view.edge_requests[eon]
+    qps = np.where(req, view.edge_qps[eon], 0.0)
+    p95 = np.where(req, view.edge_p95_ms[eon], 0.0)
+    err = np.where(req, view.edge_err[eon], 0.0)
+
+    rep = view.replicas
+    owned = ~(np.isnan(view.min_replicas) | np.isnan(view.max_replicas))
+    lo = np.where(owned, view.min_replicas, rep)
+    hi = np.where(owned, view.max_replicas, rep)
+    computable = owned & ~np.isnan(view.cpu_request_m)
+    desired = np.where(computable,
+                       hpa_desired(view.cpu_m, view.ready, rep,
+                                   np.where(computable, view.cpu_request_m, 1.0),
+                                   hpa_target, lo, hi), rep)
+    sent = np.bincount(src, weights=qps, minlength=S) if len(eon) else np.zeros(S)
+    got = np.bincount(dst, weights=qps, minlength=S) if len(eon) else np.zeros(S)
+
+    feats = np.stack([rep, desired, view.cpu_m, view.mem_mi, view.rps_in, sent], axis=-1)
+    svc = np.zeros((n, 6), dtype=np.float32)
+    svc[node_rows] = feats[node_idx]
+    node_mask = np.zeros(n, dtype=np.int8)
+    node_mask[node_rows] = 1
+
+    edge_df = np.zeros((e, 7), dtype=np.float32)
+    edge_rows = slots.edge_slot[eon]
+    edge_df[edge_rows] = np.stack([slots.node_slot[src], slots.node_slot[dst],
+                                   np.ones(len(eon)), qps, p95, err,
+                                   view.edge_mtls[eon]], axis=-1)
+    edge_mask = np.zeros(e, dtype=np.int8)
+    edge_mask[edge_rows] = 1
+
+    pods = _sum(rep[node_idx])
+    per_pod = max(pods, 1.0)
+    # entry load: what the observed services receive from outside them (clamped at 0:
+    # a rate window can see a caller's requests before the callee's)
+    entry = _sum(np.maximum(view.rps_in[node_idx] - got[node_idx], 0.0))
+    global_feats = np.array([pods, _sum(view.cpu_m[node_idx]) / per_pod,
+                             _sum(view.mem_mi[node_idx]) / per_pod, entry], dtype=np.float32)
+
+    rows = np.full(n, ONLY_NOTHING, dtype=np.int64)
+    cur = np.nan_to_num(rep[node_idx]).astype(np.int64)
+    rows[node_rows] = valid_row(cur, np.nan_to_num(lo[node_idx]).astype(np.int64),
+                                np.nan_to_num(hi[node_idx]).astype(np.int64))
+    return {
+        "svc_df": svc, "edge_df": edge_df, "global_feats": global_feats,
+        "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": len(node_idx),
+        "invalid_action_mask": INVALID_TABLE.take(rows, axis=0).reshape(n * NUM_MOVES),
+    }
+
+
+def fill_unknown(obs: dict[str, Any]) -> dict[str, Any]:
+    """`obs` with every NaN (a value no source reported) replaced by 0, in place: the
+    real-cluster env's choice (a Gymnasium env must return a point of its observation
+    space); the scaler refuses such an observation instead."""
+    for key in ("svc_df", "edge_df", "global_feats"):
+        np.nan_to_num(obs[key], copy=False, nan=0.0)
+    return obs
+
+
+# ---------------------------------------------------------------------------- simulator
+@dataclasses.dataclass(frozen=True)
+class SimObservables:
+    """What of a `BatchedSim`'s metrics a cluster can observe: per-sim constants.
+
+    Attributes:
+        edge_requests: (E,) bool, the call's protocol has request-level telemetry.
+        tcp_in: (E, S) float 0/1: edge e ends at service s and is TCP-level.
+        tcp_only: (S,) bool: every call into the service is TCP-level (and it is not the
+            entry): Istio counts none of its requests.
+        any_tcp: some call is TCP-level.
+        src_inc, dst_inc: (E, S) float 0/1: edge e starts / ends at service s.
+    """
+
+    edge_requests: np.ndarray
+    tcp_in: np.ndarray
+    tcp_only: np.ndarray
+    any_tcp: bool
+    src_inc: np.ndarray
+    dst_inc: np.ndarray
+
+
+def sim_observables(sim) -> SimObservables:
+    """`SimObservables` of `sim` (a `gnnrl.sim.BatchedSim`)."""
+    S, E = sim.num_services, len(sim.edges)
+    req = np.array([is_request_protocol(p) for p in sim.edge_protocols], dtype=bool)
+    tcp_in = np.zeros((E, S))
+    if E:
+        tcp_in[np.flatnonzero(~req), sim.edge_dst[~req]] = 1.0
+    has_req_in = np.zeros(S, dtype=bool)
+    has_req_in[sim.edge_dst[req]] = True
+    tcp_only = tcp_in.any(axis=0) & ~has_req_in
+    tcp_only[sim.index[sim.app.entry]] = False
+    src_inc = np.zeros((E, S))
+    dst_inc = np.zeros((E, S))
+    src_inc[np.arange(E), sim.edge_src] = 1.0
+    dst_inc[np.arange(E), sim.edge_dst] = 1.0
+    for arr in (req, tcp_in, tcp_only, src_inc, dst_inc):
+        arr.flags.writeable = False
+    return SimObservables(req, tcp_in, tcp_only, bool((~req).any()), src_inc, dst_inc)
+
+
+def observable_rates(m, obs: SimObservables) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+    """The request-level rates of `m` (a `StepMetrics`), as Istio would count them.
+
+    Returns (rps_in (N, S), edge_qps, edge_p95_ms, edge_err (N, E)): TCP-level edges show
+    0 req/s, 0 ms and 0 errors; a service's received req/s leaves out what came over
+    TCP-level edges (exactly 0 for a service called over TCP only). Without TCP-level
+    edges, `m`'s own arrays.
+    """
+    if not obs.any_tcp:
+        return m.rps_in, m.edge_qps, m.edge_p95_ms, m.edge_err
+    req = obs.edge_requests
+    qps = m.edge_qps * req
+    rps = m.rps_in - (m.edge_qps - qps) @ obs.tcp_in
+    rps[:, obs.tcp_only] = 0.0
+    np.maximum(rps, 0.0, out=rps)
+    return rps, qps, m.edge_p95_ms * req, m.edge_err * req
+
+
+@dataclasses.dataclass(frozen=True)
+class SimViewIndex:
+    """Which of a simulator's services and edges a view holds (its active ones), and the
+    per-service constants; rebuilt when the topology changes (`sim_view_index`)."""
+
+    services: tuple[str, ...]
+    columns: np.ndarray  # (K,) sim columns of the services, in `services` order
+    edges: np.ndarray  # (M,) sim edge indices between active services
+    edge_src: np.ndarray  # (M,) indices into `services`
+    edge_dst: np.ndarray
+    cpu_request_m: np.ndarray  # (K,)
+    min_replicas: np.ndarray  # (K,) float
+    max_replicas: np.ndarray
+    edge_requests: np.ndarray  # (M,) bool
+
+
+def sim_view_index(sim, order: Sequence[str], active: np.ndarray,
+                   observables: SimObservables) -> SimViewIndex:
+    """The `SimViewIndex` of copy with `active` (S,) flags; `order` lists the service names
+    in the order new services take slots (the env's universe order)."""
+    names = tuple(s for s in order if active[sim.index[s]])
+    cols = np.array([sim.index[s] for s in names], dtype=np.int64)
+    local = {int(c): k for k, c in enumerate(cols)}
+    edges = np.array([k for k, (i, j) in enumerate(sim.edges) if i in local and j in local],
+                     dtype=np.int64)
+    src = np.array([local[int(sim.edge_src[k])] for k in edges], dtype=np.int64)
+    dst = np.array([local[int(sim.edge_dst[k])] for k in edges], dtype=np.int64)
+    out = SimViewIndex(names, cols, edges, src, dst, sim.cpu_request[cols].astype(float),
+                       sim.min_replicas[cols].astype(float),
+                       sim.max_replicas[cols].astype(float),
+                       observables.edge_requests[edges] if len(edges)
+                       else np.zeros(0, dtype=bool))
+    for arr in (cols, edges, src, dst, out.cpu_request_m, out.min_replicas,
+                out.max_replicas):
+        arr.flags.writeable = False
+    return out
+
+
+def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
+                      slots: ViewSlots, copy: int = 0) -> tuple[ClusterView, ViewSlots]:
+    """Copy `copy` of `m` (a `StepMetrics`, possibly the lagged view of the metrics
+    pipelines) as a cluster would show it (`observable_rates`), and its slots.
+
+    The view lists the calls that carried traffic in the step (Kiali and Prometheus know
+    an edge only from its telemetry); `slots` are `view_slots(index, space)` (every call
+    between active services) and the returned slots are those of the listed edges.
+    """
+    rps, qps, p95, err = observable_rates(m, observables)
+    c = index.columns
+    live = m.edge_qps[copy, index.edges] > 0
+    if live.all():
+        k, src, dst, reqs, edge_slot = (index.edges, index.edge_src, index.edge_dst,
+                                        index.edge_requests, slots.edge_slot)
+    else:
+        k, src, dst, reqs, edge_slot = (index.edges[live], index.edge_src[live],
+                                        index.edge_dst[live], index.edge_requests[live],
+                                        slots.edge_slot[live])
+        slots = ViewSlots(slots.node_slot, edge_slot, slots.max_nodes, slots.max_edges)
+    view = ClusterView(
+        index.services, m.replicas[copy, c].astype(np.float64),
+        m.ready[copy, c].astype(np.float64), m.cpu_m[copy, c], m.mem_mi[copy, c],
+        rps[copy, c], index.cpu_request_m, index.min_replicas, index.max_replicas,
+        src, dst, qps[copy, k], p95[copy, k], err[copy, k], m.edge_mtls[copy, k], reqs)
+    return view, slots
+
+
+# ---------------------------------------------------------------------------- snapshot
+def _floats(frame, name: str) -> np.ndarray:
+    return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def view_from_snapshot(snapshot, app) -> ClusterView:
+    """A `GraphSnapshot` (graph source merged with Kubernetes: `K8sBackend.observe`) as a
+    view of the services `app` (an `AppSpec`) knows; all of them are owned, with the
+    spec's CPU requests and bounds. Edges between them; a pair seen with several
+    protocols is one edge (`merge_edge_rows`)."""
+    nodes = snapshot.nodes[snapshot.nodes["service"].isin(list(app.services))]
+    names = tuple(str(s) for s in nodes["service"])
+    spec = [app.services[s] for s in names]
+    edges = snapshot.edges
+    src, dst, vals, reqs = merge_edge_rows(
+        [str(s) for s in edges["source"]], [str(t) for t in edges["target"]],
+        [str(p) for p in edges["protocol"]],
+        np.stack([_floats(edges, c) for c in ("qps", "p95_ms", "err_rate", "mtls")], axis=-1)
+        if len(edges) else np.zeros((0, 4)), names)
+    return ClusterView(
+        names, _floats(nodes, "replicas"), _floats(nodes, "ready_replicas"),
+        _floats(nodes, "cpu_m"), _floats(nodes, "mem_mi"), _floats(nodes, "rps_in"),
+        np.array([s.cpu_request_m for s in spec], dtype=float),
+        np.array([s.min_replicas for s in spec], dtype=float),
+        np.array([s.max_replicas for s in spec], dtype=float),
+        src, dst, vals[:, 0], vals[:, 1], vals[:, 2], vals[:, 3], reqs).check()
+
+
+def merge_edge_rows(sources: Sequence[str], targets: Sequence[str], protocols: Sequence[str],
+                    values: np.ndarray, services: Sequence[str]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Graph edge rows -> the view's edges between `services` (self-loops dropped).
+
+    `values` (R, 4): [qps, p95_ms, err_rate, mtls] per row. Rows of one (src, dst) pair
+    (several protocols) become one edge, request-level if any of its rows is: qps summed
+    over its request-level rows, p95 their max, err their qps-weighted mean; mtls the
+    mean over all rows. Returns (src (E,), dst (E,) int64 indices into `services`,
+    values (E, 4) float64, edge_requests (E,) bool).
+    """
+    index = {s: k for k, s in enumerate(services)}
+    merged: dict[tuple[int, int], list[tuple[bool, np.ndarray]]] = {}
+    for s, d, p, row in zip(sources, targets, protocols, values, strict=True):
+        if s in index and d in index and s != d:
+            merged.setdefault((index[s], index[d]), []).append((is_request_protocol(p), row))
+    out = np.zeros((len(merged), 4))
+    reqs = np.zeros(len(merged), dtype=bool)
+    for k, rows in enumerate(merged.values()):
+        if len(rows) == 1:
+            reqs[k], out[k] = rows[0]
+            continue
+        reqs[k] = any(q for q, _ in rows)
+        live = np.array([r for q, r in rows if q == reqs[k]])
+        w = np.where(live[:, 0] > 0, live[:, 0], 0.0)
+        w = w if w.sum() > 0 else np.ones(len(live))
+        out[k] = [live[:, 0].sum(), np.fmax.reduce(live[:, 1]),
+                  float((live[:, 2] * w).sum() / w.sum()),
+                  float(np.mean([r[3] for _, r in rows]))]
+    keys = list(merged)
+    return (np.array([k[0] for k in keys], dtype=np.int64),
+            np.array([k[1] for k in keys], dtype=np.int64), out, reqs)
