@@ -10,6 +10,8 @@ turns that into the observation.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -206,3 +208,20 @@ def test_an_idle_service_missing_from_the_traffic_graph_received_nothing():
     assert observe.check_observation(obs, ScalerConfig().feature_max) is None
     b = 1  # sorted names: a -> slot 0, b -> slot 1
     assert obs["svc_df"][b, 4] == 0
+
+
+@pytest.mark.parametrize("protocol_bc, owned_c, unknown", [
+    ("tcp", True, None), ("grpc", True, None), ("tcp", False, None),
+    ("grpc", True, "cpu_m"), ("grpc", False, "rps_in"), ("tcp", True, "edge_p95_ms"),
+])
+def test_compiled_builder_equals_the_numpy_reference(protocol_bc, owned_c, unknown):
+    view = tiny_view(protocol_bc, owned_c)
+    if unknown is not None:  # a value no source reported
+        values = getattr(view, unknown).copy()
+        values[1] = np.nan
+        view = dataclasses.replace(view, **{unknown: values})
+    space = DynamicGraphSpace()
+    got, _ = build_observation(view, space)
+    ref = observation_from_view(view, view_slots(view, space), backend="numpy")
+    for key, value in ref.items():
+        np.testing.assert_array_equal(got[key], value, err_msg=key)

@@ -11,7 +11,8 @@ snapshot-shaped state, so training and serving cannot drift apart:
 
 The batched training path (`gnnrl.core.envs.observation.build_observations`, N copies in
 one compiled kernel) keeps its kernel for speed; it takes the same observable inputs
-(`observable_rates`) and is tested equal to this builder.
+(`observable_rates`, `observation.observable_inputs`) and is tested equal to this builder
+(tests/test_env_observation_parity.py).
 
 What a real cluster can show, and therefore what every path shows (docs/internals.md,
 "Observation", has the sources and the reasons):
@@ -25,6 +26,8 @@ What a real cluster can show, and therefore what every path shows (docs/internal
 * the entry load (global_feats[3]) is what the observed services receive from outside
   them (ingress gateway, clients outside the mesh): each service's received req/s minus
   what its observed callers send it, summed;
+* an edge is a call that carried traffic in the metrics window (Kiali and Prometheus
+  know an edge only from its telemetry; `view_from_metrics` lists those);
 * desired_replicas (the HPA formula) needs the CPU request and the bounds: a service
   without bounds is "not owned" (the scaler does not scale it) and shows its current
   count, with only "nothing" valid in the action mask;
@@ -43,6 +46,7 @@ import numpy as np
 
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
 from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
+from gnnrl.core.envs.obs_kernel import metrics_view_kernel, view_kernel
 
 #: Protocols that carry request-level telemetry in an Istio mesh (Kiali's ``http`` and
 #: ``grpc`` rates; ``istio_requests_total``). Everything else is TCP-level.
@@ -167,7 +171,8 @@ def view_slots(view: ClusterView | SimViewIndex, space: DynamicGraphSpace) -> Vi
     return ViewSlots(node_slot, edge_slot, space.max_nodes, space.max_edges)
 
 
-def map_view(view: ClusterView, space: DynamicGraphSpace) -> tuple[ViewSlots, bool]:
+def map_view(view: ClusterView | SimViewIndex, space: DynamicGraphSpace
+             ) -> tuple[ViewSlots, bool]:
     """Update `space` to hold exactly the view's services (survivors keep their slots, new
     ones take the lowest free slots in view order) and give its edges slots.
 
@@ -210,8 +215,8 @@ def _sum(values: np.ndarray) -> float:
     return float(np.add.reduce(values)) if len(values) else 0.0
 
 
-def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float = 0.7
-                          ) -> dict[str, Any]:
+def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float = 0.7,
+                          backend: str = "numba") -> dict[str, Any]:
     """Lay `view` out as the observation (schema v1; README "Contracts").
 
     Node rows: [num_pods, desired_replicas (HPA formula at `hpa_target` of the request;
@@ -221,11 +226,38 @@ def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float
     edges). Globals: [total pods, cpu_m per pod, mem_mi per pod, entry req/s (received
     from outside the observed services)].
 
+    ``backend="numba"`` runs one compiled pass (`obs_kernel.view_kernel`); ``"numpy"`` the
+    vectorised reference; the results are equal bit for bit.
+
     Shapes:
         svc_df (max_nodes, 6), edge_df (max_edges, 7), global_feats (4,) float32;
         node_mask (max_nodes,), edge_mask (max_edges,) int8, 1 = real; num_nodes int;
         invalid_action_mask (max_nodes * 15,) int8, 1 = INVALID, service-major.
     """
+    if backend == "numpy":
+        return _observation_from_view_numpy(view, slots, hpa_target)
+    n, e = slots.max_nodes, slots.max_edges
+    svc = np.zeros((n, 6), dtype=np.float32)
+    edge_df = np.zeros((e, 7), dtype=np.float32)
+    node_mask = np.zeros(n, dtype=np.int8)
+    edge_mask = np.zeros(e, dtype=np.int8)
+    global_feats = np.empty(4, dtype=np.float32)
+    invalid = np.empty((n, NUM_MOVES), dtype=np.int8)
+    num = view_kernel(
+        view.replicas, view.ready, view.cpu_m, view.mem_mi, view.rps_in, view.cpu_request_m,
+        view.min_replicas, view.max_replicas, view.edge_src, view.edge_dst, view.edge_qps,
+        view.edge_p95_ms, view.edge_err, view.edge_mtls, view.edge_requests, slots.node_slot,
+        slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING,
+        np.empty((4, len(view.services))), svc, node_mask, edge_df, edge_mask, global_feats,
+        invalid)
+    return {"svc_df": svc, "edge_df": edge_df, "global_feats": global_feats,
+            "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": int(num),
+            "invalid_action_mask": invalid.reshape(n * NUM_MOVES)}
+
+
+def _observation_from_view_numpy(view: ClusterView, slots: ViewSlots, hpa_target: float
+                                 ) -> dict[str, Any]:
+    """`observation_from_view`, the vectorised numpy reference."""
     n, e = slots.max_nodes, slots.max_edges
     S = len(view.services)
     on = slots.node_slot >= 0
@@ -299,39 +331,45 @@ class SimObservables:
 
     Attributes:
         edge_requests: (E,) bool, the call's protocol has request-level telemetry.
-        tcp_in: (E, S) float 0/1: edge e ends at service s and is TCP-level.
         tcp_only: (S,) bool: every call into the service is TCP-level (and it is not the
             entry): Istio counts none of its requests.
         any_tcp: some call is TCP-level.
         src_inc, dst_inc: (E, S) float 0/1: edge e starts / ends at service s.
+        edge_dst: (E,) int64 callee of each edge.
+        tcp_into: (service, its TCP-level incoming edges) for the other services called
+            over TCP (also over HTTP/gRPC, or the entry).
     """
 
     edge_requests: np.ndarray
-    tcp_in: np.ndarray
     tcp_only: np.ndarray
     any_tcp: bool
     src_inc: np.ndarray
     dst_inc: np.ndarray
+    edge_dst: np.ndarray
+    tcp_into: tuple[tuple[int, tuple[int, ...]], ...]
 
 
 def sim_observables(sim) -> SimObservables:
     """`SimObservables` of `sim` (a `gnnrl.sim.BatchedSim`)."""
     S, E = sim.num_services, len(sim.edges)
     req = np.array([is_request_protocol(p) for p in sim.edge_protocols], dtype=bool)
-    tcp_in = np.zeros((E, S))
-    if E:
-        tcp_in[np.flatnonzero(~req), sim.edge_dst[~req]] = 1.0
+    has_tcp_in = np.zeros(S, dtype=bool)
+    has_tcp_in[sim.edge_dst[~req]] = True
     has_req_in = np.zeros(S, dtype=bool)
     has_req_in[sim.edge_dst[req]] = True
-    tcp_only = tcp_in.any(axis=0) & ~has_req_in
+    tcp_only = has_tcp_in & ~has_req_in
     tcp_only[sim.index[sim.app.entry]] = False
     src_inc = np.zeros((E, S))
     dst_inc = np.zeros((E, S))
     src_inc[np.arange(E), sim.edge_src] = 1.0
     dst_inc[np.arange(E), sim.edge_dst] = 1.0
-    for arr in (req, tcp_in, tcp_only, src_inc, dst_inc):
+    for arr in (req, tcp_only, src_inc, dst_inc):
         arr.flags.writeable = False
-    return SimObservables(req, tcp_in, tcp_only, bool((~req).any()), src_inc, dst_inc)
+    mixed = np.flatnonzero(has_tcp_in & ~tcp_only)
+    tcp_into = tuple((int(s), tuple(int(e) for e in np.flatnonzero(~req & (sim.edge_dst == s))))
+                     for s in mixed)
+    return SimObservables(req, tcp_only, bool((~req).any()), src_inc, dst_inc,
+                          np.ascontiguousarray(sim.edge_dst, dtype=np.int64), tcp_into)
 
 
 def observable_rates(m, obs: SimObservables) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -346,11 +384,16 @@ def observable_rates(m, obs: SimObservables) -> tuple[np.ndarray, np.ndarray, np
     if not obs.any_tcp:
         return m.rps_in, m.edge_qps, m.edge_p95_ms, m.edge_err
     req = obs.edge_requests
-    qps = m.edge_qps * req
-    rps = m.rps_in - (m.edge_qps - qps) @ obs.tcp_in
+    rps = m.rps_in.copy()
+    received = np.zeros(m.rps_in.shape[0])
+    for s, edges in obs.tcp_into:  # req/s received over TCP, summed in edge order
+        received[:] = 0.0
+        for e in edges:
+            received += m.edge_qps[:, e]
+        rps[:, s] -= received
     rps[:, obs.tcp_only] = 0.0
     np.maximum(rps, 0.0, out=rps)
-    return rps, qps, m.edge_p95_ms * req, m.edge_err * req
+    return rps, m.edge_qps * req, m.edge_p95_ms * req, m.edge_err * req
 
 
 @dataclasses.dataclass(frozen=True)
@@ -392,30 +435,40 @@ def sim_view_index(sim, order: Sequence[str], active: np.ndarray,
 
 
 def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
-                      slots: ViewSlots, copy: int = 0) -> tuple[ClusterView, ViewSlots]:
+                      slots: ViewSlots, copy: int = 0, backend: str = "numba"
+                      ) -> tuple[ClusterView, ViewSlots]:
     """Copy `copy` of `m` (a `StepMetrics`, possibly the lagged view of the metrics
     pipelines) as a cluster would show it (`observable_rates`), and its slots.
 
     The view lists the calls that carried traffic in the step (Kiali and Prometheus know
     an edge only from its telemetry); `slots` are `view_slots(index, space)` (every call
     between active services) and the returned slots are those of the listed edges.
+    ``backend="numba"`` gathers in one compiled pass (`obs_kernel.metrics_view_kernel`),
+    ``"numpy"`` is the reference; the same values bit for bit.
     """
-    rps, qps, p95, err = observable_rates(m, observables)
-    c = index.columns
-    live = m.edge_qps[copy, index.edges] > 0
-    if live.all():
-        k, src, dst, reqs, edge_slot = (index.edges, index.edge_src, index.edge_dst,
-                                        index.edge_requests, slots.edge_slot)
+    if backend == "numpy":
+        rps_all, qps_all, p95_all, err_all = observable_rates(m, observables)
+        c = index.columns
+        live = np.flatnonzero(m.edge_qps[copy, index.edges] > 0)
+        k = index.edges[live]
+        rep, rdy = m.replicas[copy, c].astype(np.float64), m.ready[copy, c].astype(np.float64)
+        cpu, mem, rps = m.cpu_m[copy, c], m.mem_mi[copy, c], rps_all[copy, c]
+        qps, p95, err, mtls = qps_all[copy, k], p95_all[copy, k], err_all[copy, k], \
+            m.edge_mtls[copy, k]
     else:
-        k, src, dst, reqs, edge_slot = (index.edges[live], index.edge_src[live],
-                                        index.edge_dst[live], index.edge_requests[live],
-                                        slots.edge_slot[live])
-        slots = ViewSlots(slots.node_slot, edge_slot, slots.max_nodes, slots.max_edges)
-    view = ClusterView(
-        index.services, m.replicas[copy, c].astype(np.float64),
-        m.ready[copy, c].astype(np.float64), m.cpu_m[copy, c], m.mem_mi[copy, c],
-        rps[copy, c], index.cpu_request_m, index.min_replicas, index.max_replicas,
-        src, dst, qps[copy, k], p95[copy, k], err[copy, k], m.edge_mtls[copy, k], reqs)
+        rep, rdy, cpu, mem, rps, live, qps, p95, err, mtls = metrics_view_kernel(
+            m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.edge_qps, m.edge_p95_ms,
+            m.edge_err, m.edge_mtls, copy, index.columns, index.edges, observables.edge_dst,
+            observables.edge_requests, observables.tcp_only)
+    if len(live) == len(index.edges):
+        src, dst, reqs = index.edge_src, index.edge_dst, index.edge_requests
+    else:
+        src, dst, reqs = index.edge_src[live], index.edge_dst[live], index.edge_requests[live]
+        slots = ViewSlots(slots.node_slot, slots.edge_slot[live], slots.max_nodes,
+                          slots.max_edges)
+    view = ClusterView(index.services, rep, rdy, cpu, mem, rps, index.cpu_request_m,
+                       index.min_replicas, index.max_replicas, src, dst, qps, p95, err, mtls,
+                       reqs)
     return view, slots
 
 

@@ -180,3 +180,147 @@ def apply_moves_kernel(action, invalid_mask, replicas, mapped, slots, deltas, ta
 def deltas() -> np.ndarray:
     """(15,) int64 replica change of each move (contiguous, for the kernels)."""
     return _DELTAS
+
+
+@numba.njit(cache=True)
+def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_r, edge_src,
+                edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests, node_slot,
+                edge_slot, hpa_target, invalid_table, only_nothing, work, svc, node_mask,
+                edge_df, edge_mask, global_feats, invalid):
+    """`gnnrl.core.envs.cluster_view.observation_from_view` of one `ClusterView`.
+
+    Shapes: per service (S,) float64 (NaN = unknown; NaN bounds = not owned), per edge
+    (E,) float64 (edge_requests bool), node_slot (S,) / edge_slot (E,) int64 (-1 = not
+    observed); invalid_table (81, 15) int8; work (4, S) float64 scratch. Outputs, zeroed:
+    svc (max_nodes, 6) float32, node_mask (max_nodes,) int8, edge_df (max_edges, 7)
+    float32, edge_mask (max_edges,) int8; global_feats (4,) float32 and invalid
+    (max_nodes, 15) int8 are overwritten. Sums run in numpy's order over the observed
+    services (`np_sum`), so the result equals the numpy reference bit for bit.
+    Returns the number of observed services.
+    """
+    S = replicas.shape[0]
+    sent = work[0]
+    got = work[1]
+    for s in range(S):
+        sent[s] = 0.0
+        got[s] = 0.0
+    for e in range(edge_src.shape[0]):
+        row = edge_slot[e]
+        if row < 0:
+            continue
+        i, j = edge_src[e], edge_dst[e]
+        req = edge_requests[e]
+        qps = edge_qps[e] if req else 0.0
+        sent[i] += qps
+        got[j] += qps
+        edge_df[row, 0] = node_slot[i]
+        edge_df[row, 1] = node_slot[j]
+        edge_df[row, 2] = 1.0
+        edge_df[row, 3] = qps
+        edge_df[row, 4] = edge_p95[e] if req else 0.0
+        edge_df[row, 5] = edge_err[e] if req else 0.0
+        edge_df[row, 6] = edge_mtls[e]
+        edge_mask[row] = 1
+    for r in range(invalid.shape[0]):
+        for m in range(invalid.shape[1]):
+            invalid[r, m] = invalid_table[only_nothing, m]
+    k = 0
+    for s in range(S):
+        row = node_slot[s]
+        if row < 0:
+            continue
+        cur = replicas[s]
+        owned = not (np.isnan(min_r[s]) or np.isnan(max_r[s]))
+        lo = min_r[s] if owned else cur
+        hi = max_r[s] if owned else cur
+        desired = cur
+        if owned and not np.isnan(cpu_request[s]):
+            # HPA's formula as a feature (see `hpa_desired`); NaN CPU stays NaN
+            if ready[s] > 0:
+                desired = np.ceil(cpu_m[s] / max(cpu_request[s], 1e-9) / hpa_target - 1e-9)
+            desired = min(max(desired, lo), hi) if desired == desired else desired
+        svc[row, 0] = cur
+        svc[row, 1] = desired
+        svc[row, 2] = cpu_m[s]
+        svc[row, 3] = mem_mi[s]
+        svc[row, 4] = rps_in[s]
+        svc[row, 5] = sent[s]
+        node_mask[row] = 1
+        c = int(cur) if cur == cur else 0
+        vrow = _valid_row(c, int(lo) if lo == lo else 0, int(hi) if hi == hi else 0)
+        for m in range(invalid.shape[1]):
+            invalid[row, m] = invalid_table[vrow, m]
+        # gathered in service order for the sums below
+        work[2, k] = cur
+        x = rps_in[s] - got[s]
+        work[3, k] = x if (x > 0.0 or x != x) else 0.0  # np.maximum(x, 0): NaN stays
+        k += 1
+    pods = np_sum(work[2], k)
+    entry = np_sum(work[3], k)
+    k = 0
+    for s in range(S):
+        if node_slot[s] >= 0:
+            work[2, k] = cpu_m[s]
+            work[3, k] = mem_mi[s]
+            k += 1
+    per_pod = max(pods, 1.0)
+    global_feats[0] = pods
+    global_feats[1] = np_sum(work[2], k) / per_pod
+    global_feats[2] = np_sum(work[3], k) / per_pod
+    global_feats[3] = entry
+    return k
+
+
+@numba.njit(cache=True)
+def metrics_view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95, edge_err,
+                        edge_mtls, copy, cols, edges, edge_dst, edge_requests, tcp_only):
+    """`gnnrl.core.envs.cluster_view.view_from_metrics`'s arrays for copy `copy`, in one pass.
+
+    Inputs: a `StepMetrics`' (N, S) / (N, E) arrays; cols (K,) the view's sim columns;
+    edges (M,) the sim edges between them; edge_dst (E,) and edge_requests (E,) bool of
+    every sim edge; tcp_only (S,) bool (`SimObservables`). Sums run in edge order, as
+    `observable_rates` does, so the values equal the numpy path bit for bit.
+
+    Returns (replicas, ready, cpu_m, mem_mi, rps_in (K,) float64, live (L,) int64 positions
+    in `edges` of the calls with traffic, qps, p95, err, mtls (L,) float64).
+    """
+    S = replicas.shape[1]
+    tcp = np.zeros(S)
+    for e in range(edge_qps.shape[1]):
+        if not edge_requests[e]:
+            tcp[edge_dst[e]] += edge_qps[copy, e]
+    K = cols.shape[0]
+    rep = np.empty(K)
+    rdy = np.empty(K)
+    cpu = np.empty(K)
+    mem = np.empty(K)
+    rps = np.empty(K)
+    for k in range(K):
+        c = cols[k]
+        rep[k] = replicas[copy, c]
+        rdy[k] = ready[copy, c]
+        cpu[k] = cpu_m[copy, c]
+        mem[k] = mem_mi[copy, c]
+        x = 0.0 if tcp_only[c] else rps_in[copy, c] - tcp[c]
+        rps[k] = x if (x > 0.0 or x != x) else 0.0
+    L = 0
+    for k in range(edges.shape[0]):
+        if edge_qps[copy, edges[k]] > 0:
+            L += 1
+    live = np.empty(L, dtype=np.int64)
+    qps = np.empty(L)
+    p95 = np.empty(L)
+    err = np.empty(L)
+    mtls = np.empty(L)
+    i = 0
+    for k in range(edges.shape[0]):
+        e = edges[k]
+        if edge_qps[copy, e] > 0:
+            w = 1.0 if edge_requests[e] else 0.0
+            live[i] = k
+            qps[i] = edge_qps[copy, e] * w
+            p95[i] = edge_p95[copy, e] * w
+            err[i] = edge_err[copy, e] * w
+            mtls[i] = edge_mtls[copy, e]
+            i += 1
+    return rep, rdy, cpu, mem, rps, live, qps, p95, err, mtls

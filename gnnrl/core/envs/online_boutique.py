@@ -317,8 +317,9 @@ class OnlineBoutique(gym.Env):
         assert self.sim is not None
         truth, m = m, (self._lag.push(m) if self._lag is not None else m)
         view, slots = view_from_metrics(m, topo.view_index, self._observables,
-                                        topo.view_slots)
-        self._obs = observation_from_view(view, slots, self.hpa_target)
+                                        topo.view_slots, backend=self.sim_backend)
+        self._obs = observation_from_view(view, slots, self.hpa_target,
+                                          backend=self.sim_backend)
         if self.sim_backend != "numpy":
             # info's per-slot rows and the cost, in the same pass over the metrics
             block = topo.info_block.copy()
