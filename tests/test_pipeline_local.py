@@ -168,3 +168,23 @@ def test_quiet_filter_turns_kfp_lines_into_progress_and_keeps_the_tail():
               "\x1b[92mSUCCESS\x1b[0m\n")
     assert len(lines) == 1 and lines[0].split()[:2] == ["train-op", "success"]
     assert "    step log line" in out.tail and not any("\x1b" in t for t in out.tail)
+
+
+def test_the_default_progress_line_does_not_deadlock_a_quiet_run(capfd):
+    """The CLI's progress printer writes while KFP's output is redirected to the filter:
+    it must reach the real stdout, not re-enter the filter (which used to hang forever
+    when stdout was not a terminal, e.g. `gnnrl pipeline run > log`)."""
+    import threading
+
+    from gnnrl.pipeline.runner import _print_now, quiet_kfp
+
+    def run() -> None:
+        with quiet_kfp(_print_now):
+            print("Executing task 'collect-op'")
+            print("Task 'collect-op' finished with status SUCCESS")
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the quiet run deadlocked on its own progress line"
+    assert "collect-op" in capfd.readouterr().out

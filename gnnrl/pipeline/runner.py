@@ -254,7 +254,8 @@ QUIET_TAIL_LINES = 60
 
 
 def _print_now(line: str) -> None:
-    print(line, flush=True)
+    # the real stdout: while KFP runs, sys.stdout is the filter that calls this
+    print(line, file=sys.__stdout__, flush=True)
 
 
 class _KfpOutputFilter:
@@ -267,7 +268,8 @@ class _KfpOutputFilter:
         self.tail: collections.deque[str] = collections.deque(maxlen=QUIET_TAIL_LINES)
         self._partial = ""
         self._started: dict[str, float] = {}
-        self._lock = threading.Lock()
+        # re-entrant: a progress callback that prints to sys.stdout comes back here
+        self._lock = threading.RLock()
 
     def write(self, text: str) -> int:
         with self._lock:
