@@ -233,6 +233,10 @@ def run_local(
         mlflow_secret="",
         kiali_secret="",
         parallelism=parallelism or LOCAL_PARALLELISM[profile],
+        # no task-level retries on this machine: the collector already retries within each
+        # interval (docs/reliability.md C1), and a source that is down here should fail the
+        # run at once, not after 30 + 60 + 120 s of backoff
+        collect_retries=0,
     )
     pipeline = load_pipeline_module().build_pipeline(options)
     start = time.monotonic()
