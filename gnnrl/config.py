@@ -45,8 +45,8 @@ class JsonConfig:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             hint = hints.get(key)
-            nested = isinstance(hint, type) and dataclasses.is_dataclass(hint)
-            if nested and isinstance(value, dict):
+            if (isinstance(hint, type) and dataclasses.is_dataclass(hint)
+                    and isinstance(value, dict)):
                 value = hint.from_dict(value) if issubclass(hint, JsonConfig) else hint(**value)
             elif isinstance(value, list) and typing.get_origin(hint) is tuple:
                 value = tuple(value)

@@ -65,6 +65,7 @@ def rps_at_cpu_utilization(spec: ServiceSpec, utilization: float) -> float:
     is the load a CPU-target HPA at ``utilization`` aims for; KEDA and static policies use
     it to run at the same operating point as HPA and differ only in what they watch.
     """
+    assert spec.idle_cpu_m is not None  # filled in by ServiceSpec.__post_init__
     busy = utilization * spec.cpu_request_m - float(spec.idle_cpu_m)
     return max(busy, 1e-6) / spec.cpu_per_request_m
 

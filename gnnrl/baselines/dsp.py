@@ -209,22 +209,22 @@ def forecast_cycle(x: Sequence[float] | np.ndarray, cfg: DSPConfig | None = None
         sample of ``x`` (the forecast repeats with the period beyond that).
     """
     cfg = cfg or DSPConfig()
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
+    arr = np.asarray(x, dtype=float)
+    arr = arr[np.isfinite(arr)]
     if cfg.periods:
-        period = next((int(p) for p in cfg.periods if is_periodic(x, int(p))), None)
+        period = next((int(p) for p in cfg.periods if is_periodic(arr, int(p))), None)
     else:
-        period = find_period(x, cfg.permutations, cfg.seed)
-    if period is None or x.size // period < cfg.min_cycles:
+        period = find_period(arr, cfg.permutations, cfg.seed)
+    if period is None or arr.size // period < cfg.min_cycles:
         return None
-    cycles = x.size // period
-    x = x[x.size - cycles * period:]
+    cycles = arr.size // period
+    arr = arr[arr.size - cycles * period:]
 
     def estimate(signal: np.ndarray, kind: str) -> np.ndarray:
         if kind == "max":
             return max_value_estimate(signal, period, cfg.max_value_margin)
         return fft_estimate(signal, period, cfg)
 
-    past, last = x[:-period], x[-period:]
+    past, last = arr[:-period], arr[-period:]
     best = min(("max", "fft"), key=lambda k: _prediction_error(last, estimate(past, k)))
-    return estimate(x, best)
+    return estimate(arr, best)

@@ -89,7 +89,7 @@ def latent_load(received: np.ndarray, edges: list[tuple[int, int, float]],
         callers.setdefault(d, []).append((s, ratio_hat.get((s, d), 0.0)))
         indeg[d] += 1
     latent = np.asarray(received, dtype=np.float64).copy()
-    out = {}
+    out: dict[int, list[int]] = {}
     for s, d, _ in edges:
         out.setdefault(s, []).append(d)
     ready = [i for i in range(n) if indeg[i] == 0]

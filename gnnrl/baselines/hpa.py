@@ -103,7 +103,7 @@ class HPAPolicy:
         self._rps_targets: dict[str, float] = {}
         self.controller = HPAController(self.config, clock=lambda: self._now)
 
-    def reset(self, env: Any = None) -> None:
+    def reset(self, env: Any) -> None:
         """Start an episode: fresh history (a new HPA object), nothing synced yet."""
         self._now = 0.0
         self._last_sync = None

@@ -30,12 +30,15 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
 
 from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
+
+if TYPE_CHECKING:
+    from gnnrl.core.envs import OnlineBoutique
 
 #: Where a trained model is shipped (``mlp`` without a path loads it).
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / "models" / "mlp_ppo"
@@ -102,7 +105,8 @@ class Log1pObservation(gym.ObservationWrapper):
         return np.log1p(np.maximum(observation, 0.0)).astype(np.float32)
 
     def action_masks(self) -> np.ndarray:
-        return self.env.unwrapped.action_masks()
+        # wraps the OnlineBoutique env of make_train_env / the evaluation
+        return cast("OnlineBoutique", self.env.unwrapped).action_masks()
 
 
 def make_train_env(cfg: MLPPPOConfig) -> gym.Env:
@@ -177,7 +181,7 @@ def train(cfg: MLPPPOConfig, out: str | Path, progress: bool = True) -> Path:
                 progress_bar=progress and _has_rich())
     path = out / MODEL_FILE
     model.save(str(path))
-    base = env.unwrapped
+    base = cast("OnlineBoutique", env.unwrapped)  # make_train_env's
     meta = {"format": "gnnrl-mlp-ppo", "config": cfg.to_dict(),
             "services": list(base.app.service_names), "observation": "log1p(flat use_graph=False)"}
     atomic_write_text(out / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True))

@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypedDict
 
 BENCHMARKS = {
     "env": "bench_env.py",
@@ -43,7 +43,15 @@ BENCHMARKS = {
 #: what --json measures
 JSON_BENCHMARKS = ("env", "train", "policy")
 #: --quick / default / --long settings of the --json measurements
-EFFORT = {
+class _Effort(TypedDict):
+    env_seconds: float
+    env_copies: int
+    decisions: int
+    updates: int
+    num_steps: int
+
+
+EFFORT: dict[str, _Effort] = {
     "quick": {"env_seconds": 0.3, "env_copies": 32, "decisions": 40, "updates": 1,
               "num_steps": 16},
     "default": {"env_seconds": 2.0, "env_copies": 256, "decisions": 1000, "updates": 2,
@@ -107,7 +115,9 @@ def env_figures(seconds: float, copies: int) -> dict[str, float]:
 
     env = OnlineBoutique(max_steps=200_000)
     env.reset(seed=0)
-    noop = np.zeros(env.action_space.shape, dtype=np.int64)
+    shape = env.action_space.shape
+    assert shape is not None  # MultiDiscrete: one move per slot
+    noop = np.zeros(shape, dtype=np.int64)
     sim = BatchedSim(load_app_spec("onlineboutique"), copies, seed=0)
     sim.reset()
     rps = np.linspace(20, 120, copies)
@@ -177,9 +187,9 @@ def _run_json(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     root = bench_dir()
     if args.list:
-        for name, script in BENCHMARKS.items():
-            state = "" if (root / script).exists() else "  (missing in this install)"
-            print(f"{name:10s} benchmarks/{script}{state}")
+        for name, rel in BENCHMARKS.items():
+            state = "" if (root / rel).exists() else "  (missing in this install)"
+            print(f"{name:10s} benchmarks/{rel}{state}")
         return 0
     if args.json:
         return _run_json(args)

@@ -27,8 +27,12 @@ import argparse
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from gnnrl.config import ConfigError
+
+if TYPE_CHECKING:
+    from gnnrl.data.clock import Clock
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if args.source == "sim" and not args.realtime:
-            clock = VirtualClock(_start_time(interval, args.out))
+            clock: Clock = VirtualClock(_start_time(interval, args.out))
         else:
             clock = SystemClock(stop)
         print(f"gnnrl collect: {config.ticks} snapshots from {args.source} every "

@@ -53,9 +53,13 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from typing import TYPE_CHECKING
 
 from gnnrl.commands.simulate import positive_int, positive_number
 from gnnrl.config import ConfigError
+
+if TYPE_CHECKING:
+    from gnnrl.evaluation.scenarios import Suite
 
 #: `gnnrl.evaluation.scenarios.SUITES` (spelled out: the parser is built without importing
 #: the simulator; a test keeps the two equal).
@@ -157,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         policies = [p.strip() for p in args.policies.split(",") if p.strip()]
         if not policies:
             raise ConfigError("policies: at least one policy is needed")
+        suite: Suite | str  # a suite built from --trace, or a suite's name
         if args.trace:
             topos = tuple(t.strip() for t in args.topologies.split(",") if t.strip())
             bad = [t for t in topos if t not in TOPOLOGIES]

@@ -30,12 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tracking URI (default: $MLFLOW_TRACKING_URI, else "
                              "sqlite:///mlflow.db in this folder)")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    fmt = {"formatter_class": parser.formatter_class}
-    sub.add_parser("list", help="all versions, newest first", **fmt)
-    s = sub.add_parser("show", help="one version with its tags", **fmt)
+    fmt = parser.formatter_class
+    sub.add_parser("list", help="all versions, newest first", formatter_class=fmt)
+    s = sub.add_parser("show", help="one version with its tags", formatter_class=fmt)
     s.add_argument("ref", help="version number or alias (champion, challenger)")
     s.add_argument("--json", action="store_true", help="print JSON")
-    p = sub.add_parser("promote", help="gate a version (or --force it) to champion", **fmt)
+    p = sub.add_parser("promote", help="gate a version (or --force it) to champion",
+                       formatter_class=fmt)
     p.add_argument("version", help="version number")
     p.add_argument("--summary", help="evaluation summary.csv (or its folder)")
     p.add_argument("--policy", help="the version's policy name in the summary")
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", default="", help="why (recorded on the version)")
 
 
-def _list(uri: str | None) -> int:
+def _list(uri: str) -> int:
     from gnnrl.registry.promote import list_versions
 
     rows = list_versions(uri)
@@ -70,7 +71,7 @@ def _list(uri: str | None) -> int:
     return 0
 
 
-def _show(uri: str | None, ref: str, as_json: bool) -> int:
+def _show(uri: str, ref: str, as_json: bool) -> int:
     from gnnrl.registry.promote import show_version
 
     info = show_version(ref, uri)
@@ -84,7 +85,7 @@ def _show(uri: str | None, ref: str, as_json: bool) -> int:
     return 0
 
 
-def _promote(uri: str | None, args: argparse.Namespace) -> int:
+def _promote(uri: str, args: argparse.Namespace) -> int:
     from gnnrl.registry.gate import GateConfig, decide
     from gnnrl.registry.promote import (
         CHAMPION,

@@ -37,8 +37,14 @@ import signal
 import socket
 import sys
 import threading
+from typing import TYPE_CHECKING, Any
 
 from gnnrl.config import ConfigError
+
+if TYPE_CHECKING:
+    from gnnrl.scaler.loop import Cluster
+    from gnnrl.sources.kiali import KialiClient
+    from gnnrl.sources.prometheus import PrometheusSource
 
 #: ticks of a `--sim` run without --ticks: one simulated hour of 15 s ticks
 SIM_DEFAULT_TICKS = 240
@@ -139,7 +145,7 @@ def _graph_source(args: argparse.Namespace, cfg, api_client):
     if cfg.source == "kiali":
         from gnnrl.sources.kiali import KialiClient
 
-        traffic = KialiClient(endpoint.url, **settings)
+        traffic: KialiClient | PrometheusSource = KialiClient(endpoint.url, **settings)
     else:
         from gnnrl.sources.prometheus import PrometheusSource
 
@@ -249,9 +255,10 @@ def _run(args: argparse.Namespace) -> int:
         clock = real if args.pace else FakeClock(0.0)
         faults = _faults(args.faults)
         interval = args.interval or 15.0
-        cluster = SimCluster(load_app_spec(args.app), clock, interval_s=interval,
-                             faults=faults, seed=args.seed)
-        cfg = _config(args, cluster.limits)
+        sim_cluster = SimCluster(load_app_spec(args.app), clock, interval_s=interval,
+                                 faults=faults, seed=args.seed)
+        cluster: Cluster = sim_cluster
+        cfg = _config(args, sim_cluster.limits)
         events = EventRecorder(None, cfg.namespace)
     else:
         import kubernetes
@@ -308,7 +315,7 @@ def _run(args: argparse.Namespace) -> int:
         renew_in_background(elector, cfg.retry_period_s, stop,
                             lambda leader: metrics.leader.set(1 if leader else 0))
     watcher = ConfigWatcher(args, scaler) if args.config else None
-    summary = {"ticks": 0, "writes": 0, "rule_ticks": 0, "max_latency_ms": 0.0}
+    summary: dict[str, Any] = {"ticks": 0, "writes": 0, "rule_ticks": 0, "max_latency_ms": 0.0}
 
     def on_tick(report):
         if watcher is not None:

@@ -29,7 +29,7 @@ every such service and why, unless `allow_partial` keeps `--app-base`'s values f
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -235,7 +235,8 @@ def _fit_calls(service_edges: pd.DataFrame, rps: pd.DataFrame, usable: pd.DataFr
     is not saturated (`usable`: (T, S) bool)."""
     qps = service_edges.groupby(["source", "target", "ts"])["qps"].sum(min_count=1)
     out = []
-    for (src, dst), series in qps.groupby(level=[0, 1]):
+    for key, series in qps.groupby(level=[0, 1]):
+        src, dst = cast("tuple[str, str]", key)  # grouped on two levels: (caller, callee)
         per_ts = series.droplevel([0, 1])
         caller = rps[src].reindex(per_ts.index)
         ok = usable[src].reindex(per_ts.index).fillna(False).to_numpy(bool)
@@ -259,7 +260,8 @@ def _unmeasured_calls(service_edges: pd.DataFrame, fitted: list[CallFit],
     have = {(c.src, c.dst) for c in fitted}
     base_calls = {(c.src, c.dst): c.per_request for c in base.calls} if base else {}
     out = []
-    for (src, dst), grp in service_edges.groupby(["source", "target"]):
+    for key, grp in service_edges.groupby(["source", "target"]):
+        src, dst = cast("tuple[str, str]", key)  # grouped on two columns: (caller, callee)
         if (src, dst) in have:
             continue
         per = base_calls.get((src, dst))
@@ -275,11 +277,18 @@ def _unmeasured_calls(service_edges: pd.DataFrame, fitted: list[CallFit],
 
 
 # ------------------------------------------------------------------------------ CPU fit
+def _finite_rows(df: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """(T,) bool: the rows whose `columns` are all finite (neither NaN nor inf)."""
+    # a ufunc on a DataFrame returns a DataFrame; numpy's stubs say ndarray
+    finite = cast(pd.DataFrame, np.isfinite(df[columns]))
+    return finite.all(axis=1)
+
+
 def _fit_cpu(name: str, df: pd.DataFrame, limit_m: float, config: CalibrateConfig
              ) -> ServiceFit:
     """Fit ``cpu_m = a * rps_in + b * replicas`` for one service (rows: one per ts)."""
     fit = ServiceFit(service=name, cpu_limit_m=limit_m)
-    df = df[np.isfinite(df[["rps_in", "replicas", "cpu_m"]]).all(axis=1)]
+    df = df[_finite_rows(df, ["rps_in", "replicas", "cpu_m"])]
     df = df[df["replicas"] > 0]
     fit.n_points = len(df)
     if len(df) < config.min_points:
@@ -326,7 +335,7 @@ def _fit_cpu(name: str, df: pd.DataFrame, limit_m: float, config: CalibrateConfi
 
 
 def _fit_mem(df: pd.DataFrame) -> tuple[LinearFit | None, dict[str, float]]:
-    df = df[np.isfinite(df[["rps_in", "replicas", "mem_mi"]]).all(axis=1) & (df["mem_mi"] > 0)]
+    df = df[_finite_rows(df, ["rps_in", "replicas", "mem_mi"]) & (df["mem_mi"] > 0)]
     if len(df) < 3:
         return None, {}
     lf = fit_linear(df[["replicas", "rps_in"]].to_numpy(float), df["mem_mi"].to_numpy(float),
@@ -473,8 +482,10 @@ def _refuse_or_fill(fits: dict[str, ServiceFit], base: AppSpec | None,
     if missing:
         raise CalibrationError(f"cannot fit {', '.join(missing)} and --app-base has no values "
                                f"for them: {detail}")
+    assert base is not None  # else every bad service is missing (raised above)
     for s in bad:
-        spec = base.services[s]  # type: ignore[union-attr]
+        spec = base.services[s]
+        assert spec.idle_cpu_m is not None  # filled in by ServiceSpec.__post_init__
         fits[s].capacity_rps, fits[s].idle_cpu_m = spec.capacity_rps, float(spec.idle_cpu_m)
         fits[s].assumed += ["capacity_rps", "idle_cpu_m"]
     notes.append(f"kept --app-base values for {', '.join(bad)} ({detail})")

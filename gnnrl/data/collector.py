@@ -108,6 +108,7 @@ class CollectConfig(JsonConfig):
     def ticks(self) -> int:
         if self.count is not None:
             return self.count
+        assert self.duration_s is not None  # exactly one of the two is set (__post_init__)
         return max(1, math.ceil(float(self.duration_s) / self.interval_s - 1e-9))
 
 
@@ -278,7 +279,7 @@ def collect(
                 else:
                     summary.snapshots += 1
             if snapshot is None:
-                writer.write_gap(*gap[:2], source=source.name, error=gap[2])
+                writer.write_gap(gap[0], gap[1], source=source.name, error=gap[2])
                 summary.gaps += 1
             since_flush += 1
             if since_flush >= config.flush_every:

@@ -209,7 +209,9 @@ def _read_table(folder: Path, name: str, quarantine: bool, committed: frozenset[
 def _utc(t: object) -> pd.Timestamp | None:
     if t is None:
         return None
-    ts = pd.Timestamp(t)
+    # pandas takes any timestamp-like value here (and raises on the rest); its stubs
+    # list only some of them
+    ts = pd.Timestamp(t)  # type: ignore[arg-type]
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 

@@ -384,7 +384,7 @@ def _lock(root: Path):
 
 def _to_us(ts: object, what: str) -> int:
     try:
-        t = pd.Timestamp(ts)
+        t = pd.Timestamp(ts)  # type: ignore[arg-type]  # anything; raises on a non-timestamp
     except (TypeError, ValueError) as exc:
         raise SnapshotShapeError(f"{what} is not a timestamp: {ts!r}") from exc
     if t is pd.NaT:

@@ -51,6 +51,15 @@ class FeatureScaler(nn.Module):
         globals ``(..., 4)`` -> ``(..., GLOBAL_DIM)``.
     """
 
+    # buffers (registered in __init__), declared so they type as tensors
+    node_mean: Tensor
+    node_std: Tensor
+    edge_mean: Tensor
+    edge_std: Tensor
+    global_mean: Tensor
+    global_std: Tensor
+    fitted: Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("node_mean", torch.zeros(NODE_DIM))

@@ -47,6 +47,7 @@ class GNNEncoder(nn.Module):
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_dim) for _ in range(num_layers))
         for layer in (self.inp[0], *(conv.lin_edge for conv in self.convs)):
+            assert isinstance(layer, nn.Module)  # lin_edge: a Linear, as edge_dim is set
             use_narrow_input_backward(layer)  # narrow inputs: faster weight gradient
 
     def forward(self, x: Tensor, graph: GraphBatch, edge_attr: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ reductions add in the same order as the per-minibatch path did.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -72,8 +73,9 @@ class UpdateBatch:
 
     def take(self, idx: Tensor) -> UpdateBatch:
         """The observations ``idx`` ``(m,)`` (a minibatch)."""
-        return UpdateBatch(**{f.name: None if getattr(self, f.name) is None
-                              else getattr(self, f.name)[idx] for f in fields(self)})
+        rows: dict[str, Any] = {f.name: None if getattr(self, f.name) is None
+                                else getattr(self, f.name)[idx] for f in fields(self)}
+        return UpdateBatch(**rows)
 
     def tensors(self) -> dict[str, Tensor]:
         """The fields that are set, by name (to ship to another process)."""

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -65,7 +66,7 @@ def policy_family(name: str) -> tuple[str, float] | None:
     return m.group("family") + (m.group("suffix") or ""), float(m.group("knob"))
 
 
-def envelope(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def envelope(x: Collection[float], y: Collection[float]) -> tuple[np.ndarray, np.ndarray]:
     """Lower-left envelope of points (x, y), both to be minimised.
 
     Pareto set sorted by x (y then strictly decreases), then its lower convex hull
@@ -90,7 +91,7 @@ def envelope(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.nda
     return np.array([p[0] for p in hull]), np.array([p[1] for p in hull])
 
 
-def frontier_at(x: Sequence[float], y: Sequence[float], at: float, what: str = "x"
+def frontier_at(x: Collection[float], y: Collection[float], at: float, what: str = "x"
                 ) -> tuple[float, str]:
     """The lower-left envelope of points (x, y) evaluated at ``x = at``.
 
@@ -135,7 +136,8 @@ def common_cells(summary: pd.DataFrame) -> pd.MultiIndex:
     n = summary["policy"].nunique()
     per = ok.groupby(["scenario", "seed"], sort=False)["policy"].nunique()
     shared = per[per == n].index
-    return shared if len(shared) else per.index
+    # grouped on two keys: a MultiIndex (the stubs type it as a plain Index)
+    return cast(pd.MultiIndex, shared if len(shared) else per.index)
 
 
 def frontier_points(means: pd.DataFrame) -> pd.DataFrame:

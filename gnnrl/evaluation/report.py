@@ -81,8 +81,8 @@ def aggregate_table(summary: pd.DataFrame, mask: pd.Series | None = None,
         for col, head, scale, dec in TABLE_COLUMNS:
             if col not in mean.columns:
                 continue
-            m = math.nan if missing.get(pol, False) else float(mean.loc[pol, col])
-            row[head] = _pm(m, float(std.loc[pol, col]), scale, dec)
+            m = math.nan if missing.get(pol, False) else float(mean[col].loc[pol])
+            row[head] = _pm(m, float(std[col].loc[pol]), scale, dec)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -100,12 +100,12 @@ def scenario_table(summary: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
             na = bool(len(note) and str(note.iloc[0]).startswith("n/a"))
             rows.append({
                 "scenario": scen, "policy": pol,
-                "SLO viol. %": "n/a" if na else _pm(mean.loc[pol, "slo_violation_rate"],
-                                                    std.loc[pol, "slo_violation_rate"], 100, 2),
-                "replica-h": "n/a" if na else _pm(mean.loc[pol, "replica_hours"],
-                                                  std.loc[pol, "replica_hours"], 1, 2),
-                "x oracle": "n/a" if na else _pm(mean.loc[pol, "replica_hours_vs_oracle"],
-                                                 std.loc[pol, "replica_hours_vs_oracle"], 1, 2),
+                "SLO viol. %": "n/a" if na else _pm(mean["slo_violation_rate"].loc[pol],
+                                                    std["slo_violation_rate"].loc[pol], 100, 2),
+                "replica-h": "n/a" if na else _pm(mean["replica_hours"].loc[pol],
+                                                  std["replica_hours"].loc[pol], 1, 2),
+                "x oracle": "n/a" if na else _pm(mean["replica_hours_vs_oracle"].loc[pol],
+                                                 std["replica_hours_vs_oracle"].loc[pol], 1, 2),
             })
     return pd.DataFrame(rows)
 
@@ -241,7 +241,7 @@ def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> 
         ax.plot(sweep["replica_hours"], sweep["slo_violation_rate"] * 100, "-o", color="0.5",
                 label="HPA target sweep")
         for name, row in sweep.iterrows():
-            pct = "70" if name == "hpa" else name.split("-")[1]
+            pct = "70" if name == "hpa" else str(name).split("-")[1]
             ax.annotate(f"{pct}%", (row["replica_hours"], row["slo_violation_rate"] * 100),
                         textcoords="offset points", xytext=(4, 4), fontsize=8, color="0.35")
     shown = [n for n in pts.index if not (n in sweep.index and n != "hpa")]
@@ -321,7 +321,7 @@ def matched_md_table(matched: pd.DataFrame) -> pd.DataFrame:
     results.md (percent, two decimals; ``-`` where not defined)."""
     rows = []
 
-    def fmt(x: float, scale: float, dec: int) -> str:
+    def fmt(x: Any, scale: float, dec: int) -> str:  # a cell: a number, NaN or None
         return "-" if x is None or not math.isfinite(float(x)) else f"{x * scale:.{dec}f}"
 
     for r in matched[matched["scenario"] == "all"].itertuples(index=False):
@@ -395,7 +395,7 @@ def plot_learning_curves(paths: Sequence[str | Path]) -> bytes:
 def _pick(summary: pd.DataFrame, want) -> str | None:
     """The first scenario one of whose rows satisfies ``want(row)``."""
     rows = summary.drop_duplicates("scenario")
-    names = [r.scenario for r in rows.itertuples(index=False) if want(r)]
+    names = [str(r.scenario) for r in rows.itertuples(index=False) if want(r)]
     return names[0] if names else None
 
 

@@ -53,17 +53,19 @@ def run_episode(policy: Any, scenario: EvalScenario, seed: int, app: AppSpec,
     app = scenario.resolve_app(app)
     sim_config = scenario.sim_config(sim_config)
     sim_scen = scenario.to_sim_scenario(app, work_dir, sim_config.interval_s)
-    env = OnlineBoutique(app=app, scenario=sim_scen, max_steps=scenario.steps,
+    n_steps = scenario.steps
+    assert n_steps is not None  # resolved by EvalScenario.__post_init__
+    env = OnlineBoutique(app=app, scenario=sim_scen, max_steps=n_steps,
                          use_graph=getattr(policy, "use_graph", True), sim_config=sim_config)
     obs, info = env.reset(seed=seed)
-    trace = np.asarray(env.unwrapped.future_entry_rps(scenario.steps), dtype=float)
+    trace = np.asarray(env.future_entry_rps(n_steps), dtype=float)
     _reset(policy, env, scenario, app, sim_config.interval_s)
     step_rows: dict[str, list] = {k: [] for k in (
         "step", "t_s", "trace_rps", "entry_rps", "e2e_p95_ms", "e2e_mean_ms", "slo_p95_ms",
         "slo_violated", "error_rate", "cost_cores", "invalid_actions", "reward",
         "topology_events")}
     svc_rows: dict[str, list] = {k: [] for k in ("step", "service", "move", *_SLOT_KEYS)}
-    for t in range(1, scenario.steps + 1):
+    for t in range(1, n_steps + 1):
         moves = np.asarray(policy.act(obs, info), dtype=np.int64)
         obs, reward, terminated, truncated, info = env.step(moves)
         step_rows["step"].append(t)

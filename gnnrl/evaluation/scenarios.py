@@ -42,6 +42,7 @@ from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.onlineboutique import reviewservice
 from gnnrl.sim.scenario import Scenario, TopologyEvent
 from gnnrl.sim.spec import AppSpec, CallSpec, load_app_spec
+from gnnrl.sim.timing import TimingConfig
 from gnnrl.sim.trace_io import (
     BUILTIN_TRACES,
     TraceError,
@@ -243,7 +244,7 @@ class EvalScenario:
 
     def sim_config(self, base: SimConfig | None = None) -> SimConfig:
         """``base`` with this scenario's ``timing`` (`gnnrl.sim.timing` preset name)."""
-        return dataclasses.replace(base or SimConfig(), timing=self.timing)
+        return dataclasses.replace(base or SimConfig(), timing=TimingConfig.preset(self.timing))
 
     def sim_trace(self, work_dir: str | Path, interval_s: float = CONTROL_INTERVAL_S) -> str:
         """The simulator's trace spec: a kind, a compressed copy written under ``work_dir``,
@@ -309,7 +310,7 @@ def topology_events(app: AppSpec, topology: str, steps: int) -> tuple[TopologyEv
         if svc.name in app.services:
             raise ConfigError(f"topology 'add': {svc.name} already exists in {app.name}")
         if "productcatalogservice" not in app.services:
-            caller = max((s for s in app.services if s != app.entry), key=load.get,
+            caller = max((s for s in app.services if s != app.entry), key=load.__getitem__,
                          default=app.entry)
             calls = [CallSpec(caller, svc.name, 0.5)]
         return (TopologyEvent(step=steps // 3, kind="add", service=svc, calls=tuple(calls)),)
@@ -320,7 +321,7 @@ def topology_events(app: AppSpec, topology: str, steps: int) -> tuple[TopologyEv
         leaves = [s for s in app.services if s not in callers and s != app.entry]
         if not leaves:
             raise ConfigError(f"topology 'remove': {app.name} has no removable leaf service")
-        victim = min(leaves, key=load.get)
+        victim = min(leaves, key=load.__getitem__)
     return (TopologyEvent(step=steps // 2, kind="remove", service_name=victim),)
 
 

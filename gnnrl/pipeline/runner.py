@@ -308,7 +308,7 @@ def quiet_kfp(progress: Callable[[str], None]) -> Iterator[_KfpOutputFilter]:
     output is written to stderr before the error goes on."""
     out = _KfpOutputFilter(progress)
     saved = sys.stdout, sys.stderr
-    sys.stdout = sys.stderr = out  # type: ignore[assignment]
+    sys.stdout = sys.stderr = out
     try:
         yield out
     except BaseException:

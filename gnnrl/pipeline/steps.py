@@ -365,7 +365,7 @@ def evaluate_step(
     per_policy = (
         summary.groupby("policy")[["slo_violation_rate", "replica_hours"]].mean().reset_index()
     )
-    rows = per_policy.to_dict("records")
+    rows = [{str(k): v for k, v in r.items()} for r in per_policy.to_dict("records")]
     log_evaluation(uri, "evaluate", rows, out, params={"suite": suite, "seeds": seeds,
                                                         "best": best,
                                                         "champion_version": champion_version})

@@ -53,7 +53,7 @@ NUM_MOVES = 15  # docs/architecture.md, Contracts
 def _load_policy(model_dir: str | os.PathLike[str]) -> Any:
     from gnnrl.core.agents.ppo_gnn import PPO_GNN
 
-    return PPO_GNN.load(model_dir)
+    return PPO_GNN.load(Path(model_dir))
 
 
 def _reset_policy(policy: Any) -> None:

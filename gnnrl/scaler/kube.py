@@ -131,13 +131,7 @@ class KubeCluster:
             if pod.metadata.deletion_timestamp is not None or pod.status.phase in (
                     "Failed", "Succeeded"):
                 continue
-            request: float | None = 0.0
-            for c in pod.spec.containers:
-                req = (c.resources.requests or {}) if c.resources else {}
-                if "cpu" not in req:
-                    request = None  # calculatePodRequests: "missing request for cpu"
-                    break
-                request += cpu_millicores(req["cpu"])
+            request = _cpu_request_m(pod)
             name = pod.metadata.name
             pending = pod.status.phase == "Pending"
             cond = next((c for c in (pod.status.conditions or []) if c.type == "Ready"), None)
@@ -185,6 +179,18 @@ def go_duration_s(text: Any) -> float:
     if not parts or "".join(n + u for n, u in parts) != str(text):
         raise ValueError(f"not a duration: {text!r}")
     return sum(float(n) * _GO_UNITS[u] for n, u in parts)
+
+
+def _cpu_request_m(pod: Any) -> float | None:
+    """A pod's CPU request, millicores: the sum over its containers; None when one of them
+    has none (calculatePodRequests: "missing request for cpu")."""
+    total = 0.0
+    for c in pod.spec.containers:
+        req = (c.resources.requests or {}) if c.resources else {}
+        if "cpu" not in req:
+            return None
+        total += cpu_millicores(req["cpu"])
+    return total
 
 
 def _epoch(value: Any) -> float | None:

@@ -164,8 +164,9 @@ def build_observation(state: ClusterState, space: DynamicGraphSpace,
     Raises:
         TooManyServicesError: more services or edges than slots (never truncated, C6).
     """
-    return cv.build_observation(cluster_view(state, cfg), space,
-                                cfg.hpa.target_utilization)
+    target = cfg.hpa.target_utilization
+    assert target is not None  # ScalerConfig refuses an HPA config without a CPU target
+    return cv.build_observation(cluster_view(state, cfg), space, target)
 
 
 def check_observation(obs: Mapping[str, Any], feature_max: Sequence[float]) -> str | None:

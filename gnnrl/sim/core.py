@@ -219,8 +219,8 @@ class BatchedSim:
         else:
             self.pipeline_shift = 1
             self.K = max(1, math.ceil(self.startup.max() / dt) + 1)
-            j = np.arange(self.K)
-            remaining = self.startup[:, None] - j[None, :] * dt  # (S, K) s left at step start
+            slot = np.arange(self.K)
+            remaining = self.startup[:, None] - slot[None, :] * dt  # (S, K) s left at step start
         # (K, S): share of the step a pod in slot k serves; Ready by the step's end
         self.pending_frac = np.ascontiguousarray(np.clip((dt - remaining) / dt, 0.0, 1.0).T)
         self.pending_done = np.ascontiguousarray((remaining <= dt).T)
@@ -409,7 +409,7 @@ class BatchedSim:
         return lam
 
     def _serve(self, entry: np.ndarray, cap_t: np.ndarray, act_t: np.ndarray | None,
-               backlog_t: np.ndarray, all_active: bool
+               backlog_t: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Offered and served req/s, backlog at the end of the step and dropped requests.
 
@@ -431,7 +431,7 @@ class BatchedSim:
                 x = self._p_in_t[k] @ served[:lv.start]
                 if self._entry_in[k]:
                     x = self._entry_lv[k] * entry + x
-            if all_active:  # x * 1.0 == x
+            if act_t is None:  # all active: x * 1.0 == x
                 lam[lv] = x
             else:
                 np.multiply(x, act_t[lv], out=lam[lv])
@@ -451,7 +451,7 @@ class BatchedSim:
 
     def _latency(self, lam: np.ndarray, eff: np.ndarray, cap_t: np.ndarray,
                  backlog_start: np.ndarray, backlog_end: np.ndarray, dropped: np.ndarray,
-                 act_t: np.ndarray | None, all_active: bool
+                 act_t: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(p95 s, mean s, error rate) per service including its callees.
 
@@ -496,7 +496,7 @@ class BatchedSim:
         act_rows = None if act_t is None else act_t[:, None, :]
         for k in range(len(self.levels) - 2, -1, -1):
             lv = self.levels[k]
-            callees = tot[lv.stop:] if all_active else tot[lv.stop:] * act_rows[lv.stop:]
+            callees = tot[lv.stop:] if act_rows is None else tot[lv.stop:] * act_rows[lv.stop:]
             callees = callees.reshape(S - lv.stop, 4 * N)
             tot[lv] += (self._p_out[k] @ callees).reshape(lv.stop - lv.start, 4, N)
         p95_s = tot[:, 0] + gamma_p95(tot[:, 1], tot[:, 2])
@@ -504,7 +504,7 @@ class BatchedSim:
         err_rate = None
         if any_drop:
             fail = -np.expm1(tot[:, 3])
-            failed = fail > 0 if all_active else (act_t > 0) & (fail > 0)
+            failed = fail > 0 if act_t is None else (act_t > 0) & (fail > 0)
             err_rate = np.where(failed, np.minimum(fail, 1.0), 0.0)
         return p95_s, mean_s, err_rate
 
@@ -620,11 +620,10 @@ class BatchedSim:
         act_t = None if act_f is None else np.ascontiguousarray(act_f.T)
         backlog_t = np.ascontiguousarray(self.backlog.T)
         cap_t = eff_t * self._cap_sn  # req/s
-        lam_t, served_t, backlog_end_t, dropped_t = self._serve(entry, cap_t, act_t, backlog_t,
-                                                                all_active)
+        lam_t, served_t, backlog_end_t, dropped_t = self._serve(entry, cap_t, act_t, backlog_t)
         self.backlog = backlog_end_t.T  # (N, S) view; its .T is contiguous next step
         p95_t, mean_t, err_t = self._latency(lam_t, eff_t, cap_t, backlog_t, backlog_end_t,
-                                             dropped_t, act_t, all_active)
+                                             dropped_t, act_t)
         lam = np.ascontiguousarray(lam_t.T)
         served = np.ascontiguousarray(served_t.T)
         p95_ms = np.multiply(p95_t.T, 1000.0, out=np.empty((N, S)))
@@ -644,7 +643,7 @@ class BatchedSim:
             cpu_m *= noise
             mem_mi *= noise
         # calls go to active callees only: per caller, sum over active d of P[s, d] (x size)
-        if all_active:
+        if act_f is None:  # all active
             calls, resp_kb, req_kb = self._to_callees_all  # constant (N, S) each
         else:
             to_callees = act_f @ self._p_cat  # (N, 3S): calls, response kbit, request kbit
@@ -657,7 +656,7 @@ class BatchedSim:
 
         # ---- edges
         src, dst = self.edge_src, self.edge_dst
-        if all_active:  # every edge is on: multiplying by 1.0 is a no-op
+        if act_f is None:  # every edge is on: multiplying by 1.0 is a no-op
             edge_qps = served.take(src, axis=1)
             edge_qps *= self._edge_p
             edge_p95 = p95_ms.take(dst, axis=1)
@@ -669,7 +668,7 @@ class BatchedSim:
             edge_p95 = p95_ms.take(dst, axis=1) * edge_on
             edge_err = err_rate.take(dst, axis=1) * edge_on
             edge_mtls = self.edge_mtls_vec * edge_on
-        if not all_active:
+        if act_f is not None:
             p95_ms *= act_f  # after the edges read the callees' unmasked values
             mean_ms *= act_f
 

@@ -119,8 +119,8 @@ class GeneratorConfig(JsonConfig):
     startup_s: tuple[float, float] = (5.0, 60.0)
 
     def __post_init__(self) -> None:
-        self.slo_factor = tuple(float(x) for x in self.slo_factor)
-        self.startup_s = tuple(float(x) for x in self.startup_s)
+        self.slo_factor = _float_pair("slo_factor", self.slo_factor)
+        self.startup_s = _float_pair("startup_s", self.startup_s)
         if not 2 <= self.min_services <= self.max_services:
             raise ConfigError(f"min_services: must be within 2..max_services, got "
                               f"{self.min_services} (max_services {self.max_services})")
@@ -143,6 +143,14 @@ class GeneratorConfig(JsonConfig):
         if not 0 <= lo <= hi:
             raise ConfigError(f"startup_s: must be (low, high) with 0 <= low <= high, "
                               f"got {self.startup_s}")
+
+
+def _float_pair(name: str, value: tuple[float, float]) -> tuple[float, float]:
+    """A (low, high) config pair as floats; ConfigError naming the field if not a pair."""
+    pair = tuple(float(x) for x in value)
+    if len(pair) != 2:
+        raise ConfigError(f"{name}: must be (low, high), got {value}")
+    return pair[0], pair[1]
 
 
 def model_latency_ms(app: AppSpec, entry_rps: float = 0.0,

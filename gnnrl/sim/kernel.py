@@ -33,6 +33,7 @@ so a new process loads it instead of compiling.
 from __future__ import annotations
 
 import math
+from typing import Literal, TypedDict
 
 import numba
 import numpy as np
@@ -69,7 +70,12 @@ TILED_FROM = (CAP, ST_S, IDLE_M, CPU_PER_REQ, MEM_BASE, MEM_PER_RPS)
 # Kernels use error_model="numpy": a division by zero gives inf instead of raising (every
 # divisor here is guarded or positive), so the per-service loops stay free of branches to
 # exception handlers and LLVM vectorises them.
-_JIT = {"cache": True, "error_model": "numpy"}
+class _JitOptions(TypedDict):
+    cache: bool
+    error_model: Literal["python", "numpy"]
+
+
+_JIT: _JitOptions = {"cache": True, "error_model": "numpy"}
 
 
 @numba.njit(inline="always", **_JIT)

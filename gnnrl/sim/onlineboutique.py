@@ -19,7 +19,7 @@ documented in docs/simulator.md; `gnnrl calibrate` replaces them with your clust
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 
 from gnnrl.sim.spec import AppSpec, CallSpec, ServiceSpec, validate_app_spec
 
@@ -79,7 +79,7 @@ def derive_calls() -> dict[tuple[str, str], float]:
     Frontend edges: calls per *frontend request*, averaged over the locust task mix.
     Downstream edges: calls per request the caller serves.
     """
-    calls: Counter[str] = Counter()
+    calls: defaultdict[str, float] = defaultdict(float)
     requests = 0.0
     for task, weight in TASK_WEIGHTS.items():
         for handler in TASK_REQUESTS[task]:

@@ -42,7 +42,7 @@ delays are assumptions documented in docs/simulator.md ("socialNetwork");
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 
 from gnnrl.sim.spec import AppSpec, CallSpec, ServiceSpec, validate_app_spec
 
@@ -132,8 +132,8 @@ DROPPED: dict[str, str] = {
 }
 
 
-def _walk(op: str, weight: float, served: Counter[str], edges: Counter[tuple[str, str]]
-          ) -> None:
+def _walk(op: str, weight: float, served: defaultdict[str, float],
+          edges: defaultdict[tuple[str, str], float]) -> None:
     svc, calls = OPERATIONS[op]
     served[svc] += weight
     for callee, n in calls:
@@ -149,8 +149,8 @@ def derive_calls() -> dict[tuple[str, str], float]:
     serving several operations, e.g. home-timeline's reads and writes, gets the mix of
     both). Returns {(caller, callee): calls per caller request}.
     """
-    served: Counter[str] = Counter()
-    edges: Counter[tuple[str, str]] = Counter()
+    served: defaultdict[str, float] = defaultdict(float)
+    edges: defaultdict[tuple[str, str], float] = defaultdict(float)
     for request, share in REQUEST_MIX.items():
         _walk(f"http.{request}", share, served, edges)
     return {(src, dst): round(n / served[src], 6) for (src, dst), n in sorted(edges.items())}

@@ -76,7 +76,9 @@ class ServiceSpec:
     @property
     def cpu_per_request_m(self) -> float:
         """Millicore-seconds of CPU one request costs (the saturated pod uses its limit)."""
-        return (float(self.cpu_limit_m) - float(self.idle_cpu_m)) / self.capacity_rps
+        limit, idle = self.cpu_limit_m, self.idle_cpu_m
+        assert limit is not None and idle is not None  # filled in by __post_init__
+        return (float(limit) - float(idle)) / self.capacity_rps
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -186,6 +188,7 @@ def _parse_service(name: str, raw: Any) -> ServiceSpec:
                            f"{spec.max_replicas}")
     if spec.max_replicas < 1:
         raise AppSpecError(f"{path}.max_replicas: must be >= 1")
+    assert spec.cpu_limit_m is not None and spec.idle_cpu_m is not None  # __post_init__
     if float(spec.cpu_limit_m) <= float(spec.idle_cpu_m):
         raise AppSpecError(f"{path}.cpu_limit_m: must exceed idle_cpu_m")
     return spec

@@ -120,7 +120,8 @@ class TimingConfig(JsonConfig):
             return NotImplemented
         return dataclasses.astuple(self) == dataclasses.astuple(other)
 
-    __hash__ = None  # mutable, like every dataclass with eq
+    # no __hash__: a class that defines __eq__ gets __hash__ = None, so instances are
+    # unhashable (mutable, like every dataclass with eq)
 
     @classmethod
     def preset(cls, name: str) -> TimingConfig:

@@ -193,14 +193,15 @@ def _read_trace_cached(path_text: str, mtime_ns: int, size: int) -> RawTrace:
     if (frame["v"] < 0).any():
         raise TraceError(f"{path}: column {fmt.value}: values must be >= 0")
     # duplicates: counts of one bucket add up, rates of one instant average
-    frame = frame.groupby("t", sort=True)["v"].agg(
+    per_t = frame.groupby("t", sort=True)["v"].agg(
         "sum" if fmt.value_kind == "count" else "mean")
     if fmt.time_kind == "datetime":
-        origin = pd.Timestamp(frame.index[0])
-        t_s = (frame.index - origin).total_seconds().to_numpy(float)
+        t_idx = pd.DatetimeIndex(per_t.index)
+        origin = pd.Timestamp(t_idx[0])
+        t_s = (t_idx - origin).total_seconds().to_numpy(float)
     else:
         origin = None
-        t_s = frame.index.to_numpy(float) - float(frame.index[0])
+        t_s = per_t.index.to_numpy(float) - float(per_t.index[0])
     steps = np.diff(t_s)
     if len(steps):
         bucket_s = float(np.median(steps))
@@ -209,7 +210,7 @@ def _read_trace_cached(path_text: str, mtime_ns: int, size: int) -> RawTrace:
     else:
         raise TraceError(f"{path}: one row: the bucket width of a count trace cannot be "
                          "inferred")
-    v = frame.to_numpy(float)
+    v = per_t.to_numpy(float)
     rps = v / bucket_s if fmt.value_kind == "count" else v
     return RawTrace(str(path), fmt.header, t_s, rps, bucket_s, origin)
 

@@ -68,7 +68,7 @@ import datetime
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -89,7 +89,7 @@ _ERR_KEYS = {"http": ("http4xx", "http5xx", "httpNoResponse"),
              "grpc": ("grpcErr", "grpcNoResponse")}
 _PCT_ERR = {"http": "httpPercentErr", "grpc": "grpcPercentErr"}
 #: The snapshot's string dtype, resolved once (resolving "string" per call is slow).
-_STRING = pd.Series(dtype="string").dtype
+_STRING = cast(pd.StringDtype, pd.Series(dtype="string").dtype)
 #: Column labels, built once; each frame gets a cheap view (`Index.view`), so renaming one
 #: frame's columns can never rename another's.
 _NODE_INDEX = pd.Index(list(NODE_COLUMNS))
@@ -391,14 +391,14 @@ def _aggregate_edges(rows: list[tuple[str, str, str, float, float, float, float]
         acc[3] += mtls * w
         acc[4] += w
     keys = list(merged)
-    acc = np.array(list(merged.values()), dtype=float).reshape(len(keys), 5).T
-    _check_finite(acc[[0, 2, 3, 4]], ("qps", "err_rate weight", "mtls weight", "qps weight"),
+    sums = np.array(list(merged.values()), dtype=float).reshape(len(keys), 5).T
+    _check_finite(sums[[0, 2, 3, 4]], ("qps", "err_rate weight", "mtls weight", "qps weight"),
                   keys)
     floats = np.empty((4, len(keys)))
-    floats[0] = acc[0]                    # qps
-    floats[1] = acc[1]                    # p95_ms
-    np.divide(acc[2], acc[4], out=floats[2])    # err_rate (qps-weighted mean)
-    np.divide(acc[3], acc[4], out=floats[3])    # mtls (qps-weighted mean)
+    floats[0] = sums[0]                    # qps
+    floats[1] = sums[1]                    # p95_ms
+    np.divide(sums[2], sums[4], out=floats[2])    # err_rate (qps-weighted mean)
+    np.divide(sums[3], sums[4], out=floats[3])    # mtls (qps-weighted mean)
     return _frame(_EDGE_INDEX, [[k[0] for k in keys], [k[1] for k in keys],
                                 [k[2] for k in keys]], floats)
 

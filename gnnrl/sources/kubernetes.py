@@ -249,7 +249,7 @@ class KubernetesSource:
                     {"metrics_unavailable": 1})
         for i, item in enumerate(metrics.get("items") or []):
             pod_name = (item.get("metadata") or {}).get("name")
-            dep_name = owner.get(pod_name)
+            dep_name = None if pod_name is None else owner.get(pod_name)
             if dep_name is None:
                 continue
             for c in item.get("containers") or []:

@@ -9,7 +9,7 @@ default: the arg-max move of every service, for serving).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class GNNRLPolicy:
 
     @classmethod
     def load(cls, path: str | Path | None = None, deterministic: bool = True,
-             name: str = "gnnrl") -> GNNRLPolicy:
+             name: str = "gnnrl") -> Self:
         """Load a saved model folder (default: the shipped model, `DEFAULT_MODEL_DIR`).
 
         See `PPO_GNN.load` for the errors raised.

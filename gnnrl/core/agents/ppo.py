@@ -14,7 +14,7 @@ boundary; a terminated step bootstraps nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,7 +113,10 @@ class Batch:
         return int(self.actions.shape[0])
 
     def take(self, idx: Tensor) -> Batch:
-        mem = None if self.memory is None else tuple(m[idx] for m in self.memory)
+        mem = None
+        if self.memory is not None:
+            m0, m1, m2 = self.memory
+            mem = (m0[idx], m1[idx], m2[idx])
         return Batch({k: v[idx] for k, v in self.obs.items()}, mem, self.actions[idx],
                      self.logp[idx], self.values[idx], self.advantages[idx],
                      self.returns[idx])
@@ -241,7 +244,7 @@ def _check_finite(loss: Tensor, parts: dict[str, Tensor], epoch: int) -> None:
         )
 
 
-def _all_reduce(shard: GradientShard, params: list[Tensor], loss: Tensor,
+def _all_reduce(shard: GradientShard, params: Sequence[Tensor], loss: Tensor,
                 parts: dict[str, Tensor]) -> Tensor:
     """Sum gradients, loss and statistics over the processes (one message); returns the
     whole minibatch's loss and rewrites ``parts`` in place with the sums."""

@@ -33,7 +33,7 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -162,12 +162,12 @@ class PolicyHead(nn.Module):
     def __init__(self, hidden_dim: int, num_moves: int = 15, global_dim: int = GLOBAL_DIM):
         super().__init__()
         gain = float(np.sqrt(2.0))
+        out = _ortho(nn.Linear(hidden_dim, num_moves), 0.01)
         self.actor = nn.Sequential(
-            _ortho(nn.Linear(2 * hidden_dim + global_dim, hidden_dim), gain), nn.Tanh(),
-            _ortho(nn.Linear(hidden_dim, num_moves), 0.01),
+            _ortho(nn.Linear(2 * hidden_dim + global_dim, hidden_dim), gain), nn.Tanh(), out,
         )
         with torch.no_grad():
-            self.actor[-1].bias.copy_(move_prior(num_moves))
+            out.bias.copy_(move_prior(num_moves))
         self.critic = nn.Sequential(
             _ortho(nn.Linear(hidden_dim + global_dim, hidden_dim), gain), nn.Tanh(),
             _ortho(nn.Linear(hidden_dim, 1), 1.0),
@@ -178,7 +178,7 @@ class PolicyHead(nn.Module):
         # the graph part once per graph instead of once per node (same parameters, so
         # saved models load unchanged; equal up to float rounding of the split sum).
         ctx = torch.cat([g, glob], dim=-1)
-        first = self.actor[0]
+        first = cast(nn.Linear, self.actor[0])  # as built in __init__
         w_node, w_ctx = first.weight.split([h.shape[-1], ctx.shape[-1]], 1)
         z = F.linear(h, w_node) + F.linear(ctx, w_ctx, first.bias).unsqueeze(1)
         return self.actor[2](self.actor[1](z)), self.critic(ctx).squeeze(-1)
@@ -335,7 +335,7 @@ class PPO_GNN(nn.Module):
                                       slots)
             rows = used[graph.rows]
         topo = _Topology(used, slots, active, graph, rows, pool_masks(active))
-        if cache is not None:
+        if cache is not None and key is not None:  # key: set with the cache above
             if len(cache) >= _TOPOLOGY_CACHE_SIZE:
                 cache.pop(next(iter(cache)))
             cache[key] = topo
@@ -347,6 +347,7 @@ class PPO_GNN(nn.Module):
         """Node embeddings ``(B, k, H)`` and post-step memory on dense per-graph incidence
         matrices (`gnnrl.encoders.dense_graph`)."""
         graph = topo.graph
+        assert graph is not None  # a dense topology carries its graph
         edge_feats = self.scaler.edge(t["edge_df"][:, topo.rows])  # (B, Ec, EDGE_DIM - 1)
         msg_attr = message_edge_attr(edge_feats)
         proj = self._projections()
@@ -463,6 +464,8 @@ class PPO_GNN(nn.Module):
         h = self.gnn(x, graph, edge_attr)
         active = b.active.to(h.dtype)
         if self.tgn is not None and b.memory is not None:
+            # prepare_update sets the events together with the memory
+            assert b.has_event is not None and b.event is not None and b.event_dt is not None
             mem = self.tgn.memory_update_events(b.memory, b.has_event, b.event, b.event_dt)
             mem = mem * active.unsqueeze(-1)
             h = h + self.tgn.embed(mem, x, graph, edge_attr)

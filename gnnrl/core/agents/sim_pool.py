@@ -45,7 +45,7 @@ class SimPool(BatchedEnvPool):
 
     def noise_state(self) -> dict[str, Any]:
         """The simulator's noise generator state (a JSON-serialisable dict)."""
-        return self.sim.rng.bit_generator.state
+        return dict(self.sim.rng.bit_generator.state)
 
     def set_noise_state(self, state: dict[str, Any]) -> None:
         """Restore a state from `noise_state` (raises ValueError if it does not fit)."""

@@ -545,7 +545,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
             bank.update_node_mapping(info["slot_names"], i)
         buf = RolloutBuffer(cfg.num_steps, cfg.num_envs, config.policy.max_nodes,
                             config.policy.tgn.memory_dim, tr.device)
-        stats = {"ep_return": np.zeros(cfg.num_envs), "returns": [], "slo": [], "cost": []}
+        stats: dict[str, Any] = {"ep_return": np.zeros(cfg.num_envs), "returns": [], "slo": [],
+                                 "cost": []}
         done_here = 0
         while tr.update < cfg.num_updates:
             if stop_after_updates is not None and done_here >= stop_after_updates:

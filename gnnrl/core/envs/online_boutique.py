@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -96,7 +96,8 @@ class OnlineBoutique(gym.Env):
     error, cost and ``entry_rps`` numbers and the reward stay the truth.
     """
 
-    metadata: ClassVar[dict] = {"render_modes": ["ansi"]}
+    # declared as gymnasium's Env declares it (not a ClassVar there, so not one here)
+    metadata: dict[str, Any] = {"render_modes": ["ansi"]}  # noqa: RUF012
 
     def __init__(
         self,
@@ -272,10 +273,10 @@ class OnlineBoutique(gym.Env):
             # info's per-slot block: constant rows filled once; the dynamic rows come from
             # one concatenated (len(_DYNAMIC) * S,) vector through flat indices
             block = np.zeros((len(_PER_SLOT), n))
-            for key, values in (("cpu_request_m", sim.cpu_request),
-                                ("min_replicas", sim.min_replicas),
-                                ("max_replicas", sim.max_replicas)):
-                block[_PER_SLOT.index(key), slots] = values[mapped]
+            for column, values in (("cpu_request_m", sim.cpu_request),
+                                   ("min_replicas", sim.min_replicas),
+                                   ("max_replicas", sim.max_replicas)):
+                block[_PER_SLOT.index(column), slots] = values[mapped]
             S = sim.num_services
             dyn_rows = np.array([_PER_SLOT.index(k) for k in _DYNAMIC])
             self._topo = _Topology(
@@ -478,6 +479,7 @@ class OnlineBoutique(gym.Env):
         how many were replaced."""
         moves = np.minimum(np.maximum(action, 0), NUM_MOVES - 1)
         bad = action != moves
+        assert self._obs is not None, "call reset() first"
         # the mask is service-major (slot * 15 + move): one gather finds each slot's entry
         bad |= self._obs["invalid_action_mask"].take(self._move_base + moves) != 0
         moves[bad] = 0

@@ -30,7 +30,7 @@ from gnnrl.core.envs.observation import (
 )
 from gnnrl.core.envs.online_boutique import LOOKAHEAD
 from gnnrl.core.envs.reward import RewardConfig, reward
-from gnnrl.sim.core import BatchedSim, SimConfig
+from gnnrl.sim.core import BatchedSim, SimConfig, StepMetrics
 from gnnrl.sim.scenario import Scenario, TopologyEvent
 from gnnrl.sim.spec import AppSpec, load_app_spec
 from gnnrl.sim.traces import trace_from_spec
@@ -96,9 +96,9 @@ class BatchedEnvPool:
         self.steps_in_episode = np.zeros(B, np.int64)
         self.scenario_of: list[Scenario] = [self.scenarios[0]] * B
         self.cost_min = np.ones(B)
-        self.m = None
+        self.m: StepMetrics | None = None
         #: what the policies read: `m` through the delay lines of the cluster timing
-        self.seen = None
+        self.seen: StepMetrics | None = None
         timing = self.sim_config.timing
         self._lag = (MetricsLag(timing, self.sim_config.interval_s, B)
                      if timing.lags_cpu or timing.lags_rates else None)
@@ -211,6 +211,7 @@ class BatchedEnvPool:
         """info dicts of `copies` (same keys and values as one `OnlineBoutique` per copy
         would give for them; computed with one set of numpy calls for all copies)."""
         m, sim = self.m, self.sim
+        assert m is not None, "call reset() first"
         B, n = self.num_envs, self.graph_config.max_nodes
         cost = np.add.reduce(m.replicas * sim.cpu_request * m.active, axis=1) / 1000.0
         mapped = self.slot_idx >= 0
@@ -296,7 +297,7 @@ class BatchedEnvPool:
         final_infos: list[dict | None] = [None] * B
         done = np.nonzero(trunc)[0]
         if len(done):
-            for i in done:
+            for i in done.tolist():
                 finals[i] = {k: v[i].copy() for k, v in self.obs.items()}
                 final_infos[i] = infos[i]
                 self._reset_one(int(i))
