@@ -3,9 +3,10 @@
 ``tests/fixtures/default_model_reference.npz`` holds 40 observations of one OnlineBoutique
 episode with topology changes (flash trace, 300 req/s, "churn": a service added, two
 removed), their slot names, and what the shipped model (gnnrl/assets/models/default)
-produced for them. First recorded with the code of commit 2542965, before the speed work of
-issue #3, which this test then held to atol 1e-5; re-recorded when the headroom-DAgger
-model replaced the HPA-imitation one (same code, new weights and hold_margin):
+produced for them. First recorded before the policy's speed work, which this test then held
+to atol 1e-5; re-recorded when a new model was shipped (the headroom-DAgger model; then the
+same recipe retrained on the one observation builder, which shows TCP-level calls without
+request numbers, as a mesh does):
 
 * the per-step move probabilities, value and post-step TGN memory of the sequential
   (memory-carrying) forward pass, as the scaler and evaluation run it;
