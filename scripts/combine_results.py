@@ -1,13 +1,15 @@
 """Merge a re-run of some policies into an earlier evaluation of the same suite.
 
-Use: python scripts/combine_results.py BASE_DIR NEW_DIR OUT_DIR
+Use: python scripts/combine_results.py BASE_DIR NEW_DIR OUT_DIR [SUITE [COMMAND]]
 
 Every row of ``NEW_DIR/summary.csv`` replaces the rows of the same policy in
 ``BASE_DIR/summary.csv`` (same suite, scenarios and seeds: `gnnrl evaluate` is
 deterministic per policy x scenario x seed, so rows of separate runs are interchangeable);
 ``OUT_DIR`` receives the merged ``summary.csv``, ``frontier.csv``, ``matched.csv`` and the
-frontier plot. This is how the results of a retrained model are folded into an evaluation
-of the baselines without re-running the baselines.
+frontier plot; with ``SUITE`` (its name, `gnnrl.evaluation.scenarios.get_suite`) and the
+per-step tables of both runs, also ``results.md``, ``report.html`` and every plot, with
+``COMMAND`` as the command that reproduces the whole table. This is how the results of a
+retrained model are folded into an evaluation of the baselines without re-running them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,17 @@ from gnnrl.evaluation.report import plot_frontier
 KEYS = ["scenario", "seed"]
 
 
-def combine(base_dir: Path, new_dir: Path, out_dir: Path) -> pd.DataFrame:
+def _merged_parquet(base_dir: Path, new_dir: Path, name: str, replaced: set[str]
+                    ) -> pd.DataFrame | None:
+    if not ((base_dir / name).is_file() and (new_dir / name).is_file()):
+        return None
+    base, new = pd.read_parquet(base_dir / name), pd.read_parquet(new_dir / name)
+    return pd.concat([base[~base["policy"].isin(replaced)], new[new["policy"].isin(replaced)]],
+                     ignore_index=True)
+
+
+def combine(base_dir: Path, new_dir: Path, out_dir: Path, suite: str | None = None,
+            command: str | None = None) -> pd.DataFrame:
     base = pd.read_csv(base_dir / "summary.csv")
     new = pd.read_csv(new_dir / "summary.csv")
     replaced = set(new["policy"]) - {"oracle"}  # the oracle runs in every evaluation
@@ -40,10 +52,30 @@ def combine(base_dir: Path, new_dir: Path, out_dir: Path) -> pd.DataFrame:
     atomic_write_text(out_dir / "matched.csv", matched_table(merged).to_csv(index=False))
     (out_dir / "plots").mkdir(exist_ok=True)
     atomic_write_bytes(out_dir / "plots" / "frontier.png", plot_frontier(merged))
+    steps = _merged_parquet(base_dir, new_dir, "steps.parquet", replaced)
+    services = _merged_parquet(base_dir, new_dir, "services.parquet", replaced)
+    if suite and steps is not None and services is not None:
+        from gnnrl.evaluation.report import write_report
+        from gnnrl.evaluation.scenarios import get_suite
+        from gnnrl.sim.spec import load_app_spec
+
+        sweep = sorted({int(p.split("-")[1]) for p in merged["policy"]
+                        if p.startswith("hpa-") and p.split("-")[1].isdigit()})
+        words = (command or "").split()
+        curves = []  # the command's --learning-curves files, charted again
+        if "--learning-curves" in words:
+            for word in words[words.index("--learning-curves") + 1:]:
+                if word.startswith("--"):
+                    break
+                curves.append(word)
+        write_report(out_dir, merged, steps, services, load_app_spec("onlineboutique"),
+                     get_suite(suite), hpa_sweep=sweep, command=command,
+                     learning_curves=curves, matched=matched_table(merged))
     return merged
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5, 6):
         raise SystemExit(__doc__)
-    combine(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))
+    combine(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]),
+            *(sys.argv[4:6] if len(sys.argv) > 4 else ()))
