@@ -46,7 +46,7 @@ from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.agents.rollout import EnvPool
 from gnnrl.core.agents.train import TrainConfig, train
 from gnnrl.encoders.features import GLOBAL_DIM, NODE_DIM
-from gnnrl.encoders.observation import make_observation
+from gnnrl.testing.observation import make_observation
 
 
 class MLPReference(PPO_GNN):

@@ -17,7 +17,7 @@ from gnnrl.core.agents.ppo import (
 )
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.encoders.graph_batch import obs_to_tensors
-from gnnrl.encoders.observation import make_observation, stack_observations
+from gnnrl.testing.observation import make_observation, stack_observations
 
 # rewards [1, 2, 3], values [0.5, 1, 1.5], V(after last step) = 2, gamma = lambda = 0.5.
 # The episode ends at step 1; on truncation V(final obs) = 4 is bootstrapped.

@@ -7,7 +7,7 @@ import torch
 from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.encoders.graph_batch import obs_to_tensors
-from gnnrl.encoders.observation import make_observation, stack_observations
+from gnnrl.testing.observation import make_observation, stack_observations
 
 NODES = [[2, 3, 150, 100, 50, 80], [1, 1, 40, 60, 30, 0], [3, 2, 200, 120, 80, 40]]
 EDGES = [(0, 1, 30, 20, 0.0, 1.0), (0, 2, 50, 40, 0.01, 1.0)]

@@ -9,7 +9,7 @@ import torch
 from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.encoders.graph_batch import build_graph_batch, masked_pool, obs_to_tensors
-from gnnrl.encoders.observation import make_observation, stack_observations
+from gnnrl.testing.observation import make_observation, stack_observations
 
 NODES = [
     [2, 3, 150, 100, 50, 80],

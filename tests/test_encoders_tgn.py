@@ -7,7 +7,7 @@ import torch
 from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.encoders.graph_batch import build_graph_batch, obs_to_tensors
-from gnnrl.encoders.observation import make_observation, stack_observations
+from gnnrl.testing.observation import make_observation, stack_observations
 from gnnrl.encoders.tgn_encoder import RAW_MSG_DIM, DynamicTGNEncoder, MemoryBank
 
 NODES = [[2, 3, 150, 100, 50, 80], [1, 1, 40, 60, 30, 0],

@@ -28,7 +28,7 @@ from gnnrl.sources.errors import (
     SourceUnavailable,
     TooManyServices,
 )
-from gnnrl.sources.istio_exporter import (
+from gnnrl.testing.istio_exporter import (
     ISTIO_DURATION_BUCKETS_MS,
     EdgeTraffic,
     IstioExporter,
@@ -36,7 +36,7 @@ from gnnrl.sources.istio_exporter import (
     lognormal_cdf,
 )
 from gnnrl.sources.prometheus import PrometheusSource, build_snapshot, pod_workload
-from gnnrl.sources.sim_driver import SimDriver
+from gnnrl.testing.sim_driver import SimDriver
 
 NS = "shop"
 WINDOW_S = 5

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
-from gnnrl.encoders.observation import make_observation
+from gnnrl.testing.observation import make_observation
 
 TINY_APP = {
     "name": "tiny", "entry": "web", "slo_p95_ms": 150,

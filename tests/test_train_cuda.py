@@ -8,7 +8,7 @@ import torch
 from gnnrl.core.agents.checkpoint import latest_checkpoint
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.agents.train import train
-from gnnrl.encoders.observation import make_observation
+from gnnrl.testing.observation import make_observation
 from tests.test_train_loop import _config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

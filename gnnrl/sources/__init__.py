@@ -4,7 +4,7 @@
 * `gnnrl.sources.prometheus` (`PrometheusSource`): Istio standard metrics + cAdvisor.
 * `gnnrl.sources.kubernetes` (`KubernetesSource`): replicas, pod usage, requests.
 * `gnnrl.sources.errors`: the typed errors every source raises (retry on the type).
-* `gnnrl.sources.istio_exporter` / `sim_driver`: a simulated mesh for Prometheus.
+* `gnnrl.testing.istio_exporter` / `sim_driver`: a simulated mesh for Prometheus.
 
 See docs/sources.md. Submodules are imported explicitly (no heavy imports here).
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from gnnrl.sources.loopback import LoopbackServer
+from gnnrl.testing.loopback import LoopbackServer
 
 
 class LoopbackFake:

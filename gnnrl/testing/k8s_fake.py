@@ -61,7 +61,7 @@ from typing import Any
 
 import kubernetes
 
-from gnnrl.sources.loopback import LoopbackServer
+from gnnrl.testing.loopback import LoopbackServer
 from gnnrl.testing.base import LoopbackFake
 
 #: when every fake pod started (and last changed readiness): hours before the metrics'

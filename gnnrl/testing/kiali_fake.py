@@ -29,7 +29,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from gnnrl.sources.loopback import LoopbackServer
+from gnnrl.testing.loopback import LoopbackServer
 from gnnrl.testing.base import LoopbackFake
 
 

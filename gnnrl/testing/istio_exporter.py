@@ -51,7 +51,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from gnnrl.sources.loopback import LoopbackServer
+from gnnrl.testing.loopback import LoopbackServer
 
 #: Istio's default buckets for istio_request_duration_milliseconds (ms).
 ISTIO_DURATION_BUCKETS_MS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,

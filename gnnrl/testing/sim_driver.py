@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from gnnrl.config import ConfigError
-from gnnrl.sources.istio_exporter import IstioExporter, TrafficModel
+from gnnrl.testing.istio_exporter import IstioExporter, TrafficModel
 
 
 class SimDriver:
