@@ -24,6 +24,22 @@ class UnknownPolicySpec(ConfigError):
     """Not a baseline spec (the caller may know it: e.g. ``gnnrl``)."""
 
 
+def split_label(spec: str) -> tuple[str | None, str]:
+    """``"LABEL=SPEC"`` -> (LABEL, SPEC); (None, spec) without a label.
+
+    Raises:
+        ConfigError: a label with other characters than letters, digits, '_', '.', '-'.
+    """
+    spec = spec.strip()
+    label, eq, rest = spec.partition("=")
+    if not eq:
+        return None, spec
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", label):
+        raise ConfigError(f"policies: bad label {label!r} in {spec!r} (letters, digits, "
+                          "'_', '.', '-')")
+    return label, rest.strip()
+
+
 def make_baseline(spec: str) -> Any:
     """Build the baseline named by ``spec`` (``LABEL=`` prefixes and ``+graph`` included).
 
@@ -31,13 +47,9 @@ def make_baseline(spec: str) -> Any:
         UnknownPolicySpec: not a baseline spec.
         ConfigError: a baseline spec with a bad value (e.g. a percentage outside 1..200).
     """
-    spec = spec.strip()
-    label, eq, rest = spec.partition("=")
-    if eq:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", label):
-            raise ConfigError(f"policies: bad label {label!r} in {spec!r} (letters, digits, "
-                              "'_', '.', '-')")
-        policy = make_baseline(rest)
+    label, spec = split_label(spec)
+    if label:
+        policy = make_baseline(spec)
         policy.name = label
         return policy
     if spec.endswith(GRAPH_SUFFIX):

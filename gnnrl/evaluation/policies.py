@@ -40,7 +40,6 @@ Any spec may be prefixed with ``LABEL=`` to name its row, e.g.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from gnnrl.baselines.specs import (
@@ -48,6 +47,7 @@ from gnnrl.baselines.specs import (
     GRAPH_SUFFIX,
     UnknownPolicySpec,
     make_baseline,
+    split_label,
 )
 from gnnrl.config import ConfigError
 
@@ -60,13 +60,9 @@ def make_policy(spec: str) -> Any:
     Raises:
         ConfigError: unknown spec, or a percentage outside 1..200.
     """
-    spec = spec.strip()
-    label, eq, rest = spec.partition("=")
-    if eq:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", label):
-            raise ConfigError(f"policies: bad label {label!r} in {spec!r} (letters, digits, "
-                              "'_', '.', '-')")
-        policy = make_policy(rest)
+    label, spec = split_label(spec)
+    if label:
+        policy = make_policy(spec)
         policy.name = label
         return policy
     base = spec[: -len(GRAPH_SUFFIX)] if spec.endswith(GRAPH_SUFFIX) else spec
