@@ -54,13 +54,25 @@ def save_checkpoint(root: str | Path, update: int, model: PPO_GNN,
     """
     root = Path(root)
     folder = root / f"update_{update:06d}"
-    if folder.exists():
-        shutil.rmtree(folder)
-    model.save(folder / "model")
+    # written whole under a temporary name, then renamed: a kill at any point leaves either
+    # the previous checkpoint that LATEST names, or this one complete (never LATEST naming a
+    # folder that is being rewritten)
+    tmp = root / f".{folder.name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save(tmp / "model")
     buf = io.BytesIO()
     torch.save(trainer, buf)
-    atomic_write_bytes(folder / "trainer.pt", buf.getvalue())
-    atomic_write_text(folder / "state.json", json.dumps(state, indent=2, sort_keys=True))
+    atomic_write_bytes(tmp / "trainer.pt", buf.getvalue())
+    atomic_write_text(tmp / "state.json", json.dumps(state, indent=2, sort_keys=True))
+    if folder.exists():  # the same update saved again (a resumed run): replace it
+        old = root / f".{folder.name}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+        tmp.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(folder)
     atomic_write_text(root / LATEST, folder.name + "\n")
     done = sorted(p for p in root.glob("update_*") if p.is_dir())
     for old in done[:-keep] if keep > 0 else []:
