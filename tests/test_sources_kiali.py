@@ -392,7 +392,7 @@ def _self_signed(tmp_path: Path) -> tuple[str, str]:
     now = pd.Timestamp.now(tz="UTC").to_pydatetime()
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - pd.Timedelta("1h")).not_valid_after(now + pd.Timedelta("1d"))
+            .not_valid_before(now - pd.Timedelta("1h")).not_valid_after(now + pd.Timedelta("1D"))
             .add_extension(x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                 critical=False)
