@@ -157,28 +157,14 @@ def test_cluster_mode_end_to_end_against_fake_kubernetes_and_kiali(tmp_path):
     """The production wiring: kubeconfig -> the official client -> the fake API server; a
     Kiali server answering the real workload-graph fixture; active mode with leader
     election, Events and the metrics port."""
-    import http.server
-    import threading
-
     import yaml
     from scaler_support import fast_fake, usage_for
 
+    from gnnrl.testing.kiali_fake import FakeKiali
+
     fixture = Path(__file__).parent / "fixtures" / "kiali" / "test_workload_graph.expected.json"
-    payload = fixture.read_bytes()
-
-    class Kiali(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    kiali = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Kiali)
-    threading.Thread(target=kiali.serve_forever, daemon=True).start()
+    kiali = FakeKiali(prefix="").start()
+    kiali.set_graph("bookinfo", json.loads(fixture.read_text()))
     kube = fast_fake()
     try:
         for name in ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2",
@@ -201,8 +187,8 @@ def test_cluster_mode_end_to_end_against_fake_kubernetes_and_kiali(tmp_path):
             "services": {"details-v1": {"min_replicas": 1, "max_replicas": 6},
                          "ratings-v1": {"min_replicas": 1, "max_replicas": 6}}}))
         proc = gnnrl("run", "--config", str(cfg), "--kubeconfig", str(kubeconfig),
-                     "--mode", "active", "--source", "kiali", "--kiali-url",
-                     f"http://127.0.0.1:{kiali.server_address[1]}", "--ticks", "3")
+                     "--mode", "active", "--source", "kiali", "--kiali-url", kiali.url,
+                     "--ticks", "3")
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert json.loads(proc.stdout.strip().splitlines()[-1])["ticks"] == 3
         # per-pod usage stays at 2x the target however many pods run: 2 -> 4 -> 6 (max)
@@ -212,8 +198,7 @@ def test_cluster_mode_end_to_end_against_fake_kubernetes_and_kiali(tmp_path):
         assert "SuccessfulRescale" in [e["reason"] for e in kube.events]
     finally:
         kube.stop()
-        kiali.shutdown()
-        kiali.server_close()
+        kiali.stop()
 
 
 @pytest.mark.parametrize("content, field", [
