@@ -9,16 +9,21 @@ results.md, report.html (plots embedded) and plots/*.png under --out.
 
 suites: default (5 synthetic traces x 3 topologies), quick, real (WorldCup98 and AWS ELB
 evaluation windows at their own time scale), stress (10x surge and 30%->100% step with
-30-60 s pod start-ups). See docs/evaluation.md.
+30-60 s pod start-ups), apps (OnlineBoutique, socialNetwork and evaluation-only generated
+apps). real, stress, apps and --trace run with realistic cluster timing (--timing ideal
+switches it off). See docs/evaluation.md.
 
 traces (--trace): a built-in real trace (worldcup98, aws-elb) or a file with a
 minute,count / timestamp,value / t_s,rps header (CSV, CSV.gz, Parquet), replayed at its
 own time scale (15 s steps) over --start/--duration, rescaled so the window's peak is
 --peak-rps; --compress squeezes the window into --steps instead.
 
-policies: hpa, hpa-NN (CPU target NN %), keda, keda-NN, static, static-N, random, oracle,
-headroom, mlp[:ZIP] (python -m gnnrl.baselines.mlp_ppo; default: the shipped MLP),
-gnnrl[:MODEL_DIR] (default: the shipped model). Prefix LABEL= to name a row.
+policies: hpa, hpa-NN (CPU target NN %), hpa-nb[-NN] (an HPA without behavior),
+hpa[-NN]+rps (CPU + req/s), keda[-NN], static[-N], random, oracle, headroom[-NN],
+floor[-NN], predictive[-NN], panic[-NN], mlp[:ZIP] (python -m gnnrl.baselines.mlp_ppo;
+default: the shipped MLP), gnnrl[:MODEL_DIR] (as deployed; default: the shipped model),
+gnnrl-raw[:MODEL_DIR]; SPEC+graph adds the graph-wide scale-up. Prefix LABEL= to name a
+row.
 
 examples:
   # the README results table (default suite: 5 traces x 3 topologies x 5 seeds)
@@ -35,9 +40,11 @@ examples:
   gnnrl evaluate --policies hpa,headroom,oracle --trace worldcup98 --peak-rps 225 \\
       --start 294h --duration 12h --seeds 2 --hpa-sweep 40,50,60,80,90 --out /tmp/eval-wc
 
-  # the real-trace evaluation windows, and the start-up stress suite
+  # the real-trace evaluation windows, the start-up stress suite, unseen applications
   gnnrl evaluate --policies hpa,keda,gnnrl --suite real --hpa-sweep 50,60,80,90 --out /tmp/real
-  gnnrl evaluate --policies hpa,keda,gnnrl --suite stress --out /tmp/stress
+  gnnrl evaluate --policies hpa,floor,panic,gnnrl --suite stress --out /tmp/stress
+  gnnrl evaluate --policies hpa,floor,headroom,gnnrl --suite apps --hpa-sweep 40,60,90 \\
+      --out /tmp/apps
 
   # replay your own trace (t_s,rps CSV) on your calibrated app, peak 300 req/s
   gnnrl evaluate --policies hpa,gnnrl:models/run1 --trace traffic.csv --peak-rps 300 \\
