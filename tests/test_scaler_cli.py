@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from gnnrl.cli import main
+from test_cli_bad_inputs import CYCLE  # the invalid app spec both CLIs refuse
 from gnnrl.commands.scaler import parse_duration
 from gnnrl.scaler.metrics import HealthServer, ScalerMetrics
 
@@ -216,18 +217,6 @@ def test_config_of_the_wrong_type_exits_2_with_one_line_naming_the_field(tmp_pat
     assert len(err.splitlines()) == 1 and field in err and "Traceback" not in err
 
 
-CYCLE = """name: cyc
-entry: a
-slo_p95_ms: 250
-services:
-  a: {cpu_request_m: 100, mem_request_mi: 64, capacity_rps: 60, service_time_ms: 4,
-      startup_s: 15, min_replicas: 1, max_replicas: 15}
-  b: {cpu_request_m: 100, mem_request_mi: 64, capacity_rps: 60, service_time_ms: 4,
-      startup_s: 15, min_replicas: 1, max_replicas: 15}
-calls:
-  - {from: a, to: b, per_request: 1}
-  - {from: b, to: a, per_request: 1}
-"""
 
 
 @pytest.mark.parametrize("flag, value, says", [

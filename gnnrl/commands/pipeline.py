@@ -73,7 +73,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--out", required=True, help="YAML file to write")
     _add_build_options(c)
 
-    r = sub.add_parser("run", help="run the pipeline locally (KFP local subprocess runner)")
+    r = sub.add_parser(
+        "run", help="run the pipeline locally (KFP local subprocess runner)",
+        formatter_class=parser.formatter_class,
+        epilog="examples:\n"
+               "  gnnrl pipeline run --profile quick            # ~1 min: sim data, ./mlflow.db\n"
+               "  gnnrl pipeline run --profile quick --param train_warm_start=none\n"
+               "  gnnrl pipeline run --source kiali --kiali-url http://kiali:20001/kiali "
+               "--namespace shop")
     r.add_argument("--profile", choices=("quick", "full"), default="quick")
     r.add_argument("--source", choices=("sim", "kiali", "prometheus"), default="sim")
     r.add_argument("--namespace", help="namespace to observe (kiali, prometheus)")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from gnnrl.baselines.graph_scaleup import GraphScaleUp
 from gnnrl.core.envs.moves import MAX_STEP, moves_to_replicas, replicas_to_moves
 from gnnrl.hpa import HPAConfig, TargetHistory
 from gnnrl.hpa.behavior import guard_and_record
@@ -73,6 +74,4 @@ class GuardedPolicy:
 def as_deployed(policy: Any, name: str | None = None) -> GuardedPolicy:
     """``policy`` as the in-cluster scaler runs a model at its defaults: the graph-wide
     scale-up on its decisions (`ScalerConfig.graph_scaleup`), then the guard."""
-    from gnnrl.baselines.graph_scaleup import GraphScaleUp
-
     return GuardedPolicy(GraphScaleUp(policy), name=name or policy.name)

@@ -181,7 +181,7 @@ class ScalerConfig(JsonConfig):
 
     def __post_init__(self) -> None:
         self._check_services()
-        self._check_names()
+        self._check_choices()
         self._check_hpa()
         self._check_endpoints()
         for name in ("interval_s", "model_poll_s",
@@ -260,7 +260,7 @@ class ScalerConfig(JsonConfig):
                 out[name]["token"] = "***"
         return out
 
-    def _check_names(self) -> None:
+    def _check_choices(self) -> None:
         if not isinstance(self.graph_scaleup, bool):
             raise ConfigError(f"graph_scaleup: expected true or false, got {self.graph_scaleup!r}")
         for name in ("namespace", "mode", "model", "model_sha256", "source", "lease_name",
