@@ -57,6 +57,12 @@ def test_forecasting_policies_get_the_trace_before_a_real_window(tmp_path):
     synthetic = EvalScenario("flash", "static", 8, 100.0)
     run_episode(policy, synthetic, 1000, app, tmp_path)
     assert policy.history is None
+    # a wrapped forecaster (SPEC+graph) still gets it
+    from gnnrl.baselines.graph_scaleup import GraphScaleUp
+
+    wrapped = GraphScaleUp(Recorder())
+    run_episode(wrapped, window, 1000, app, tmp_path)
+    assert wrapped.inner.history is not None and len(wrapped.inner.history) == 2 * 86400 // 15
 
 
 @pytest.mark.parametrize(("suite", "timing"), [

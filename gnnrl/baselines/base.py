@@ -9,6 +9,7 @@ scaler know about a policy. Rule-based baselines decide *replica counts* per ser
 from __future__ import annotations
 
 import abc
+import inspect
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -31,6 +32,16 @@ class Policy(Protocol):
 
     def act(self, obs: dict, info: dict) -> np.ndarray:
         """Moves for every slot. Shapes: returns (max_nodes,) int64 in 0..14."""
+
+
+def reset_policy(policy: Any, env: Any, history_rps: Any = None) -> None:
+    """``policy.reset(env)``; a policy that forecasts from history (its ``reset`` takes
+    ``history_rps``) also gets ``history_rps`` (the entry req/s before the episode, or
+    None when the traffic has no past)."""
+    if "history_rps" in inspect.signature(policy.reset).parameters:
+        policy.reset(env, history_rps=history_rps)
+    else:
+        policy.reset(env)
 
 
 def unwrapped(env: Any) -> Any:

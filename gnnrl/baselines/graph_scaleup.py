@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from gnnrl.baselines.base import reset_policy
 from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.core.envs.moves import moves_to_replicas, replicas_to_moves
 
@@ -168,8 +169,9 @@ class GraphScaleUp:
         #: slot names raised by the rule at the last step (for tests and logs)
         self.raised: list[str] = []
 
-    def reset(self, env: Any, **kwargs: Any) -> None:
-        self.inner.reset(env, **kwargs) if kwargs else self.inner.reset(env)
+    def reset(self, env: Any, history_rps: Any = None) -> None:
+        """A new episode; ``history_rps`` reaches the wrapped policy when it forecasts."""
+        reset_policy(self.inner, env, history_rps)
         self.graph.reset()
         self.raised = []
 

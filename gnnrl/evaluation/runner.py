@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gnnrl.baselines.base import reset_policy
 from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
 from gnnrl.evaluation.frontier import frontier_table, matched_table
 from gnnrl.evaluation.metrics import METRIC_COLUMNS, episode_metrics, flash_onset
@@ -108,11 +109,11 @@ def run_episode(policy: Any, scenario: EvalScenario, seed: int, app: AppSpec,
 
 def _reset(policy: Any, env: Any, scenario: EvalScenario, app: AppSpec,
            interval_s: float) -> None:
-    """``policy.reset(env)``; a policy that forecasts from history (its ``reset`` takes
-    ``history_rps``) also gets the entry req/s before a real trace's window."""
+    """Reset ``policy``; a forecasting policy also gets the entry req/s before a real
+    trace's window (`gnnrl.baselines.base.reset_policy`)."""
     if "history_rps" in inspect.signature(policy.reset).parameters:
-        policy.reset(env, history_rps=scenario.history_rps(app, interval_s))
-    else:
+        reset_policy(policy, env, scenario.history_rps(app, interval_s))
+    else:  # reading the history costs a trace read: only for the policies that use it
         policy.reset(env)
 
 

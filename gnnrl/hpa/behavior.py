@@ -292,12 +292,13 @@ class HPAController:
              min_replicas: int, max_replicas: int) -> HPADecision:
         """One `reconcileAutoscaler` pass for a CPU-utilisation HPA on target ``key``."""
         target = self.config.target_utilization
-        try:
-            rec: int | None = resource_replicas(
-                current_replicas, pods, 0.7 if target is None else target,
-                self.config.tolerances)
-        except NoMetricsError:
-            rec = None
+        rec: int | None = None  # an HPA without a CPU metric has nothing to say here
+        if target is not None:
+            try:
+                rec = resource_replicas(current_replicas, pods, target,
+                                        self.config.tolerances)
+            except NoMetricsError:
+                rec = None
         return self.decide(key, current_replicas, rec, min_replicas, max_replicas)
 
     def decide(self, key: str, current_replicas: int, recommendation: int | None,
