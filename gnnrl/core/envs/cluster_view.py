@@ -91,6 +91,14 @@ class ClusterView:
         edge_qps (req/s), edge_p95_ms (ms), edge_err (0..1), edge_mtls (0..1): float64.
         edge_requests: bool, the edge's protocol carries request-level telemetry
             (`is_request_protocol`); qps, p95 and errors of other edges are not observable.
+    Schema v2 additions (None = not read: every service shows the default named below):
+        cpu_limit_m: (S,) CPU limit of one pod, millicores; 0 = the pod has no limit
+            (default: 0).
+        startup_s: (S,) seconds from pod creation to Ready (the spec's, or measured in the
+            cluster); NaN = unknown (default: NaN).
+        unserved: (S,) share 0..1 of the requests offered to the service that it did not
+            serve in the interval (default: 0).
+        e2e_p95_ms: end-to-end p95 at the entry, ms; NaN = unknown.
     """
 
     services: tuple[str, ...]
@@ -109,6 +117,10 @@ class ClusterView:
     edge_err: np.ndarray
     edge_mtls: np.ndarray
     edge_requests: np.ndarray
+    cpu_limit_m: np.ndarray | None = None
+    startup_s: np.ndarray | None = None
+    unserved: np.ndarray | None = None
+    e2e_p95_ms: float = float("nan")
 
     def check(self) -> ClusterView:
         """Raise ValueError naming the field whose shape or contents break the contract
@@ -117,7 +129,9 @@ class ClusterView:
         if len(set(self.services)) != S:
             raise ValueError("services: duplicate names")
         for name in ("replicas", "ready", "cpu_m", "mem_mi", "rps_in", "cpu_request_m",
-                     "min_replicas", "max_replicas"):
+                     "min_replicas", "max_replicas", "cpu_limit_m", "startup_s", "unserved"):
+            if getattr(self, name) is None:
+                continue
             if np.shape(getattr(self, name)) != (S,):
                 raise ValueError(f"{name}: expected shape ({S},), got "
                                  f"{np.shape(getattr(self, name))}")

@@ -1,0 +1,167 @@
+"""The schema-v2 columns: what a policy needs to generalise beyond the seed's 6 columns.
+
+`gnnrl.contracts.observation` names and orders them. This module computes them, once, for
+every producer: the one-view builder (`gnnrl.core.envs.cluster_view`) calls it with S
+services, the batched training path (`gnnrl.core.envs.observation`) with the services of N
+copies stacked; both pass arrays in the same units, so both produce the same numbers.
+
+Two inputs are not part of one moment of the cluster:
+
+* `ObservationContext`: the SLO, the control interval, the operator's dial and the time
+  of day (from the app spec and the scaler's config; the simulator's episode);
+* the load history (`LoadHistory` by service name for one cluster, `BatchedLoadHistory`
+  by simulator column for N copies): the received req/s of the last 16 intervals, for the
+  trend columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from gnnrl.contracts.observation import DEFAULT_DIAL, TREND_LAGS, check_dial
+
+#: seconds in a day (time-of-day encoding)
+_DAY_S = 86_400.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ObservationContext:
+    """What the observation needs besides the cluster's state.
+
+    Attributes:
+        slo_ms: the end-to-end p95 objective, ms (the app spec's ``slo_p95_ms``).
+        interval_s: the control interval, s.
+        dial: the operator's preference in [0, 1] (0 = cheapest, 1 = safest). A serving
+            policy overwrites it with its own setting (`gnnrl@D`); in training the env
+            draws one per episode.
+        time_of_day_s: seconds since 00:00 UTC of the moment observed.
+    """
+
+    slo_ms: float
+    interval_s: float = 15.0
+    dial: float = DEFAULT_DIAL
+    time_of_day_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.slo_ms > 0 and math.isfinite(self.slo_ms)):
+            raise ValueError(f"slo_ms must be a finite number > 0, got {self.slo_ms!r}")
+        if not (self.interval_s > 0 and math.isfinite(self.interval_s)):
+            raise ValueError(f"interval_s must be a finite number > 0, got {self.interval_s!r}")
+        check_dial(self.dial)
+
+    def globals_tail(self, e2e_p95_ms: float | np.ndarray) -> np.ndarray:
+        """The v2 globals: [slo_slack, dial, slo_ms, interval_s, tod_sin, tod_cos].
+
+        Shapes: e2e_p95_ms scalar -> (6,); (N,) -> (N, 6). float64.
+        """
+        p95 = np.asarray(e2e_p95_ms, dtype=np.float64)
+        angle = 2.0 * math.pi * (self.time_of_day_s % _DAY_S) / _DAY_S
+        const = np.array([self.dial, self.slo_ms, self.interval_s, math.sin(angle),
+                          math.cos(angle)])
+        slack = (p95 / self.slo_ms)[..., None]
+        return np.concatenate([slack, np.broadcast_to(const, (*p95.shape, 5))], axis=-1)
+
+
+def trend_ratio(now: np.ndarray, past: np.ndarray) -> np.ndarray:
+    """(now + 1) / (past + 1), and 1 where `past` is unknown (NaN). Same shape."""
+    out = (np.asarray(now, dtype=np.float64) + 1.0) / (np.asarray(past, dtype=np.float64) + 1.0)
+    return np.where(np.isnan(past), 1.0, out)
+
+
+class LoadHistory:
+    """The received req/s of one cluster's services over the last ``max(lags)`` intervals.
+
+    `trends` is called once per observation: it reads the past and records now. A service
+    that was not observed K intervals ago has an unknown past there (trend 1).
+    """
+
+    def __init__(self, lags: Sequence[int] = TREND_LAGS) -> None:
+        self.lags = tuple(int(k) for k in lags)
+        self._ring: list[dict[str, float]] = [{} for _ in range(max(self.lags) + 1)]
+        self._t = 0
+
+    def reset(self) -> None:
+        for entry in self._ring:
+            entry.clear()
+        self._t = 0
+
+    def trends(self, services: Sequence[str], rx: np.ndarray) -> np.ndarray:
+        """(S, len(lags)) trend ratios of `rx` (S,) req/s against K intervals ago."""
+        L = len(self._ring)
+        past = np.full((len(services), len(self.lags)), np.nan)
+        for j, k in enumerate(self.lags):
+            if self._t - k >= 0:
+                then = self._ring[(self._t - k) % L]
+                past[:, j] = [then.get(s, np.nan) for s in services]
+        now = np.asarray(rx, dtype=np.float64)
+        out = trend_ratio(now[:, None], past)
+        self._ring[self._t % L] = dict(zip(services, now.tolist(), strict=True))
+        self._t += 1
+        return out
+
+
+class BatchedLoadHistory:
+    """`LoadHistory` for N simulator copies, by simulator column (N, S).
+
+    One ring for all copies (they step together); `reset_copy` forgets one copy's past
+    (its new episode starts with an unknown past, trend 1).
+    """
+
+    def __init__(self, num_copies: int, num_services: int,
+                 lags: Sequence[int] = TREND_LAGS) -> None:
+        self.lags = tuple(int(k) for k in lags)
+        self._ring = np.full((max(self.lags) + 1, num_copies, num_services), np.nan)
+        self._t = 0
+
+    def reset_copy(self, i: int) -> None:
+        self._ring[:, i, :] = np.nan
+
+    def trends(self, rx: np.ndarray, observed: np.ndarray) -> np.ndarray:
+        """(N, S, len(lags)) trend ratios of `rx` (N, S); `observed` (N, S) bool marks the
+        services a cluster shows now (the others record an unknown value)."""
+        L = self._ring.shape[0]
+        past = np.stack([self._ring[(self._t - k) % L] for k in self.lags], axis=-1)
+        out = trend_ratio(rx[..., None], past)
+        self._ring[self._t % L] = np.where(observed, rx, np.nan)
+        self._t += 1
+        return out
+
+
+def slo_share(num_services: int, edge_dst: np.ndarray, edge_p95_ms: np.ndarray,
+              edge_requests: np.ndarray, rx: np.ndarray, e2e_p95_ms: float,
+              slo_ms: float) -> np.ndarray:
+    """(S,) each service's p95 as a share of the SLO.
+
+    The largest p95 of its incoming request-level edges; a service with none that receives
+    traffic (the entry: its callers are outside the mesh view) gets the end-to-end p95; one
+    with neither, 0. Unknown p95s (NaN) read as 0.
+    """
+    share = np.zeros(num_services)
+    has_in = np.zeros(num_services, dtype=bool)
+    req = np.asarray(edge_requests, dtype=bool)
+    if req.any():
+        dst = edge_dst[req]
+        np.maximum.at(share, dst, np.nan_to_num(edge_p95_ms[req]))
+        has_in[dst] = True
+    e2e = 0.0 if math.isnan(e2e_p95_ms) else float(e2e_p95_ms)
+    share = np.where(~has_in & (np.nan_to_num(rx) > 0), e2e, share)
+    return share / slo_ms
+
+
+def node_tail(replicas: np.ndarray, ready: np.ndarray, startup_s: np.ndarray,
+              cpu_request_m: np.ndarray, cpu_limit_m: np.ndarray, lo: np.ndarray,
+              hi: np.ndarray, unserved: np.ndarray, share: np.ndarray,
+              trends: np.ndarray) -> np.ndarray:
+    """The 12 v2 node columns of K services (`NODE_COLUMNS[6:]`), (K, 12) float64.
+
+    Inputs (K,) except trends (K, len(TREND_LAGS)); lo/hi are the bounds as the action
+    mask uses them (the current count for a service the policy does not own).
+    """
+    starting = np.maximum(replicas - ready, 0.0)
+    return np.concatenate([np.stack([ready, starting, startup_s, cpu_request_m, cpu_limit_m,
+                                     lo, hi, np.clip(unserved, 0.0, 1.0), share], axis=-1),
+                           trends], axis=-1)
