@@ -5,6 +5,6 @@ The package holds the logic; `components/` and `pipelines/` only wire it togethe
 
 __version__ = "0.1.0"
 
-#: Version of the observation layout (feature order, units, shapes). A model records the
-#: version it was trained with; the scaler refuses a model whose version differs.
-OBSERVATION_SCHEMA_VERSION = 1
+from gnnrl.contracts.observation import OBSERVATION_SCHEMA_VERSION
+
+__all__ = ["OBSERVATION_SCHEMA_VERSION", "__version__"]

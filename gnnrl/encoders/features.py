@@ -11,7 +11,14 @@ transform it was trained with.
 Derived node features (computed from the raw row, so no extra observation field is
 needed): the HPA pressure ``desired_replicas / num_pods`` (the HPA's own ratio
 ``ceil(current * metric / target)``, https://kubernetes.io/docs/tasks/run-application/
-horizontal-pod-autoscale/#algorithm-details), CPU per pod and requests per pod.
+horizontal-pod-autoscale/#algorithm-details), CPU per pod, requests per pod, and the CPU
+utilisation of the request (what the HPA targets; it carries across apps whose absolute
+millicores differ).
+
+Schema v2 columns (`gnnrl.contracts.observation`): pod counts, start-up time, CPU request
+and limit and the bounds go through ``log1p``; the unserved share stays in 0..1; the SLO
+share and slack are clamped to [0, 5]; each load trend becomes ``log`` of its ratio,
+clamped to [-3, 3]; the dial and the time of day's sin/cos pass through.
 """
 
 from __future__ import annotations
@@ -19,19 +26,34 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-#: raw node row: [num_pods, desired_replicas, cpu_m, mem_mi, rx_rps, tx_rps]
-RAW_NODE_DIM = 6
-#: raw edge row: [src, dst, active, qps, p95_ms, err_rate, mtls]
-RAW_EDGE_DIM = 7
-#: raw globals: [total_pods, avg_cpu_m, avg_mem_mi, total_rps]
-RAW_GLOBAL_DIM = 4
+from gnnrl.contracts.observation import (
+    EDGE_DIM_RAW,
+    GLOBAL_DIM_RAW,
+    NODE,
+    NODE_DIM_RAW,
+    V1_GLOBAL_DIM,
+    V1_NODE_DIM,
+)
+
+#: v2 node columns, grouped by their transform
+_LOG_COLUMNS = [NODE[c] for c in ("ready", "starting", "startup_s", "cpu_request_m",
+                                  "cpu_limit_m", "min_replicas", "max_replicas")]
+_UNSERVED = NODE["unserved"]
+_SLO_SHARE = NODE["slo_share"]
+_TRENDS = [NODE["trend_1"], NODE["trend_4"], NODE["trend_16"]]
+
+#: raw rows: `gnnrl.contracts.observation` NODE_COLUMNS / EDGE_COLUMNS / GLOBAL_COLUMNS
+RAW_NODE_DIM = NODE_DIM_RAW
+RAW_EDGE_DIM = EDGE_DIM_RAW
+RAW_GLOBAL_DIM = GLOBAL_DIM_RAW
 
 #: scaled node features: 6 log1p magnitudes + pressure + log1p(cpu/pod) + log1p(rps/pod)
-NODE_DIM = 9
+#: + CPU utilisation of the request + the 12 v2 columns
+NODE_DIM = 10 + (NODE_DIM_RAW - V1_NODE_DIM)
 #: scaled edge features: active, log1p(qps), log1p(p95), err, mtls, forward flag
 EDGE_DIM = 6
-#: scaled globals: 4 log1p magnitudes
-GLOBAL_DIM = 4
+#: scaled globals: 4 log1p magnitudes + slack, dial, log1p(slo), log1p(interval), sin, cos
+GLOBAL_DIM = GLOBAL_DIM_RAW
 
 _CLAMP = 10.0
 #: raw node columns divided by the pod count: desired replicas, cpu_m, rx_rps
@@ -46,9 +68,9 @@ class FeatureScaler(nn.Module):
     """log1p + standardisation of node, edge and global features (buffers, saved with the model).
 
     Shapes:
-        node ``(..., 6)`` -> ``(..., NODE_DIM)``; edge values ``(..., 7)`` ->
+        node ``(..., RAW_NODE_DIM)`` -> ``(..., NODE_DIM)``; edge values ``(..., 7)`` ->
         ``(..., EDGE_DIM - 1)`` (the direction flag is appended by the encoder);
-        globals ``(..., 4)`` -> ``(..., GLOBAL_DIM)``.
+        globals ``(..., RAW_GLOBAL_DIM)`` -> ``(..., GLOBAL_DIM)``.
     """
 
     # buffers (registered in __init__), declared so they type as tensors
@@ -73,13 +95,20 @@ class FeatureScaler(nn.Module):
     # -- raw -> log space --------------------------------------------------------------
     @staticmethod
     def node_log(svc: Tensor) -> Tensor:
-        """Raw node rows ``(..., 6)`` -> log-space features ``(..., NODE_DIM)``."""
+        """Raw node rows ``(..., RAW_NODE_DIM)`` -> log-space features ``(..., NODE_DIM)``."""
         per_pod = svc[..., 0:1].clamp_min(1.0)
         # desired, cpu and rps per pod, >= 0 (per_pod >= 1 keeps the sign, so clamping
         # before or after the division is the same): pressure clamp(0, 10), the others log1p
         ratios = (svc[..., _PER_POD_COLUMNS] / per_pod).clamp_min(0.0)
-        return torch.cat([_safe_log1p(svc), ratios[..., 0:1].clamp_max(10.0),
-                          torch.log1p(ratios[..., 1:3])], dim=-1)
+        request = svc[..., NODE["cpu_request_m"]:NODE["cpu_request_m"] + 1]
+        util = (ratios[..., 1:2] / request.clamp_min(1.0)).clamp(0.0, 5.0)
+        return torch.cat([_safe_log1p(svc[..., :V1_NODE_DIM]),
+                          ratios[..., 0:1].clamp_max(10.0), torch.log1p(ratios[..., 1:3]),
+                          util, _safe_log1p(svc[..., _LOG_COLUMNS]),
+                          svc[..., _UNSERVED:_UNSERVED + 1].clamp(0.0, 1.0),
+                          svc[..., _SLO_SHARE:_SLO_SHARE + 1].clamp(0.0, 5.0),
+                          torch.log(svc[..., _TRENDS].clamp_min(1e-3)).clamp(-3.0, 3.0)],
+                         dim=-1)
 
     @staticmethod
     def edge_log(edge: Tensor) -> Tensor:
@@ -96,8 +125,13 @@ class FeatureScaler(nn.Module):
 
     @staticmethod
     def global_log(glob: Tensor) -> Tensor:
-        """Raw globals ``(..., 4)`` -> ``(..., GLOBAL_DIM)``."""
-        return _safe_log1p(glob)
+        """Raw globals ``(..., RAW_GLOBAL_DIM)`` -> ``(..., GLOBAL_DIM)``: the v1 magnitudes,
+        the SLO and the interval through log1p; slack clamped to [0, 5]; the dial and the
+        time of day as they are."""
+        v1 = V1_GLOBAL_DIM
+        return torch.cat([_safe_log1p(glob[..., :v1]), glob[..., v1:v1 + 1].clamp(0.0, 5.0),
+                          glob[..., v1 + 1:v1 + 2], _safe_log1p(glob[..., v1 + 2:v1 + 4]),
+                          glob[..., v1 + 4:v1 + 6]], dim=-1)
 
     # -- standardised ------------------------------------------------------------------
     def node(self, svc: Tensor) -> Tensor:
@@ -117,8 +151,8 @@ class FeatureScaler(nn.Module):
         """Fit the standardisation on a batch of observations (active rows only).
 
         Shapes:
-            svc ``(B, N, 6)``, node_mask ``(B, N)``, edge ``(B, E, 7)``, edge_mask ``(B, E)``,
-            glob ``(B, 4)``.
+            svc ``(B, N, RAW_NODE_DIM)``, node_mask ``(B, N)``, edge ``(B, E, 7)``,
+            edge_mask ``(B, E)``, glob ``(B, RAW_GLOBAL_DIM)``.
         """
         nodes = self.node_log(svc)[node_mask.bool()]
         edges = self.edge_log(edge)[edge_mask.bool()]

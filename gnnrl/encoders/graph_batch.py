@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gnnrl.contracts.observation import GLOBAL_DIM_RAW, NODE_DIM_RAW, OBSERVATION_SCHEMA_VERSION
+
 #: observation keys the encoders read, with their dtype on the model side
 OBS_KEYS: dict[str, torch.dtype] = {
     "svc_df": torch.float32,
@@ -43,7 +45,8 @@ def obs_to_tensors(
     Returns ``(tensors, batched)``; ``batched`` is False when ``svc_df`` was 2-D, in which
     case a leading batch axis of 1 was added.
 
-    Shapes (returned): svc_df ``(B, N, 6)``, edge_df ``(B, E, 7)``, global_feats ``(B, 4)``,
+    Shapes (returned): svc_df ``(B, N, 18)``, edge_df ``(B, E, 7)``, global_feats ``(B, 10)``
+    (schema v2, `gnnrl.contracts.observation`),
     node_mask ``(B, N)`` bool, edge_mask ``(B, E)`` bool, invalid_action_mask
     ``(B, N * 15)`` bool (True = invalid).
     """
@@ -52,7 +55,16 @@ def obs_to_tensors(
         raise ObservationError(f"observation lacks key(s) {', '.join(missing)}")
     svc = np.asarray(obs["svc_df"])
     if svc.ndim not in (2, 3):
-        raise ObservationError(f"svc_df must be (N, 6) or (B, N, 6), got {svc.shape}")
+        raise ObservationError(f"svc_df must be (N, {NODE_DIM_RAW}) or (B, N, "
+                               f"{NODE_DIM_RAW}), got {svc.shape}")
+    widths = (("svc_df", svc.shape[-1], NODE_DIM_RAW),
+              ("global_feats", np.shape(obs["global_feats"])[-1], GLOBAL_DIM_RAW))
+    for key, width, want in widths:
+        if width != want:
+            raise ObservationError(
+                f"{key} has {width} columns; observation schema "
+                f"v{OBSERVATION_SCHEMA_VERSION} has {want} (was it built by an older "
+                f"version of gnnrl?)")
     batched = svc.ndim == 3
     # host arrays go to a GPU through pinned memory, asynchronously (the first kernel
     # that reads them waits for the copy, the host does not)

@@ -141,8 +141,11 @@ class ScalerConfig(JsonConfig):
         graph_scaleup: in model mode, raise the model's decision for the callees of a
             throttled service to the load their callers receive
             (`gnnrl.baselines.graph_scaleup`; the ``gnnrl`` evaluation row does the same).
-        feature_max: per observation node feature column, the largest value seen in
-            training; a larger value is "out of the training range" (S4).
+        feature_max: per observation node feature column of the seed's six (pods,
+            desired, CPU, memory, req/s in and out), the largest value seen in training; a
+            larger value is "out of the training range" (S4).
+        slo_p95_ms: the application's end-to-end p95 objective, ms (the observation's SLO
+            slack and per-service SLO shares are relative to it).
         kiali, prometheus, mlflow: how to reach them (`EndpointConfig`: url, token or
             token_file, ca_bundle, verify, timeout_s); --kiali-url, --prometheus-url and
             --mlflow-uri override the URLs.
@@ -173,6 +176,7 @@ class ScalerConfig(JsonConfig):
     metrics_port: int = 9090
     graph_scaleup: bool = True
     feature_max: tuple[float, ...] = (200.0, 200.0, 2.0e5, 4.0e5, 1.0e5, 1.0e5)
+    slo_p95_ms: float = 250.0
     kiali: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
     prometheus: EndpointConfig = dataclasses.field(default_factory=EndpointConfig)
     mlflow: EndpointConfig = dataclasses.field(
@@ -184,7 +188,7 @@ class ScalerConfig(JsonConfig):
         self._check_choices()
         self._check_hpa()
         self._check_endpoints()
-        for name in ("interval_s", "model_poll_s",
+        for name in ("interval_s", "model_poll_s", "slo_p95_ms",
                      "api_timeout_s", "lease_duration_s", "renew_deadline_s", "retry_period_s"):
             _positive(name, getattr(self, name))
         _positive("tick_deadline_s", self.tick_deadline_s, allow_zero=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from gnnrl.config import ConfigError
+from gnnrl.core.envs.obs_extras import LoadHistory
 from gnnrl.core.envs.dynamic_graph_space import (
     DynamicGraphConfig,
     DynamicGraphSpace,
@@ -117,6 +118,8 @@ class Scaler:
         self.metrics = metrics or ScalerMetrics()
         self.events = events or EventRecorder(None, config.namespace)
         self.space = DynamicGraphSpace(graph_config)
+        #: received req/s of the last ticks (the observation's load-trend columns)
+        self.history = LoadHistory()
         self.graph = GraphLoad()  # graph-wide scale-up memory (edge calls per request)
         self.fallback = FallbackState(config.fallback_after_failures,
                                       config.recover_after_healthy)
@@ -283,7 +286,10 @@ class Scaler:
         """(model's desired counts or None, healthy, fallback reason, invalid reason)."""
         model = self._current_model()
         try:
-            obs, changed = build_observation(state, self.space, self.config)
+            now = self.clock.now()
+            obs, changed = build_observation(
+                state, self.space, self.config,
+                now.hour * 3600.0 + now.minute * 60.0 + now.second, self.history)
         except TooManyServicesError as exc:
             log.warning("observation: %s", exc)
             self.metrics.invalid.labels("too_many_services").inc()

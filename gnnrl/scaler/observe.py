@@ -21,6 +21,7 @@ import numpy as np
 
 from gnnrl.core.envs import cluster_view as cv
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
+from gnnrl.core.envs.obs_extras import LoadHistory, ObservationContext
 from gnnrl.data.snapshot import GraphSnapshot
 from gnnrl.hpa.calculator import PodSample
 from gnnrl.scaler.config import ScalerConfig
@@ -147,8 +148,9 @@ def cluster_view(state: ClusterState, cfg: ScalerConfig) -> cv.ClusterView:
                           vals[:, 1], vals[:, 2], vals[:, 3], reqs).check()
 
 
-def build_observation(state: ClusterState, space: DynamicGraphSpace,
-                      cfg: ScalerConfig) -> tuple[dict[str, Any], bool]:
+def build_observation(state: ClusterState, space: DynamicGraphSpace, cfg: ScalerConfig,
+                      time_of_day_s: float = 0.0, history: LoadHistory | None = None
+                      ) -> tuple[dict[str, Any], bool]:
     """The padded observation of this tick, and whether the slot mapping changed.
 
     The one builder of training (`gnnrl.core.envs.cluster_view.build_observation`) on
@@ -156,8 +158,12 @@ def build_observation(state: ClusterState, space: DynamicGraphSpace,
     feature. Services the scaler does not own show their current count as desired and
     allow only "nothing". Unknown values stay NaN so `check_observation` can refuse them.
 
-    Shapes:
-        svc_df (max_nodes, 6), edge_df (max_edges, 7), global_feats (4,) float32;
+    The context: the config's SLO and interval, `time_of_day_s` (seconds after 00:00 UTC
+    of the tick) and the default dial (the serving policy writes its own). `history` is
+    the scaler's load history (the trend columns), read and then given this tick.
+
+    Shapes (schema v2, `gnnrl.contracts.observation`):
+        svc_df (max_nodes, 18), edge_df (max_edges, 7), global_feats (10,) float32;
         node_mask (max_nodes,), edge_mask (max_edges,) int8; num_nodes int;
         invalid_action_mask (max_nodes * 15,) int8, 1 = invalid (service-major).
 
@@ -166,14 +172,17 @@ def build_observation(state: ClusterState, space: DynamicGraphSpace,
     """
     target = cfg.hpa.target_utilization
     assert target is not None  # ScalerConfig refuses an HPA config without a CPU target
-    return cv.build_observation(cluster_view(state, cfg), space, target)
+    context = ObservationContext(cfg.slo_p95_ms, cfg.interval_s, time_of_day_s=time_of_day_s)
+    return cv.build_observation(cluster_view(state, cfg), space, target, context=context,
+                                history=history)
 
 
 def check_observation(obs: Mapping[str, Any], feature_max: Sequence[float]) -> str | None:
     """None when the model may see `obs`; else "non_finite" or "out_of_range" (S4).
 
-    Checks the active rows of svc_df against [0, feature_max] per column, and every active
-    value of svc_df, edge_df and global_feats for NaN/inf.
+    Checks the active rows of svc_df against [0, feature_max] per column (the first
+    ``len(feature_max)`` columns; the others must be >= 0), and every active value of
+    svc_df, edge_df and global_feats for NaN/inf.
     """
     mask = np.asarray(obs["node_mask"], bool)
     svc = np.asarray(obs["svc_df"], dtype=np.float64)[mask]
@@ -181,6 +190,6 @@ def check_observation(obs: Mapping[str, Any], feature_max: Sequence[float]) -> s
     glob = np.asarray(obs["global_feats"], dtype=np.float64)
     if not (np.isfinite(svc).all() and np.isfinite(edges).all() and np.isfinite(glob).all()):
         return "non_finite"
-    if (svc < 0).any() or (svc > np.asarray(feature_max)[None, :]).any():
+    if (svc < 0).any() or (svc[:, :len(feature_max)] > np.asarray(feature_max)[None, :]).any():
         return "out_of_range"
     return None

@@ -175,6 +175,7 @@ class BatchedSim:
         self.resp_kb = f("resp_kb")
         self.timeout_s = f("timeout_ms") / 1000.0
         self.cpu_request = f("cpu_request_m")
+        self.cpu_limit = f("cpu_limit_m")
         self.mem_request = f("mem_request_mi")
         self.min_replicas = f("min_replicas").astype(np.int64)
         self.max_replicas = f("max_replicas").astype(np.int64)

@@ -604,8 +604,11 @@ class PPO_GNN(nn.Module):
         version = meta.get("observation_schema_version")
         if version != gnnrl.OBSERVATION_SCHEMA_VERSION:
             raise ObservationSchemaError(
-                f"model at {path} was trained on observation schema {version}, this code "
-                f"uses {gnnrl.OBSERVATION_SCHEMA_VERSION}"
+                f"model at {path} was trained on observation schema v{version}; this gnnrl "
+                f"reads schema v{gnnrl.OBSERVATION_SCHEMA_VERSION} (it adds the SLO, the "
+                f"dial, start-up times and load trends), so the model cannot be served: "
+                f"retrain it (`gnnrl train`, or `--warm-start` from a v"
+                f"{gnnrl.OBSERVATION_SCHEMA_VERSION} model)"
             )
         digest = hashlib.sha256(data).hexdigest()
         if meta.get("weights_sha256") != digest:

@@ -44,8 +44,15 @@ from typing import Any
 
 import numpy as np
 
+from gnnrl.contracts.observation import NODE_DIM_RAW, TREND_LAGS, V1_NODE_DIM
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
 from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
+from gnnrl.core.envs.obs_extras import (
+    LoadHistory,
+    ObservationContext,
+    node_tail,
+    slo_share,
+)
 from gnnrl.core.envs.obs_kernel import metrics_view_kernel, view_kernel
 
 #: Protocols that carry request-level telemetry in an Istio mesh (Kiali's ``http`` and
@@ -204,7 +211,8 @@ def map_view(view: ClusterView | SimViewIndex, space: DynamicGraphSpace
 
 
 def build_observation(view: ClusterView, space: DynamicGraphSpace, hpa_target: float = 0.7,
-                      slots: ViewSlots | None = None) -> tuple[dict[str, Any], bool]:
+                      slots: ViewSlots | None = None, *, context: ObservationContext,
+                      history: LoadHistory | None = None) -> tuple[dict[str, Any], bool]:
     """The policy's observation of `view`, and whether the slot mapping changed.
 
     Args:
@@ -215,6 +223,9 @@ def build_observation(view: ClusterView, space: DynamicGraphSpace, hpa_target: f
             the request).
         slots: the view's slots when the caller keeps them (they must come from
             `view_slots` under the current mapping); then `space` is not touched.
+        context: the SLO, control interval, dial and time of day.
+        history: the observer's load history (read, then this moment recorded); None =
+            no past (every trend 1).
 
     Returns:
         (observation, changed); see `observation_from_view`.
@@ -222,7 +233,8 @@ def build_observation(view: ClusterView, space: DynamicGraphSpace, hpa_target: f
     changed = False
     if slots is None:
         slots, changed = map_view(view, space)
-    return observation_from_view(view, slots, hpa_target), changed
+    return observation_from_view(view, slots, hpa_target, context=context,
+                                 history=history), changed
 
 
 def _sum(values: np.ndarray) -> float:
@@ -230,8 +242,11 @@ def _sum(values: np.ndarray) -> float:
 
 
 def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float = 0.7,
-                          backend: str = "numba") -> dict[str, Any]:
-    """Lay `view` out as the observation (schema v1; README "Contracts").
+                          backend: str = "numba", *, context: ObservationContext,
+                          history: LoadHistory | None = None) -> dict[str, Any]:
+    """Lay `view` out as the observation (schema v2, `gnnrl.contracts.observation`).
+
+    The seed's columns (v1, below) come first, then the v2 columns of `widen_view`.
 
     Node rows: [num_pods, desired_replicas (HPA formula at `hpa_target` of the request;
     the current count for a service without bounds or request), cpu_m, mem_mi, received
@@ -244,12 +259,65 @@ def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float
     vectorised reference; the results are equal bit for bit.
 
     Shapes:
-        svc_df (max_nodes, 6), edge_df (max_edges, 7), global_feats (4,) float32;
-        node_mask (max_nodes,), edge_mask (max_edges,) int8, 1 = real; num_nodes int;
-        invalid_action_mask (max_nodes * 15,) int8, 1 = INVALID, service-major.
+        svc_df (max_nodes, NODE_DIM_RAW), edge_df (max_edges, 7), global_feats
+        (GLOBAL_DIM_RAW,) float32; node_mask (max_nodes,), edge_mask (max_edges,) int8,
+        1 = real; num_nodes int; invalid_action_mask (max_nodes * 15,) int8, 1 = INVALID,
+        service-major.
     """
     if backend == "numpy":
-        return _observation_from_view_numpy(view, slots, hpa_target)
+        obs = _observation_from_view_numpy(view, slots, hpa_target)
+    else:
+        obs = _observation_from_view_v1(view, slots, hpa_target)
+    return widen_view(obs, view, slots, context, history)
+
+
+def widen_view(obs: dict[str, Any], view: ClusterView, slots: ViewSlots,
+               context: ObservationContext, history: LoadHistory | None) -> dict[str, Any]:
+    """`obs` (the v1 columns of `view`) with the v2 columns appended
+    (`gnnrl.core.envs.obs_extras`); unread v2 fields show their documented defaults."""
+    S = len(view.services)
+    on = np.flatnonzero(slots.node_slot >= 0)
+    rows = slots.node_slot[on]
+    rep = view.replicas
+    owned = ~(np.isnan(view.min_replicas) | np.isnan(view.max_replicas))
+    lo = np.where(owned, view.min_replicas, rep)
+    hi = np.where(owned, view.max_replicas, rep)
+    nan = np.full(S, np.nan)
+    startup = nan if view.startup_s is None else view.startup_s
+    limit = np.zeros(S) if view.cpu_limit_m is None else np.nan_to_num(view.cpu_limit_m)
+    unserved = np.zeros(S) if view.unserved is None else np.nan_to_num(view.unserved)
+    eon = slots.edge_slot >= 0  # the edges the observation shows
+    share = slo_share(S, view.edge_dst[eon], view.edge_p95_ms[eon], view.edge_requests[eon],
+                      view.rps_in, view.e2e_p95_ms, context.slo_ms)
+    names = [view.services[k] for k in on]
+    if history is None:
+        trends = np.ones((len(on), len(TREND_LAGS)))
+    else:
+        trends = history.trends(names, view.rps_in[on])
+    tail = node_tail(rep[on], view.ready[on], startup[on], np.nan_to_num(view.cpu_request_m[on]),
+                     limit[on], lo[on], hi[on], unserved[on], share[on], trends)
+    return widen(obs, rows, tail, context.globals_tail(view.e2e_p95_ms))
+
+
+def widen(obs: dict[str, Any], node_rows: np.ndarray, node_tail_rows: np.ndarray,
+          globals_tail: np.ndarray) -> dict[str, Any]:
+    """The v1 observation `obs` (with or without a leading copy axis) widened to v2:
+    `node_tail_rows` (K, 12) scattered to the flat rows `node_rows` (K,) of svc_df, and
+    `globals_tail` ((6,) or (N, 6)) appended to global_feats; float32, in place of the
+    v1 arrays."""
+    svc = obs["svc_df"]
+    wide = np.zeros((*svc.shape[:-1], NODE_DIM_RAW), dtype=np.float32)
+    wide[..., :V1_NODE_DIM] = svc
+    wide.reshape(-1, NODE_DIM_RAW)[node_rows, V1_NODE_DIM:] = node_tail_rows
+    obs["svc_df"] = wide
+    obs["global_feats"] = np.concatenate(
+        [obs["global_feats"], np.asarray(globals_tail, dtype=np.float32)], axis=-1)
+    return obs
+
+
+def _observation_from_view_v1(view: ClusterView, slots: ViewSlots, hpa_target: float
+                              ) -> dict[str, Any]:
+    """The v1 columns of `observation_from_view`, in one compiled pass."""
     n, e = slots.max_nodes, slots.max_edges
     svc = np.zeros((n, 6), dtype=np.float32)
     edge_df = np.zeros((e, 7), dtype=np.float32)
@@ -424,6 +492,16 @@ class SimViewIndex:
     min_replicas: np.ndarray  # (K,) float
     max_replicas: np.ndarray
     edge_requests: np.ndarray  # (M,) bool
+    cpu_limit_m: np.ndarray  # (K,)
+    startup_s: np.ndarray  # (K,) the spec's start-up time
+
+
+def unserved_share(offered: np.ndarray, served: np.ndarray) -> np.ndarray:
+    """Share 0..1 of the offered req/s not served (queued, rejected or failed); 0 where
+    nothing was offered. Same shape as the inputs."""
+    offered = np.asarray(offered, dtype=np.float64)
+    share = 1.0 - np.asarray(served, dtype=np.float64) / np.maximum(offered, 1e-12)
+    return np.where(offered > 0, np.clip(share, 0.0, 1.0), 0.0)
 
 
 def sim_view_index(sim, order: Sequence[str], active: np.ndarray,
@@ -441,18 +519,22 @@ def sim_view_index(sim, order: Sequence[str], active: np.ndarray,
                        sim.min_replicas[cols].astype(float),
                        sim.max_replicas[cols].astype(float),
                        observables.edge_requests[edges] if len(edges)
-                       else np.zeros(0, dtype=bool))
+                       else np.zeros(0, dtype=bool),
+                       sim.cpu_limit[cols].astype(float), sim.startup[cols].astype(float))
     for arr in (cols, edges, src, dst, out.cpu_request_m, out.min_replicas,
-                out.max_replicas):
+                out.max_replicas, out.cpu_limit_m, out.startup_s):
         arr.flags.writeable = False
     return out
 
 
 def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
-                      slots: ViewSlots, copy: int = 0, backend: str = "numba"
-                      ) -> tuple[ClusterView, ViewSlots]:
+                      slots: ViewSlots, copy: int = 0, backend: str = "numba",
+                      truth=None) -> tuple[ClusterView, ViewSlots]:
     """Copy `copy` of `m` (a `StepMetrics`, possibly the lagged view of the metrics
     pipelines) as a cluster would show it (`observable_rates`), and its slots.
+
+    The unserved share (offered vs served req/s) and the end-to-end p95 come from `truth`
+    (the step's true metrics; default `m`): the lagged view carries no served rate.
 
     The view lists the calls that carried traffic in the step (Kiali and Prometheus know
     an edge only from its telemetry); `slots` are `view_slots(index, space)` (every call
@@ -480,9 +562,13 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
         src, dst, reqs = index.edge_src[live], index.edge_dst[live], index.edge_requests[live]
         slots = ViewSlots(slots.node_slot, slots.edge_slot[live], slots.max_nodes,
                           slots.max_edges)
+    truth = m if truth is None else truth
+    c = index.columns
     view = ClusterView(index.services, rep, rdy, cpu, mem, rps, index.cpu_request_m,
                        index.min_replicas, index.max_replicas, src, dst, qps, p95, err, mtls,
-                       reqs)
+                       reqs, index.cpu_limit_m, index.startup_s,
+                       unserved_share(truth.rps_in[copy, c], truth.served_rps[copy, c]),
+                       float(truth.e2e_p95_ms[copy]))
     return view, slots
 
 

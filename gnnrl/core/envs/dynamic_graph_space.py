@@ -14,6 +14,12 @@ from typing import Literal
 
 import numpy as np
 
+from gnnrl.contracts.observation import (
+    EDGE_DIM_RAW,
+    GLOBAL_DIM_RAW,
+    NODE_DIM_RAW,
+    OBSERVATION_SCHEMA_VERSION,
+)
 from gnnrl.config import ConfigError, JsonConfig
 
 NODE_FEATURES = ("num_pods", "desired_replicas", "cpu_usage", "mem_usage",
@@ -33,7 +39,8 @@ class DynamicGraphConfig(JsonConfig):
     Attributes:
         max_nodes: service slots (20 in the seed design).
         max_edges: edge slots (max_nodes**2 by default).
-        node_dim / edge_dim / global_dim: feature widths (6 / 7 / 4; fixed by the contract).
+        node_dim / edge_dim / global_dim: feature widths (fixed by the observation contract,
+            `gnnrl.contracts.observation`: 18 / 7 / 10 in schema v2).
         overflow: what to do with more services than slots. ``"error"`` (default) raises
             TooManyServicesError; ``"ignore_new"`` leaves the newest services out of the
             mapping (they are not observed or scaled), warns once per service and counts
@@ -42,9 +49,9 @@ class DynamicGraphConfig(JsonConfig):
 
     max_nodes: int = 20
     max_edges: int = 400
-    node_dim: int = 6
-    edge_dim: int = 7
-    global_dim: int = 4
+    node_dim: int = NODE_DIM_RAW
+    edge_dim: int = EDGE_DIM_RAW
+    global_dim: int = GLOBAL_DIM_RAW
     overflow: Literal["error", "ignore_new"] = "error"
 
     def __post_init__(self) -> None:
@@ -52,9 +59,11 @@ class DynamicGraphConfig(JsonConfig):
             raise ConfigError(f"max_nodes: must be >= 1, got {self.max_nodes}")
         if self.max_edges < 1:
             raise ConfigError(f"max_edges: must be >= 1, got {self.max_edges}")
-        if (self.node_dim, self.edge_dim, self.global_dim) != (6, 7, 4):
-            raise ConfigError("node_dim/edge_dim/global_dim: the observation contract fixes "
-                              "them at 6/7/4")
+        contract = (NODE_DIM_RAW, EDGE_DIM_RAW, GLOBAL_DIM_RAW)
+        if (self.node_dim, self.edge_dim, self.global_dim) != contract:
+            raise ConfigError("node_dim/edge_dim/global_dim: the observation contract "
+                              f"(schema v{OBSERVATION_SCHEMA_VERSION}) fixes them at "
+                              f"{'/'.join(map(str, contract))}")
         if self.overflow not in ("error", "ignore_new"):
             raise ConfigError(f"overflow: must be 'error' or 'ignore_new', got {self.overflow!r}")
 

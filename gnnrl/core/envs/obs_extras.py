@@ -53,17 +53,34 @@ class ObservationContext:
             raise ValueError(f"interval_s must be a finite number > 0, got {self.interval_s!r}")
         check_dial(self.dial)
 
-    def globals_tail(self, e2e_p95_ms: float | np.ndarray) -> np.ndarray:
-        """The v2 globals: [slo_slack, dial, slo_ms, interval_s, tod_sin, tod_cos].
+    def globals_tail(self, e2e_p95_ms: float) -> np.ndarray:
+        """The v2 globals (6,) float64: [slo_slack, dial, slo_ms, interval_s, tod_sin,
+        tod_cos] (`globals_tail` for one copy)."""
+        return globals_tail(np.array([e2e_p95_ms]), self.slo_ms, self.interval_s,
+                            np.array([self.dial]), np.array([self.time_of_day_s]))[0]
 
-        Shapes: e2e_p95_ms scalar -> (6,); (N,) -> (N, 6). float64.
-        """
-        p95 = np.asarray(e2e_p95_ms, dtype=np.float64)
-        angle = 2.0 * math.pi * (self.time_of_day_s % _DAY_S) / _DAY_S
-        const = np.array([self.dial, self.slo_ms, self.interval_s, math.sin(angle),
-                          math.cos(angle)])
-        slack = (p95 / self.slo_ms)[..., None]
-        return np.concatenate([slack, np.broadcast_to(const, (*p95.shape, 5))], axis=-1)
+
+@dataclasses.dataclass
+class BatchedContext:
+    """`ObservationContext` of N copies: one SLO and interval, a dial and a time of day
+    per copy (shapes (N,))."""
+
+    slo_ms: float
+    interval_s: float
+    dial: np.ndarray
+    time_of_day_s: np.ndarray
+
+
+def globals_tail(e2e_p95_ms: np.ndarray, slo_ms: float, interval_s: float, dial: np.ndarray,
+                 time_of_day_s: np.ndarray) -> np.ndarray:
+    """The v2 globals of N copies, (N, 6) float64: [slo_slack (e2e p95 / SLO; NaN when the
+    p95 is unknown), dial, slo_ms, interval_s, sin and cos of the time of day]."""
+    p95 = np.asarray(e2e_p95_ms, dtype=np.float64)
+    angle = (2.0 * math.pi / _DAY_S) * np.mod(np.asarray(time_of_day_s, dtype=np.float64),
+                                               _DAY_S)
+    return np.stack([p95 / slo_ms, np.asarray(dial, dtype=np.float64),
+                     np.full(len(p95), float(slo_ms)), np.full(len(p95), float(interval_s)),
+                     np.sin(angle), np.cos(angle)], axis=-1)
 
 
 def trend_ratio(now: np.ndarray, past: np.ndarray) -> np.ndarray:
@@ -115,20 +132,26 @@ class BatchedLoadHistory:
                  lags: Sequence[int] = TREND_LAGS) -> None:
         self.lags = tuple(int(k) for k in lags)
         self._ring = np.full((max(self.lags) + 1, num_copies, num_services), np.nan)
+        self._staged = np.full((num_copies, num_services), np.nan)
         self._t = 0
 
     def reset_copy(self, i: int) -> None:
         self._ring[:, i, :] = np.nan
 
     def trends(self, rx: np.ndarray, observed: np.ndarray) -> np.ndarray:
-        """(N, S, len(lags)) trend ratios of `rx` (N, S); `observed` (N, S) bool marks the
-        services a cluster shows now (the others record an unknown value)."""
+        """(N, S, len(lags)) trend ratios of `rx` (N, S) against the committed past;
+        `observed` (N, S) bool marks the services a cluster shows now (the others will
+        record an unknown value). The values are staged until `commit`, so an observation
+        rebuilt in the same step (after some copies reset) reads the same past."""
         L = self._ring.shape[0]
         past = np.stack([self._ring[(self._t - k) % L] for k in self.lags], axis=-1)
-        out = trend_ratio(rx[..., None], past)
-        self._ring[self._t % L] = np.where(observed, rx, np.nan)
+        self._staged = np.where(observed, rx, np.nan)
+        return trend_ratio(rx[..., None], past)
+
+    def commit(self) -> None:
+        """Record the last staged values as this interval's and move to the next."""
+        self._ring[self._t % self._ring.shape[0]] = self._staged
         self._t += 1
-        return out
 
 
 def slo_share(num_services: int, edge_dst: np.ndarray, edge_p95_ms: np.ndarray,

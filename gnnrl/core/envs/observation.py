@@ -38,7 +38,18 @@ from gnnrl.core.envs.cluster_view import (
     hpa_desired,
     observable_rates,
     sim_observables,
+    unserved_share,
     view_from_snapshot,
+    widen,
+)
+from gnnrl.contracts.observation import TREND_LAGS
+from gnnrl.core.envs.obs_extras import (
+    BatchedContext,
+    BatchedLoadHistory,
+    LoadHistory,
+    ObservationContext,
+    globals_tail,
+    node_tail,
 )
 from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
 from gnnrl.core.envs.obs_kernel import observe_kernel
@@ -159,9 +170,10 @@ def observable_inputs(m, layout: ObservationLayout, entry_rps: np.ndarray | None
 def build_observations(
     m, sim, slot_idx: np.ndarray, edge_slot: np.ndarray, max_nodes: int, max_edges: int,
     hpa_target: float = 0.7, entry_rps: np.ndarray | None = None,
-    layout: ObservationLayout | None = None, backend: str = "numba",
+    layout: ObservationLayout | None = None, backend: str = "numba", *,
+    context: BatchedContext, history: BatchedLoadHistory | None = None, truth=None,
 ) -> dict[str, np.ndarray]:
-    """Observations for all N copies.
+    """Observations for all N copies (schema v2).
 
     Args:
         m: `gnnrl.sim.StepMetrics` of the last step (arrays (N, S) / (N, E)).
@@ -175,6 +187,9 @@ def build_observations(
             services change); computed here when None.
         backend: ``"numba"`` (one compiled kernel, `gnnrl.core.envs.obs_kernel`) or
             ``"numpy"`` (the vectorised reference); the same float32 values.
+        context: the SLO, interval, and each copy's dial and time of day.
+        history: the copies' load history (read and staged; the caller commits it).
+        truth: the step's true metrics when `m` is the lagged view (default `m`).
 
     Returns:
         dict of fresh arrays with a leading N axis (see module docstring); the caller may
@@ -183,23 +198,87 @@ def build_observations(
     if layout is None:
         layout = observation_layout(sim, slot_idx, edge_slot, m.active, max_nodes, max_edges)
     if backend == "numpy":
-        return _build_observations_numpy(m, sim, slot_idx, max_nodes, max_edges, hpa_target,
-                                         entry_rps, layout)
+        obs = _build_observations_numpy(m, sim, slot_idx, max_nodes, max_edges, hpa_target,
+                                        entry_rps, layout)
+        rps, _, _, p95, _, _ = observable_inputs(m, layout, entry_rps)
+        return widen_batch(obs, m, m if truth is None else truth, sim, layout, rps, p95,
+                           context, history)
     N = slot_idx.shape[0]
     return observe(m, sim, layout, N, max_nodes, max_edges, hpa_target, entry_rps,
-                   leading_axis=True)
+                   leading_axis=True, context=context, history=history, truth=truth)
+
+
+def widen_batch(obs: dict[str, Any], m, truth, sim, layout: ObservationLayout,
+                rps: np.ndarray, p95: np.ndarray, context: BatchedContext,
+                history: BatchedLoadHistory | None) -> dict[str, Any]:
+    """The v1 observations `obs` of N copies widened to schema v2 (the same computation
+    as `cluster_view.widen_view` on each copy's view; a test holds them equal).
+
+    Args:
+        m: the metrics the observation shows (lagged or not); truth: the step's true
+            metrics (the unserved share and the end-to-end p95).
+        rps, p95: (N, S) / (N, E) the observable received req/s and edge p95s
+            (`observable_inputs`).
+        history: read, and staged (the caller commits it once per step); None = no past.
+    """
+    N, S = m.replicas.shape
+    on = layout.on
+    # slo share: the largest p95 of each service's shown request-level incoming edges
+    share = np.zeros((N, S))
+    has_in = np.zeros((N, S), dtype=bool)
+    req = layout.observables.edge_requests
+    shown = (layout.edge_observed > 0) & (m.edge_qps > 0)
+    p95 = np.nan_to_num(p95)
+    for e in np.flatnonzero(req).tolist():
+        d = int(layout.observables.edge_dst[e])
+        live = shown[:, e]
+        share[:, d] = np.where(live, np.maximum(share[:, d], p95[:, e]), share[:, d])
+        has_in[:, d] |= live
+    e2e = truth.e2e_p95_ms
+    share = np.where(~has_in & (np.nan_to_num(rps) > 0), np.nan_to_num(e2e)[:, None], share)
+    share = share / context.slo_ms
+    if history is None:
+        trends = np.ones((len(on), len(TREND_LAGS)))
+    else:
+        trends = history.trends(rps, layout.active).reshape(N * S, -1).take(on, axis=0)
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(a, (N, S)).reshape(N * S).take(on)
+
+    tail = node_tail(flat(m.replicas).astype(np.float64), flat(m.ready).astype(np.float64),
+                     flat(sim.startup), flat(sim.cpu_request), flat(sim.cpu_limit),
+                     flat(sim.min_replicas).astype(np.float64),
+                     flat(sim.max_replicas).astype(np.float64),
+                     flat(unserved_share(truth.rps_in, truth.served_rps)), flat(share), trends)
+    gtail = globals_tail(e2e, context.slo_ms, context.interval_s, context.dial,
+                         context.time_of_day_s)
+    if obs["global_feats"].ndim == 1:
+        gtail = gtail[0]
+    return widen(obs, layout.node_rows, tail, gtail)
 
 
 def observe(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
             max_edges: int, hpa_target: float = 0.7, entry_rps: np.ndarray | None = None,
-            leading_axis: bool = True) -> dict[str, Any]:
+            leading_axis: bool = True, *, context: BatchedContext,
+            history: BatchedLoadHistory | None = None, truth=None) -> dict[str, Any]:
     """`build_observations` with the compiled kernel and a ready layout.
 
     With ``leading_axis=False`` (one copy only) the arrays have no leading N axis and
     ``num_nodes`` is an int: the single env's observation, without a copy per field.
     """
+    inputs = observable_inputs(m, layout, entry_rps)
+    obs = _observe_v1(m, sim, layout, num_copies, max_nodes, max_edges, hpa_target, inputs,
+                      leading_axis)
+    return widen_batch(obs, m, m if truth is None else truth, sim, layout, inputs[0],
+                       inputs[3], context, history)
+
+
+def _observe_v1(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
+                max_edges: int, hpa_target: float, inputs: tuple[np.ndarray, ...],
+                leading_axis: bool) -> dict[str, Any]:
+    """The v1 columns of `observe`, from `observable_inputs`."""
     N = num_copies
-    rps, out_rps, qps, p95, err, entry_rps = observable_inputs(m, layout, entry_rps)
+    rps, out_rps, qps, p95, err, entry_rps = inputs
     svc = np.zeros(N * max_nodes * 6, dtype=np.float32)
     edge_df = np.zeros(N * max_edges * 7, dtype=np.float32)
     global_feats = np.empty((N, 4), dtype=np.float32)
@@ -311,7 +390,9 @@ def _build_observations_numpy(m, sim, slot_idx: np.ndarray, max_nodes: int, max_
     }
 
 
-def observation_from_snapshot(snapshot, space, app, hpa_target: float = 0.7
+def observation_from_snapshot(snapshot, space, app, hpa_target: float = 0.7,
+                              context: ObservationContext | None = None,
+                              history: LoadHistory | None = None
                               ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The observation of a real cluster from a `GraphSnapshot` (k8s backend), built by the
     one builder (`gnnrl.core.envs.cluster_view`) from `view_from_snapshot`.
@@ -326,7 +407,9 @@ def observation_from_snapshot(snapshot, space, app, hpa_target: float = 0.7
         empty slots and unknown values)
     """
     view = view_from_snapshot(snapshot, app)
-    obs, _ = build_observation(view, space, hpa_target)
+    if context is None:
+        context = ObservationContext(app.slo_p95_ms)
+    obs, _ = build_observation(view, space, hpa_target, context=context, history=history)
     fill_unknown(obs)
     slots = np.array([space.node_mapping[s] for s in view.services], dtype=np.int64)
     per_slot = {}

@@ -31,8 +31,16 @@ from gnnrl.core.envs.cluster_view import (
     view_from_metrics,
     view_slots,
 )
+from gnnrl.contracts.observation import (
+    DEFAULT_DIAL,
+    GLOBAL_DIM_RAW,
+    NODE_DIM_RAW,
+    V1_NODE_DIM,
+    check_dial,
+)
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
 from gnnrl.core.envs.lag import MetricsLag
+from gnnrl.core.envs.obs_extras import LoadHistory, ObservationContext
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES, moves_to_replicas
 from gnnrl.core.envs.obs_kernel import apply_moves_kernel, deltas, info_rows_kernel
 from gnnrl.core.envs.observation import observation_from_snapshot
@@ -87,6 +95,12 @@ class OnlineBoutique(gym.Env):
         backend: a real-cluster backend instance (k8s=True).
         sim_backend: ``"numba"`` (compiled step, observation and info kernels; default) or
             ``"numpy"`` (the vectorised reference implementation); the same results.
+        dial: the operator's preference in [0, 1] shown in the observation and weighing
+            the reward's cost term (`gnnrl.core.envs.reward`), or ``"random"``: a new one
+            drawn uniformly per episode (training a preference-conditioned policy).
+        time_of_day_s: seconds after 00:00 UTC at the episode's start (the observation's
+            time of day), or ``"random"``: drawn per episode (synthetic traces have no
+            real clock, so training must not learn one from them).
 
     Observation/action contracts: see `gnnrl.core.envs.observation` and the README.
 
@@ -116,10 +130,22 @@ class OnlineBoutique(gym.Env):
         backend: Any = None,
         render_mode: str | None = None,
         sim_backend: str = "numba",
+        dial: float | str = DEFAULT_DIAL,
+        time_of_day_s: float | str = 0.0,
     ) -> None:
         super().__init__()
         if max_steps < 1:
             raise ValueError(f"max_steps: must be >= 1, got {max_steps}")
+        if dial != "random":
+            check_dial(dial)  # type: ignore[arg-type]
+        if time_of_day_s != "random" and not isinstance(time_of_day_s, int | float):
+            raise ValueError(f"time_of_day_s: a number of seconds or 'random', "
+                             f"got {time_of_day_s!r}")
+        self.dial_setting = dial
+        self.tod_setting = time_of_day_s
+        self.dial = DEFAULT_DIAL if dial == "random" else float(dial)  # type: ignore[arg-type]
+        self._tod0 = 0.0 if time_of_day_s == "random" else float(time_of_day_s)  # type: ignore[arg-type]
+        self.history = LoadHistory()
         self.k8s = k8s
         self.use_graph = use_graph
         self.app: AppSpec = load_app_spec(app if app is not None else "onlineboutique")
@@ -159,9 +185,10 @@ class OnlineBoutique(gym.Env):
         big = np.float32(np.finfo(np.float32).max)
         if use_graph:
             self.observation_space = spaces.Dict({
-                "svc_df": spaces.Box(0.0, big, (n, 6), np.float32),
+                "svc_df": spaces.Box(0.0, big, (n, NODE_DIM_RAW), np.float32),
                 "edge_df": spaces.Box(0.0, big, (e, 7), np.float32),
-                "global_feats": spaces.Box(0.0, big, (4,), np.float32),
+                # tod_sin / tod_cos are in [-1, 1]
+                "global_feats": spaces.Box(-1.0, big, (GLOBAL_DIM_RAW,), np.float32),
                 "node_mask": spaces.MultiBinary(n),
                 "edge_mask": spaces.MultiBinary(e),
                 "num_nodes": spaces.Discrete(n + 1),
@@ -169,7 +196,8 @@ class OnlineBoutique(gym.Env):
             })
         else:
             k = len(self.app.services)
-            self.observation_space = spaces.Box(0.0, big, (k * 6,), np.float32)
+            # the seed's 6 columns (what the gym-hpa-style MLP baseline was built on)
+            self.observation_space = spaces.Box(0.0, big, (k * V1_NODE_DIM,), np.float32)
         self.scenario: Scenario = scenarios[0]
         self.sim: BatchedSim | None = None
         self._obs: dict[str, np.ndarray] | None = None
@@ -207,8 +235,11 @@ class OnlineBoutique(gym.Env):
     def _k8s_observe(self) -> tuple[dict, dict]:
         before = set(self.graph_space.node_mapping)
         snap = self.backend.observe()
+        ts = snap.ts
+        tod = ts.hour * 3600.0 + ts.minute * 60.0 + ts.second
         obs, per_slot = observation_from_snapshot(snap, self.graph_space, self.app,
-                                                  self.hpa_target)
+                                                  self.hpa_target, self._context(tod),
+                                                  self.history)
         after = set(self.graph_space.node_mapping)
         events = [f"add {n}" for n in sorted(after - before)] + \
             [f"remove {n}" for n in sorted(before - after)]
@@ -239,7 +270,8 @@ class OnlineBoutique(gym.Env):
         cost_min = sum(s.min_replicas * s.cpu_request_m for s in self.app.services.values())
         r = float(reward(self.reward_config, np.array([info["e2e_p95_ms"]]),
                          self.app.slo_p95_ms, np.array([info["error_rate"]]),
-                         np.array([info["cost"]]), cost_min / 1000.0)[0])
+                         np.array([info["cost"]]), cost_min / 1000.0,
+                         self.reward_config.cost_scale(self.dial))[0])
         info.update(invalid_actions=invalid, reward=r, scale_outcomes=outcomes)
         return obs, r, False, self.t >= self.max_steps, info
 
@@ -318,9 +350,12 @@ class OnlineBoutique(gym.Env):
         assert self.sim is not None
         truth, m = m, (self._lag.push(m) if self._lag is not None else m)
         view, slots = view_from_metrics(m, topo.view_index, self._observables,
-                                        topo.view_slots, backend=self.sim_backend)
-        self._obs = observation_from_view(view, slots, self.hpa_target,
-                                          backend=self.sim_backend)
+                                        topo.view_slots, backend=self.sim_backend,
+                                        truth=truth)
+        self._obs = observation_from_view(
+            view, slots, self.hpa_target, backend=self.sim_backend,
+            context=self._context(self._tod0 + self.t * self.sim_config.interval_s),
+            history=self.history)
         if self.sim_backend != "numpy":
             # info's per-slot rows and the cost, in the same pass over the metrics
             block = topo.info_block.copy()
@@ -331,6 +366,10 @@ class OnlineBoutique(gym.Env):
             self._info_block = block
         self._metrics, self._seen = truth, m
 
+    def _context(self, time_of_day_s: float) -> ObservationContext:
+        return ObservationContext(self.app.slo_p95_ms, self.sim_config.interval_s, self.dial,
+                                  time_of_day_s)
+
     def _get_obs(self) -> Any:
         assert self._obs is not None
         if self.use_graph:
@@ -339,7 +378,7 @@ class OnlineBoutique(gym.Env):
         # the initial services' rows of the graph observation, in app-spec order
         slot_of = self._topology().slot_idx[0]
         rows = slot_of[[self.sim.index[s] for s in self.app.service_names]]
-        return self._obs["svc_df"][rows].reshape(-1)
+        return self._obs["svc_df"][rows, :V1_NODE_DIM].reshape(-1)
 
     def _info(self, events: list[str], invalid: int, rew: float | None = None) -> dict:
         sim, m = self.sim, self._metrics
@@ -385,12 +424,18 @@ class OnlineBoutique(gym.Env):
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        self.history.reset()
         if self.k8s:
             self.t = 0
             self.graph_space.reset()
             return self._k8s_observe()
         rng = self.np_random
         self.scenario = self.scenarios[int(rng.integers(len(self.scenarios)))]
+        # drawn after the scenario, so fixed settings leave the episode's draws unchanged
+        if self.dial_setting == "random":
+            self.dial = float(rng.uniform(0.0, 1.0))
+        if self.tod_setting == "random":
+            self._tod0 = float(rng.uniform(0.0, 86_400.0))
         length = self.max_steps + 1 + LOOKAHEAD
         if self._trace_array is not None:
             tr = np.resize(self._trace_array.astype(float), length)
@@ -423,6 +468,7 @@ class OnlineBoutique(gym.Env):
             self._lag = MetricsLag(timing, self.sim_config.interval_s, 1)
             self._lag.reset(m, slice(None), timing.cpu_lag_s(rng, 1))
         self._observe(m)
+        self._cost_scale = float(self.reward_config.cost_scale(self.dial))
         self._cost_min = float((self.sim.min_replicas * self.sim.cpu_request
                                 * self.sim.active[0]).sum() / 1000.0)
         return self._get_obs(), self._info(events, 0)
@@ -465,10 +511,11 @@ class OnlineBoutique(gym.Env):
         cost = self._cost(m)
         if self.sim_backend == "numpy":
             r = float(reward(self.reward_config, m.e2e_p95_ms, self.app.slo_p95_ms,
-                             m.e2e_err_rate, np.array([cost]), self._cost_min)[0])
+                             m.e2e_err_rate, np.array([cost]), self._cost_min,
+                             self._cost_scale)[0])
         else:
             r = reward_one(self.reward_config, float(m.e2e_p95_ms[0]), self.app.slo_p95_ms,
-                           float(m.e2e_err_rate[0]), cost, self._cost_min)
+                           float(m.e2e_err_rate[0]), cost, self._cost_min, self._cost_scale)
         if not math.isfinite(r):
             raise FloatingPointError(f"non-finite reward at step {self.t}")
         truncated = self.t >= self.max_steps

@@ -11,6 +11,13 @@ pods x CPU request (cores), i.e. what the cluster reserves; cost_min: the same w
 service at ``min_replicas`` (so the cost term is 1.0 at the smallest footprint).
 
 ``goal_reward="latency"`` weighs violations more, ``"cost"`` weighs the footprint more.
+
+The dial (`gnnrl.contracts.observation`, 0 = cheapest, 1 = safest) scales the cost weight
+geometrically: ``w_cost * dial_span ** (1 - 2 * dial)``, so the middle (0.5) is the
+preset's weight, 0 weighs cost ``dial_span`` times more and 1 ``dial_span`` times less.
+Training draws a dial per episode and shows it to the policy (a preference-conditioned
+policy: one model spans the trade-off, as in Abels et al., "Dynamic Weights in
+Multi-Objective Deep Reinforcement Learning", ICML 2019).
 """
 
 from __future__ import annotations
@@ -28,12 +35,20 @@ class RewardConfig(JsonConfig):
     w_over: float = 0.5
     w_err: float = 10.0
     w_cost: float = 0.1
+    dial_span: float = 4.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if not v >= 0:
                 raise ConfigError(f"{f.name}: must be >= 0, got {v}")
+        if not self.dial_span >= 1.0:
+            raise ConfigError(f"dial_span: must be >= 1, got {self.dial_span}")
+
+    def cost_scale(self, dial: float | np.ndarray) -> float | np.ndarray:
+        """The factor the dial puts on ``w_cost``: ``dial_span ** (1 - 2 dial)``."""
+        return self.dial_span ** (1.0 - 2.0 * np.asarray(dial, dtype=np.float64)) \
+            if isinstance(dial, np.ndarray) else float(self.dial_span ** (1.0 - 2.0 * dial))
 
     @classmethod
     def preset(cls, goal: str) -> RewardConfig:
@@ -45,20 +60,22 @@ class RewardConfig(JsonConfig):
 
 
 def reward(cfg: RewardConfig, p95_ms: np.ndarray, slo_ms: float, err: np.ndarray,
-           cost_cores: np.ndarray, cost_min_cores: float | np.ndarray) -> np.ndarray:
-    """Vectorised reward. Shapes: (N,) -> (N,) float; cost_min_cores scalar or (N,)."""
+           cost_cores: np.ndarray, cost_min_cores: float | np.ndarray,
+           cost_scale: float | np.ndarray = 1.0) -> np.ndarray:
+    """Vectorised reward. Shapes: (N,) -> (N,) float; cost_min_cores and cost_scale (the
+    dial's factor, `RewardConfig.cost_scale`) scalar or (N,)."""
     ratio = p95_ms / slo_ms
     violated = (ratio > 1.0).astype(float)
     over = np.clip(ratio - 1.0, 0.0, 2.0)
     return -(cfg.w_slo * violated + cfg.w_over * over + cfg.w_err * err
-             + cfg.w_cost * cost_cores / np.maximum(cost_min_cores, 1e-9))
+             + cfg.w_cost * cost_scale * cost_cores / np.maximum(cost_min_cores, 1e-9))
 
 
 def reward_one(cfg: RewardConfig, p95_ms: float, slo_ms: float, err: float, cost_cores: float,
-               cost_min_cores: float) -> float:
+               cost_min_cores: float, cost_scale: float = 1.0) -> float:
     """`reward` for one copy on Python floats (the same operations, so the same value)."""
     ratio = p95_ms / slo_ms
     violated = 1.0 if ratio > 1.0 else 0.0
     over = min(max(ratio - 1.0, 0.0), 2.0)
     return -(cfg.w_slo * violated + cfg.w_over * over + cfg.w_err * err
-             + cfg.w_cost * cost_cores / max(cost_min_cores, 1e-9))
+             + cfg.w_cost * cost_scale * cost_cores / max(cost_min_cores, 1e-9))

@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from gnnrl.contracts.observation import DEFAULT_DIAL, check_dial
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
 from gnnrl.core.envs.lag import MetricsLag
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES
+from gnnrl.core.envs.obs_extras import BatchedContext, BatchedLoadHistory
 from gnnrl.core.envs.pool_step import PoolStep
 from gnnrl.core.envs.observation import (
     ObservationLayout,
@@ -56,8 +58,8 @@ class BatchedEnvPool:
         run_seed: seeds episodes (via the per-episode seed) and the simulator's noise.
         app: application spec (default OnlineBoutique).
         scenarios: scenarios drawn uniformly per episode (default: one diurnal scenario).
-        max_steps, goal_reward, reward_config, sim_config, graph_config, hpa_target:
-            as in `OnlineBoutique`.
+        max_steps, goal_reward, reward_config, sim_config, graph_config, hpa_target, dial,
+            time_of_day_s: as in `OnlineBoutique` (``"random"`` draws per episode).
     """
 
     def __init__(self, num_envs: int, run_seed: int = 0, app: str | AppSpec | None = None,
@@ -65,7 +67,8 @@ class BatchedEnvPool:
                  goal_reward: str = "latency", reward_config: RewardConfig | None = None,
                  sim_config: SimConfig | None = None,
                  graph_config: DynamicGraphConfig | None = None,
-                 hpa_target: float = 0.7) -> None:
+                 hpa_target: float = 0.7, dial: float | str = DEFAULT_DIAL,
+                 time_of_day_s: float | str = 0.0) -> None:
         self.app = load_app_spec(app or "onlineboutique")
         self.scenarios = list(scenarios or [Scenario()])
         self.max_steps = max_steps
@@ -74,7 +77,13 @@ class BatchedEnvPool:
         self.graph_config = graph_config or DynamicGraphConfig()
         self.hpa_target = hpa_target
         self.run_seed = run_seed
+        if dial != "random":
+            check_dial(dial)  # type: ignore[arg-type]
+        self.dial_setting, self.tod_setting = dial, time_of_day_s
         B = self.num_envs = num_envs
+        self.dial = np.full(B, DEFAULT_DIAL if dial == "random" else float(dial))  # type: ignore[arg-type]
+        self.tod0 = np.full(B, 0.0 if time_of_day_s == "random" else float(time_of_day_s))  # type: ignore[arg-type]
+        self.cost_scale = np.asarray(self.reward_config.cost_scale(self.dial))
         services = dict(self.app.services)
         calls = list(self.app.calls)
         for sc in self.scenarios:
@@ -87,6 +96,7 @@ class BatchedEnvPool:
         self.sim = BatchedSim(self.universe, B, self.sim_config,
                               seed=np.random.default_rng([run_seed, 7919]))
         S, E = self.sim.num_services, len(self.sim.edges)
+        self.history = BatchedLoadHistory(B, S)
         self.spaces = [DynamicGraphSpace(self.graph_config) for _ in range(B)]
         self.slot_idx = np.full((B, S), -1, np.int64)
         self.edge_slot = np.full((B, E), -1, np.int64)
@@ -146,6 +156,13 @@ class BatchedEnvPool:
         rng = np.random.default_rng(seed)
         sc = self.scenarios[int(rng.integers(len(self.scenarios)))]
         self.scenario_of[i] = sc
+        # drawn right after the scenario, as `OnlineBoutique.reset` does
+        if self.dial_setting == "random":
+            self.dial[i] = rng.uniform(0.0, 1.0)
+            self.cost_scale[i] = self.reward_config.cost_scale(float(self.dial[i]))
+        if self.tod_setting == "random":
+            self.tod0[i] = rng.uniform(0.0, 86_400.0)
+        self.history.reset_copy(i)
         self.trace[i] = trace_from_spec(sc.trace, self.trace.shape[1],
                                         self.sim_config.interval_s, sc.peak_rps,
                                         seed=int(rng.integers(2**31)))
@@ -202,9 +219,12 @@ class BatchedEnvPool:
             self._layout = observation_layout(self.sim, self.slot_idx, self.edge_slot,
                                               self.sim.active, self.graph_config.max_nodes,
                                               self.graph_config.max_edges)
+        dt = self.sim_config.interval_s
+        context = BatchedContext(self.app.slo_p95_ms, dt, self.dial, self.tod0 + self.t * dt)
         return build_observations(self.seen, self.sim, self.slot_idx, self.edge_slot,
                                   self.graph_config.max_nodes, self.graph_config.max_edges,
-                                  self.hpa_target, layout=self._layout)
+                                  self.hpa_target, layout=self._layout, context=context,
+                                  history=self.history, truth=self.m)
 
     def _infos(self, copies: Sequence[int], rewards: np.ndarray | None = None
                ) -> list[dict[str, Any]]:
@@ -248,6 +268,7 @@ class BatchedEnvPool:
         for i in range(self.num_envs):
             self._reset_one(i)
         self.obs = self._build_obs()
+        self.history.commit()
         return self.obs, self._infos(range(self.num_envs))
 
     # ------------------------------------------------------------------ step
@@ -284,7 +305,7 @@ class BatchedEnvPool:
         self.seen = self._lag.push(m) if self._lag is not None else m
         cost = (m.replicas * sim.cpu_request * m.active).sum(axis=1) / 1000.0
         rewards = reward(self.reward_config, m.e2e_p95_ms, self.app.slo_p95_ms,
-                         m.e2e_err_rate, cost, self.cost_min)
+                         m.e2e_err_rate, cost, self.cost_min, self.cost_scale)
         if not np.isfinite(rewards).all():
             bad_env = int(np.nonzero(~np.isfinite(rewards))[0][0])
             raise FloatingPointError(f"non-finite reward in env {bad_env} at step "
@@ -304,6 +325,7 @@ class BatchedEnvPool:
             self.obs = self._build_obs()
             for i, info in zip(done.tolist(), self._infos(done.tolist()), strict=True):
                 infos[i] = info
+        self.history.commit()
         return PoolStep(dict(self.obs), rewards.astype(np.float64), term, trunc, infos,
                         finals, final_infos)
 
