@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gnnrl.core.envs.pool_step import PoolStep
+from gnnrl.core.envs.pool_step import PoolStep, VectorPool
 from gnnrl.encoders.graph_batch import OBS_KEYS
 
 #: training episodes draw seeds from [0, TRAIN_SEED_LIMIT); evaluation uses seeds above
@@ -36,7 +36,7 @@ def stack_obs(observations: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
     return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in OBS_KEYS}
 
 
-class EnvPool:
+class EnvPool(VectorPool):
     """B envs stepped in lock-step, auto-reset on the same step, seeds chosen per episode."""
 
     def __init__(self, env_fns: Sequence[Callable[[], Any]], run_seed: int) -> None:

@@ -27,6 +27,7 @@ Output folder::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -40,6 +41,9 @@ import numpy as np
 import torch
 
 from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
+from gnnrl.contracts.observation import check_dial
+from gnnrl.core.envs.pool_step import VectorPool
+from gnnrl.sim.timing import TIMING_PRESETS
 from gnnrl.core.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
 from gnnrl.core.agents.gnnrl_policy import GNNRLPolicy
@@ -54,7 +58,8 @@ from gnnrl.core.agents.ppo import (
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.agents.quick_eval import evaluate
 from gnnrl.core.agents.rollout import TRAIN_SEED_LIMIT, EnvPool, RolloutBuffer, stack_obs
-from gnnrl.core.agents.scenario_mix import TOPOLOGY_VARIANTS, training_scenarios
+from gnnrl.core.agents.pool_group import PoolGroup
+from gnnrl.core.agents.scenario_mix import TOPOLOGY_VARIANTS, training_setups
 from gnnrl.core.agents.sim_pool import SimPool
 from gnnrl.encoders.graph_batch import ObservationError, check_finite, obs_to_tensors
 from gnnrl.encoders.tgn_encoder import MemoryBank
@@ -89,6 +94,22 @@ class TrainConfig(JsonConfig):
     feature scaling training starts from, instead of fitting the scaling and imitating a
     teacher; its policy architecture replaces ``policy`` ("" = none). This is how nightly
     retraining continues from the model in production.
+
+    Training for generality (the shipped recipe, docs/policy.md):
+    apps: applications to train on at once, overriding ``app`` when given: built-in names,
+    spec paths, ``generated-<seed>`` with a training seed, or ``generated:K`` (K generated
+    training apps drawn by the run seed); timings: cluster timing presets
+    (`gnnrl.sim.timing`), every app runs under each; startup_scales: multipliers of the
+    apps' start-up times, cycled over the (app, timing) setups; peak_scales: peak loads as
+    multiples of each app's `default_peak_rps` (replaces ``peaks`` when given; apps differ
+    in capacity). Each setup is one pool of ``num_envs / setups`` envs
+    (`gnnrl.core.agents.pool_group.PoolGroup`); ``env_pool`` must be "batched" then.
+    Real trace windows (``worldcup98@962h30m+12d``) are accepted in ``traces`` and refused
+    when they overlap an evaluation window; evaluation apps are refused.
+    dial: the cost/SLO preference the envs show and reward (0 = cheapest, 1 = safest), or
+    "random": one drawn per episode, so one model spans the trade-off and serves at any
+    dial (`gnnrl.core.envs.reward`). Time of day is drawn per episode with "random" (no
+    synthetic trace has a clock to learn from).
     """
 
     app: str = "onlineboutique"
@@ -110,6 +131,11 @@ class TrainConfig(JsonConfig):
     env_pool: str = "single"
     learner_processes: int = 1
     warm_start: str = ""
+    apps: tuple[str, ...] = ()
+    timings: tuple[str, ...] = ("ideal",)
+    startup_scales: tuple[float, ...] = (1.0,)
+    peak_scales: tuple[float, ...] = ()
+    dial: float | str = 0.5
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
 
@@ -120,6 +146,7 @@ class TrainConfig(JsonConfig):
             self.policy = PolicyConfig.from_dict(self.policy)
         self.traces, self.peaks = tuple(self.traces), tuple(float(p) for p in self.peaks)
         self.topology = tuple(self.topology)
+        self._check_mix()
         if not 0 <= self.seed < TRAIN_SEED_LIMIT:
             raise ConfigError(f"TrainConfig.seed must be in [0, {TRAIN_SEED_LIMIT}) "
                               f"(evaluation uses seeds >= 1000), got {self.seed}")
@@ -136,10 +163,10 @@ class TrainConfig(JsonConfig):
         bad = sorted(set(self.topology) - set(TOPOLOGY_VARIANTS))
         if bad:
             raise ConfigError(f"TrainConfig.topology: unknown variant(s) {bad}")
-        if self.bc_teacher not in ("hpa", "headroom", "oracle") \
+        if self.bc_teacher not in ("hpa", "headroom", "oracle", "hpa@dial", "headroom@dial") \
                 and not self.bc_teacher.startswith("hpa-"):
-            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN, headroom or "
-                              f"oracle, got {self.bc_teacher!r}")
+            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN, headroom, "
+                              f"hpa@dial, headroom@dial or oracle, got {self.bc_teacher!r}")
         if any(not p > 0 for p in self.peaks):
             raise ConfigError(f"TrainConfig.peaks must be > 0, got {self.peaks}")
         for name in ("max_steps", "torch_threads", "learner_processes"):
@@ -149,6 +176,30 @@ class TrainConfig(JsonConfig):
                      "bc_epochs", "bc_dagger"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+
+    def _check_mix(self) -> None:
+        """Validate the training-for-generality fields (apps, timings, scales, dial)."""
+        self.apps, self.timings = tuple(self.apps), tuple(self.timings)
+        self.startup_scales = tuple(float(s) for s in self.startup_scales)
+        self.peak_scales = tuple(float(s) for s in self.peak_scales)
+        if self.dial != "random":
+            try:
+                self.dial = check_dial(self.dial)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise ConfigError(f"TrainConfig.dial: {exc} (or 'random')") from None
+        bad_timing = sorted(set(self.timings) - set(TIMING_PRESETS))
+        if not self.timings or bad_timing:
+            raise ConfigError(f"TrainConfig.timings: one or more of {TIMING_PRESETS}, "
+                              f"got {list(self.timings)}")
+        if not self.startup_scales or any(not s > 0 for s in self.startup_scales):
+            raise ConfigError(f"TrainConfig.startup_scales must be > 0, "
+                              f"got {self.startup_scales}")
+        if any(not s > 0 for s in self.peak_scales):
+            raise ConfigError(f"TrainConfig.peak_scales must be > 0, got {self.peak_scales}")
+        multi = len(self.apps) > 1 or len(self.timings) > 1 or any(
+            a.startswith("generated:") for a in self.apps)
+        if multi and self.env_pool != "batched":
+            raise ConfigError("TrainConfig: several apps or timings need env_pool 'batched'")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TrainConfig:
@@ -205,7 +256,7 @@ class Trainer:
                  progress: bool = True, env_wrapper: Callable[[Any], Any] | None = None,
                  policy_cls: type[PPO_GNN] = PPO_GNN) -> None:
         from gnnrl.core.envs import DynamicGraphConfig, OnlineBoutique
-        from gnnrl.sim import load_app_spec
+        from gnnrl.sim import SimConfig
 
         self.cfg = config
         self.out = Path(out_dir)
@@ -214,32 +265,51 @@ class Trainer:
         torch.set_num_threads(config.torch_threads)
         seed_everything(config.seed)
         self.device = resolve_device(config.device)
-        app = load_app_spec(config.app)
-        self.scenarios = training_scenarios(app, config.traces, config.peaks,
-                                            config.topology, config.max_steps)
+        try:
+            self.setups = training_setups(
+                config.apps or (config.app,), config.seed, config.traces, config.peaks,
+                config.peak_scales, config.topology, config.max_steps, config.timings,
+                config.startup_scales)
+        except ValueError as exc:
+            raise ConfigError(f"TrainConfig: {exc}") from None
+        if config.ppo.num_envs % len(self.setups):
+            raise ConfigError(f"TrainConfig: ppo.num_envs ({config.ppo.num_envs}) must be a "
+                              f"multiple of the {len(self.setups)} (app, timing) setups")
+        self.scenarios = list(self.setups[0].scenarios)
+        tod = "random" if config.dial == "random" else 0.0
 
         graph = DynamicGraphConfig(max_nodes=config.policy.max_nodes,
                                    max_edges=config.policy.max_edges)
 
-        def make_env(scenario: Any = None) -> Any:
-            return OnlineBoutique(goal_reward=config.goal_reward, app=app,
-                                  scenario=scenario or self.scenarios,
-                                  max_steps=config.max_steps, graph_config=graph)
+        def make_env(scenario: Any = None, setup: int = 0, dial: float | str = 0.5) -> Any:
+            """An env of setup `setup` (evaluation: the first, at the middle dial)."""
+            su = self.setups[setup]
+            return OnlineBoutique(goal_reward=config.goal_reward, app=su.app,
+                                  scenario=scenario or list(su.scenarios),
+                                  max_steps=config.max_steps, graph_config=graph,
+                                  sim_config=SimConfig(timing=su.timing), dial=dial,
+                                  time_of_day_s=tod if dial == "random" else 0.0)
 
-        def make_train_env() -> Any:
-            env = make_env()
+        def make_train_env(setup: int = 0) -> Any:
+            env = make_env(setup=setup, dial=config.dial)
             return env_wrapper(env) if env_wrapper is not None else env
 
         self.make_env: Callable[..., Any] = make_env
-        self.pool: EnvPool | SimPool
+        self.make_train_env = make_train_env
+        per_setup = config.ppo.num_envs // len(self.setups)
+        self.pool: VectorPool
         if config.env_pool == "batched" and env_wrapper is None:
-            self.pool = SimPool(config.ppo.num_envs, config.seed, app=app,
-                                scenarios=self.scenarios, max_steps=config.max_steps,
-                                goal_reward=config.goal_reward, graph_config=graph)
+            pools = [SimPool(per_setup, config.seed + 7 * k, app=su.app,
+                             scenarios=list(su.scenarios), max_steps=config.max_steps,
+                             goal_reward=config.goal_reward, graph_config=graph,
+                             sim_config=SimConfig(timing=su.timing), dial=config.dial,
+                             time_of_day_s=tod)
+                     for k, su in enumerate(self.setups)]
+            self.pool = pools[0] if len(pools) == 1 else PoolGroup(pools)
         else:
             self.pool = EnvPool([make_train_env] * config.ppo.num_envs, config.seed)
         self.pool_noise: dict[str, Any] | None = None  # restored after the first reset
-        env0 = self.pool.envs[0] if isinstance(self.pool, EnvPool) else make_env()
+        env0 = make_env()
         self.policy_cls = policy_cls
         self.model = policy_cls(env0.observation_space, env0.action_space,
                                 config=config.policy).to(self.device)
@@ -280,13 +350,16 @@ class Trainer:
         return row
 
     def fit_scaler(self) -> None:
-        """Fit the feature standardisation on two HPA-driven episodes (seed 999)."""
+        """Fit the feature standardisation on HPA-driven episodes (seeds 999 down): two
+        of the first setup, or one of each of up to four setups spread over the mix."""
         from gnnrl.baselines.hpa import HPAPolicy
 
-        env = self.make_env()
+        n = len(self.setups)
+        picks = [0, 0] if n == 1 else sorted({round(k * (n - 1) / 3) for k in range(4)})
         hpa = HPAPolicy(target=0.7)
         rows = []
-        for ep in range(2):
+        for ep, setup in enumerate(picks):
+            env = self.make_env(setup=setup, dial=self.cfg.dial)
             obs, info = env.reset(seed=TRAIN_SEED_LIMIT - 1 - ep)
             hpa.reset(env)
             for _ in range(self.cfg.max_steps):
@@ -302,15 +375,24 @@ class Trainer:
         """Clone the teacher (``bc_rounds`` episodes per env, then ``bc_dagger`` DAgger
         iterations), critic included; returns the last fit's losses and the student's
         agreement with the teacher on the states it visits itself."""
-        from gnnrl.core.agents.imitation import clone, collect_teacher, merge
+        from gnnrl.baselines.dialled import DialledRule
         from gnnrl.baselines.specs import make_baseline
+        from gnnrl.core.agents.imitation import clone, collect_teacher, merge
 
         cfg = self.cfg
-        pool = EnvPool([self.make_env] * cfg.ppo.num_envs, cfg.seed + 1)
+        n = len(self.setups)
+        pool = EnvPool([functools.partial(self.make_env, setup=i % n, dial=cfg.dial)
+                        for i in range(cfg.ppo.num_envs)], cfg.seed + 1)
         teacher = cfg.bc_teacher
 
+        def make_teacher() -> Any:
+            if teacher.endswith("@dial"):  # the knob follows each episode's dial
+                base = teacher[:-len("@dial")]
+                return DialledRule(base, lambda pct: make_baseline(f"{base}-{pct}"))
+            return make_baseline(teacher)
+
         def collect(student: bool) -> dict[str, Any]:
-            return collect_teacher(self.model, pool, lambda: make_baseline(teacher),
+            return collect_teacher(self.model, pool, make_teacher,
                                    self.normalizer, cfg.ppo.gamma, cfg.bc_rounds,
                                    student_drives=student)
 
@@ -356,7 +438,7 @@ class Trainer:
     def reset_pool(self) -> tuple[dict[str, np.ndarray], list[dict[str, Any]]]:
         """Start every env's next episode; after a resume, continue the checkpointed noise."""
         obs, infos = self.pool.reset()
-        if self.pool_noise is not None and isinstance(self.pool, SimPool):
+        if self.pool_noise is not None:
             self.pool.set_noise_state(self.pool_noise)
         self.pool_noise = None
         return obs, infos
@@ -369,8 +451,9 @@ class Trainer:
             "normalizer": self.normalizer.state_dict(), "best_eval": self.best_eval,
             "hpa_eval": self.hpa_eval, "config": self.cfg.to_dict(),
         }
-        if isinstance(self.pool, SimPool):
-            state["pool_noise"] = self.pool.noise_state()
+        noise = self.pool.noise_state()
+        if noise is not None:
+            state["pool_noise"] = noise
         trainer = {"optimizer": self.optimizer.state_dict(),
                    "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
         if self.device.type == "cuda":  # rollout sampling draws from the CUDA generator

@@ -24,7 +24,7 @@ from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraph
 from gnnrl.core.envs.lag import MetricsLag
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES
 from gnnrl.core.envs.obs_extras import BatchedContext, BatchedLoadHistory
-from gnnrl.core.envs.pool_step import PoolStep
+from gnnrl.core.envs.pool_step import PoolStep, VectorPool
 from gnnrl.core.envs.observation import (
     ObservationLayout,
     build_observations,
@@ -50,7 +50,7 @@ def _episode_seed(run_seed: int, env_index: int, episode: int) -> int:
     return int(rng.integers(0, 1000))
 
 
-class BatchedEnvPool:
+class BatchedEnvPool(VectorPool):
     """B simulated episodes in lock-step on one `BatchedSim`.
 
     Args:
