@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from gnnrl.contracts.observation import (
     EDGE_DIM_RAW,
+    GLOBAL,
     GLOBAL_DIM_RAW,
     NODE,
     NODE_DIM_RAW,
@@ -56,6 +57,9 @@ EDGE_DIM = 6
 GLOBAL_DIM = GLOBAL_DIM_RAW
 
 _CLAMP = 10.0
+#: scaled-global index -> (mean, std) set rather than fitted (see `FeatureScaler.fit`)
+_FIXED_GLOBALS = {GLOBAL["dial"]: (0.5, 12 ** -0.5), GLOBAL["tod_sin"]: (0.0, 0.5 ** 0.5),
+                  GLOBAL["tod_cos"]: (0.0, 0.5 ** 0.5)}
 #: raw node columns divided by the pod count: desired replicas, cpu_m, rx_rps
 _PER_POD_COLUMNS = [1, 2, 4]
 
@@ -167,4 +171,8 @@ class FeatureScaler(nn.Module):
             mean.copy_(rows.mean(0))
             # A constant column (e.g. mtls always 1) keeps unit scale rather than exploding.
             std.copy_(rows.std(0).clamp_min(0.1))
+        # Inputs whose range is known are not fitted on a few episodes' draws: the dial is
+        # uniform on [0, 1], the time of day a point on the unit circle.
+        for k, (mean_k, std_k) in _FIXED_GLOBALS.items():
+            self.global_mean[k], self.global_std[k] = mean_k, std_k
         self.fitted.fill_(True)
