@@ -27,6 +27,7 @@ from gnnrl.core.envs.cluster_view import (
     view_from_metrics,
     view_slots,
 )
+from gnnrl.core.envs.obs_extras import BatchedContext, LoadHistory, ObservationContext
 from gnnrl.core.envs.observation import build_observations
 from gnnrl.core.envs.vector import BatchedEnvPool
 from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot
@@ -38,6 +39,7 @@ from gnnrl.sim.onlineboutique import reviewservice
 from gnnrl.sim.timing import TimingConfig
 
 NS = "shop"
+CONTEXT = ObservationContext(slo_ms=200.0)
 FLOAT_KEYS = ("svc_df", "edge_df", "global_feats")
 EXACT_KEYS = ("node_mask", "edge_mask", "invalid_action_mask")
 
@@ -118,18 +120,29 @@ def test_batched_pool_observations_equal_the_one_builder():
                      TopologyEvent(step=2, kind="add", service=svc, calls=tuple(calls)),)),
                  Scenario("d", "diurnal", 150.0)]
     pool = BatchedEnvPool(3, run_seed=4, max_steps=12, scenarios=scenarios,
-                          sim_config=SimConfig(timing=TimingConfig.realistic()))
+                          sim_config=SimConfig(timing=TimingConfig.realistic()),
+                          dial="random", time_of_day_s="random")
     pool.reset()
     sim = pool.sim
     observables = sim_observables(sim)
     rng = np.random.default_rng(1)
+    # each copy observed alone, as one cluster would be: its own load history, restarted
+    # with its episodes
+    histories = [LoadHistory() for _ in range(pool.num_envs)]
+    dt = pool.sim_config.interval_s
     for t in range(30):  # crosses episode boundaries (auto-reset) and topology events
         for i in range(pool.num_envs):
+            if pool.steps_in_episode[i] == 0:
+                histories[i].reset()
             index = sim_view_index(sim, pool.universe.service_names, sim.active[i],
                                    observables)
             view, slots = view_from_metrics(pool.seen, index, observables,
-                                            view_slots(index, pool.spaces[i]), copy=i)
-            one = observation_from_view(view, slots, pool.hpa_target)
+                                            view_slots(index, pool.spaces[i]), copy=i,
+                                            truth=pool.m)
+            context = ObservationContext(pool.app.slo_p95_ms, dt, float(pool.dial[i]),
+                                         float(pool.tod0[i] + pool.t[i] * dt))
+            one = observation_from_view(view, slots, pool.hpa_target, context=context,
+                                        history=histories[i])
             assert_same_observation(one, {k: v[i] for k, v in pool.obs.items()},
                                     f"step {t}, copy {i}")
         valid = pool.obs["invalid_action_mask"].reshape(3, 20, 15) == 0
@@ -147,13 +160,16 @@ def test_a_call_without_traffic_is_not_an_edge_on_any_path(backend):
     observables = sim_observables(sim)
     slot = np.tile(np.arange(sim.num_services), (2, 1))
     eslot = np.tile(np.arange(len(sim.edges)), (2, 1))
-    batched = build_observations(m, sim, slot, eslot, 20, 400, backend=backend)
+    slo = sim.app.slo_p95_ms
+    batched = build_observations(m, sim, slot, eslot, 20, 400, backend=backend,
+                                 context=BatchedContext(slo, 15.0, np.full(2, 0.5),
+                                                        np.zeros(2)))
     for i in range(2):
         space = DynamicGraphSpace()
         index = sim_view_index(sim, sim.service_names, sim.active[i], observables)
         slots, _ = map_view(index, space)
         view, slots = view_from_metrics(m, index, observables, slots, copy=i)
-        one = observation_from_view(view, slots)
+        one = observation_from_view(view, slots, context=ObservationContext(slo))
         assert_same_observation(one, {key: v[i] for key, v in batched.items()}, f"copy {i}")
         assert one["edge_mask"][k] == i  # the idle call is gone from copy 0 only
 
@@ -175,21 +191,21 @@ def tiny_view(protocol_bc: str = "tcp", owned_c: bool = True) -> ClusterView:
 
 def test_tcp_calls_keep_their_edge_but_show_no_request_numbers():
     space = DynamicGraphSpace()
-    obs, changed = build_observation(tiny_view(), space)
+    obs, changed = build_observation(tiny_view(), space, context=CONTEXT)
     a, b, c = (space.node_mapping[n] for n in "abc")
     assert changed and obs["num_nodes"] == 3 and obs["edge_mask"].sum() == 2
     # b sends its requests to c over TCP: Istio counts bytes there, not requests
-    np.testing.assert_allclose(obs["svc_df"][b], [3, 2, 90, 96, 20, 0])
-    np.testing.assert_allclose(obs["svc_df"][a], [2, 3, 280, 64, 10, 20])  # 4 -> max 3
+    np.testing.assert_allclose(obs["svc_df"][b, :6], [3, 2, 90, 96, 20, 0])
+    np.testing.assert_allclose(obs["svc_df"][a, :6], [2, 3, 280, 64, 10, 20])  # 4 -> max 3
     bc = obs["edge_df"][space.edge_mapping[("b", "c")]]
     np.testing.assert_allclose(bc, [b, c, 1, 0, 0, 0, 1])
     # entry load: what a receives from outside (b's 20 req/s come from a)
-    np.testing.assert_allclose(obs["global_feats"], [6, 375 / 6, 192 / 6, 10])
+    np.testing.assert_allclose(obs["global_feats"][:4], [6, 375 / 6, 192 / 6, 10])
 
 
 def test_a_service_the_scaler_does_not_own_keeps_its_size_and_only_waits():
     space = DynamicGraphSpace()
-    obs, _ = build_observation(tiny_view(owned_c=False), space)
+    obs, _ = build_observation(tiny_view(owned_c=False), space, context=CONTEXT)
     c = space.node_mapping["c"]
     assert obs["svc_df"][c, 1] == 1  # desired = current: no bounds to compute with
     inv = obs["invalid_action_mask"].reshape(-1, 15)
@@ -221,7 +237,8 @@ def test_compiled_builder_equals_the_numpy_reference(protocol_bc, owned_c, unkno
         values[1] = np.nan
         view = dataclasses.replace(view, **{unknown: values})
     space = DynamicGraphSpace()
-    got, _ = build_observation(view, space)
-    ref = observation_from_view(view, view_slots(view, space), backend="numpy")
+    got, _ = build_observation(view, space, context=CONTEXT)
+    ref = observation_from_view(view, view_slots(view, space), backend="numpy",
+                                context=CONTEXT)
     for key, value in ref.items():
         np.testing.assert_array_equal(got[key], value, err_msg=key)

@@ -163,10 +163,11 @@ class TrainConfig(JsonConfig):
         bad = sorted(set(self.topology) - set(TOPOLOGY_VARIANTS))
         if bad:
             raise ConfigError(f"TrainConfig.topology: unknown variant(s) {bad}")
-        if self.bc_teacher not in ("hpa", "headroom", "oracle", "hpa@dial", "headroom@dial") \
-                and not self.bc_teacher.startswith("hpa-"):
-            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN, headroom, "
-                              f"hpa@dial, headroom@dial or oracle, got {self.bc_teacher!r}")
+        if self.bc_teacher not in ("hpa", "headroom", "oracle", "hpa@dial", "headroom@dial",
+                                   "oracle@dial") and not self.bc_teacher.startswith("hpa-"):
+            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN, headroom or "
+                              f"oracle, or one of them @dial (its knob follows the "
+                              f"episode's dial), got {self.bc_teacher!r}")
         if any(not p > 0 for p in self.peaks):
             raise ConfigError(f"TrainConfig.peaks must be > 0, got {self.peaks}")
         for name in ("max_steps", "torch_threads", "learner_processes"):
@@ -375,7 +376,8 @@ class Trainer:
         """Clone the teacher (``bc_rounds`` episodes per env, then ``bc_dagger`` DAgger
         iterations), critic included; returns the last fit's losses and the student's
         agreement with the teacher on the states it visits itself."""
-        from gnnrl.baselines.dialled import DialledRule
+        from gnnrl.baselines.dialled import DialledRule, slo_margin, target_pct
+        from gnnrl.baselines.oracle import OraclePolicy
         from gnnrl.baselines.specs import make_baseline
         from gnnrl.core.agents.imitation import clone, collect_teacher, merge
 
@@ -386,9 +388,11 @@ class Trainer:
         teacher = cfg.bc_teacher
 
         def make_teacher() -> Any:
+            if teacher == "oracle@dial":
+                return DialledRule("oracle", lambda d: OraclePolicy(slo_margin=slo_margin(d)))
             if teacher.endswith("@dial"):  # the knob follows each episode's dial
                 base = teacher[:-len("@dial")]
-                return DialledRule(base, lambda pct: make_baseline(f"{base}-{pct}"))
+                return DialledRule(base, lambda d: make_baseline(f"{base}-{target_pct(d)}"))
             return make_baseline(teacher)
 
         def collect(student: bool) -> dict[str, Any]:
