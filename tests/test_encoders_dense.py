@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gnnrl.contracts.observation import GLOBAL_DIM_RAW, NODE_DIM_RAW
 from gnnrl.encoders.dense_graph import (
     build_dense_graph,
     dense_transformer_conv,
@@ -122,8 +123,8 @@ def test_large_and_small_batches_take_different_encoders_with_the_same_results(u
     b = DENSE_MAX_BATCH + 8
     edge_df, edge_mask, node_mask = _random_batch(5, b)
     node_mask[:, 0] = False  # every observation has a padded slot: the encoders compact
-    t = {"svc_df": torch.rand(b, N, 6) * 100, "edge_df": edge_df, "edge_mask": edge_mask,
-         "global_feats": torch.rand(b, 4) * 100, "node_mask": node_mask,
+    t = {"svc_df": torch.rand(b, N, NODE_DIM_RAW) * 100, "edge_df": edge_df, "edge_mask": edge_mask,
+         "global_feats": torch.rand(b, GLOBAL_DIM_RAW) * 100, "node_mask": node_mask,
          "invalid_action_mask": torch.rand(b, N * 15) < 0.2}
     memory = (torch.randn(b, N, model.config.tgn.memory_dim),
               torch.rand(b, N), torch.full((b,), 3.0))
@@ -148,8 +149,9 @@ def test_a_batch_without_any_call_edge_is_encoded_by_both_encoders_alike():
     b = DENSE_MAX_BATCH + 1
     node_mask = torch.ones(b, N, dtype=torch.bool)
     node_mask[:, -2:] = False
-    t = {"svc_df": torch.rand(b, N, 6) * 100, "edge_df": torch.zeros(b, E, 7),
-         "edge_mask": torch.zeros(b, E, dtype=torch.bool), "global_feats": torch.rand(b, 4),
+    t = {"svc_df": torch.rand(b, N, NODE_DIM_RAW) * 100, "edge_df": torch.zeros(b, E, 7),
+         "edge_mask": torch.zeros(b, E, dtype=torch.bool),
+         "global_feats": torch.rand(b, GLOBAL_DIM_RAW),
          "node_mask": node_mask, "invalid_action_mask": torch.zeros(b, N * 15, dtype=torch.bool)}
     with torch.no_grad():
         big = model(t, None)
