@@ -23,18 +23,8 @@ from gnnrl.core.envs import cluster_view as cv
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
 from gnnrl.data.snapshot import GraphSnapshot
 from gnnrl.hpa.calculator import PodSample
+from gnnrl.kube.client import ScaleState
 from gnnrl.scaler.config import ScalerConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class ScaleState:
-    """A Deployment's scale subresource: `replicas` = spec.replicas, and the
-    `resource_version` to write against; `selector` is status.selector."""
-
-    name: str
-    replicas: int
-    resource_version: str
-    selector: str
 
 
 @dataclasses.dataclass
@@ -45,11 +35,18 @@ class ServiceState:
         scale: its scale subresource (spec.replicas, resourceVersion, selector).
         pods: its pods (`PodSample`: request_m, usage_m | None, ready).
         mem_mi: memory usage of its pods with a sample (MiB); NaN when none has one.
+        cpu_limit_m: CPU limit of one pod (millicores, summed over its containers); 0 = no
+            limit (a container without one); NaN = not read (no pod).
+        startup_s: median seconds from pod creation to Ready over its Ready pods; None =
+            none measured (the config's `startup_s` of the service, or `startup_s_default`,
+            stands in).
     """
 
     scale: ScaleState
     pods: list[PodSample]
     mem_mi: float = math.nan
+    cpu_limit_m: float = math.nan
+    startup_s: float | None = None
 
     @property
     def replicas(self) -> int:

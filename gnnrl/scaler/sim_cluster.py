@@ -31,14 +31,14 @@ from gnnrl.hpa.calculator import pods_from_aggregate
 from gnnrl.scaler.clock import Clock
 from gnnrl.scaler.observe import ScaleState, ServiceState
 from gnnrl.sim import AppSpec, BatchedSim, SimConfig, load_app_spec, make_trace
-from gnnrl.sources.errors import (
+from gnnrl.kube.errors import (
     K8sConflict,
     K8sError,
     K8sNotFound,
     K8sTooManyRequests,
     K8sUnavailable,
-    SourceUnavailable,
 )
+from gnnrl.sources.errors import SourceUnavailable
 from gnnrl.sources.kiali_graph import parse_graph
 
 
