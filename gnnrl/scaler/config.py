@@ -29,16 +29,24 @@ MAX_MOVE = 7
 
 @dataclasses.dataclass
 class ServiceLimits(JsonConfig):
-    """Per-Deployment bounds (replicas). `min_replicas` >= 1: a Deployment at 0 is hands-off."""
+    """Per-Deployment bounds (replicas). `min_replicas` >= 1: a Deployment at 0 is hands-off.
+
+    `startup_s` (seconds from pod creation to Ready) stands in for the service's start-up
+    time while none of its pods is Ready to measure it; None = `startup_s_default`.
+    """
 
     min_replicas: int = 1
     max_replicas: int = 10
+    startup_s: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("min_replicas", "max_replicas"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        if self.startup_s is not None:
+            _positive("startup_s", self.startup_s, allow_zero=True)
+            self.startup_s = float(self.startup_s)
         if self.min_replicas < 1:
             raise ConfigError(f"min_replicas: must be >= 1, got {self.min_replicas}")
         if self.min_replicas > self.max_replicas:
@@ -148,6 +156,10 @@ class ScalerConfig(JsonConfig):
             --mlflow-uri override the URLs.
         graph_max_payload_bytes: a larger graph answer is refused while streaming, before
             parsing (`PayloadTooLarge`; the tick uses the HPA rule).
+        slo_p95_ms: the end-to-end p95 objective at the entry, ms (the observation's SLO
+            columns; the app spec's ``slo_p95_ms``, 250 ms for OnlineBoutique).
+        startup_s_default: seconds from pod creation to Ready assumed for a service none of
+            whose pods is Ready to measure it (and without its own `startup_s`).
     """
 
     namespace: str = "default"
@@ -178,16 +190,19 @@ class ScalerConfig(JsonConfig):
     mlflow: EndpointConfig = dataclasses.field(
         default_factory=lambda: EndpointConfig(timeout_s=10.0))
     graph_max_payload_bytes: int = GRAPH_MAX_PAYLOAD_BYTES
+    slo_p95_ms: float = 250.0
+    startup_s_default: float = 30.0
 
     def __post_init__(self) -> None:
         self._check_services()
         self._check_choices()
         self._check_hpa()
         self._check_endpoints()
-        for name in ("interval_s", "model_poll_s",
-                     "api_timeout_s", "lease_duration_s", "renew_deadline_s", "retry_period_s"):
+        for name in ("interval_s", "model_poll_s", "api_timeout_s", "lease_duration_s",
+                     "renew_deadline_s", "retry_period_s", "slo_p95_ms"):
             _positive(name, getattr(self, name))
-        _positive("tick_deadline_s", self.tick_deadline_s, allow_zero=True)
+        for name in ("tick_deadline_s", "startup_s_default"):
+            _positive(name, getattr(self, name), allow_zero=True)
         for name in ("max_step", "fallback_after_failures",
                      "recover_after_healthy", "metrics_port"):
             value = getattr(self, name)
