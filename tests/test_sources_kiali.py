@@ -59,7 +59,9 @@ def test_every_kiali_fixture_parses_into_the_snapshot_schema(name):
     assert list(snap.nodes.columns) == list(NODE_COLUMNS)
     assert list(snap.edges.columns) == list(EDGE_COLUMNS)
     assert len(snap.nodes) > 0 and len(snap.edges) > 0
-    assert set(snap.edges.source) | set(snap.edges.target) <= set(snap.services)
+    assert set(snap.edges.target) <= set(snap.services)
+    callers = set(snap.edges.source) - set(snap.services)   # calls from outside the app
+    assert all(c == "unknown" or "." in c or c.startswith("istio-") for c in callers)
     assert snap.edges.err_rate.between(0, 1).all() and snap.edges.mtls.between(0, 1).all()
     assert snap.ts.tzinfo is not None
 
@@ -110,10 +112,20 @@ def test_tcp_edge_has_no_request_rate_but_feeds_throughput(ob_payload):
 
 def test_unknown_gateway_and_dead_nodes_are_counted_not_mapped(ob_payload):
     snap = parse_graph(ob_payload, namespace=OB)
-    assert snap.skipped == {"unknown": 1, "gateway": 1, "dead": 1, "dropped_edges": 3}
+    assert snap.skipped == {"unknown": 1, "gateway": 1, "dead": 1, "dropped_edges": 1}
     assert not {"unknown", "istio-ingressgateway", "adservice-v2"} & set(snap.services)
     # the entry's load still includes traffic from the gateway and the unknown source
     assert node(snap, "frontend").rps_in == pytest.approx(100 + 20 + 30)
+
+
+def test_calls_from_outside_the_app_stay_edges_with_the_entrys_end_to_end_numbers(ob_payload):
+    snap = parse_graph(ob_payload, namespace=OB)
+    into = snap.edges[snap.edges.target == "frontend"].set_index("source")
+    gateway = into.loc["istio-ingressgateway.istio-system"]     # named for its namespace
+    assert (gateway.qps, gateway.p95_ms, gateway.err_rate) == (100, 48, 0)
+    unknown = into.loc["unknown"]
+    assert (unknown.qps, unknown.p95_ms, unknown.err_rate) == (20, 52, pytest.approx(0.05))
+    assert "adservice-v2" not in set(snap.edges.source)       # a dead workload's edge: dropped
 
 
 def test_known_services_keep_other_workloads_out(ob_payload):

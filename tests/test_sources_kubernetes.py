@@ -7,7 +7,7 @@ import math
 import pytest
 
 from gnnrl.config import ConfigError
-from gnnrl.sources.errors import (
+from gnnrl.kube.errors import (
     K8sConflict,
     K8sForbidden,
     K8sNotFound,
@@ -15,7 +15,7 @@ from gnnrl.sources.errors import (
     K8sUnavailable,
 )
 from gnnrl.sources.kubernetes import DEPLOYMENT_COLUMNS, KubernetesSource
-from gnnrl.sources.quantities import QuantityError
+from gnnrl.kube.quantities import QuantityError
 from gnnrl.testing.k8s_fake import Fault, FakeKubernetes
 
 NS = "shop"

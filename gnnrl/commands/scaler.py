@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     from gnnrl.scaler import logs
 
     logs.configure(args.log_format, args.log_level)
-    from gnnrl.sources.errors import K8sError
+    from gnnrl.kube.errors import K8sError
 
     from gnnrl.sim import AppSpecError, TraceError
 
@@ -265,7 +265,7 @@ def _run(args: argparse.Namespace) -> int:
 
         from gnnrl.scaler.kube import KubeCluster
         from gnnrl.scaler.leader import LeaseElector
-        from gnnrl.sources.kubernetes import load_api_client
+        from gnnrl.kube.client import load_api_client
 
         clock = real
         cfg = _config(args, None)

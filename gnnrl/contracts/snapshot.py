@@ -43,7 +43,10 @@ class GraphSnapshot:
         nodes: one row per service, columns `NODE_COLUMNS`; NaN where the source does not
             know a value (e.g. Kiali knows no CPU; Kubernetes knows no traffic).
         edges: one row per caller->callee pair, columns `EDGE_COLUMNS`, endpoints are
-            workload/service *names* (never source-specific node ids).
+            workload/service *names* (never source-specific node ids). A caller outside
+            the application (the ingress gateway, traffic without telemetry, a load
+            generator) can be a source that is not a node: its calls into the entry carry
+            the end-to-end numbers.
         skipped: nodes kept out of the service mapping, by reason
             (e.g. {"unknown": 1, "outside": 2, "dead": 1}).
     """

@@ -40,6 +40,7 @@ from gnnrl.data.clock import Clock
 from gnnrl.data.errors import StoreWriteError
 from gnnrl.data.snapshot import GraphSnapshot
 from gnnrl.data.store import SnapshotWriter
+from gnnrl.kube.errors import K8sError
 from gnnrl.sources.errors import SourceError
 from gnnrl.sources.redact import redact
 
@@ -54,8 +55,9 @@ STORE_SOURCE = "store"
 class SnapshotSource(Protocol):
     """Anything that can produce the graph at a moment (Kiali, Prometheus, the simulator).
 
-    ``fetch`` raises `gnnrl.sources.errors.SourceError` subclasses for failures the
-    collector should survive; ``retryable`` on the error says whether to retry this tick.
+    ``fetch`` raises `gnnrl.sources.errors.SourceError` (or, from the Kubernetes API,
+    `gnnrl.kube.errors.K8sError`) subclasses for failures the collector should survive;
+    ``retryable`` on the error says whether to retry this tick.
     """
 
     name: str
@@ -199,14 +201,14 @@ class _Tick:
         Returns (snapshot, ()) or (None, (gap_start, gap_end, error_text)); the gap starts
         at `ts` (when the data was due) and ends when the last attempt gave up. Any
         exception (not only `SourceError`) ends the tick as a gap; only retryable
-        `SourceError`s are retried.
+        `SourceError`s and `K8sError`s are retried.
         """
         attempt = 0
         while True:
             self.summary.attempts += 1
             try:
                 return self.source.fetch(ts), ()
-            except SourceError as exc:
+            except (SourceError, K8sError) as exc:
                 text = self._count(exc)
                 delay = self._delay(attempt)
                 attempt += 1

@@ -1,6 +1,6 @@
 """Apply: write a guarded replica count, with the Kubernetes API error policy (S11-S14).
 
-The policy looks only at the error *type* (`gnnrl.sources.errors`), following Kopf's
+The policy looks only at the error *type* (`gnnrl.kube.errors`), following Kopf's
 `errors.py` and client-go's conventions:
 
 * 409 `K8sConflict` -> re-read the scale, recompute the desired count from the fresh
@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from gnnrl.scaler.clock import Clock
-from gnnrl.scaler.observe import ScaleState
-from gnnrl.sources.errors import (
+from gnnrl.kube.client import ScaleState
+from gnnrl.kube.errors import (
     K8sConflict,
     K8sError,
     K8sForbidden,

@@ -13,8 +13,8 @@ import logging
 
 import kubernetes
 
-from gnnrl.scaler.kube import call_api
-from gnnrl.sources.errors import K8sError
+from gnnrl.kube.client import call_api
+from gnnrl.kube.errors import K8sError
 
 log = logging.getLogger("gnnrl.scaler.events")
 

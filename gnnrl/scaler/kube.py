@@ -1,57 +1,39 @@
-"""The only module of the scaler that talks to the Kubernetes API (reads and the one write).
+"""The scaler's view of the Kubernetes API: one tick's reads and the one write.
 
 `KubeCluster` reads a Deployment's `scale` subresource (spec.replicas, resourceVersion, the
 pod selector), its pods and their metrics.k8s.io usage, and writes `spec.replicas` through
 the scale subresource with the resourceVersion it read, so a concurrent change answers 409
-instead of being overwritten (optimistic concurrency,
-https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions). Every
-failure surfaces as a typed `gnnrl.sources.errors.K8s*` error; retry policy lives in
+instead of being overwritten. The calls, the quantity parsing and the typed errors are
+`gnnrl.kube`'s (`KubeClient`, `gnnrl.kube.errors.K8s*`); retry policy lives in
 `gnnrl.scaler.apply`, never here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import kubernetes
-import urllib3
 
-from gnnrl.hpa.calculator import PodSample, cpu_sample_is_unready
 from gnnrl.data.snapshot import GraphSnapshot
-from gnnrl.scaler.observe import ScaleState, ServiceState
-from gnnrl.sources.errors import K8sError, K8sNotFound, k8s_error_from_api_exception
-
-#: metrics.k8s.io resource of metrics-server (https://github.com/kubernetes-sigs/metrics-server)
-METRICS_GROUP, METRICS_VERSION = "metrics.k8s.io", "v1beta1"
-
-
-def cpu_millicores(quantity: Any) -> float:
-    """A Kubernetes CPU quantity ("250m", "0.5", "120000000n", 2) in millicores."""
-    return float(kubernetes.utils.parse_quantity(str(quantity))) * 1000.0
-
-
-def mem_mebibytes(quantity: Any) -> float:
-    """A Kubernetes memory quantity ("80Mi", "81920Ki", "1G") in MiB."""
-    return float(kubernetes.utils.parse_quantity(str(quantity))) / 2**20
-
-
-def call_api(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call the official client and turn any failure into a typed `K8sError` naming `what`."""
-    try:
-        return fn(*args, **kwargs)
-    except kubernetes.client.ApiException as exc:
-        raise k8s_error_from_api_exception(exc, what) from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:  # timeouts, refused connections
-        raise k8s_error_from_api_exception(exc, what) from exc
+from gnnrl.hpa.calculator import PodSample, cpu_sample_is_unready
+from gnnrl.kube.client import KubeClient, ScaleState
+from gnnrl.kube.errors import K8sError, K8sNotFound
+from gnnrl.kube.pods import median_startup_s, pod_cpu_limit_m, pod_cpu_request_m
+from gnnrl.kube.quantities import (
+    QuantityError,
+    cpu_millicores,
+    go_duration_s,
+    memory_mib,
+    timestamp_s,
+)
+from gnnrl.scaler.observe import ServiceState
 
 
 class KubeCluster:
-    """Reads and writes one namespace through the official client.
+    """Reads and writes one namespace through `gnnrl.kube.client.KubeClient`.
 
     Args:
         api_client: a configured `kubernetes.client.ApiClient` (in-cluster or a kubeconfig).
@@ -65,30 +47,21 @@ class KubeCluster:
                  timeout_s: float = 5.0,
                  graph: Callable[[float], GraphSnapshot | None] | None = None) -> None:
         self.namespace = namespace
-        self.timeout = (timeout_s, timeout_s)
-        self.apps = kubernetes.client.AppsV1Api(api_client)
-        self.core = kubernetes.client.CoreV1Api(api_client)
-        self.custom = kubernetes.client.CustomObjectsApi(api_client)
+        self.kube = KubeClient(api_client, namespace, timeout_s)
         self._graph = graph
 
     # ------------------------------------------------------------------ reads
     def deployment_names(self) -> list[str]:
         """Names of the namespace's Deployments (checked against the config at start, S18)."""
-        out = call_api(f"list deployments {self.namespace}", self.apps.list_namespaced_deployment,
-                    self.namespace, _request_timeout=self.timeout)
-        return [d.metadata.name for d in out.items]
+        return [d.metadata.name for d in self.kube.list_deployments()]
 
     def read_scale(self, name: str) -> ScaleState:
         """GET .../deployments/{name}/scale. Raises a typed K8sError."""
-        scale = call_api(f"read scale {self.namespace}/{name}",
-                      self.apps.read_namespaced_deployment_scale, name, self.namespace,
-                      _request_timeout=self.timeout)
-        return ScaleState(name, int(scale.spec.replicas or 0),
-                          str(scale.metadata.resource_version or ""),
-                          str(scale.status.selector or f"app={name}"))
+        return self.kube.read_scale(name)
 
     def read_service(self, scale: ScaleState) -> ServiceState:
-        """The Deployment's pods with their CPU request and metrics.k8s.io usage.
+        """The Deployment's pods with their CPU request and limit, metrics.k8s.io usage and
+        start-up time.
 
         Grouped as the HPA's `groupPods` sees them: a Pending pod is `pending`; a pod
         metrics-server has no sample for has `usage_m=None` (missing, S6), whether it is
@@ -96,42 +69,39 @@ class KubeCluster:
         initialisation period with a sample older than a window since it became Ready, is
         `ready=False` (`cpu_sample_is_unready`). A pod with a container without a CPU
         request has `request_m=None` (the HPA rule then cannot compute); when the metrics
-        API itself is absent (404) every pod is missing.
+        API itself is absent (404) every pod is missing. The service's CPU limit is its
+        first pod's (`pod_cpu_limit_m`: 0 = no limit; NaN without pods), its start-up time
+        the median over its Ready pods (`median_startup_s`; None when none is Ready).
         """
-        pods = call_api(f"list pods {self.namespace} {scale.selector}",
-                     self.core.list_namespaced_pod, self.namespace,
-                     label_selector=scale.selector, _request_timeout=self.timeout)
+        pods = self.kube.list_pods(scale.selector)
         try:
-            metrics = call_api(f"list pod metrics {self.namespace}",
-                            self.custom.list_namespaced_custom_object, METRICS_GROUP,
-                            METRICS_VERSION, self.namespace, "pods",
-                            label_selector=scale.selector, _request_timeout=self.timeout)
+            metrics = self.kube.list_pod_metrics(scale.selector)
         except K8sNotFound:
-            metrics = {"items": []}
+            metrics = []
         usage: dict[str, float] = {}
         memory: dict[str, float] = {}
         sampled: dict[str, tuple[float | None, float]] = {}  # name -> (timestamp, window s)
-        for item in metrics.get("items", []):
+        for item in metrics:
             try:
                 name = item["metadata"]["name"]
                 containers = item.get("containers", [])
                 cpu = sum(cpu_millicores(c["usage"]["cpu"]) for c in containers)
-                sampled[name] = (_epoch(item.get("timestamp")),
+                sampled[name] = (timestamp_s(item.get("timestamp")),
                                  go_duration_s(item.get("window")))
                 usage[name] = cpu
-            except (KeyError, TypeError, ValueError, ArithmeticError):
+            except (KeyError, TypeError, ValueError, ArithmeticError):  # QuantityError too
                 continue  # a malformed sample is a missing sample
             try:
-                memory[name] = sum(mem_mebibytes(c["usage"]["memory"]) for c in containers)
+                memory[name] = sum(memory_mib(c["usage"]["memory"]) for c in containers)
             except (KeyError, TypeError, ValueError, ArithmeticError):
                 pass  # memory is an observation feature only; the HPA rule needs CPU
         now = time.time()
-        out = []
-        for pod in pods.items:
+        out, live = [], []
+        for pod in pods:
             if pod.metadata.deletion_timestamp is not None or pod.status.phase in (
                     "Failed", "Succeeded"):
                 continue
-            request = _cpu_request_m(pod)
+            live.append(pod)
             name = pod.metadata.name
             pending = pod.status.phase == "Pending"
             cond = next((c for c in (pod.status.conditions or []) if c.type == "Ready"), None)
@@ -143,10 +113,12 @@ class KubeCluster:
                     None if cond is None else cond.status == "True",
                     None if cond is None else _epoch(cond.last_transition_time),
                     stamp, window)
-            out.append(PodSample(request_m=request, usage_m=usage.get(name),
+            out.append(PodSample(request_m=pod_cpu_request_m(pod), usage_m=usage.get(name),
                                  ready=not unready, pending=pending))
-        mem = [memory[p.metadata.name] for p in pods.items if p.metadata.name in memory]
-        return ServiceState(scale, out, float(sum(mem)) if mem else math.nan)
+        mem = [memory[p.metadata.name] for p in pods if p.metadata.name in memory]
+        return ServiceState(scale, out, float(sum(mem)) if mem else math.nan,
+                            cpu_limit_m=pod_cpu_limit_m(live[0]) if live else math.nan,
+                            startup_s=median_startup_s(live))
 
     def graph(self, timeout_s: float) -> GraphSnapshot | None:
         """The traffic graph from the configured source, fetched within `timeout_s` seconds
@@ -157,53 +129,16 @@ class KubeCluster:
     def write_scale(self, scale: ScaleState, replicas: int) -> ScaleState:
         """PATCH .../deployments/{name}/scale to `replicas`, guarded by the read's
         resourceVersion (a changed object answers 409, `K8sConflict`)."""
-        body = {"metadata": {"resourceVersion": scale.resource_version},
-                "spec": {"replicas": int(replicas)}}
-        out = call_api(f"patch scale {self.namespace}/{scale.name}",
-                    self.apps.patch_namespaced_deployment_scale, scale.name, self.namespace,
-                    body, _request_timeout=self.timeout)
-        return ScaleState(scale.name, int(out.spec.replicas or 0),
-                          str(out.metadata.resource_version or ""), scale.selector)
-
-
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def go_duration_s(text: Any) -> float:
-    """A Go duration string as metrics.k8s.io writes `window` ("30s", "1m0s", "10.5s")
-    in seconds; 0 when absent. Raises ValueError on anything else."""
-    if text is None or text == "":
-        return 0.0
-    parts = _GO_DURATION.findall(str(text))
-    if not parts or "".join(n + u for n, u in parts) != str(text):
-        raise ValueError(f"not a duration: {text!r}")
-    return sum(float(n) * _GO_UNITS[u] for n, u in parts)
-
-
-def _cpu_request_m(pod: Any) -> float | None:
-    """A pod's CPU request, millicores: the sum over its containers; None when one of them
-    has none (calculatePodRequests: "missing request for cpu")."""
-    total = 0.0
-    for c in pod.spec.containers:
-        req = (c.resources.requests or {}) if c.resources else {}
-        if "cpu" not in req:
-            return None
-        total += cpu_millicores(req["cpu"])
-    return total
+        return self.kube.write_scale(scale, replicas)
 
 
 def _epoch(value: Any) -> float | None:
-    """A Kubernetes timestamp (datetime or RFC 3339 string) in seconds since the epoch."""
-    if value is None:
+    """A pod timestamp in epoch seconds; None when absent or unreadable (the HPA's
+    initialisation check then treats it as unknown)."""
+    try:
+        return timestamp_s(value)
+    except QuantityError:
         return None
-    if isinstance(value, dt.datetime):
-        stamp = value
-    else:
-        stamp = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.UTC)
-    return stamp.timestamp()
 
 
-__all__ = ["K8sError", "KubeCluster", "ScaleState", "cpu_millicores", "mem_mebibytes"]
+__all__ = ["K8sError", "KubeCluster", "ScaleState"]

@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 import kubernetes
 
+from gnnrl.kube.client import call_api
+from gnnrl.kube.errors import K8sError, K8sNotFound
 from gnnrl.scaler.clock import Clock
-from gnnrl.scaler.kube import call_api
-from gnnrl.sources.errors import K8sError, K8sNotFound
 
 log = logging.getLogger("gnnrl.scaler.leader")
 

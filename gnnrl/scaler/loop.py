@@ -41,7 +41,7 @@ from gnnrl.scaler.observe import (
     build_observation,
     check_observation,
 )
-from gnnrl.sources.errors import K8sError, K8sForbidden, K8sNotFound
+from gnnrl.kube.errors import K8sError, K8sForbidden, K8sNotFound
 
 log = logging.getLogger("gnnrl.scaler")
 

@@ -24,18 +24,8 @@ from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
 from gnnrl.core.envs.obs_extras import LoadHistory, ObservationContext
 from gnnrl.data.snapshot import GraphSnapshot
 from gnnrl.hpa.calculator import PodSample
+from gnnrl.kube.client import ScaleState
 from gnnrl.scaler.config import ScalerConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class ScaleState:
-    """A Deployment's scale subresource: `replicas` = spec.replicas, and the
-    `resource_version` to write against; `selector` is status.selector."""
-
-    name: str
-    replicas: int
-    resource_version: str
-    selector: str
 
 
 @dataclasses.dataclass
@@ -46,11 +36,18 @@ class ServiceState:
         scale: its scale subresource (spec.replicas, resourceVersion, selector).
         pods: its pods (`PodSample`: request_m, usage_m | None, ready).
         mem_mi: memory usage of its pods with a sample (MiB); NaN when none has one.
+        cpu_limit_m: CPU limit of one pod (millicores, summed over its containers); 0 = no
+            limit (a container without one); NaN = not read (no pod).
+        startup_s: median seconds from pod creation to Ready over its Ready pods; None =
+            none measured (the config's `startup_s` of the service, or `startup_s_default`,
+            stands in).
     """
 
     scale: ScaleState
     pods: list[PodSample]
     mem_mi: float = math.nan
+    cpu_limit_m: float = math.nan
+    startup_s: float | None = None
 
     @property
     def replicas(self) -> int:
@@ -120,11 +117,30 @@ def _node_table(state: ClusterState) -> dict[str, dict[str, float]]:
     return table
 
 
+def _startup_s(name: str, state: ClusterState, cfg: ScalerConfig) -> float:
+    """The service's start-up time: measured on its Ready pods this tick, else its
+    configured `startup_s`, else `cfg.startup_s_default`."""
+    svc = state.services.get(name)
+    if svc is not None and svc.startup_s is not None:
+        return svc.startup_s
+    lim = cfg.services.get(name)
+    return lim.startup_s if lim is not None and lim.startup_s is not None \
+        else cfg.startup_s_default
+
+
 def cluster_view(state: ClusterState, cfg: ScalerConfig) -> cv.ClusterView:
     """The `ClusterView` of one tick: every service of the graph or of the reads (sorted by
     name: new services take slots in that order), owned (with the configured bounds) when
     `cfg.services` names it; the graph's edges between them (`merge_edge_rows`: TCP-level
-    edges carry no request numbers). Unknown values stay NaN."""
+    edges carry no request numbers). Unknown values stay NaN.
+
+    Schema v2 fields: the CPU limit per pod of the services read (0 = no limit; NaN for
+    a service only the graph shows); the start-up time measured on the Ready pods, or the
+    configured fallback (`_startup_s`); the unserved shares and the end-to-end p95 from
+    every graph edge row, calls from outside the scaled services (`cfg.services`: the
+    ingress gateway, ``unknown``, a load generator) included (`edge_outcomes`); NaN
+    without a graph.
+    """
     table = _node_table(state)
     names = tuple(sorted(table))
     col = {key: np.array([table[n][key] for n in names], dtype=np.float64)
@@ -132,20 +148,26 @@ def cluster_view(state: ClusterState, cfg: ScalerConfig) -> cv.ClusterView:
     lims = [cfg.services.get(n) for n in names]
     lo = np.array([lim.min_replicas if lim else math.nan for lim in lims], dtype=np.float64)
     hi = np.array([lim.max_replicas if lim else math.nan for lim in lims], dtype=np.float64)
+    limit = np.array([state.services[n].cpu_limit_m if n in state.services else math.nan
+                      for n in names], dtype=np.float64)
+    startup = np.array([_startup_s(n, state, cfg) for n in names], dtype=np.float64)
     graph = state.graph
-    if graph is not None and len(graph.edges):
+    unserved, e2e = np.full(len(names), math.nan), math.nan
+    if graph is not None:
         e = graph.edges
-        src, dst, vals, reqs = cv.merge_edge_rows(
-            [str(x) for x in e["source"].tolist()], [str(x) for x in e["target"].tolist()],
-            [str(x) for x in e["protocol"].tolist()],
-            np.stack([_column(e, c) for c in ("qps", "p95_ms", "err_rate", "mtls")], axis=1),
-            names)
+        rows = ([str(x) for x in e["source"].tolist()], [str(x) for x in e["target"].tolist()],
+                [str(x) for x in e["protocol"].tolist()],
+                np.stack([_column(e, c) for c in ("qps", "p95_ms", "err_rate", "mtls")],
+                         axis=1) if len(e) else np.zeros((0, 4)))
+        src, dst, vals, reqs = cv.merge_edge_rows(*rows, names)
+        unserved, e2e = cv.edge_outcomes(*rows, names, cfg.services)
     else:
         src = dst = np.zeros(0, dtype=np.int64)
         vals, reqs = np.zeros((0, 4)), np.zeros(0, dtype=bool)
     return cv.ClusterView(names, col["replicas"], col["ready"], col["cpu_m"], col["mem_mi"],
                           col["rps_in"], col["request_m"], lo, hi, src, dst, vals[:, 0],
-                          vals[:, 1], vals[:, 2], vals[:, 3], reqs).check()
+                          vals[:, 1], vals[:, 2], vals[:, 3], reqs, cpu_limit_m=limit,
+                          startup_s=startup, unserved=unserved, e2e_p95_ms=e2e).check()
 
 
 def build_observation(state: ClusterState, space: DynamicGraphSpace, cfg: ScalerConfig,

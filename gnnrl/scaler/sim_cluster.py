@@ -31,14 +31,14 @@ from gnnrl.hpa.calculator import pods_from_aggregate
 from gnnrl.scaler.clock import Clock
 from gnnrl.scaler.observe import ScaleState, ServiceState
 from gnnrl.sim import AppSpec, BatchedSim, SimConfig, load_app_spec, make_trace
-from gnnrl.sources.errors import (
+from gnnrl.kube.errors import (
     K8sConflict,
     K8sError,
     K8sNotFound,
     K8sTooManyRequests,
     K8sUnavailable,
-    SourceUnavailable,
 )
+from gnnrl.sources.errors import SourceUnavailable
 from gnnrl.sources.kiali_graph import parse_graph
 
 
@@ -224,12 +224,19 @@ def service_state(sim: BatchedSim, m: Any, scale: ScaleState, copy: int = 0,
     """What the scaler's per-Deployment read gives for service ``scale.name`` of copy
     `copy` of `m` (a `StepMetrics`): its pods with CPU samples (`pods_from_aggregate`:
     the service's CPU spread over its ready pods; pods not ready yet have no sample) and
-    their memory. `cpu_m` overrides the CPU total (NaN: no pod has a sample)."""
+    their memory; the spec's CPU limit, and its start-up time once a pod is Ready (what
+    `KubeCluster` measures: creation -> Ready). `cpu_m` overrides the CPU total (NaN: no
+    pod has a sample)."""
     i = sim.index[scale.name]
     total = float(m.cpu_m[copy, i]) if cpu_m is None else cpu_m
-    pods = pods_from_aggregate(int(m.replicas[copy, i]), int(m.ready[copy, i]), total,
+    ready = int(m.ready[copy, i])
+    pods = pods_from_aggregate(int(m.replicas[copy, i]), ready, total,
                                float(sim.cpu_request[i]))
-    return ServiceState(scale, pods, float(m.mem_mi[copy, i]))
+    spec = sim.app.services[scale.name]
+    assert spec.cpu_limit_m is not None  # ServiceSpec.__post_init__ fills it
+    return ServiceState(scale, pods, float(m.mem_mi[copy, i]),
+                        cpu_limit_m=float(spec.cpu_limit_m),
+                        startup_s=float(spec.startup_s) if ready > 0 else None)
 
 
 #: the Kiali node of the mesh's ingress gateway (its traffic is the entry load)
@@ -250,7 +257,8 @@ def kiali_payload(sim: BatchedSim, m: Any, namespace: str, ts_s: float,
     asks for) that a mesh running copy `copy` of `m` would answer.
 
     Nodes: the active services and the ingress gateway. Edges: gateway -> entry (http,
-    the entry's received req/s) and every call between active services that carried
+    the entry's received req/s, with the end-to-end p95 and error share: what the
+    gateway's proxy sees) and every call between active services that carried
     traffic (Kiali lists only edges with telemetry in the window). HTTP/gRPC calls carry
     their rate, ``<protocol>PercentErr`` and ``responseTime`` (the callee's p95, ms);
     any other protocol is TCP to Istio (bytes only: ``tcp`` rate in bytes/s, no response
@@ -264,9 +272,10 @@ def kiali_payload(sim: BatchedSim, m: Any, namespace: str, ts_s: float,
         for i in np.flatnonzero(active)]
     entry = sim.index[sim.app.entry]
     edges = [{"data": {"id": "e-gateway", "source": "gateway", "target": f"w{entry}",
-                       "traffic": {"protocol": "http",
-                                   "rates": {"http": _num(m.rps_in[copy, entry])}},
-                       "responseTime": _num(m.p95_ms[copy, entry])}}]
+                       "traffic": {"protocol": "http", "rates": {
+                           "http": _num(m.rps_in[copy, entry]),
+                           "httpPercentErr": _num(100.0 * m.e2e_err_rate[copy])}},
+                       "responseTime": _num(m.e2e_p95_ms[copy])}}]
     for k, (i, j) in enumerate(sim.edges):
         qps = float(m.edge_qps[copy, k])
         if not (active[i] and active[j] and qps > 0):

@@ -1,4 +1,4 @@
-"""Typed errors of the data sources and of the Kubernetes API.
+"""Typed errors of the HTTP data sources (Kiali, Prometheus).
 
 Callers decide on the *type*, never on message text (the model: Kopf's `errors.py`):
 
@@ -10,14 +10,12 @@ Callers decide on the *type*, never on message text (the model: Kopf's `errors.p
   (docs/reliability.md C4). `PayloadTooLarge` (a subclass): larger than the configured cap.
 * `TooManyServices`: more services than the observation has slots (docs/reliability.md C6).
 
-Kubernetes API errors (`K8s*`) are raised by `gnnrl.sources.kubernetes` and by the
-scaler's writer; `k8s_error_from_api_exception` maps the official client's `ApiException`
-onto them by HTTP status (https://kubernetes.io/docs/reference/using-api/api-concepts/).
+Kubernetes API errors (`K8sError` and its subclasses) live with the Kubernetes I/O, in
+`gnnrl.kube.errors`; they carry the same `retryable` and `source` attributes, so a caller
+that retries a data source catches ``(SourceError, K8sError)``.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 
 class SourceError(Exception):
@@ -70,81 +68,3 @@ class TooManyServices(SourceError):
         super().__init__(f"{count} services exceed the limit of {limit} (raise max_nodes or "
                          "restrict the namespace)", source=source)
         self.count, self.limit = count, limit
-
-
-# ------------------------------------------------------------------ Kubernetes API errors
-class K8sError(SourceError):
-    """A Kubernetes API call failed. `status` is the HTTP status (0 for a transport error)."""
-
-    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
-        super().__init__(message, source="kubernetes")
-        self.status, self.reason = status, reason
-
-
-class K8sConflict(K8sError):
-    """409: the object changed since it was read (stale resourceVersion). Re-read, recompute."""
-
-
-class K8sTooManyRequests(K8sError):
-    """429: API priority and fairness or rate limit. Wait at least `retry_after_s` seconds
-    (from the `Retry-After` header; None when the server sent none)."""
-
-    retryable = True
-
-    def __init__(self, message: str, *, retry_after_s: float | None = None, status: int = 429,
-                 reason: str = "TooManyRequests") -> None:
-        super().__init__(message, status=status, reason=reason)
-        self.retry_after_s = retry_after_s
-
-
-class K8sForbidden(K8sError):
-    """401/403: RBAC does not allow the call. Do not retry until the configuration changes."""
-
-
-class K8sNotFound(K8sError):
-    """404: the object (or the API group, e.g. metrics.k8s.io) does not exist."""
-
-
-class K8sUnavailable(K8sError):
-    """5xx, timeout or connection error: retryable with backoff."""
-
-    retryable = True
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds form); None if absent/unparsable."""
-    if headers is None:
-        return None
-    try:
-        value = headers.get("Retry-After")
-    except AttributeError:
-        return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
-
-
-def k8s_error_from_api_exception(exc: Any, what: str) -> K8sError:
-    """Map a `kubernetes.client.ApiException` (or a transport error) to a typed `K8sError`.
-
-    Args:
-        exc: the exception raised by the official client.
-        what: what was being done, for the message (e.g. "patch scale shop/cartservice").
-    """
-    status = int(getattr(exc, "status", 0) or 0)
-    reason = str(getattr(exc, "reason", "") or "")
-    message = f"{what}: HTTP {status} {reason}".strip() if status else f"{what}: {exc}"
-    if status == 409:
-        return K8sConflict(message, status=status, reason=reason)
-    if status == 429:
-        return K8sTooManyRequests(message, retry_after_s=_retry_after(getattr(exc, "headers",
-                                                                             None)))
-    if status in (401, 403):
-        return K8sForbidden(message, status=status, reason=reason)
-    if status == 404:
-        return K8sNotFound(message, status=status, reason=reason)
-    if status == 0 or status >= 500:
-        return K8sUnavailable(message, status=status, reason=reason)
-    return K8sError(message, status=status, reason=reason)

@@ -21,13 +21,13 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from gnnrl.config import ConfigError, JsonConfig
+from gnnrl.kube.errors import retry_after_s
 from gnnrl.sources.errors import (
     MalformedPayload,
     PayloadTooLarge,
     SourceAuthError,
     SourceError,
     SourceUnavailable,
-    _retry_after,
 )
 from gnnrl.sources.redact import redact
 
@@ -247,7 +247,7 @@ class HttpJsonClient:
         if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:  # retries spent
             raise SourceUnavailable(f"HTTP {resp.status_code} from {url}",
                                     source=self.source,
-                                    retry_after_s=_retry_after(resp.headers))
+                                    retry_after_s=retry_after_s(resp.headers))
         if resp.status_code >= 400:
             # the body may echo the request (a proxy printing its headers): redact, then cut
             raw = resp.raw.read(_ERROR_BODY_BYTES, decode_content=True)

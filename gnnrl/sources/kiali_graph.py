@@ -24,9 +24,15 @@ reason          node
 
 A node's name is its ``workload`` in a workload graph, ``app`` in an app /
 versionedApp graph (versions of an app are one service), ``service`` in a service graph.
-Edges touching a skipped node are dropped (counted as ``dropped_edges``) but their
-traffic still counts in the kept endpoint's ``rps_in`` / ``rx_kbps`` / ``tx_kbps``
-(traffic from the ingress gateway is the entry service's load).
+An edge from outside the application (a source skipped as ``unknown``, ``gateway``,
+``outside`` or ``not_known``, e.g. a load generator) into a kept service is kept, its
+source named by `outside_source` (e.g. ``istio-ingressgateway.istio-system``,
+``unknown``): it carries what the application's callers see at the entry (the ingress
+gateway's p95 and error rate are the end-to-end ones), as the simulator's snapshots show
+their clients' calls (`gnnrl.data.sim_source`).
+Every other edge touching a skipped node is dropped (counted as ``dropped_edges``); the
+traffic of every edge still counts in the kept endpoint's ``rps_in`` / ``rx_kbps`` /
+``tx_kbps`` (traffic from the ingress gateway is the entry service's load).
 
 Numbers (Kiali sends them as strings, formatted with `%.*f`) and their defaults:
 
@@ -254,6 +260,20 @@ def _flag(data: Mapping[str, Any], key: str, path: Any, *, info: bool = False) -
                                   f"got {type(value).__name__}")
 
 
+#: Skip reasons of a node outside the application whose calls into it are kept as edges.
+OUTSIDE_REASONS = frozenset({"unknown", "gateway", "outside", "not_known"})
+
+
+def outside_source(name: str, node_ns: str, reason: str, namespace: str | None) -> str:
+    """The edge-source name of a node outside the application (`OUTSIDE_REASONS`):
+    ``unknown`` for traffic without Istio telemetry, else ``<name>.<namespace>`` when the
+    node lives in another namespace (a name no Deployment of `namespace` can collide
+    with), else its name."""
+    if reason == "unknown" or not name:
+        return "unknown"
+    return f"{name}.{node_ns}" if node_ns and node_ns != namespace else name
+
+
 def _skip_reason(data: Mapping[str, Any], i: int, graph_type: str, namespace: str | None,
                  known: frozenset[str] | None) -> tuple[str | None, str, str]:
     """(reason to skip or None, name, namespace) of node `i`; see the module docstring."""
@@ -439,6 +459,7 @@ def parse_graph(
     stamp = _timestamp(payload, ts)
 
     names: dict[str, str | None] = {}          # node id -> service name (None = skipped)
+    outside: dict[str, str] = {}               # node id -> edge-source name (OUTSIDE_REASONS)
     skipped: Counter[str] = Counter()
     namespaces: Counter[str] = Counter()
     index: dict[str, int] = {}                 # service name -> row (first-seen order)
@@ -453,6 +474,8 @@ def parse_graph(
         if reason is not None:
             skipped[reason] += 1
             names[node_id] = None
+            if reason in OUTSIDE_REASONS:
+                outside[node_id] = outside_source(name, node_ns, reason, namespace)
             continue
         names[node_id] = name
         namespaces[node_ns] += 1
@@ -485,10 +508,11 @@ def parse_graph(
         if src is not None and not math.isnan(kbps):
             s = index[src]
             tx[s] = kbps if math.isnan(tx[s]) else tx[s] + kbps
-        if src is None or dst is None:
+        caller = src or outside.get(data["source"])   # a call from outside is kept too
+        if caller is None or dst is None:
             skipped["dropped_edges"] += 1
             continue
-        rows.append((src, dst, protocol, qps, p95, err, mtls))
+        rows.append((caller, dst, protocol, qps, p95, err, mtls))
 
     floats = np.full((7, len(services)), np.nan)   # replicas..mem_mi: Kiali knows none
     floats[4] = rx

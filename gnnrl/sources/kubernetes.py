@@ -19,28 +19,29 @@ without a metrics sample (just started, metrics-server lagging) are counted in
 the usage is NaN and ``skipped["metrics_unavailable"] = 1`` (never 0: 0 would look idle
 and invite a scale-down).
 
-API failures raise the typed errors of `gnnrl.sources.errors` (K8sConflict,
-K8sTooManyRequests(retry_after_s), K8sForbidden, K8sNotFound, K8sUnavailable).
+The API calls and quantity parsing are `gnnrl.kube`'s; failures raise its typed errors
+(`gnnrl.kube.errors`: K8sConflict, K8sTooManyRequests(retry_after_s), K8sForbidden,
+K8sNotFound, K8sUnavailable; a bad quantity `QuantityError`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import urllib3
 from kubernetes import client as k8s
 
 from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.contracts.snapshot import NODE_COLUMNS, GraphSnapshot
-from gnnrl.sources.errors import K8sError, K8sUnavailable, k8s_error_from_api_exception
-from gnnrl.sources.quantities import cpu_millicores, memory_mib
+from gnnrl.kube.client import KubeClient, load_api_client, selector_matches
+from gnnrl.kube.errors import K8sError
+from gnnrl.kube.pods import container_total
+from gnnrl.kube.quantities import cpu_millicores, memory_mib
 
-T = TypeVar("T")
 _log = logging.getLogger(__name__)
 
 #: Columns of `KubernetesSource.deployments()`. Units: replicas; millicores and MiB per pod.
@@ -75,54 +76,6 @@ class KubernetesSourceConfig(JsonConfig):
         self.sidecar_containers = tuple(self.sidecar_containers)
 
 
-def load_api_client(kubeconfig: str | None = None, context: str | None = None,
-                    in_cluster: bool | None = None) -> k8s.ApiClient:
-    """An `ApiClient` from the pod's ServiceAccount (in a cluster) or a kubeconfig.
-
-    `in_cluster=None` tries the ServiceAccount first, then the kubeconfig.
-    """
-    from kubernetes import config as k8s_config
-
-    configuration = k8s.Configuration()
-    if in_cluster or in_cluster is None:
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)
-            return k8s.ApiClient(configuration)
-        except k8s_config.ConfigException:
-            if in_cluster:
-                raise
-    k8s_config.load_kube_config(config_file=kubeconfig, context=context,
-                                client_configuration=configuration)
-    return k8s.ApiClient(configuration)
-
-
-def call_api(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call the official client and turn its failures into typed `K8sError`s."""
-    try:
-        return fn(*args, **kwargs)
-    except k8s.ApiException as exc:
-        raise k8s_error_from_api_exception(exc, what) from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise K8sUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
-
-
-def _selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
-    """A `LabelSelector` (matchLabels + matchExpressions) against a pod's labels."""
-    if selector is None:
-        return False
-    for key, value in (selector.match_labels or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.match_expressions or []:
-        present, value = expr.key in labels, labels.get(expr.key)
-        values = expr.values or []
-        ok = {"In": present and value in values, "NotIn": not present or value not in values,
-              "Exists": present, "DoesNotExist": not present}.get(expr.operator, False)
-        if not ok:
-            return False
-    return True
-
-
 def _int_annotation(annotations: Mapping[str, str] | None, key: str) -> float:
     value = (annotations or {}).get(key)
     try:
@@ -144,46 +97,30 @@ class KubernetesSource:
                  config: KubernetesSourceConfig | None = None, **settings: Any) -> None:
         self.config = config or KubernetesSourceConfig(**settings)
         self.api_client = api_client if api_client is not None else load_api_client()
-        self.apps = k8s.AppsV1Api(api_client)
-        self.core = k8s.CoreV1Api(api_client)
-        self.custom = k8s.CustomObjectsApi(api_client)
+        self.kube = KubeClient(self.api_client, self.config.namespace,
+                               self.config.request_timeout_s)
 
     @property
     def namespace(self) -> str:
         return self.config.namespace
 
-    @property
-    def _timeout(self) -> tuple[float, float]:
-        # the client honours only an int or a (connect, read) tuple (rest.py), not a float
-        t = float(self.config.request_timeout_s)
-        return (t, t)
-
     def _list_deployments(self) -> list[Any]:
-        return call_api(f"list deployments in {self.namespace}",
-                        self.apps.list_namespaced_deployment, self.namespace,
-                        _request_timeout=self._timeout).items
-
-    def _app_containers(self, containers: list[Any] | None) -> list[Any]:
-        return [c for c in containers or [] if c.name not in self.config.sidecar_containers]
+        return self.kube.list_deployments()
 
     def _requests_row(self, dep: Any) -> dict[str, float]:
         """Per-pod requests/limits of the template's application containers (NaN when a
         container leaves that quantity unset: it is then unbounded / scheduler default)."""
         path = f"deployments/{dep.metadata.name}.spec.template.spec.containers"
         totals: dict[str, float] = {}
-        containers = self._app_containers(dep.spec.template.spec.containers)
         for kind, key, parse, column in (
             ("requests", "cpu", cpu_millicores, "cpu_request_m"),
             ("requests", "memory", memory_mib, "mem_request_mi"),
             ("limits", "cpu", cpu_millicores, "cpu_limit_m"),
             ("limits", "memory", memory_mib, "mem_limit_mi"),
         ):
-            values = []
-            for c in containers:
-                res = getattr(c.resources, kind, None) if c.resources else None
-                raw = (res or {}).get(key)
-                values.append(np.nan if raw is None else parse(raw, f"{path}.{c.name}.{kind}"))
-            totals[column] = float(np.sum(values)) if values else np.nan
+            total = container_total(dep.spec.template.spec.containers, kind, key, parse, path,
+                                    skip=self.config.sidecar_containers)
+            totals[column] = np.nan if total is None else total
         return totals
 
     def deployments(self, raw: list[Any] | None = None) -> pd.DataFrame:
@@ -222,13 +159,12 @@ class KubernetesSource:
             usage and ``{"metrics_unavailable": 1}``.
         """
         deps = deployments if deployments is not None else self._list_deployments()
-        pods = call_api(f"list pods in {self.namespace}", self.core.list_namespaced_pod,
-                        self.namespace, _request_timeout=self._timeout).items
+        pods = self.kube.list_pods()
         owner: dict[str, str] = {}
         for pod in pods:
             labels = pod.metadata.labels or {}
             for dep in deps:
-                if _selector_matches(dep.spec.selector, labels):
+                if selector_matches(dep.spec.selector, labels):
                     owner[pod.metadata.name] = dep.metadata.name
                     break
         names = sorted(d.metadata.name for d in deps)
@@ -237,17 +173,14 @@ class KubernetesSource:
         seen = dict.fromkeys(names, 0)
         skipped: dict[str, int] = {}
         try:
-            metrics = call_api(f"list pod metrics in {self.namespace}",
-                               self.custom.list_namespaced_custom_object, "metrics.k8s.io",
-                               "v1beta1", self.namespace, "pods",
-                               _request_timeout=self._timeout)
+            metrics = self.kube.list_pod_metrics()
         except K8sError as exc:
             _log.warning("pod usage unknown (metrics.k8s.io failed): %s", exc)
             nan = [np.nan] * len(names)
             return (pd.DataFrame({"service": names, "cpu_m": nan, "mem_mi": nan,
                                   "pods_with_metrics": [0] * len(names)}),
                     {"metrics_unavailable": 1})
-        for i, item in enumerate(metrics.get("items") or []):
+        for i, item in enumerate(metrics):
             pod_name = (item.get("metadata") or {}).get("name")
             dep_name = None if pod_name is None else owner.get(pod_name)
             if dep_name is None:

@@ -33,8 +33,10 @@ need the ReplicaSet -> Deployment hop too; the name rule needs no extra exporter
 
 Nodes are the namespace's workloads seen in the metrics; sources outside the namespace,
 ``unknown`` sources (no Istio telemetry) and Istio gateways are counted in `skipped`
-exactly like `parse_graph` does. ``replicas``/``ready_replicas`` are NaN (merge with the
-Kubernetes source).
+exactly like `parse_graph` does, and their calls into the namespace's services (and those
+of workloads outside `known_services`) are kept as edges from `outside_source` names
+(``istio-ingressgateway.istio-system``, ``unknown``).
+``replicas``/``ready_replicas`` are NaN (merge with the Kubernetes source).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from gnnrl.contracts.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot, 
 from gnnrl.sources.errors import MalformedPayload, SourceError, TooManyServices
 from gnnrl.sources.http import HttpConfig, HttpJsonClient
 from gnnrl.sources.kiali import check_duration
+from gnnrl.sources.kiali_graph import OUTSIDE_REASONS, outside_source
 
 SOURCE = "prometheus"
 _EDGE_BY = ("source_workload, source_workload_namespace, destination_workload, "
@@ -322,6 +325,9 @@ def build_snapshot(results: dict[str, list[tuple[dict[str, str], float]]], names
             latency = latency if math.isfinite(latency) else math.nan
         flows.append((src if src_ok else "", dst if dst_ok else "", protocol, src_ns,
                       rate, throughput))
+        reason = reasons[(src, src_ns)]
+        if dst_ok and not src_ok and reason in OUTSIDE_REASONS:
+            src, src_ok = outside_source(src, src_ns, reason, namespace), True
         if not (src_ok and dst_ok):
             skipped["dropped_edges"] += 1
             continue

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime
 import hashlib
 import http.server
 import json
@@ -67,6 +68,8 @@ from gnnrl.testing.base import LoopbackFake
 #: when every fake pod started (and last changed readiness): hours before the metrics'
 #: timestamp, so no pod is inside the HPA's CPU initialisation period
 POD_START_TIME = "2025-12-31T00:00:00Z"
+#: seconds from a fake pod's creation to its Ready transition (`set_startup` changes it)
+POD_STARTUP_S = 20.0
 
 _REASONS = {
     400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
@@ -220,6 +223,7 @@ class FakeKubernetes(LoopbackFake):
         self._deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self._pods: dict[tuple[str, str], dict[str, Any]] = {}
         self._usage: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+        self._startup: dict[tuple[str, str], tuple[float, ...]] = {}
         self._leases: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self._server: LoopbackServer | None = None
@@ -344,6 +348,15 @@ class FakeKubernetes(LoopbackFake):
             dep["status"]["availableReplicas"] = ready
             self._sync_pods(dep)
 
+    def set_startup(self, name: str, namespace: str, seconds: float | list[float]) -> None:
+        """Seconds from creation to Ready of the Deployment's pods: one value for all, or
+        one per pod (in pod order; the last repeats). Pods are created that long before
+        `POD_START_TIME`, when their Ready condition turned."""
+        with self._lock:
+            values = [seconds] if isinstance(seconds, int | float) else list(seconds)
+            self._startup[(namespace, name)] = tuple(float(v) for v in values)
+            self._sync_pods(self._deployments[(namespace, name)])
+
     def set_usage(self, name: str, namespace: str = "default", *, cpu_m_per_pod: float,
                   mem_mi_per_pod: float, sidecar_cpu_m: float = 5.0,
                   sidecar_mem_mi: float = 30.0) -> None:
@@ -380,13 +393,16 @@ class FakeKubernetes(LoopbackFake):
                     if k[0] == ns and p["metadata"]["name"].startswith(rs + "-")]:
             del self._pods[key]
         ready = int(dep["status"].get("readyReplicas") or 0)
+        startup = self._startup.get((ns, name), (POD_STARTUP_S,))
         for i in range(int(dep["spec"]["replicas"])):
             pod_name = f"{rs}-{i:05d}"
             spec = copy.deepcopy(dep["spec"]["template"]["spec"])
             is_ready = "True" if i < ready else "False"
+            created = _before(POD_START_TIME, startup[min(i, len(startup) - 1)])
             self._pods[(ns, pod_name)] = {
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": pod_name, "namespace": ns, "resourceVersion": self._next_rv(),
+                             "creationTimestamp": created,
                              "labels": dict(dep["spec"]["template"]["metadata"]["labels"]),
                              "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                                   "name": rs, "uid": f"uid-{rs}",
@@ -589,6 +605,13 @@ class FakeKubernetes(LoopbackFake):
                             del self._faults[i]
                     return fault
         return None
+
+
+def _before(stamp: str, seconds: float) -> str:
+    """The RFC 3339 time `seconds` before `stamp` (whole seconds, as the API writes it)."""
+    t = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    t -= datetime.timedelta(seconds=round(seconds))
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _resources(cpu_req: str | None, mem_req: str | None, cpu_lim: str | None,

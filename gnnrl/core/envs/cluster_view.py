@@ -39,7 +39,7 @@ What a real cluster can show, and therefore what every path shows (docs/internal
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -580,24 +580,30 @@ def _floats(frame, name: str) -> np.ndarray:
 def view_from_snapshot(snapshot, app) -> ClusterView:
     """A `GraphSnapshot` (graph source merged with Kubernetes: `K8sBackend.observe`) as a
     view of the services `app` (an `AppSpec`) knows; all of them are owned, with the
-    spec's CPU requests and bounds. Edges between them; a pair seen with several
-    protocols is one edge (`merge_edge_rows`)."""
+    spec's CPU requests and limits, start-up times and bounds. Edges between them; a pair
+    seen with several protocols is one edge (`merge_edge_rows`). The unserved shares and
+    the end-to-end p95 come from every edge row (`edge_outcomes`, the app's services
+    inside: the calls of its clients, the ingress gateway, ``unknown`` are from outside)."""
     nodes = snapshot.nodes[snapshot.nodes["service"].isin(list(app.services))]
     names = tuple(str(s) for s in nodes["service"])
     spec = [app.services[s] for s in names]
     edges = snapshot.edges
-    src, dst, vals, reqs = merge_edge_rows(
-        [str(s) for s in edges["source"]], [str(t) for t in edges["target"]],
-        [str(p) for p in edges["protocol"]],
-        np.stack([_floats(edges, c) for c in ("qps", "p95_ms", "err_rate", "mtls")], axis=-1)
-        if len(edges) else np.zeros((0, 4)), names)
+    rows = ([str(s) for s in edges["source"]], [str(t) for t in edges["target"]],
+            [str(p) for p in edges["protocol"]],
+            np.stack([_floats(edges, c) for c in ("qps", "p95_ms", "err_rate", "mtls")],
+                     axis=-1) if len(edges) else np.zeros((0, 4)))
+    src, dst, vals, reqs = merge_edge_rows(*rows, names)
+    unserved, e2e = edge_outcomes(*rows, names, app.services)
     return ClusterView(
         names, _floats(nodes, "replicas"), _floats(nodes, "ready_replicas"),
         _floats(nodes, "cpu_m"), _floats(nodes, "mem_mi"), _floats(nodes, "rps_in"),
         np.array([s.cpu_request_m for s in spec], dtype=float),
         np.array([s.min_replicas for s in spec], dtype=float),
         np.array([s.max_replicas for s in spec], dtype=float),
-        src, dst, vals[:, 0], vals[:, 1], vals[:, 2], vals[:, 3], reqs).check()
+        src, dst, vals[:, 0], vals[:, 1], vals[:, 2], vals[:, 3], reqs,
+        cpu_limit_m=np.array([s.cpu_limit_m for s in spec], dtype=float),
+        startup_s=np.array([s.startup_s for s in spec], dtype=float),
+        unserved=unserved, e2e_p95_ms=e2e).check()
 
 
 def merge_edge_rows(sources: Sequence[str], targets: Sequence[str], protocols: Sequence[str],
@@ -632,3 +638,47 @@ def merge_edge_rows(sources: Sequence[str], targets: Sequence[str], protocols: S
     keys = list(merged)
     return (np.array([k[0] for k in keys], dtype=np.int64),
             np.array([k[1] for k in keys], dtype=np.int64), out, reqs)
+
+
+def edge_outcomes(sources: Sequence[str], targets: Sequence[str], protocols: Sequence[str],
+                  values: np.ndarray, services: Sequence[str], inside: Collection[str]
+                  ) -> tuple[np.ndarray, float]:
+    """What the graph's edge rows say of the requests the services failed and of the
+    latency the application's callers see.
+
+    Args:
+        sources, targets, protocols: the rows' endpoints (names) and protocols; a source
+            need not be a service (the ingress gateway, ``unknown``, a load generator).
+        values: (R, 4) [qps, p95_ms, err_rate, mtls] per row (as `merge_edge_rows`).
+        services: the view's services, in order.
+        inside: the services of the application (those the policy scales); a row whose
+            source is not one of them is a call from outside it.
+
+    Returns:
+        unserved: (S,) float64, per service the qps-weighted error share (0..1) of the
+            request-level rows into it that carried traffic, from any caller (outside ones
+            included: for the entry, the ingress gateway's rows); 0 when none did. The
+            graph sources count 4xx, 5xx and requests without a response as errors
+            (Kiali's ``http4xx`` / ``http5xx`` / ``httpNoResponse`` rates,
+            `gnnrl.sources.kiali_graph`), so rejected, failed and timed-out requests
+            count, queued ones not.
+        e2e_p95_ms: the largest p95 of the request-level rows with traffic from outside
+            `inside` into it (the entry's callers: what a user waits end to end); NaN when
+            there is none or none reports a p95. The largest, as `merge_edge_rows` takes
+            for one pair's protocols: quantiles of separate streams do not add up.
+    """
+    index = {s: k for k, s in enumerate(services)}
+    offered = np.zeros(len(services))
+    failed = np.zeros(len(services))
+    e2e = float("nan")
+    for s, d, p, row in zip(sources, targets, protocols, values, strict=True):
+        k = index.get(d)
+        qps = float(row[0])
+        if k is None or not is_request_protocol(p) or not qps > 0:   # NaN qps too
+            continue
+        offered[k] += qps
+        failed[k] += qps * min(max(float(np.nan_to_num(row[2])), 0.0), 1.0)
+        if s not in inside and d in inside:
+            e2e = float(np.fmax(e2e, row[1]))
+    unserved = np.divide(failed, offered, out=np.zeros(len(services)), where=offered > 0)
+    return unserved, e2e

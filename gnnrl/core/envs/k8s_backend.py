@@ -4,7 +4,7 @@
   errors, mTLS) merged with the Kubernetes source's (replicas, ready replicas, CPU and
   memory usage) through `GraphSnapshot.merged`, the same parsing code the collector uses.
 * `apply(desired)` writes replica counts through each Deployment's ``scale`` subresource
-  (``AppsV1Api.read_namespaced_deployment_scale`` / ``patch_namespaced_deployment_scale``,
+  (`gnnrl.kube.client.KubeClient.read_scale` / `write_scale`,
   https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/deployment-v1/),
   only where the desired count differs from the current one, then waits the waiting
   period so the next observation sees the effect (pods start, Prometheus scrapes).
@@ -23,12 +23,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from kubernetes import client as k8s
-
 from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.data.snapshot import GraphSnapshot
-from gnnrl.sources.errors import K8sConflict, K8sError, K8sTooManyRequests
-from gnnrl.sources.kubernetes import KubernetesSource, call_api
+from gnnrl.kube.client import KubeClient
+from gnnrl.kube.errors import K8sConflict, K8sError, K8sTooManyRequests
+from gnnrl.sources.kubernetes import KubernetesSource
 
 
 class GraphSource(Protocol):
@@ -116,7 +115,8 @@ class K8sBackend:
         self.k8s_source = k8s_source
         self.known_services = None if known_services is None else list(known_services)
         self.max_services = max_services
-        self.apps = k8s.AppsV1Api(k8s_source.api_client)
+        self.kube = KubeClient(k8s_source.api_client, self.config.namespace,
+                               self.config.request_timeout_s)
         self.clock = clock
         self.sleep = sleep
 
@@ -143,32 +143,15 @@ class K8sBackend:
                                            max_services=self.max_services)
         return graph.merged(cluster)       # graph values first; Kubernetes fills the NaNs
 
-    def _timeout(self) -> tuple[float, float]:
-        t = float(self.config.request_timeout_s)
-        return (t, t)
-
-    def _read(self, name: str) -> Any:
-        return call_api(f"read scale {self.namespace}/{name}",
-                        self.apps.read_namespaced_deployment_scale, name, self.namespace,
-                        _request_timeout=self._timeout())
-
-    def _write(self, name: str, replicas: int, resource_version: str | None) -> None:
-        body: dict[str, Any] = {"spec": {"replicas": replicas}}
-        if resource_version:
-            body["metadata"] = {"resourceVersion": resource_version}
-        call_api(f"patch scale {self.namespace}/{name}",
-                 self.apps.patch_namespaced_deployment_scale, name, self.namespace, body,
-                 _request_timeout=self._timeout())
-
     def _scale_one(self, name: str, desired: int) -> ScaleOutcome:
         current: int | None = None
         for attempt in range(2):           # the first try and at most one retry
             try:
-                scale = self._read(name)
-                current = int(scale.spec.replicas or 0)
+                scale = self.kube.read_scale(name)
+                current = scale.replicas
                 if current == desired:
                     return ScaleOutcome("unchanged", current, desired)
-                self._write(name, desired, scale.metadata.resource_version)
+                self.kube.write_scale(scale, desired)
                 return ScaleOutcome("scaled", current, desired)
             except K8sConflict as exc:     # changed under us: re-read, recompute, once
                 if attempt == 1:

@@ -1,4 +1,5 @@
-"""Kubernetes quantity strings as numbers (apimachinery's resource.Quantity grammar)."""
+"""Kubernetes quantity, duration and timestamp strings as numbers (apimachinery's
+resource.Quantity grammar, Go's time.ParseDuration, RFC 3339)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gnnrl.sources.quantities import QuantityError, cpu_millicores, memory_mib
+from gnnrl.kube.quantities import (
+    QuantityError,
+    cpu_millicores,
+    go_duration_s,
+    memory_mib,
+    timestamp_s,
+)
 
 CPU = [  # (quantity, millicores)
     ("250m", 250.0),
@@ -76,3 +83,27 @@ def test_any_string_is_a_number_or_a_quantity_error(text):
 def test_suffixes_scale_exactly(number, suffix):
     factor = {"": 1, "m": 1e-3, "k": 1e3, "Ki": 1024, "Mi": 1024**2}[suffix]
     assert cpu_millicores(f"{number}{suffix}") == pytest.approx(number * factor * 1000)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("30s", 30.0), ("1m0s", 60.0), ("10.5s", 10.5), ("1h2m3s", 3723.0), ("500ms", 0.5),
+    ("", 0.0), (None, 0.0),
+])
+def test_metrics_windows_parse_as_go_durations(text, seconds):
+    assert go_duration_s(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("bad", ["30", "s", "1d", "30 s", "-1s"])
+def test_a_window_that_is_not_a_duration_raises_a_quantity_error(bad):
+    with pytest.raises(QuantityError, match="window"):
+        go_duration_s(bad, path="items[0].window")
+
+
+def test_timestamps_read_as_utc_epoch_seconds():
+    import datetime as dt
+
+    assert timestamp_s("1970-01-01T00:01:00Z") == 60.0
+    assert timestamp_s(dt.datetime(1970, 1, 1, 0, 2)) == 120.0   # naive = UTC
+    assert timestamp_s(None) is None
+    with pytest.raises(QuantityError, match="creationTimestamp"):
+        timestamp_s("yesterday", path="metadata.creationTimestamp")
