@@ -96,8 +96,10 @@ def test_the_scaler_sees_what_the_policy_was_trained_on(timing):
     space.edge_mapping.update(env.graph_space.edge_mapping)
     rng = np.random.default_rng(0)
     seen = {"tcp_edge": False, "added": False, "starting_pods": False, "refused": 0}
+    history = LoadHistory()  # the scaler's, as its loop keeps it
     for t in range(301):
-        got, changed = observe.build_observation(scaler_reads(env, t), space, cfg)
+        got, changed = observe.build_observation(scaler_reads(env, t), space, cfg,
+                                                 time_of_day_s=15.0 * t, history=history)
         assert_same_observation(got, obs, f"step {t}")
         assert space.slot_names() == env.graph_space.slot_names()
         if observe.check_observation(got, cfg.feature_max) is not None:
@@ -217,13 +219,26 @@ def test_an_idle_service_missing_from_the_traffic_graph_received_nothing():
     nodes = pd.DataFrame([("a", 1.0, 1.0, 50.0, 10.0, 1.0, 1.0, 5.0),
                           ("b", 1.0, 1.0, 20.0, 10.0, np.nan, np.nan, np.nan)],
                          columns=list(NODE_COLUMNS))
+    ingress = pd.DataFrame([("istio-ingressgateway.istio-system", "a", "http", 5.0, 80.0,
+                             0.0, 1.0)], columns=list(EDGE_COLUMNS))
+    graph = GraphSnapshot(pd.Timestamp("2026-01-01", tz="UTC"), NS, nodes, ingress)
+    cfg = ScalerConfig(services={"a": {}, "b": {}})  # the app: the gateway is outside it
+    obs, _ = observe.build_observation(observe.ClusterState({}, graph), DynamicGraphSpace(),
+                                       cfg)
+    assert observe.check_observation(obs, cfg.feature_max) is None
+    b = 1  # sorted names: a -> slot 0, b -> slot 1
+    assert obs["svc_df"][b, 4] == 0
+
+
+def test_traffic_without_an_end_to_end_latency_is_refused():
+    # requests reach the app, but no source reported how long they took: never a silent 0
+    nodes = pd.DataFrame([("a", 1.0, 1.0, 50.0, 10.0, 1.0, 1.0, 5.0)],
+                         columns=list(NODE_COLUMNS))
     graph = GraphSnapshot(pd.Timestamp("2026-01-01", tz="UTC"), NS, nodes,
                           pd.DataFrame(columns=list(EDGE_COLUMNS)))
     obs, _ = observe.build_observation(observe.ClusterState({}, graph), DynamicGraphSpace(),
                                        ScalerConfig())
-    assert observe.check_observation(obs, ScalerConfig().feature_max) is None
-    b = 1  # sorted names: a -> slot 0, b -> slot 1
-    assert obs["svc_df"][b, 4] == 0
+    assert observe.check_observation(obs, ScalerConfig().feature_max) == "non_finite"
 
 
 @pytest.mark.parametrize("protocol_bc, owned_c, unknown", [

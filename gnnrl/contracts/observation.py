@@ -25,8 +25,9 @@ OBSERVATION_SCHEMA_VERSION = 2
 #:   created but not Ready; startup_s: seconds from pod creation to Ready; cpu_request_m /
 #:   cpu_limit_m: per pod, millicores; min_replicas / max_replicas: the bounds (the current
 #:   count for a service the policy does not own); unserved: share (0..1) of the requests
-#:   offered to the service that it did not serve in the interval (queued, rejected or
-#:   failed); slo_share: the service's p95 as a share of the end-to-end SLO (the largest
+#:   into the service that the mesh saw fail in the interval (errors, rejections and
+#:   timeouts, qps-weighted over its incoming calls; queued requests show only once they
+#:   time out); slo_share: the service's p95 as a share of the end-to-end SLO (the largest
 #:   p95 of its incoming request-level edges; the entry service: the end-to-end p95);
 #:   trend_K: (rx now + 1) / (rx K intervals ago + 1), 1 when that past is unknown.
 NODE_COLUMNS: tuple[str, ...] = (

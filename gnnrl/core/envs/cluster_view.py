@@ -103,8 +103,8 @@ class ClusterView:
             (default: 0).
         startup_s: (S,) seconds from pod creation to Ready (the spec's, or measured in the
             cluster); NaN = unknown (default: NaN).
-        unserved: (S,) share 0..1 of the requests offered to the service that it did not
-            serve in the interval (default: 0).
+        unserved: (S,) share 0..1 of the requests into the service that failed in the
+            interval, as the mesh counts them (`edge_outcomes`; default: 0).
         e2e_p95_ms: end-to-end p95 at the entry, ms; NaN = unknown.
     """
 
@@ -418,6 +418,7 @@ class SimObservables:
         any_tcp: some call is TCP-level.
         src_inc, dst_inc: (E, S) float 0/1: edge e starts / ends at service s.
         edge_dst: (E,) int64 callee of each edge.
+        entry: the entry service's column (its callers are outside the mesh).
         tcp_into: (service, its TCP-level incoming edges) for the other services called
             over TCP (also over HTTP/gRPC, or the entry).
     """
@@ -429,6 +430,7 @@ class SimObservables:
     dst_inc: np.ndarray
     edge_dst: np.ndarray
     tcp_into: tuple[tuple[int, tuple[int, ...]], ...]
+    entry: int
 
 
 def sim_observables(sim) -> SimObservables:
@@ -451,7 +453,8 @@ def sim_observables(sim) -> SimObservables:
     tcp_into = tuple((int(s), tuple(int(e) for e in np.flatnonzero(~req & (sim.edge_dst == s))))
                      for s in mixed)
     return SimObservables(req, tcp_only, bool((~req).any()), src_inc, dst_inc,
-                          np.ascontiguousarray(sim.edge_dst, dtype=np.int64), tcp_into)
+                          np.ascontiguousarray(sim.edge_dst, dtype=np.int64), tcp_into,
+                          int(sim.index[sim.app.entry]))
 
 
 def observable_rates(m, obs: SimObservables) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -496,12 +499,27 @@ class SimViewIndex:
     startup_s: np.ndarray  # (K,) the spec's start-up time
 
 
-def unserved_share(offered: np.ndarray, served: np.ndarray) -> np.ndarray:
-    """Share 0..1 of the offered req/s not served (queued, rejected or failed); 0 where
-    nothing was offered. Same shape as the inputs."""
-    offered = np.asarray(offered, dtype=np.float64)
-    share = 1.0 - np.asarray(served, dtype=np.float64) / np.maximum(offered, 1e-12)
-    return np.where(offered > 0, np.clip(share, 0.0, 1.0), 0.0)
+def sim_unserved(m, observables: SimObservables, edge_shown: np.ndarray) -> np.ndarray:
+    """(N, S) the unserved share a mesh shows for the simulator's copies: what
+    `edge_outcomes` computes from the graph a cluster would answer (the qps-weighted error
+    share of the request-level calls into each service that carried traffic, and for the
+    entry the ingress gateway's call: the entry's received req/s with the end-to-end
+    error share). Queued requests are invisible to Istio until they complete or time out,
+    so a backlog shows here only as errors.
+
+    Args:
+        m: `StepMetrics` (possibly the lagged view: its rates are what the graph shows).
+        edge_shown: (N, E) float 0/1 or bool, the edges the graph lists (both ends
+            observed); an edge without traffic in `m` is left out here.
+    """
+    qps = m.edge_qps * (observables.edge_requests & (m.edge_qps > 0)) * edge_shown
+    failed = (qps * np.clip(np.nan_to_num(m.edge_err), 0.0, 1.0)) @ observables.dst_inc
+    offered = qps @ observables.dst_inc
+    e = observables.entry
+    ext = np.maximum(np.nan_to_num(m.rps_in[:, e]), 0.0)
+    failed[:, e] += ext * np.clip(np.nan_to_num(m.e2e_err_rate), 0.0, 1.0)
+    offered[:, e] += ext
+    return np.divide(failed, offered, out=np.zeros_like(offered), where=offered > 0)
 
 
 def sim_view_index(sim, order: Sequence[str], active: np.ndarray,
@@ -533,8 +551,8 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
     """Copy `copy` of `m` (a `StepMetrics`, possibly the lagged view of the metrics
     pipelines) as a cluster would show it (`observable_rates`), and its slots.
 
-    The unserved share (offered vs served req/s) and the end-to-end p95 come from `truth`
-    (the step's true metrics; default `m`): the lagged view carries no served rate.
+    The unserved share is what the graph shows (`sim_unserved`); the end-to-end p95 comes
+    from `truth` (the step's true metrics; default `m`; the lagged view keeps it).
 
     The view lists the calls that carried traffic in the step (Kiali and Prometheus know
     an edge only from its telemetry); `slots` are `view_slots(index, space)` (every call
@@ -567,9 +585,18 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
     view = ClusterView(index.services, rep, rdy, cpu, mem, rps, index.cpu_request_m,
                        index.min_replicas, index.max_replicas, src, dst, qps, p95, err, mtls,
                        reqs, index.cpu_limit_m, index.startup_s,
-                       unserved_share(truth.rps_in[copy, c], truth.served_rps[copy, c]),
+                       _copy_unserved(m, observables, index, copy),
                        float(truth.e2e_p95_ms[copy]))
     return view, slots
+
+
+def _copy_unserved(m, observables: SimObservables, index: SimViewIndex, copy: int
+                   ) -> np.ndarray:
+    """`sim_unserved` of one copy, for the view's services (its edges: `index.edges`)."""
+    one = type(m)(**{k: v[copy:copy + 1] for k, v in vars(m).items()})
+    shown = np.zeros((1, len(observables.edge_dst)))
+    shown[0, index.edges] = 1.0
+    return sim_unserved(one, observables, shown)[0, index.columns]
 
 
 # ---------------------------------------------------------------------------- snapshot

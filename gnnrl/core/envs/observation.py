@@ -38,7 +38,7 @@ from gnnrl.core.envs.cluster_view import (
     hpa_desired,
     observable_rates,
     sim_observables,
-    unserved_share,
+    sim_unserved,
     view_from_snapshot,
     widen,
 )
@@ -249,7 +249,8 @@ def widen_batch(obs: dict[str, Any], m, truth, sim, layout: ObservationLayout,
                      flat(sim.startup), flat(sim.cpu_request), flat(sim.cpu_limit),
                      flat(sim.min_replicas).astype(np.float64),
                      flat(sim.max_replicas).astype(np.float64),
-                     flat(unserved_share(truth.rps_in, truth.served_rps)), flat(share), trends)
+                     flat(sim_unserved(m, layout.observables, layout.edge_observed)),
+                     flat(share), trends)
     gtail = globals_tail(e2e, context.slo_ms, context.interval_s, context.dial,
                          context.time_of_day_s)
     if obs["global_feats"].ndim == 1:
