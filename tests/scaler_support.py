@@ -117,8 +117,11 @@ def edit_model_config(path: Path, **changes: Any) -> None:
     (path / "config.json").write_text(json.dumps(meta))
 
 
-def graph_of(rps: dict[str, float], edges: tuple[tuple[str, str, float], ...] = ()) -> Any:
-    """A graph source (what Kiali/Prometheus give) returning fixed traffic: service -> req/s."""
+def graph_of(rps: dict[str, float], edges: tuple[tuple[str, str, float], ...] = (),
+             entry_p95_ms: float = 20.0) -> Any:
+    """A graph source (what Kiali/Prometheus give) returning fixed traffic: service -> req/s;
+    the first service is the entry, called by the ingress gateway at its req/s and
+    answering in `entry_p95_ms`."""
     import pandas as pd
 
     from gnnrl.data.snapshot import EDGE_COLUMNS, NODE_COLUMNS, GraphSnapshot
@@ -126,7 +129,10 @@ def graph_of(rps: dict[str, float], edges: tuple[tuple[str, str, float], ...] = 
     def source(deadline: float | None = None) -> GraphSnapshot:
         nodes = pd.DataFrame([(n, np.nan, np.nan, np.nan, np.nan, 1.0, 1.0, r)
                               for n, r in rps.items()], columns=list(NODE_COLUMNS))
-        e = pd.DataFrame([(s, d, "grpc", q, 12.0, 0.0, 1.0) for s, d, q in edges],
+        entry = next(iter(rps))
+        rows = [("istio-ingressgateway.istio-system", entry, "http", rps[entry],
+                 entry_p95_ms, 0.0, 1.0)]
+        e = pd.DataFrame(rows + [(s, d, "grpc", q, 12.0, 0.0, 1.0) for s, d, q in edges],
                          columns=list(EDGE_COLUMNS))
         return GraphSnapshot(pd.Timestamp("2026-01-01", tz="UTC"), NS, nodes, e)
 

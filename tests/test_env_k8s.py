@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gnnrl.contracts.observation import NODE_DIM_RAW
 from gnnrl.core.envs import NUM_MOVES, OnlineBoutique
 from gnnrl.core.envs.cluster_view import view_from_snapshot
 from gnnrl.core.envs.k8s_backend import K8sBackend
@@ -40,7 +41,7 @@ def test_real_cluster_env_observes_the_same_contract(env):
     env, _ = env
     obs, info = env.reset(seed=0)
     assert obs["num_nodes"] == 11  # loadgenerator is a client, not a scaled service
-    assert obs["svc_df"].shape == (20, 6) and obs["edge_mask"].sum() >= 14
+    assert obs["svc_df"].shape == (20, NODE_DIM_RAW) and obs["edge_mask"].sum() >= 14
     front = info["slot_names"].index("frontend")
     assert obs["svc_df"][front, 0] == 2 and obs["svc_df"][front, 2] == pytest.approx(120)
     assert info["entry_rps"] > 0 and info["e2e_p95_ms"] > 0

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from gnnrl.contracts.observation import GLOBAL_DIM_RAW, NODE_DIM_RAW
 from gnnrl.core.envs import (
     ENV_ID,
     NUM_MOVES,
@@ -33,9 +34,9 @@ def test_env_passes_gymnasium_check_env(use_graph):
 def test_observation_has_the_contract_shapes():
     env = OnlineBoutique()
     obs, info = env.reset(seed=0)
-    assert obs["svc_df"].shape == (20, 6) and obs["svc_df"].dtype == np.float32
+    assert obs["svc_df"].shape == (20, NODE_DIM_RAW) and obs["svc_df"].dtype == np.float32
     assert obs["edge_df"].shape == (400, 7)
-    assert obs["global_feats"].shape == (4,)
+    assert obs["global_feats"].shape == (GLOBAL_DIM_RAW,)
     assert obs["invalid_action_mask"].shape == (20 * NUM_MOVES,)
     assert obs["num_nodes"] == 11 == obs["node_mask"].sum()
     assert obs["edge_mask"].sum() == 15  # service edges; the client edge is the entry load
@@ -167,7 +168,7 @@ def test_gymnasium_make_and_vector_env_work():
     env.reset(seed=0)
     venv = gym.vector.SyncVectorEnv([lambda: OnlineBoutique(max_steps=5) for _ in range(3)])
     obs, _ = venv.reset(seed=0)
-    assert obs["svc_df"].shape == (3, 20, 6)
+    assert obs["svc_df"].shape == (3, 20, NODE_DIM_RAW)
     obs, r, _, _, _ = venv.step(np.zeros((3, 20), dtype=np.int64))
     assert r.shape == (3,)
 

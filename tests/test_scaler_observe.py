@@ -19,6 +19,7 @@ from gnnrl.scaler.observe import (
     check_observation,
 )
 
+GATEWAY = "istio-ingressgateway.istio-system"  # the app's callers: outside it
 CFG = ScalerConfig(services={"a": {"min_replicas": 1, "max_replicas": 3},
                              "b": {"min_replicas": 2, "max_replicas": 8}})
 
@@ -27,7 +28,8 @@ def state(services=("a", "b", "c"), p95=12.0, protocol="grpc") -> ClusterState:
     nodes = pd.DataFrame([(n, 9.0, 9.0, 999.0, 50.0, 1.0, 1.0, 10.0 * (i + 1))
                           for i, n in enumerate(services)], columns=list(NODE_COLUMNS))
     edges = pd.DataFrame([(s, d, protocol, 5.0, p95, 0.01, 1.0)
-                          for s, d in (("a", "b"), ("b", "c")) if s in services and d in services],
+                          for s, d in (("a", "b"), ("b", "c")) if s in services and d in services]
+                         + [(GATEWAY, "a", "http", 10.0, 30.0, 0.0, 1.0)] * ("a" in services),
                          columns=list(EDGE_COLUMNS))
     graph = GraphSnapshot(pd.Timestamp("2026-01-01", tz="UTC"), "ns", nodes, edges)
     owned = {"a": 2, "b": 4}
@@ -44,9 +46,9 @@ def test_observation_has_the_training_layout_and_units():
     a, b, c = (space.node_mapping[n] for n in "abc")
     # a: 2 pods from the scale subresource, 280 m used, HPA formula ceil(280/100/0.7) = 4
     # clamped to max 3; memory from metrics.k8s.io; 10 req/s in; 5 req/s sent to b
-    np.testing.assert_allclose(obs["svc_df"][a], [2, 3, 280, 128, 10, 5])
+    np.testing.assert_allclose(obs["svc_df"][a, :6], [2, 3, 280, 128, 10, 5])
     # c is not owned: values from the graph; its CPU request is unknown, desired = current
-    np.testing.assert_allclose(obs["svc_df"][c], [9, 9, 999, 50, 30, 0])
+    np.testing.assert_allclose(obs["svc_df"][c, :6], [9, 9, 999, 50, 30, 0])
     rows = obs["edge_df"][obs["edge_mask"] == 1]
     assert {(int(r[0]), int(r[1])) for r in rows} == {(a, b), (b, c)}
     inv = obs["invalid_action_mask"].reshape(-1, 15)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from gnnrl.core.envs import OnlineBoutique
+from gnnrl.core.envs.obs_extras import BatchedContext
 from gnnrl.core.envs.observation import build_observations
 from gnnrl.core.envs.vector import BatchedEnvPool
 from gnnrl.sim import BatchedSim, Scenario, SimConfig, TopologyEvent, load_app_spec
@@ -95,8 +96,10 @@ def test_observation_kernel_equals_numpy_builder_bit_for_bit():
     eslot = np.tile(np.arange(E), (3, 1))
     eslot[2, 3] = -1
     for t, (m, *_) in enumerate(runs):
-        ref = build_observations(m, sim, slot, eslot, 20, 400, backend="numpy")
-        got = build_observations(m, sim, slot, eslot, 20, 400)
+        ctx = BatchedContext(sim.app.slo_p95_ms, 15.0, np.full(slot.shape[0], 0.5),
+                             np.zeros(slot.shape[0]))
+        ref = build_observations(m, sim, slot, eslot, 20, 400, backend="numpy", context=ctx)
+        got = build_observations(m, sim, slot, eslot, 20, 400, context=ctx)
         for k, v in ref.items():
             assert got[k].dtype == v.dtype and got[k].shape == v.shape, k
             np.testing.assert_array_equal(got[k], v, err_msg=f"step {t}: {k}")

@@ -12,11 +12,16 @@ import numpy as np
 import pytest
 
 from gnnrl.core.envs import OnlineBoutique
+from gnnrl.core.envs.obs_extras import BatchedContext
 from gnnrl.core.envs.vector import BatchedEnvPool
 from gnnrl.sim import Scenario, TopologyEvent
 from gnnrl.sim.onlineboutique import reviewservice
 
 REL = 1e-9
+
+
+def context(sim, copies: int) -> BatchedContext:
+    return BatchedContext(sim.app.slo_p95_ms, 15.0, np.full(copies, 0.5), np.zeros(copies))
 # Reference values re-recorded once, when added services became Ready on arrival (an
 # intentional model change); the speed work before it matched 386192b to 7.8e-16.
 
@@ -36,7 +41,7 @@ def test_fixed_seed_episode_summary_is_unchanged_by_speed_work():
     env = OnlineBoutique(scenario=overload_with_topology_changes(), max_steps=30)
     rng = np.random.default_rng(1)
     env.reset(seed=7)
-    rewards, p95, err, cost, obs_sum = [], [], [], [], 0.0
+    rewards, p95, err, cost, obs_sum, v2_sum = [], [], [], [], 0.0, 0.0
     for _ in range(30):
         action = random_valid_actions(rng, env.action_masks().reshape(20, 15))
         obs, r, _, truncated, info = env.step(action)
@@ -44,8 +49,11 @@ def test_fixed_seed_episode_summary_is_unchanged_by_speed_work():
         p95.append(info["e2e_p95_ms"])
         err.append(info["error_rate"])
         cost.append(info["cost"])
-        obs_sum += float(sum(obs[k].astype(float).sum()
-                             for k in ("svc_df", "edge_df", "global_feats")))
+        obs_sum += float(obs["svc_df"][:, :6].astype(float).sum()
+                         + obs["edge_df"].astype(float).sum()
+                         + obs["global_feats"][:4].astype(float).sum())
+        v2_sum += float(obs["svc_df"][:, 6:].astype(float).sum()
+                        + obs["global_feats"][4:].astype(float).sum())
     assert truncated
     assert sum(rewards) == pytest.approx(-72.99568523169967, rel=REL)
     assert sum(p95) == pytest.approx(215484.817594712, rel=REL)
@@ -57,6 +65,8 @@ def test_fixed_seed_episode_summary_is_unchanged_by_speed_work():
     # calls show no request numbers; docs/internals.md, "Observation"): an intentional
     # change of the observation, not of the simulator (every number above is unchanged).
     assert obs_sum == pytest.approx(647552.3001641184, rel=1e-6)
+    # the columns observation schema v2 appended (recorded when they were added)
+    assert v2_sum == pytest.approx(128559.27817884891, rel=1e-6)
 
 
 def test_fixed_seed_batched_pool_summary_is_unchanged_by_speed_work():
@@ -87,14 +97,14 @@ def test_step_results_are_not_changed_by_later_steps(copies):
     overload = np.full(copies, 900.0)  # backlog, drops and errors: every branch runs
     sim.step(overload, sim.replicas + 2)  # pending pods
     kept = sim.step(overload)
-    kept_obs = build_observations(kept, sim, slot, eslot, 20, 400)
+    kept_obs = build_observations(kept, sim, slot, eslot, 20, 400, context=context(sim, copies))
     frozen = {k: v.copy() for k, v in vars(kept).items()}
     frozen_obs = {k: v.copy() for k, v in kept_obs.items()}
     assert frozen["backlog"].any() and frozen["err_rate"].any()
     sim.reset()  # zeroes the state in place
     for rps in (10.0, 900.0, 50.0):
         m = sim.step(np.full(copies, rps), sim.replicas + 1)
-        build_observations(m, sim, slot, eslot, 20, 400)
+        build_observations(m, sim, slot, eslot, 20, 400, context=context(sim, copies))
     sim.set_active("adservice", False)
     sim.step(np.full(copies, 10.0))
     for k, v in frozen.items():
