@@ -52,9 +52,9 @@ def _returns(out: Path) -> list[float]:
 
 def test_short_training_run_improves_the_return_on_an_easy_scenario(tmp_path):
     out = tmp_path / "run"
-    model_dir = train(_config(tmp_path, updates=18), out, progress=False)
+    model_dir = train(_config(tmp_path, updates=24), out, progress=False)
     returns = _returns(out)
-    assert len(returns) == 18
+    assert len(returns) == 24
     first, last = np.mean(returns[:4]), np.mean(returns[-4:])
     assert last > first + 0.25 * abs(first), (first, last)
     model = PPO_GNN.load(model_dir)

@@ -9,7 +9,8 @@ trained model folder itself (``state_dict`` + JSON config, loaded with
 Input (a dict of numpy arrays; T = number of consecutive ticks, N = max_nodes,
 E = max_edges, float32 unless said):
 
-    svc_df (T, N, 6), edge_df (T, E, 7), global_feats (T, 4), node_mask (T, N) int8,
+    svc_df (T, N, 18), edge_df (T, E, 7), global_feats (T, 10) (observation schema v2,
+    `gnnrl.contracts.observation`), node_mask (T, N) int8,
     edge_mask (T, E) int8, num_nodes (T,) int64, invalid_action_mask (T, N*15) int8 (1=invalid)
 
 Output: (T, N) int64 moves in 0..14 (0 nothing, 1..7 add k, 8..14 remove k-7).
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gnnrl.contracts.observation import EDGE_DIM_RAW, GLOBAL_DIM_RAW, NODE_DIM_RAW
 
 with warnings.catch_warnings():  # mlflow's import-time type-hint notices are not ours
     warnings.simplefilter("ignore", UserWarning)
@@ -147,9 +150,9 @@ def signature(max_nodes: int, max_edges: int) -> Any:
     f32, i8, i64 = np.dtype("float32"), np.dtype("int8"), np.dtype("int64")
     inputs = Schema(
         [
-            TensorSpec(f32, (-1, max_nodes, 6), "svc_df"),
-            TensorSpec(f32, (-1, max_edges, 7), "edge_df"),
-            TensorSpec(f32, (-1, 4), "global_feats"),
+            TensorSpec(f32, (-1, max_nodes, NODE_DIM_RAW), "svc_df"),
+            TensorSpec(f32, (-1, max_edges, EDGE_DIM_RAW), "edge_df"),
+            TensorSpec(f32, (-1, GLOBAL_DIM_RAW), "global_feats"),
             TensorSpec(i8, (-1, max_nodes), "node_mask"),
             TensorSpec(i8, (-1, max_edges), "edge_mask"),
             TensorSpec(i64, (-1,), "num_nodes"),
