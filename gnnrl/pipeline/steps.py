@@ -222,12 +222,13 @@ FULL_IMITATION_STEPS = 50_000
 
 def recipe_config(app_spec: str, trace: str, traces: tuple[str, ...], total_steps: int,
                   episode_steps: int, seed: int, num_envs: int, num_steps: int) -> Any:
-    """The shipped model's training recipe (its ``train_config.json``: headroom teacher,
-    DAgger, PPO hyper-parameters, serving margin) on the calibrated app and traffic.
+    """The shipped model's training recipe (its ``train_config.json``: teacher, DAgger,
+    dial drawn per episode, cluster timings and start-up scales, PPO hyper-parameters,
+    serving margin) on the calibrated app and traffic: this one app instead of the
+    recipe's mix of apps and real windows.
 
     Peak loads are the calibrated trace's own peak x (0.8, 1, 1.2), so the synthetic traces
-    and the replayed one span the traffic envelope the cluster really sees (the headroom
-    teacher sizes relative to it).
+    and the replayed one span the traffic envelope the cluster really sees.
     """
     from gnnrl.core.agents.train import TrainConfig
     from gnnrl.evaluation.gnnrl_policy import default_model_dir
@@ -238,11 +239,14 @@ def recipe_config(app_spec: str, trace: str, traces: tuple[str, ...], total_step
     if not (peak > 0 and math.isfinite(peak)):
         raise StepError(f"train: the calibrated trace {trace} has no positive load")
     small = total_steps < FULL_IMITATION_STEPS
+    # one pool per cluster timing: the envs must split evenly between them
+    setups = len(base.timings)
+    num_envs = max(setups, num_envs - num_envs % setups)
     ppo = base.ppo.replace(total_steps=total_steps, num_envs=num_envs, num_steps=num_steps,
                            num_minibatches=_divisor(num_envs * num_steps, 4))
     return base.replace(
-        app=app_spec, traces=traces, peaks=(round(0.8 * peak, 3), round(peak, 3),
-                                            round(1.2 * peak, 3)),
+        app=app_spec, apps=(), peak_scales=(), traces=traces,
+        peaks=(round(0.8 * peak, 3), round(peak, 3), round(1.2 * peak, 3)),
         max_steps=episode_steps, seed=seed, device="auto", ppo=ppo,
         bc_rounds=1 if small else base.bc_rounds, bc_dagger=min(1, base.bc_dagger) if small
         else base.bc_dagger, checkpoint_every=10, eval_every=10)
