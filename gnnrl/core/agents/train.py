@@ -44,6 +44,7 @@ from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
 from gnnrl.contracts.observation import check_dial
 from gnnrl.core.envs.pool_step import VectorPool
 from gnnrl.sim.timing import TIMING_PRESETS
+from gnnrl.sim.traces import TRACE_KINDS
 from gnnrl.core.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
 from gnnrl.core.agents.gnnrl_policy import GNNRLPolicy
@@ -327,7 +328,16 @@ class Trainer:
         peak = max(config.peaks)
         picks = [f"{tr}-{peak:g}-{config.topology[i % len(config.topology)]}"
                  for i, tr in enumerate(config.traces)]
-        self.eval_scenarios = [by_name[p] for p in picks if p in by_name] or self.scenarios[:1]
+        # (setup, scenario) pairs the trainer's own evaluation runs (at the middle dial)
+        self.eval_scenarios: list[tuple[int, Any]] = [
+            (0, by_name[p]) for p in picks if p in by_name] or [(0, self.scenarios[0])]
+        if len(self.setups) > 1:  # a mix: the largest synthetic peak of setups across it
+            n = len(self.setups)
+            self.eval_scenarios = [
+                (k, max((sc for sc in self.setups[k].scenarios if sc.trace in TRACE_KINDS
+                         and not sc.events), key=lambda sc: sc.peak_rps,
+                        default=self.setups[k].scenarios[0]))
+                for k in sorted({round(j * (n - 1) / 3) for j in range(4)})]
         self.last_checkpoint_update = 0
 
     # -- setup ------------------------------------------------------------------------
@@ -566,11 +576,14 @@ class Trainer:
         """Deterministic GNNRL vs. HPA (70 % CPU) on the evaluation scenarios."""
         from gnnrl.baselines.hpa import HPAPolicy
 
+        def make_env(pair: tuple[int, Any]) -> Any:
+            return self.make_env(pair[1], setup=pair[0])
+
         if self.hpa_eval is None:
-            self.hpa_eval = evaluate(HPAPolicy(target=0.7), self.make_env, self.eval_scenarios)
+            self.hpa_eval = evaluate(HPAPolicy(target=0.7), make_env, self.eval_scenarios)
         policy_model = self.policy_cls(config=self.model.config).to(self.device)
         policy_model.load_state_dict(self.model.state_dict())
-        ours = evaluate(GNNRLPolicy(policy_model), self.make_env, self.eval_scenarios)
+        ours = evaluate(GNNRLPolicy(policy_model), make_env, self.eval_scenarios)
         out = {f"eval/{k}": v for k, v in ours.items()}
         out.update({f"eval_hpa/{k}": v for k, v in self.hpa_eval.items()})
         return out
