@@ -17,11 +17,12 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from scaler_support import NS, config, fake_cluster, fast_fake, scaler_for
+from scaler_support import NS, config, fake_cluster, scaler_for
 
 from gnnrl.scaler.clock import FakeClock
 from gnnrl.scaler.config import ScalerConfig
 from gnnrl.scaler.leader import LeaseElector
+from gnnrl.testing.k8s_fake import FakeKubernetes
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
 K8S_VERSION = "1.30.0"
@@ -114,7 +115,7 @@ _VERB = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"
 
 
 def test_every_call_of_an_active_scaler_is_allowed_and_every_rule_is_used():
-    kube = fast_fake()
+    kube = FakeKubernetes().start()
     try:
         fake_cluster(kube, {"cartservice": (2, 1.4)})
         clock = FakeClock()
