@@ -1,4 +1,5 @@
-# One image for every pipeline step (KFP components) and for the in-cluster scaler.
+# One image for every pipeline step (KFP components) and for the in-cluster scaler (the
+# package with its `pipeline` and `scaler` extras; `Dockerfile.scaler` is the scaler alone).
 #
 #   docker build -t ghcr.io/gnnrl/gnnrl:0.1.0 .                        # CPU torch (default)
 #   docker build -t ghcr.io/gnnrl/gnnrl:0.1.0-cu124 \
@@ -36,7 +37,7 @@ COPY pyproject.toml README.md ./
 COPY gnnrl ./gnnrl
 RUN echo "torch==${TORCH_VERSION}" > /tmp/torch-constraint.txt \
     && python3 -m pip install --index-url https://pypi.org/simple \
-        --constraint /tmp/torch-constraint.txt . \
+        --constraint /tmp/torch-constraint.txt ".[pipeline,scaler]" \
     && rm /tmp/torch-constraint.txt \
     && python3 -c "import gnnrl, kfp, mlflow, torch, torch_geometric; print(torch.__version__)"
 
