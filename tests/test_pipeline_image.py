@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 import gnnrl
-from gnnrl.pipeline.runner import REPO_ROOT
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 #: the lean image of the in-cluster scaler
 SCALER_DOCKERFILE = REPO_ROOT / "Dockerfile.scaler"
@@ -34,7 +35,7 @@ def test_image_runs_as_a_non_root_user(dockerfile):
     assert users, "the image must switch to a non-root USER"
     user = users[-1].split(":")[0]
     assert user not in ("root", "0")
-    assert user == "65532", "matches runAsUser of manifests/deployment.yaml"
+    assert user == "65532", "matches runAsUser of gnnrl/manifests/deployment.yaml"
 
 
 @BOTH
@@ -49,7 +50,7 @@ def test_torch_comes_from_the_cpu_index_by_default_and_is_switchable(dockerfile)
 
 def test_image_has_the_package_kfp_and_what_the_steps_read():
     copies = [a.split()[0] for w, a in instructions() if w == "COPY"]
-    for path in ("gnnrl", "components", "pipelines", "manifests", "pyproject.toml"):
+    for path in ("gnnrl", "pyproject.toml"):  # the DAG and the manifests are package data
         assert path in copies, path
     runs = " ".join(a for w, a in instructions() if w == "RUN")
     assert re.search(r'pip install [^&]* "\.\[pipeline,scaler\]"', runs), \
@@ -62,12 +63,12 @@ def test_scaler_image_installs_the_scaler_extra_only():
     (extras,) = re.findall(r'pip install [^&]* "\.\[([a-z,]+)\]"', runs)
     assert extras == "scaler"
     copies = [a.split()[0] for w, a in instructions(SCALER_DOCKERFILE) if w == "COPY"]
-    assert "components" not in copies and "pipelines" not in copies
+    assert copies == ["pyproject.toml", "gnnrl"], copies
     assert "kfp" in runs, "the build checks that the pipeline's packages stayed out"
 
 
 def test_image_tag_used_by_the_components_matches_the_package_version():
-    source = (REPO_ROOT / "components" / "__init__.py").read_text()
+    source = (REPO_ROOT / "gnnrl" / "pipeline" / "components" / "__init__.py").read_text()
     default = re.search(r'"GNNRL_IMAGE", "([^"]+)"', source).group(1)
     assert default == f"ghcr.io/gnnrl/gnnrl:{gnnrl.__version__}"
 
