@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-NUM_MOVES = 15
+from gnnrl.contracts.moves import NUM_MOVES
 
 
 def make_observation(
