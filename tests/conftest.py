@@ -37,7 +37,10 @@ def kiali() -> Iterator[FakeKiali]:
 @pytest.fixture
 def sqlite_uri(tmp_path, monkeypatch) -> str:
     """An MLflow tracking/registry URI on a fresh SQLite file; the test runs in `tmp_path`
-    so MLflow's ``mlruns/`` artifacts stay there."""
+    so MLflow's ``mlruns/`` artifacts stay there. ``MLFLOW_TRACKING_URI`` is set to it for
+    the test and restored after (``mlflow.set_tracking_uri`` writes that variable, which
+    would otherwise leak into later tests and their child processes)."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
