@@ -1,4 +1,5 @@
-# One image for every pipeline step (KFP components) and for the in-cluster scaler.
+# One image for every pipeline step (KFP components) and for the in-cluster scaler (the
+# package with its `pipeline` and `scaler` extras; `Dockerfile.scaler` is the scaler alone).
 #
 #   docker build -t ghcr.io/gnnrl/gnnrl:0.1.0 .                        # CPU torch (default)
 #   docker build -t ghcr.io/gnnrl/gnnrl:0.1.0-cu124 \
@@ -36,24 +37,19 @@ COPY pyproject.toml README.md ./
 COPY gnnrl ./gnnrl
 RUN echo "torch==${TORCH_VERSION}" > /tmp/torch-constraint.txt \
     && python3 -m pip install --index-url https://pypi.org/simple \
-        --constraint /tmp/torch-constraint.txt . \
+        --constraint /tmp/torch-constraint.txt ".[pipeline,scaler]" \
     && rm /tmp/torch-constraint.txt \
+    && rm -rf gnnrl pyproject.toml README.md build \
     && python3 -c "import gnnrl, kfp, mlflow, torch, torch_geometric; print(torch.__version__)"
-
-# The DAG, its components and the scaler manifests (the deploy step renders these).
-COPY components ./components
-COPY pipelines ./pipelines
-COPY manifests ./manifests
+# The DAG, its components, the compiled pipeline and the scaler manifests (the deploy step
+# renders these) are in the installed package.
 
 # Non-root (the scaler's Deployment runs as 65532 with a read-only root filesystem:
 # every cache goes to /tmp).
 RUN groupadd --gid 65532 gnnrl \
     && useradd --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin gnnrl
 ENV HOME=/tmp \
-    MPLCONFIGDIR=/tmp/matplotlib \
-    GNNRL_MANIFESTS=/opt/gnnrl/manifests \
-    GNNRL_HOME=/opt/gnnrl \
-    PYTHONPATH=/opt/gnnrl
+    MPLCONFIGDIR=/tmp/matplotlib
 USER 65532:65532
 
 CMD ["gnnrl", "--help"]

@@ -1,6 +1,7 @@
 """GNNRL: a graph-neural-network reinforcement-learning autoscaler for microservices.
 
-The package holds the logic; `components/` and `pipelines/` only wire it together.
+The package holds the logic; `gnnrl.pipeline.components` and `gnnrl.pipeline.dag` only wire it
+together.
 """
 
 __version__ = "0.1.0"

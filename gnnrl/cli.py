@@ -42,6 +42,15 @@ _ONE_LINE = {
 }
 
 
+#: import name of a package an extra installs -> the extra (pyproject.toml), for the one
+#: line a command prints when its extra is not installed
+_EXTRA_OF = {
+    "sb3_contrib": "train", "matplotlib": "train",
+    "mlflow": "pipeline", "kfp": "pipeline",
+    "prometheus_client": "scaler",
+}
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the description's layout (the examples) and appends ``(default: X)`` to each
     option's help, like `argparse.ArgumentDefaultsHelpFormatter`, except where it would
@@ -100,9 +109,17 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if ("-h" in argv or "--help" in argv) else 2
         parser.parse_args(argv)  # prints the usage error and exits 2
         return 2
-    parser = build_parser(only=command)
-    args = parser.parse_args(argv)
-    return int(args._run(args) or 0)
+    try:
+        parser = build_parser(only=command)
+        args = parser.parse_args(argv)
+        return int(args._run(args) or 0)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"gnnrl {command}: needs {exc.name}, which is not installed "
+              f"(pip install 'gnnrl[{extra}]')", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -137,13 +137,3 @@ def graph_of(rps: dict[str, float], edges: tuple[tuple[str, str, float], ...] = 
         return GraphSnapshot(pd.Timestamp("2026-01-01", tz="UTC"), NS, nodes, e)
 
     return source
-
-
-def fast_fake() -> FakeKubernetes:
-    """A started FakeKubernetes whose replies are not held back by Nagle's algorithm (the
-    stdlib handler writes headers and body separately; with delayed ACKs each request
-    would cost ~40 ms)."""
-    kube = FakeKubernetes().start()
-    assert kube._server is not None
-    kube._server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-    return kube

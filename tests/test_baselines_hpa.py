@@ -35,6 +35,7 @@ from gnnrl.hpa import (
     scale_down_limit,
     scale_up_limit,
 )
+from gnnrl.testing.clock import TickingClock
 
 hpa_recommendation = resource_replicas
 
@@ -232,7 +233,7 @@ def test_stabilisation_never_moves_against_what_the_metric_asks_for():
     # lowest and the scale-down window's highest recommendation. t=0: 4 replicas, the
     # metric asks for 20, the rate limit writes 8. t=15: it asks for 5; the scale-down
     # window still holds 20, but a drop to 5 must never become a scale-up: hold 8.
-    clock = FakeClock()
+    clock = TickingClock()
     hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
     assert hpa.decide("svc", 4, 20, 1, 50).replicas == 8
     clock.t = 15.0
@@ -266,7 +267,7 @@ def test_a_pod_without_a_cpu_request_makes_the_utilisation_metric_refuse():
         resource_replicas(1, [PodSample(None, 200)], 0.5)
     with pytest.raises(MissingRequestError):
         resource_replicas(2, [PodSample(1000, 900), PodSample(None, None, False, True)], 0.5)
-    hpa = HPAController(HPAConfig(), clock=FakeClock())
+    hpa = HPAController(HPAConfig(), clock=TickingClock())
     assert hpa.sync("svc", 2, [PodSample(1000, 900), PodSample(None, 900)], 1, 10).reason \
         == "NoMetrics"
 
@@ -333,7 +334,7 @@ def test_an_hpa_without_behavior_scales_up_at_most_to_twice_or_four(current, des
 
 
 def test_an_hpa_without_behavior_has_no_memory_of_earlier_scale_ups():
-    clock = FakeClock()
+    clock = TickingClock()
     hpa = HPAController(HPAConfig(behavior=False), clock=clock)
     assert hpa.decide("svc", 1, 20, 1, 50).replicas == 4
     clock.t = 5.0  # within 15 s of the last scale-up: still max(2 x 4, 4) = 8
@@ -341,7 +342,7 @@ def test_an_hpa_without_behavior_has_no_memory_of_earlier_scale_ups():
 
 
 def test_an_hpa_without_behavior_scales_down_after_the_controller_window_at_once():
-    clock = FakeClock()
+    clock = TickingClock()
     hpa = HPAController(HPAConfig(behavior=False), clock=clock)
     assert hpa.decide("svc", 10, 10, 1, 50).replicas == 10
     clock.t = 299.0
@@ -425,20 +426,12 @@ def test_cpu_samples_of_starting_pods_are_ignored_like_upstream(age_s, ready, re
 # ------------------------------------------------------------------------------ controller
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def _at(util: float, n: int, request: float = 1000.0) -> list[PodSample]:
     return [PodSample(request, util * request)] * n
 
 
 def test_scale_down_is_held_by_stabilization_window():
-    clock = FakeClock()
+    clock = TickingClock()
     hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
     # load drops to 10 % at t=0: the recommendation is 2, but the controller was created
     # with 10 replicas (initial recommendation) -> no scale-down for 300 s.
@@ -453,7 +446,7 @@ def test_scale_down_is_held_by_stabilization_window():
 
 
 def test_short_dip_does_not_scale_down_but_spike_scales_up_at_once():
-    clock = FakeClock()
+    clock = TickingClock()
     hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
     assert hpa.sync("svc", 4, _at(0.5, 4), 1, 20).replicas == 4
     clock.t = 15.0
@@ -467,7 +460,7 @@ def test_short_dip_does_not_scale_down_but_spike_scales_up_at_once():
 
 
 def test_scale_up_rate_limit_spans_syncs_within_the_period():
-    clock = FakeClock()
+    clock = TickingClock()
     cfg = HPAConfig(target_utilization=0.5,
                     scale_up=ScalingRules.rate(percent=100, pods=4, period_s=60.0,
                                                stabilization_window_s=0.0))
@@ -491,19 +484,19 @@ def test_scale_up_rate_limit_spans_syncs_within_the_period():
 def test_out_of_range_targets_move_to_the_bound_and_zero_means_hands_off(
     current, lo, hi, expected, reason
 ):
-    hpa = HPAController(HPAConfig(), clock=FakeClock())
+    hpa = HPAController(HPAConfig(), clock=TickingClock())
     decision = hpa.sync("svc", current, _at(0.7, current), lo, hi)
     assert (decision.replicas, decision.reason) == (expected, reason)
 
 
 def test_all_metrics_missing_holds_replicas():
-    hpa = HPAController(HPAConfig(), clock=FakeClock())
+    hpa = HPAController(HPAConfig(), clock=TickingClock())
     decision = hpa.sync("svc", 5, [PodSample(1000, None)] * 5, 1, 10)
     assert (decision.replicas, decision.reason) == (5, "NoMetrics")
 
 
 def test_each_target_keeps_its_own_history():
-    clock = FakeClock()
+    clock = TickingClock()
     hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
     hpa.sync("a", 10, _at(0.5, 10), 1, 20)
     clock.t = 15.0
@@ -513,7 +506,7 @@ def test_each_target_keeps_its_own_history():
 
 
 def test_rate_limit_counts_what_was_written_not_what_was_decided():
-    clock = FakeClock()
+    clock = TickingClock()
     hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
     assert hpa.sync("svc", 8, _at(2.0, 8), 1, 50).replicas == 16  # +100 %
     hpa.record_written("svc", 8, 15)  # the actuator added only 7
@@ -523,7 +516,7 @@ def test_rate_limit_counts_what_was_written_not_what_was_decided():
 
 
 def test_forgetting_a_target_drops_its_history():
-    clock = FakeClock()
+    clock = TickingClock()
     hpa = HPAController(HPAConfig(target_utilization=0.5), clock=clock)
     hpa.sync("svc", 10, _at(0.5, 10), 1, 20)
     hpa.forget("svc")

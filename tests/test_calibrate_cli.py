@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 
 from gnnrl.sim import load_app_spec, load_trace
-
-GNNRL = [sys.executable, "-m", "gnnrl.cli"]
-
+from gnnrl.testing.cli import run_gnnrl
 
 def gnnrl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*GNNRL, *args], capture_output=True, text=True, timeout=120)
+    return run_gnnrl(*args, timeout=120)
 
 
 def test_newcomer_path_collect_sim_then_calibrate_gives_a_loadable_app(tmp_path):

@@ -1,15 +1,13 @@
 """`gnnrl simulate` smoke runs (CleanRL-style subprocess tests with tiny budgets)."""
 
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 
+from gnnrl.testing.cli import run_gnnrl
+
 
 def gnnrl(*args):
-    return subprocess.run([sys.executable, "-m", "gnnrl.cli", *args], capture_output=True,
-                          text=True, timeout=120)
+    return run_gnnrl(*args, timeout=120)
 
 
 @pytest.mark.parametrize("policy", ["static", "random", "hpa"])

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 import time
-import urllib.parse
 from pathlib import Path
 
 import pandas as pd
@@ -25,62 +23,16 @@ FIXTURE = Path(__file__).parent / "fixtures" / "kiali" / "test_workload_graph.ex
 GRAPH = FIXTURE.read_bytes()
 
 
-class FakeKiali:
-    """A Kiali stand-in on 127.0.0.1. `script` is a list of (status, body, delay_s) answers,
-    the last repeating, or a function of the query parameters returning one; every request
-    path is recorded."""
-
-    def __init__(self, script) -> None:
-        self.script = script if callable(script) else list(script)
-        self.requests: list[str] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests.append(self.path)
-                query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
-                if callable(outer.script):
-                    status, body, delay = outer.script(query)
-                else:
-                    status, body, delay = (outer.script.pop(0) if len(outer.script) > 1
-                                           else outer.script[0])
-                time.sleep(delay)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and left
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/kiali"
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def kiali_server():
-    servers = []
+def kiali_server(kiali):
+    """The fake Kiali answering from a script: (status, body, delay_s) answers, the last
+    repeating, or a function of the query parameters returning one."""
 
     def start(script):
-        s = FakeKiali(script)
-        servers.append(s)
-        return s
+        kiali.script(script)
+        return kiali
 
-    yield start
-    for s in servers:
-        s.close()
+    return start
 
 
 def kiali_source(url: str, timeout_s: float = 2.0) -> ClientSource:

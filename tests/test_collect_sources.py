@@ -17,7 +17,7 @@ from gnnrl.data.sources import ClientSource
 from gnnrl.data.store import SnapshotWriter, read_dataset
 from gnnrl.sources.kiali import KialiClient
 from gnnrl.sources.kubernetes import KubernetesSource
-from gnnrl.testing.k8s_fake import Fault, FakeKubernetes
+from gnnrl.testing.k8s_fake import Fault
 from gnnrl.testing.kiali_fake import FakeKiali
 
 NS = "onlineboutique"
@@ -26,14 +26,13 @@ PAYLOAD = json.loads((Path(__file__).parent / "fixtures" / "kiali" /
 
 
 @pytest.fixture
-def cluster():
-    with FakeKiali() as kiali, FakeKubernetes() as kube:
-        kiali.set_graph(NS, PAYLOAD)
-        kube.add_deployment("frontend", NS, replicas=3)
-        kube.set_usage("frontend", NS, cpu_m_per_pod=120, mem_mi_per_pod=50)
-        kube.add_deployment("cartservice", NS, replicas=2, ready_replicas=1)
-        kube.set_usage("cartservice", NS, cpu_m_per_pod=80, mem_mi_per_pod=40)
-        yield kiali, kube
+def cluster(kiali, kube):
+    kiali.set_graph(NS, PAYLOAD)
+    kube.add_deployment("frontend", NS, replicas=3)
+    kube.set_usage("frontend", NS, cpu_m_per_pod=120, mem_mi_per_pod=50)
+    kube.add_deployment("cartservice", NS, replicas=2, ready_replicas=1)
+    kube.set_usage("cartservice", NS, cpu_m_per_pod=80, mem_mi_per_pod=40)
+    return kiali, kube
 
 
 def source(kiali, kube) -> ClientSource:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gnnrl.config import ConfigError
+from gnnrl.contracts.seeds import EVAL_APP_SEEDS, TRAIN_APP_SEEDS
 from gnnrl.evaluation.scenarios import APPS_SUITE_APPS, get_suite
-from gnnrl.sim.generator import EVAL_APP_SEEDS, TRAIN_APP_SEEDS
 from gnnrl.sim.spec import load_app_spec, validate_app_spec
 
 

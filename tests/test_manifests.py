@@ -17,13 +17,14 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from scaler_support import NS, config, fake_cluster, fast_fake, scaler_for
+from scaler_support import NS, config, fake_cluster, scaler_for
 
 from gnnrl.scaler.clock import FakeClock
 from gnnrl.scaler.config import ScalerConfig
 from gnnrl.scaler.leader import LeaseElector
+from gnnrl.testing.k8s_fake import FakeKubernetes
 
-MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
+MANIFESTS = Path(__file__).resolve().parents[1] / "gnnrl" / "manifests"
 K8S_VERSION = "1.30.0"
 
 
@@ -115,7 +116,7 @@ _VERB = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"
 
 
 def test_every_call_of_an_active_scaler_is_allowed_and_every_rule_is_used():
-    kube = fast_fake()
+    kube = FakeKubernetes().start()
     try:
         fake_cluster(kube, {"cartservice": (2, 1.4)})
         clock = FakeClock()
@@ -138,7 +139,7 @@ def test_every_call_of_an_active_scaler_is_allowed_and_every_rule_is_used():
         resource = m["resource"] + (f"/{m['sub']}" if m["sub"] else "")
         verb = _VERB.get(req.method) or ("get" if m["name"] else "list")
         hits = allowed(m["group"] or "", resource, verb, m["name"])
-        assert hits, f"{req.method} {req.path} is not allowed by manifests/role.yaml"
+        assert hits, f"{req.method} {req.path} is not allowed by gnnrl/manifests/role.yaml"
         used.update(hits)
     granted = {(i, verb) for i, r in enumerate(rules()) for verb in r["verbs"]}
     never = sorted((rules()[i]["resources"][0], verb) for i, verb in granted - used)

@@ -12,7 +12,7 @@ from kfp import components
 
 from gnnrl.config import ConfigError
 from gnnrl.pipeline.options import BuildOptions
-from gnnrl.pipeline.runner import COMMITTED_YAML, REPO_ROOT, compile_pipeline
+from gnnrl.pipeline.runner import COMMITTED_YAML, PACKAGE_ROOT, compile_pipeline
 from gnnrl.pipeline.steps import TOKEN_FILE
 
 EXECUTORS = ("collect", "calibrate", "train", "evaluate", "register", "deploy")
@@ -37,11 +37,11 @@ def test_committed_pipeline_yaml_is_not_stale(tmp_path):
     out = tmp_path / "fresh.yaml"
     subprocess.run(
         [sys.executable, "-m", "gnnrl.cli", "pipeline", "compile", "--out", str(out)],
-        check=True, cwd=REPO_ROOT, env=env, capture_output=True,
+        check=True, cwd=PACKAGE_ROOT, env=env, capture_output=True,
     )
     assert out.read_text() == COMMITTED_YAML.read_text(), (
-        "pipelines/gnnrl_pipeline.yaml is stale: run "
-        "`gnnrl pipeline compile --out pipelines/gnnrl_pipeline.yaml` and commit it"
+        "gnnrl/pipeline/gnnrl_pipeline.yaml is stale: run "
+        "`gnnrl pipeline compile --out gnnrl/pipeline/gnnrl_pipeline.yaml` and commit it"
     )
 
 

@@ -1,13 +1,9 @@
 """Deploy step: scaler manifests rendered for the promoted version; written locally, applied
-in-cluster with server-side apply (against an HTTP-level fake API server)."""
+in-cluster with server-side apply (against `gnnrl.testing.k8s_fake.FakeKubernetes`)."""
 
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from typing import ClassVar
 
 import pytest
 import yaml
@@ -21,6 +17,7 @@ from gnnrl.pipeline.deploy import (
     load_manifests,
     render,
 )
+from gnnrl.testing.k8s_fake import APPLY_PATCH
 
 MANIFESTS = """\
 apiVersion: v1
@@ -115,97 +112,26 @@ def test_missing_manifests_is_a_clear_error(tmp_path):
         load_manifests(tmp_path)
 
 
-class FakeApiServer(BaseHTTPRequestHandler):
-    """Discovery for v1/apps/rbac plus PATCH (server-side apply) recording."""
-
-    RESOURCES: ClassVar[dict] = {
-        "/api/v1": ("v1", [("serviceaccounts", "ServiceAccount"), ("configmaps", "ConfigMap")]),
-        "/apis/apps/v1": ("apps/v1", [("deployments", "Deployment")]),
-        "/apis/rbac.authorization.k8s.io/v1": (
-            "rbac.authorization.k8s.io/v1", [("rolebindings", "RoleBinding")]),
-    }
-    patches: ClassVar[list] = []
-    fail_kind: ClassVar[str | None] = None
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, code, body):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        path = self.path.split("?")[0]
-        if path == "/version":
-            return self._json(200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0"})
-        if path == "/api":
-            return self._json(200, {"kind": "APIVersions", "versions": ["v1"]})
-        if path == "/apis":
-            groups = [{"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
-                       "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}}
-                      for g in ("apps", "rbac.authorization.k8s.io")]
-            return self._json(200, {"kind": "APIGroupList", "groups": groups})
-        if path in self.RESOURCES:
-            gv, res = self.RESOURCES[path]
-            return self._json(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": [
-                {"name": n, "kind": k, "namespaced": True, "singularName": "",
-                 "verbs": ["get", "patch", "create"]} for n, k in res]})
-        return self._json(404, {"kind": "Status", "code": 404})
-
-    def do_PATCH(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        doc = json.loads(body) if body.strip().startswith(b"{") else yaml.safe_load(body)
-        if doc["kind"] == self.fail_kind:
-            return self._json(403, {"kind": "Status", "code": 403, "reason": "Forbidden"})
-        type(self).patches.append((self.path, self.headers["Content-Type"], doc))
-        return self._json(200, doc)
-
-
-@pytest.fixture
-def fake_api():
-    FakeApiServer.patches = []
-    FakeApiServer.fail_kind = None
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApiServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def _api_client(host, tmp_path):
-    from kubernetes import client
-
-    cfg = client.Configuration()
-    cfg.host = host
-    return client.ApiClient(cfg)
-
-
-def test_in_cluster_apply_is_server_side_apply_of_every_document(
-    manifest_dir, fake_api, tmp_path
-):
+def test_in_cluster_apply_is_server_side_apply_of_every_document(manifest_dir, kube):
     docs = render(load_manifests(manifest_dir), "5", "shop")
-    applied = apply(docs, api_client=_api_client(fake_api, tmp_path))
+    applied = apply(docs, api_client=kube.api_client())
     assert applied == ["ServiceAccount/gnnrl-scaler", "RoleBinding/gnnrl-scaler",
                        "ConfigMap/gnnrl-scaler", "Deployment/gnnrl-scaler"]
-    paths = [p for p, _, _ in FakeApiServer.patches]
-    assert paths[3].split("?")[0] == "/apis/apps/v1/namespaces/shop/deployments/gnnrl-scaler"
+    patches = [r for r in kube.writes if r.method == "PATCH"]
+    assert patches[3].path == "/apis/apps/v1/namespaces/shop/deployments/gnnrl-scaler"
     # force=True: the apiserver parses it with strconv.ParseBool, which accepts "True"
-    assert all("fieldManager=gnnrl-deploy" in p and "force=true" in p.lower() for p in paths)
-    sent = FakeApiServer.patches[3][2]
+    assert all(r.query["fieldManager"] == "gnnrl-deploy" and r.query["force"].lower() == "true"
+               for r in patches)
+    sent = kube.applied[3]
     assert sent["spec"]["template"]["metadata"]["annotations"][VERSION_ANNOTATION] == "5"
-    assert all(ct == "application/apply-patch+yaml" for _, ct, _ in FakeApiServer.patches)
+    assert all(r.content_type == APPLY_PATCH for r in patches)
 
 
-def test_a_refused_apply_names_the_object_and_status(manifest_dir, fake_api, tmp_path):
-    FakeApiServer.fail_kind = "RoleBinding"
+def test_a_refused_apply_names_the_object_and_status(manifest_dir, kube):
+    kube.inject(status=403, method="PATCH", path="/rolebindings/")
     docs = render(load_manifests(manifest_dir), "5", "shop")
     with pytest.raises(DeployError, match="RoleBinding/gnnrl-scaler: HTTP 403"):
-        apply(docs, api_client=_api_client(fake_api, tmp_path))
+        apply(docs, api_client=kube.api_client())
 
 
 def test_the_repository_manifests_render_to_valid_kubernetes_objects():

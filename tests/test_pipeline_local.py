@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gnnrl.pipeline.runner import REPO_ROOT, run_local
+from gnnrl.pipeline.runner import PACKAGE_ROOT, run_local
 from gnnrl.registry.promote import CHALLENGER, CHAMPION, alias_version, list_versions, show_version
 from gnnrl.registry.tracking import RegistryUnavailableError
 
@@ -146,7 +146,7 @@ def test_unreachable_mlflow_fails_before_any_step_naming_the_uri(tmp_path):
 
 @pytest.mark.slow
 def test_readme_quick_pipeline_command_runs_end_to_end(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)}
     env.pop("MLFLOW_TRACKING_URI", None)
     proc = subprocess.run(
         [sys.executable, "-m", "gnnrl.cli", "pipeline", "run", "--profile", "quick"],

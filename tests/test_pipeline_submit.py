@@ -3,71 +3,27 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
 from gnnrl.cli import main
 from gnnrl.config import ConfigError
 from gnnrl.pipeline.runner import validate_cron
-
-
-class FakeKfp(BaseHTTPRequestHandler):
-    """Healthz, experiments (get-or-create), runs and recurring runs; records POST bodies."""
-
-    posts: ClassVar[list] = []
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, body, code=200):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        path = self.path.split("?")[0]
-        if path == "/apis/v2beta1/healthz":
-            return self._json({"multi_user": False})
-        if path == "/apis/v2beta1/experiments":
-            return self._json({"experiments": [{"experiment_id": "exp-1",
-                                                "display_name": "gnnrl"}], "total_size": 1})
-        return self._json({"error": "not found"}, 404)
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-        path = self.path.split("?")[0]
-        type(self).posts.append((path, body))
-        if path == "/apis/v2beta1/runs":
-            return self._json({**body, "run_id": "run-1", "state": "PENDING"})
-        if path == "/apis/v2beta1/recurringruns":
-            return self._json({**body, "recurring_run_id": "rec-1"})
-        if path == "/apis/v2beta1/experiments":
-            return self._json({**body, "experiment_id": "exp-1"})
-        return self._json({"error": "not found"}, 404)
+from gnnrl.testing.kfp_fake import FakeKfp
 
 
 @pytest.fixture
-def kfp_host(tmp_path, monkeypatch):
+def kfp(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))  # kfp reads ~/.config/kfp/context.json
-    FakeKfp.posts = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeKfp)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with FakeKfp() as fake:
+        yield fake
 
 
-def test_schedule_creates_a_nightly_recurring_run_without_catchup(kfp_host, capsys):
-    rc = main(["pipeline", "schedule", "--host", kfp_host, "--cron", "0 0 2 * * *",
+def test_schedule_creates_a_nightly_recurring_run_without_catchup(kfp, capsys):
+    rc = main(["pipeline", "schedule", "--host", kfp.url, "--cron", "0 0 2 * * *",
                "--param", "train_steps=50000"])
     assert rc == 0, capsys.readouterr().err
-    ((_, body),) = [(p, b) for p, b in FakeKfp.posts if p.endswith("recurringruns")]
+    ((_, body),) = [(p, b) for p, b in kfp.posts if p.endswith("recurringruns")]
     assert body["trigger"]["cron_schedule"]["cron"] == "0 0 2 * * *"
     assert body["no_catchup"] is True
     assert int(body["max_concurrency"]) == 1
@@ -81,11 +37,11 @@ def test_schedule_creates_a_nightly_recurring_run_without_catchup(kfp_host, caps
     assert "rec-1" in capsys.readouterr().out
 
 
-def test_submit_sends_the_committed_pipeline_with_parameters(kfp_host, capsys):
-    rc = main(["pipeline", "submit", "--host", kfp_host, "--run-name", "try-1",
+def test_submit_sends_the_committed_pipeline_with_parameters(kfp, capsys):
+    rc = main(["pipeline", "submit", "--host", kfp.url, "--run-name", "try-1",
                "--param", "source=kiali", "--param", "train_seeds=[0,1]"])
     assert rc == 0, capsys.readouterr().err
-    ((_, body),) = [(p, b) for p, b in FakeKfp.posts if p.endswith("/runs")]
+    ((_, body),) = [(p, b) for p, b in kfp.posts if p.endswith("/runs")]
     assert body["display_name"] == "try-1"
     assert body["runtime_config"]["parameters"] == {"source": "kiali", "train_seeds": [0, 1]}
     assert "train-op" in json.dumps(body["pipeline_spec"])
@@ -105,8 +61,8 @@ def test_cron_must_have_kfps_six_fields(cron, ok):
             validate_cron(cron)
 
 
-def test_schedule_refuses_a_five_field_cron_before_calling_the_server(kfp_host, capsys):
-    rc = main(["pipeline", "schedule", "--host", kfp_host, "--cron", "0 2 * * *"])
+def test_schedule_refuses_a_five_field_cron_before_calling_the_server(kfp, capsys):
+    rc = main(["pipeline", "schedule", "--host", kfp.url, "--cron", "0 2 * * *"])
     assert rc == 2
     assert "6 fields" in capsys.readouterr().err
-    assert FakeKfp.posts == []
+    assert kfp.posts == []

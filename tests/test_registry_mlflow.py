@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
+
 from gnnrl.registry.gate import GateConfig
 from gnnrl.registry.promote import (
     CHALLENGER,
@@ -17,12 +16,8 @@ from gnnrl.registry.promote import (
 )
 from gnnrl.registry.pyfunc_model import MODEL_NAME, act_sequence, download_model_dir, to_batch
 from gnnrl.registry.tracking import RegistryUnavailableError
+from gnnrl.testing.loopback import free_port
 from tests.registry_support import NODES, make_model, observations, summary
-
-@pytest.fixture
-def sqlite_uri(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
 def test_pyfunc_champion_gives_the_same_actions_as_the_in_process_policy(tmp_path, sqlite_uri):
@@ -86,15 +81,9 @@ def test_gate_refuses_a_comparison_against_a_stale_champion(tmp_path, sqlite_uri
     assert alias_version(sqlite_uri, CHAMPION) == v1.version
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_mlflow_fails_naming_the_uri_and_registers_nothing(tmp_path, sqlite_uri):
     _, model_dir = make_model(tmp_path)
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RegistryUnavailableError, match=uri.replace(".", r"\.")):
         register_and_gate(model_dir, summary((0.0, 1.0)), "cand", tracking_uri=uri)
     missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'mlflow.db'}"

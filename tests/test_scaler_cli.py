@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +15,7 @@ from gnnrl.cli import main
 from test_cli_bad_inputs import CYCLE  # the invalid app spec both CLIs refuse
 from gnnrl.commands.scaler import parse_duration
 from gnnrl.scaler.metrics import HealthServer, ScalerMetrics
+from gnnrl.testing.cli import run_gnnrl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,8 +30,7 @@ def _restore_logging():
 
 
 def gnnrl(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gnnrl.cli", "scaler", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_gnnrl("scaler", *args, timeout=timeout, cwd=ROOT)
 
 
 def test_sim_closed_loop_runs_scales_and_logs_json():
@@ -131,12 +130,13 @@ def test_lease_is_renewed_on_a_background_thread():
     import threading
     import time
 
-    from scaler_support import NS, fast_fake
+    from scaler_support import NS
 
     from gnnrl.scaler.clock import MonotonicClock
     from gnnrl.scaler.leader import LeaseElector, renew_in_background
+    from gnnrl.testing.k8s_fake import FakeKubernetes
 
-    kube = fast_fake()
+    kube = FakeKubernetes().start()
     stop = threading.Event()
     rounds = []
     try:
@@ -159,14 +159,15 @@ def test_cluster_mode_end_to_end_against_fake_kubernetes_and_kiali(tmp_path):
     Kiali server answering the real workload-graph fixture; active mode with leader
     election, Events and the metrics port."""
     import yaml
-    from scaler_support import fast_fake, usage_for
+    from scaler_support import usage_for
 
+    from gnnrl.testing.k8s_fake import FakeKubernetes
     from gnnrl.testing.kiali_fake import FakeKiali
 
     fixture = Path(__file__).parent / "fixtures" / "kiali" / "test_workload_graph.expected.json"
     kiali = FakeKiali(prefix="").start()
     kiali.set_graph("bookinfo", json.loads(fixture.read_text()))
-    kube = fast_fake()
+    kube = FakeKubernetes().start()
     try:
         for name in ("productpage-v1", "details-v1", "ratings-v1", "reviews-v1", "reviews-v2",
                      "reviews-v3"):

@@ -14,9 +14,8 @@ from gnnrl.scaler.model_source import SHA_TAG, ModelSource, RegistryResolver
 
 
 @pytest.fixture
-def registry(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # mlruns/ artifacts stay in the test folder
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def registry(sqlite_uri):
+    uri = sqlite_uri
     import mlflow
     from mlflow.tracking import MlflowClient
 

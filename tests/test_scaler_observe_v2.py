@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from scaler_support import NS, config, fast_fake
+from scaler_support import NS, config
 
 from gnnrl.scaler.kube import KubeCluster
 from gnnrl.scaler.observe import ClusterState, cluster_view
@@ -21,13 +21,6 @@ FIXTURE = Path(__file__).parent / "fixtures" / "kiali" / "onlineboutique_workloa
 OB_SERVICES = ("frontend", "cartservice", "productcatalogservice", "currencyservice",
                "paymentservice", "shippingservice", "emailservice", "checkoutservice",
                "recommendationservice", "adservice", "redis-cart")
-
-
-@pytest.fixture
-def kube():
-    k = fast_fake()
-    yield k
-    k.stop()
 
 
 def read(kube, name: str):

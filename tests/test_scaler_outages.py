@@ -14,13 +14,12 @@ import json
 import time
 
 import pytest
-from scaler_support import NS, config, fake_cluster, fast_fake, scaler_for
+from scaler_support import NS, config, fake_cluster, scaler_for
 
 from gnnrl.commands.scaler import _graph_source
 from gnnrl.scaler.clock import FakeClock, MonotonicClock
 from gnnrl.sources.errors import PayloadTooLarge, SourceUnavailable
 from gnnrl.sources.kiali import KialiClient
-from gnnrl.testing.kiali_fake import FakeKiali
 
 SVC = {"cartservice": (1, 10)}
 #: a tick of 1.5 s with a 0.3 s API timeout: the graph gets at most ~1.2 s
@@ -28,17 +27,9 @@ FAST_TICK = {"interval_s": 2.0, "tick_deadline_s": 1.5, "api_timeout_s": 0.3}
 
 
 @pytest.fixture
-def kube():
-    k = fast_fake()
-    yield k
-    k.stop()
-
-
-@pytest.fixture
-def kiali():
-    with FakeKiali(prefix="/kiali") as fake:
-        fake.set_graph(NS, {"elements": {"nodes": [], "edges": []}})
-        yield fake
+def kiali(kiali):
+    kiali.set_graph(NS, {"elements": {"nodes": [], "edges": []}})
+    return kiali
 
 
 def kiali_scaler(kube, fake, **kw):

@@ -15,7 +15,6 @@ from scaler_support import (
     config,
     edit_model_config,
     fake_cluster,
-    fast_fake,
     graph_of,
     hold,
     nan_output,
@@ -30,19 +29,13 @@ from gnnrl.scaler.clock import FakeClock
 from gnnrl.scaler.leader import LeaseElector
 from gnnrl.scaler.model_source import ModelSource
 from gnnrl.testing.k8s_fake import Fault, FakeKubernetes
+from gnnrl.testing.mlflow_fake import MlflowProxy
 
 SVC = {"cartservice": (1, 10)}
 
 
 class Payload:
     """Stands for code smuggled into a pickle."""
-
-
-@pytest.fixture
-def kube():
-    k = fast_fake()
-    yield k
-    k.stop()
 
 
 def event_reasons(kube: FakeKubernetes) -> list[str]:
@@ -96,29 +89,14 @@ def test_model_that_needs_unpickling_of_code_is_refused_by_weights_only(kube, tm
 
 def test_registry_unreachable_at_start_runs_on_hpa_rule_retries_with_backoff_and_is_ready(
         kube, monkeypatch):
-    import http.server
-    import threading
-
-    hits = []
-
-    class Down(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Down)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    down = MlflowProxy().start()  # the registry answers 503 to everything
+    hits = down.refused
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     try:
         from gnnrl.scaler.model_source import RegistryResolver
 
-        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        uri = down.url
         fake_cluster(kube, {"cartservice": (2, 1.4)})
         clock = FakeClock()
         models = ModelSource("models:/gnnrl-scaler@champion", "", clock, poll_s=60,
@@ -137,8 +115,7 @@ def test_registry_unreachable_at_start_runs_on_hpa_rule_retries_with_backoff_and
         s.tick()
         assert len(hits) > first  # retried after the backoff
     finally:
-        server.shutdown()
-        server.server_close()
+        down.stop()
 
 
 def test_model_with_another_observation_schema_is_refused_and_says_why(kube, tmp_path):

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 from gnnrl.config import ConfigError
+from gnnrl.contracts.seeds import EVAL_APP_SEEDS, TRAIN_APP_SEEDS
 from gnnrl.core.envs import OnlineBoutique
 from gnnrl.sim import AppSpecError, BatchedSim, SimConfig, load_app_spec
 from gnnrl.sim.generator import (
-    EVAL_APP_SEEDS,
-    TRAIN_APP_SEEDS,
     GeneratorConfig,
     generate_app,
     model_latency_ms,

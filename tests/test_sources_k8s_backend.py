@@ -13,8 +13,8 @@ import pytest
 from gnnrl.core.envs.k8s_backend import K8sBackend
 from gnnrl.sources.kiali import KialiClient
 from gnnrl.sources.kubernetes import KubernetesSource
-from gnnrl.testing.k8s_fake import Fault, FakeKubernetes
-from gnnrl.testing.kiali_fake import FakeKiali
+from gnnrl.testing.clock import TickingClock
+from gnnrl.testing.k8s_fake import Fault
 
 NS = "onlineboutique"
 FIXTURE = Path(__file__).parent / "fixtures" / "kiali" / "onlineboutique_workload_graph.json"
@@ -23,42 +23,31 @@ SERVICES = ["adservice", "cartservice", "checkoutservice", "currencyservice", "e
             "redis-cart", "shippingservice"]
 
 
-class FakeTime:
-    """A clock that only moves when the code under test sleeps (or a call costs time)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        self.now += 0.25          # each reading: a quarter second of API time
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+def api_time() -> TickingClock:
+    """A clock that only moves when the code under test sleeps or reads it (each reading: a
+    quarter second of API time)."""
+    return TickingClock(t=1000.0, tick_s=0.25)
 
 
 @pytest.fixture
-def cluster():
-    with FakeKubernetes() as kube, FakeKiali() as kiali:
-        for name in [*SERVICES, "loadgenerator"]:
-            kube.add_deployment(name, NS, 3 if name == "frontend" else 1)
-            kube.set_usage(name, NS, cpu_m_per_pod=50, mem_mi_per_pod=40)
-        kiali.set_graph(NS, json.loads(FIXTURE.read_text()))
-        yield kube, kiali
+def cluster(kube, kiali):
+    for name in [*SERVICES, "loadgenerator"]:
+        kube.add_deployment(name, NS, 3 if name == "frontend" else 1)
+        kube.set_usage(name, NS, cpu_m_per_pod=50, mem_mi_per_pod=40)
+    kiali.set_graph(NS, json.loads(FIXTURE.read_text()))
+    return kube, kiali
 
 
 def backend(cluster, fake_time, **kw) -> K8sBackend:
     kube, kiali = cluster
     graph = KialiClient(kiali.url, retries=0, backoff_s=0, backoff_jitter_s=0)
     k8s_source = KubernetesSource(kube.api_client(), namespace=NS)
-    return K8sBackend(NS, graph, k8s_source, waiting_period_s=30, clock=fake_time.clock,
+    return K8sBackend(NS, graph, k8s_source, waiting_period_s=30, clock=fake_time,
                       sleep=fake_time.sleep, **kw)
 
 
 def test_observe_merges_kiali_traffic_with_kubernetes_replicas_and_usage(cluster):
-    snap = backend(cluster, FakeTime(), known_services=SERVICES).observe()
+    snap = backend(cluster, api_time(), known_services=SERVICES).observe()
     assert sorted(snap.services) == SERVICES
     front = snap.nodes.set_index("service").loc["frontend"]
     assert front.rps_in == pytest.approx(150)                    # from Kiali
@@ -74,23 +63,23 @@ def test_observe_merges_kiali_traffic_with_kubernetes_replicas_and_usage(cluster
 
 
 def test_observe_asks_kiali_for_the_configured_window(cluster):
-    backend(cluster, FakeTime()).observe()
+    backend(cluster, api_time()).observe()
     assert cluster[1].requests[-1].params["duration"] == "60s"
 
 
 def test_apply_writes_only_services_whose_replicas_change_then_waits(cluster):
     kube, _ = cluster
-    t = FakeTime()
+    t = api_time()
     out = backend(cluster, t).apply({"frontend": 3, "cartservice": 4})
     assert kube.scale_writes() == [(NS, "cartservice", 4)]
     assert (out["frontend"].status, out["cartservice"].status) == ("unchanged", "scaled")
     assert out["cartservice"].current == 1
-    assert len(t.sleeps) == 1 and 29 < t.sleeps[0] < 30   # API time counts against the wait
+    assert len(t.slept) == 1 and 29 < t.slept[0] < 30   # API time counts against the wait
 
 
 def test_the_same_decision_twice_writes_nothing_the_second_time(cluster):
     kube, _ = cluster
-    b = backend(cluster, FakeTime())
+    b = backend(cluster, api_time())
     b.apply({"cartservice": 2})
     b.apply({"cartservice": 2})
     assert kube.scale_writes() == [(NS, "cartservice", 2)]
@@ -99,7 +88,7 @@ def test_the_same_decision_twice_writes_nothing_the_second_time(cluster):
 def test_conflict_rereads_and_writes_once_more(cluster):
     kube, _ = cluster
     kube.inject(Fault(status=409, method="PATCH", path="cartservice/scale"))
-    out = backend(cluster, FakeTime()).apply({"cartservice": 5})
+    out = backend(cluster, api_time()).apply({"cartservice": 5})
     assert out["cartservice"].status == "scaled" and kube.replicas("cartservice", NS) == 5
     reads = [r for r in kube.requests if r.method == "GET" and r.path.endswith("/scale")]
     assert len(reads) == 2
@@ -108,7 +97,7 @@ def test_conflict_rereads_and_writes_once_more(cluster):
 def test_a_stale_write_is_refused_by_the_server_and_never_overwrites(cluster):
     kube, _ = cluster
     kube.inject(Fault(status=409, method="PATCH", times=-1))
-    out = backend(cluster, FakeTime()).apply({"cartservice": 5})
+    out = backend(cluster, api_time()).apply({"cartservice": 5})
     assert out["cartservice"].status == "error" and "K8sConflict" in out["cartservice"].error
     assert kube.replicas("cartservice", NS) == 1
     assert len([r for r in kube.requests if r.method == "PATCH"]) == 2   # no retry storm
@@ -117,7 +106,7 @@ def test_a_stale_write_is_refused_by_the_server_and_never_overwrites(cluster):
 def test_patch_carries_the_resource_version_it_read(cluster):
     kube, _ = cluster
     rv = kube.deployment("cartservice", NS)["metadata"]["resourceVersion"]
-    backend(cluster, FakeTime()).apply({"cartservice": 2})
+    backend(cluster, api_time()).apply({"cartservice": 2})
     patch = next(r for r in kube.requests if r.method == "PATCH")
     assert patch.body == {"spec": {"replicas": 2}, "metadata": {"resourceVersion": rv}}
 
@@ -125,10 +114,10 @@ def test_patch_carries_the_resource_version_it_read(cluster):
 def test_429_waits_retry_after_then_retries(cluster):
     kube, _ = cluster
     kube.inject(Fault(status=429, retry_after_s=7, method="PATCH"))
-    t = FakeTime()
+    t = api_time()
     out = backend(cluster, t).apply({"cartservice": 3})
     assert out["cartservice"].status == "scaled"
-    assert t.sleeps[0] == 7                       # waited at least Retry-After
+    assert t.slept[0] == 7                       # waited at least Retry-After
     assert kube.replicas("cartservice", NS) == 3
 
 
@@ -136,14 +125,14 @@ def test_429_waits_retry_after_then_retries(cluster):
 def test_forbidden_or_server_error_is_reported_without_retry(cluster, status, error):
     kube, _ = cluster
     kube.inject(Fault(status=status, method="PATCH", times=-1))
-    out = backend(cluster, FakeTime()).apply({"cartservice": 3, "frontend": 3})
+    out = backend(cluster, api_time()).apply({"cartservice": 3, "frontend": 3})
     assert out["cartservice"].status == "error" and error in out["cartservice"].error
     assert out["frontend"].status == "unchanged"
     assert len([r for r in kube.requests if r.method == "PATCH"]) == 1
 
 
 def test_unknown_deployment_is_an_error_outcome(cluster):
-    out = backend(cluster, FakeTime()).apply({"nosuchservice": 2})
+    out = backend(cluster, api_time()).apply({"nosuchservice": 2})
     assert out["nosuchservice"].status == "error" and "K8sNotFound" in out["nosuchservice"].error
 
 
@@ -151,5 +140,5 @@ def test_unknown_deployment_is_an_error_outcome(cluster):
 def test_invalid_desired_replicas_are_refused_before_any_write(cluster, bad):
     kube, _ = cluster
     with pytest.raises(ValueError, match="cartservice"):
-        backend(cluster, FakeTime()).apply({"frontend": 4, "cartservice": bad})
+        backend(cluster, api_time()).apply({"frontend": 4, "cartservice": bad})
     assert kube.writes == []

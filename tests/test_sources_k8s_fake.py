@@ -7,15 +7,14 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from gnnrl.testing.k8s_fake import Fault, FakeKubernetes
+from gnnrl.testing.k8s_fake import Fault
 
 
 @pytest.fixture
-def kube():
-    with FakeKubernetes() as fake:
-        fake.add_deployment("cartservice", namespace="shop", replicas=2)
-        fake.add_deployment("frontend", namespace="shop", replicas=1, ready_replicas=0)
-        yield fake
+def kube(kube):
+    kube.add_deployment("cartservice", namespace="shop", replicas=2)
+    kube.add_deployment("frontend", namespace="shop", replicas=1, ready_replicas=0)
+    return kube
 
 
 def test_scale_patch_through_the_official_client_changes_replicas_and_pods(kube):

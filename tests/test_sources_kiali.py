@@ -270,10 +270,9 @@ def test_fuzzed_fields_of_a_real_graph_raise_only_typed_errors(ob_payload, path,
 
 # ----------------------------------------------------------------- HTTP client (C1)
 @pytest.fixture
-def kiali(ob_payload):
-    with FakeKiali(prefix="/kiali") as fake:
-        fake.set_graph(OB, ob_payload)
-        yield fake
+def kiali(kiali, ob_payload):
+    kiali.set_graph(OB, ob_payload)
+    return kiali
 
 
 def fast_client(url: str, **kw) -> KialiClient:

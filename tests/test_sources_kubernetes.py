@@ -16,21 +16,20 @@ from gnnrl.kube.errors import (
 )
 from gnnrl.sources.kubernetes import DEPLOYMENT_COLUMNS, KubernetesSource
 from gnnrl.kube.quantities import QuantityError
-from gnnrl.testing.k8s_fake import Fault, FakeKubernetes
+from gnnrl.testing.k8s_fake import Fault
 
 NS = "shop"
 
 
 @pytest.fixture
-def kube():
-    with FakeKubernetes() as fake:
-        fake.add_deployment("frontend", NS, 3, ready_replicas=2,
-                            annotations={"gnnrl.io/min-replicas": "1",
-                                         "gnnrl.io/max-replicas": "10"})
-        fake.add_deployment("cartservice", NS, 2, cpu_request="0.2", mem_request="1Gi",
-                            cpu_limit=None)
-        fake.add_deployment("other-namespace", "elsewhere", 1)
-        yield fake
+def kube(kube):
+    kube.add_deployment("frontend", NS, 3, ready_replicas=2,
+                        annotations={"gnnrl.io/min-replicas": "1",
+                                     "gnnrl.io/max-replicas": "10"})
+    kube.add_deployment("cartservice", NS, 2, cpu_request="0.2", mem_request="1Gi",
+                        cpu_limit=None)
+    kube.add_deployment("other-namespace", "elsewhere", 1)
+    return kube
 
 
 def source(kube, **kw) -> KubernetesSource:

@@ -7,19 +7,11 @@ TSDB; a short run (~10 s) is in the default suite, a longer one (a load step) is
 
 from __future__ import annotations
 
-import http.server
-import json
 import math
-import shutil
-import socket
-import subprocess
-import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import requests
 
 from gnnrl.config import ConfigError
 from gnnrl.sources.errors import (
@@ -36,21 +28,16 @@ from gnnrl.testing.istio_exporter import (
     lognormal_cdf,
 )
 from gnnrl.sources.prometheus import PrometheusSource, build_snapshot, pod_workload
+from gnnrl.testing.loopback import free_port
+from gnnrl.testing.prometheus_fake import PROMETHEUS, CannedPrometheus, PrometheusServer
 from gnnrl.testing.sim_driver import SimDriver
 
 NS = "shop"
 WINDOW_S = 5
-PROMETHEUS = shutil.which("prometheus")
 needs_prometheus = pytest.mark.skipif(
     PROMETHEUS is None, reason="the `prometheus` binary is not installed "
                                "(apt-get install prometheus; .ci/run installs it)")
 REPLICAS = {"frontend": 3, "productcatalogservice": 2, "currencyservice": 2}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_model(entry_rps: float = 40.0) -> TrafficModel:
@@ -69,54 +56,6 @@ def make_model(entry_rps: float = 40.0) -> TrafficModel:
                     source_namespace="unknown"),
     ]
     return model
-
-
-class PrometheusServer:
-    """`prometheus` on loopback scraping one target every second, data in `tmp`."""
-
-    def __init__(self, tmp: Path, target: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = tmp / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: mesh\n"
-            "    scrape_interval: 1s\n"
-            f"    static_configs: [{{targets: ['{target}']}}]\n")
-        self.log = (tmp / "prometheus.log").open("w")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
-             "--storage.tsdb.retention.time=1h"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait_for_samples(self, samples: int, timeout_s: float = 40.0) -> None:
-        """Until the target has been scraped `samples` times in a row."""
-        deadline = time.monotonic() + timeout_s
-        query = 'count_over_time(up{job="mesh"}[1m])'
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.proc.returncode}")
-            try:
-                r = requests.get(f"{self.url}/api/v1/query", params={"query": query},
-                                 timeout=1).json()
-                result = r["data"]["result"]
-                if result and float(result[0]["value"][1]) >= samples:
-                    return
-            except (requests.RequestException, KeyError, ValueError):
-                pass
-            time.sleep(0.25)
-        raise TimeoutError(f"prometheus did not collect {samples} scrapes in {timeout_s}s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -289,19 +228,6 @@ def test_query_results_build_the_documented_defaults():
     assert snap.nodes.cpu_m.isna().all()
 
 
-class _CannedPrometheus(http.server.BaseHTTPRequestHandler):
-    body = b""
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-
 @pytest.mark.parametrize(("body", "path"), [
     ({"status": "error", "error": "boom"}, "status"),
     ({"status": "success", "data": {"resultType": "matrix", "result": []}}, "data.resultType"),
@@ -313,14 +239,7 @@ class _CannedPrometheus(http.server.BaseHTTPRequestHandler):
      "data.result[0].metric"),
 ])
 def test_malformed_prometheus_answers_name_the_field(body, path):
-    handler = type("H", (_CannedPrometheus,), {"body": json.dumps(body).encode()})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        with pytest.raises(MalformedPayload) as err:
-            source(f"http://127.0.0.1:{server.server_address[1]}").query("up")
-        assert err.value.path == path
-    finally:
-        server.shutdown()
-        server.server_close()
+    with CannedPrometheus(body) as canned, pytest.raises(MalformedPayload) as err:
+        source(canned.url).query("up")
+    assert err.value.path == path
 

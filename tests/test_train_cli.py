@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
+from gnnrl.testing.cli import run_gnnrl
 from gnnrl.testing.observation import make_observation
 
 TINY_APP = {
@@ -22,8 +22,7 @@ TINY_APP = {
 
 
 def _gnnrl(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gnnrl.cli", *args], capture_output=True,
-                          text=True, timeout=240)
+    return run_gnnrl(*args, timeout=240)
 
 
 def test_train_help_shows_examples():

@@ -36,6 +36,7 @@ import gymnasium as gym
 import numpy as np
 
 from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
+from gnnrl.contracts.seeds import EVAL_SEED_BASE, TRAIN_SEED_LIMIT
 
 if TYPE_CHECKING:
     from gnnrl.core.envs import OnlineBoutique
@@ -79,8 +80,9 @@ class MLPPPOConfig(JsonConfig):
     def __post_init__(self) -> None:
         if self.total_steps < 1:
             raise ConfigError(f"total_steps must be >= 1, got {self.total_steps}")
-        if not (0 <= self.seed < 1000):
-            raise ConfigError(f"seed must be in 0..999 (evaluation uses 1000+), got {self.seed}")
+        if not (0 <= self.seed < TRAIN_SEED_LIMIT):
+            raise ConfigError(f"seed must be in 0..{TRAIN_SEED_LIMIT - 1} (evaluation uses "
+                              f"{EVAL_SEED_BASE}+), got {self.seed}")
         if self.episode_steps < 8:
             raise ConfigError(f"episode_steps must be >= 8, got {self.episode_steps}")
         if self.n_steps < 2 or self.batch_size < 2:

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from gnnrl.baselines.base import unwrapped
+from gnnrl.contracts.moves import NUM_MOVES
 
 
 class RandomMaskedPolicy:
@@ -40,7 +41,7 @@ class RandomMaskedPolicy:
     def act(self, obs: dict, info: dict) -> np.ndarray:
         """Shapes: returns (max_nodes,) int64 in 0..14."""
         valid = np.asarray(unwrapped(self.env).action_masks(), dtype=bool)
-        valid = valid.reshape(-1, 15)
+        valid = valid.reshape(-1, NUM_MOVES)
         moves = np.zeros(valid.shape[0], dtype=np.int64)
         for i, row in enumerate(valid):
             choices = np.flatnonzero(row[1:]) + 1

@@ -9,7 +9,7 @@ Examples:
   gnnrl pipeline run --profile full --source kiali \\
       --kiali-url http://kiali.istio-system:20001/kiali --namespace onlineboutique
 
-  # the YAML to upload in the KFP UI (the committed copy is pipelines/gnnrl_pipeline.yaml)
+  # the YAML to upload in the KFP UI (the committed copy is gnnrl/pipeline/gnnrl_pipeline.yaml)
   gnnrl pipeline compile --out pipeline.yaml
   gnnrl pipeline compile --out cpu.yaml --no-gpu           # no accelerator request
 

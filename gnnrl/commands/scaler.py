@@ -13,7 +13,7 @@ Examples:
   gnnrl scaler run --sim --mode active --ticks 500 --model gnnrl/assets/models/default \\
       --faults '{"conflict": 0.05, "throttle": 0.05, "nan_metrics": 0.02}'
 
-  # in a cluster (what manifests/deployment.yaml runs): shadow mode first
+  # in a cluster (what gnnrl/manifests/deployment.yaml runs): shadow mode first
   gnnrl scaler run --config /etc/gnnrl/scaler.json --namespace shop --mode shadow \\
       --model models:/gnnrl-scaler@champion --source kiali \\
       --kiali-url http://kiali.istio-system:20001/kiali

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from gnnrl.config import ConfigError, atomic_write_text
+from gnnrl.contracts.seeds import EVAL_SEED_BASE
 from gnnrl.sim.capacity import default_peak_rps
 from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.onlineboutique import reviewservice
@@ -55,8 +56,6 @@ from gnnrl.sim.trace_io import (
 from gnnrl.sim.trace_windows import EVAL_WINDOWS
 from gnnrl.sim.traces import TRACE_KINDS, TraceSpec, history_before, window_trace
 
-#: First evaluation seed; training seeds are below it.
-EVAL_SEED_BASE = 1000
 TOPOLOGIES = ("static", "add", "remove")
 SUITE_TRACES = ("diurnal", "flash", "ramp", "fluctuating", "replay")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

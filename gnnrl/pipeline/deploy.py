@@ -1,6 +1,6 @@
 """Deploy step: render the scaler manifests for a promoted model, apply them in-cluster.
 
-Rendering (pure): every YAML document of ``manifests/*.yaml`` gets the target namespace;
+Rendering (pure): every YAML document of ``gnnrl/manifests/*.yaml`` gets the target namespace;
 the scaler ConfigMap's ``scaler.json`` gets ``model = models:/gnnrl-scaler@champion``, the
 mode and the namespace; the Deployment's pod template gets the annotation
 ``gnnrl.io/model-version: <version>`` (a new version rolls the pods, and ``kubectl describe``
@@ -57,11 +57,12 @@ class DeployResult:
 
 
 def default_manifest_dir() -> Path:
-    """``$GNNRL_MANIFESTS``, else ``manifests/`` of the source checkout."""
+    """``$GNNRL_MANIFESTS``, else the scaler manifests shipped with the package
+    (``gnnrl/manifests``)."""
     env = os.environ.get("GNNRL_MANIFESTS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "manifests"
+    return Path(__file__).resolve().parents[1] / "manifests"
 
 
 def _read_yaml(path: Path) -> list[Any]:

@@ -1,6 +1,7 @@
-"""Compile, run locally, submit and schedule the GNNRL pipeline (``pipelines/pipeline.py``).
+"""Compile, run locally, submit and schedule the GNNRL pipeline (`gnnrl.pipeline.dag`).
 
-* `compile_pipeline` writes the KFP v2 YAML (committed as ``pipelines/gnnrl_pipeline.yaml``).
+* `compile_pipeline` writes the KFP v2 YAML (committed as ``gnnrl/pipeline/gnnrl_pipeline.yaml``,
+  shipped with the package).
 * `run_local` executes the *same* DAG on this machine with KFP's local runner
   (``kfp.local.SubprocessRunner(use_venv=False)``: every step is a subprocess of this Python)
   into a SQLite MLflow, and summarises where the report and the registered model are.
@@ -29,21 +30,10 @@ from typing import Any
 from gnnrl.config import ConfigError, atomic_write_text
 from gnnrl.pipeline.options import BuildOptions
 
-def _repo_root() -> Path:
-    """Where ``components/`` and ``pipelines/`` live: ``$GNNRL_HOME`` (the image sets
-    /opt/gnnrl), else the source checkout holding this package, else the working folder."""
-    if os.environ.get("GNNRL_HOME"):
-        return Path(os.environ["GNNRL_HOME"]).resolve()
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "pipelines" / "pipeline.py").is_file():
-        return checkout
-    return Path.cwd()
-
-
-#: the repository root (``components/`` and ``pipelines/`` live beside the package)
-REPO_ROOT = _repo_root()
-#: the committed compiled pipeline
-COMMITTED_YAML = REPO_ROOT / "pipelines" / "gnnrl_pipeline.yaml"
+#: the committed compiled pipeline (package data: an installed package has it too)
+COMMITTED_YAML = Path(__file__).resolve().with_name("gnnrl_pipeline.yaml")
+#: the folder holding the imported `gnnrl` package (what a local run's steps must import)
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("sim", "kiali", "prometheus")
 
 #: Run-time parameters per profile (pipeline parameters not named keep their defaults).
@@ -70,16 +60,8 @@ LOCAL_PARALLELISM = {"quick": 2, "full": 2}
 
 
 def load_pipeline_module() -> Any:
-    """Import ``pipelines.pipeline`` from the repository root."""
-    root = str(REPO_ROOT)
-    if not (REPO_ROOT / "pipelines" / "pipeline.py").is_file():
-        raise ConfigError(
-            f"pipelines/pipeline.py not found under {REPO_ROOT}; run from a GNNRL checkout "
-            "or the GNNRL image"
-        )
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module("pipelines.pipeline")
+    """The DAG's module, `gnnrl.pipeline.dag` (imported here: it needs kfp)."""
+    return importlib.import_module("gnnrl.pipeline.dag")
 
 
 def compile_pipeline(out: str | os.PathLike[str], options: BuildOptions | None = None) -> Path:
@@ -218,9 +200,10 @@ def run_local(
     root = Path(workdir).resolve() / "local_outputs"
     root.mkdir(parents=True, exist_ok=True)
     before = {p for p in root.glob("*") if p.is_dir()}
-    # Steps are subprocesses of this interpreter: make the checkout importable for them.
+    # Steps are subprocesses of this interpreter: they import the same `gnnrl` as this
+    # process (a source checkout's, whatever an editable install elsewhere maps).
     os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        [str(PACKAGE_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     )
     os.environ.setdefault("GNNRL_SOURCE", source)
     local.init(

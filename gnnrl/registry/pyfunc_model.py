@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from gnnrl.contracts.observation import EDGE_DIM_RAW, GLOBAL_DIM_RAW, NODE_DIM_RAW
+from gnnrl.contracts.moves import NUM_MOVES
+from gnnrl.contracts.observation import EDGE_DIM_RAW, GLOBAL_DIM_RAW, NODE_DIM_RAW, OBS_KEYS
 
 with warnings.catch_warnings():  # mlflow's import-time type-hint notices are not ours
     warnings.simplefilter("ignore", UserWarning)
@@ -40,17 +41,6 @@ with warnings.catch_warnings():  # mlflow's import-time type-hint notices are no
 MODEL_NAME = "gnnrl-scaler"
 #: Artifact key under which the trained model folder is stored.
 MODEL_DIR_ARTIFACT = "model_dir"
-#: Observation keys in the order of the signature.
-OBS_KEYS = (
-    "svc_df",
-    "edge_df",
-    "global_feats",
-    "node_mask",
-    "edge_mask",
-    "num_nodes",
-    "invalid_action_mask",
-)
-NUM_MOVES = 15  # docs/architecture.md, Contracts
 
 
 def _load_policy(model_dir: str | os.PathLike[str]) -> Any:

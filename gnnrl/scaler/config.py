@@ -20,11 +20,10 @@ from typing import Any
 
 from gnnrl.hpa.config import HPAConfig, ScalingRules
 from gnnrl.config import ConfigError, JsonConfig
+from gnnrl.contracts.moves import MAX_STEP as MAX_MOVE  # at most 7 replicas per move
 
 MODES = ("shadow", "active")
 SOURCES = ("kiali", "prometheus", "sim")
-#: The action space moves at most 7 replicas per service per step (moves 1..7 / 8..14).
-MAX_MOVE = 7
 
 
 @dataclasses.dataclass

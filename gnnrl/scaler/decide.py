@@ -23,12 +23,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gnnrl.contracts.moves import MAX_STEP, NUM_MOVES
 from gnnrl.hpa.calculator import NoMetricsError, PodSample, resource_replicas
 from gnnrl.hpa.config import HPAConfig
-from gnnrl.scaler.config import MAX_MOVE
-
-#: moves per service (0 nothing, 1..7 add k, 8..14 remove k-7); see docs/architecture.md
-NUM_MOVES = 2 * MAX_MOVE + 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +97,7 @@ def moves_from_output(raw: Any, max_nodes: int) -> np.ndarray:
 
 def move_delta(move: int) -> int:
     """Replica change of one move: 0 -> 0, 1..7 -> +k, 8..14 -> -(k-7)."""
-    return move if move <= MAX_MOVE else -(move - MAX_MOVE)
+    return move if move <= MAX_STEP else -(move - MAX_STEP)
 
 
 def policy_desired(policy: ServingModel, obs: dict[str, Any], slot_names: Sequence[str | None],

@@ -144,7 +144,7 @@ class Scaler:
         """
         if not self.config.services:
             raise ConfigError("services: empty; list the Deployments to scale with their "
-                              "min_replicas/max_replicas (see manifests/configmap.yaml)")
+                              "min_replicas/max_replicas (see gnnrl/manifests/configmap.yaml)")
         self.config.check_known_services(self.cluster.deployment_names())
         if self.models is not None:
             self._poll_model()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gnnrl.config import ConfigError
 from gnnrl.scaler.clock import Clock
 
 log = logging.getLogger("gnnrl.scaler.model")
@@ -180,6 +182,10 @@ class ModelSource:
         resolver_factory: builds the registry resolver (tests inject a fake MLflow server
             URI through it).
 
+    Raises:
+        ConfigError: `uri` is a registry model and MLflow is not installed (MLflow is
+            imported only for a registry model; a local folder needs none of it).
+
     Attributes:
         current: the model in use (None: rule only). error: the last failure.
     """
@@ -189,6 +195,10 @@ class ModelSource:
                  resolver_factory: Callable[[], RegistryResolver] = RegistryResolver) -> None:
         self.uri, self.expected_sha256, self.clock = uri, expected_sha256, clock
         self.poll_s, self.backoff_s = poll_s, backoff_s
+        if self.is_registry and importlib.util.find_spec("mlflow") is None:
+            # a missing package is not an outage to wait out: say so at start, once
+            raise ConfigError(f"model {uri}: a registry model needs the MLflow client, which "
+                              "is not installed (pip install 'gnnrl[scaler]')")
         self.current: LoadedModel | None = None
         self.error: ModelUnavailable | None = None
         self._next_try = float("-inf")

@@ -25,8 +25,8 @@
   lowered and the app resized (`generate_app`), so every generated app can meet its SLO.
 
 Built-in names ``generated-<seed>`` resolve through `gnnrl.sim.load_app_spec` with the
-default config. Seeds are split between training and evaluation (`TRAIN_APP_SEEDS`,
-`EVAL_APP_SEEDS`).
+default config. Seeds are split between training and evaluation (`gnnrl.contracts.seeds`:
+`TRAIN_APP_SEEDS`, `EVAL_APP_SEEDS`).
 """
 
 from __future__ import annotations
@@ -40,11 +40,6 @@ from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.sim.queueing import gamma_p95, mm1_sojourn_moments
 from gnnrl.sim.spec import AppSpec, CallSpec, ServiceSpec, topological_order, validate_app_spec
 
-#: Seeds of generated apps a policy may be trained on.
-TRAIN_APP_SEEDS = range(0, 1000)
-#: Seeds of generated apps held out for evaluation only: never train on these, so that a
-#: result on them measures generalisation to unseen topologies.
-EVAL_APP_SEEDS = range(1000, 1100)
 
 #: Prefix of the built-in names of generated apps (``generated-<seed>``).
 GENERATED_PREFIX = "generated-"
@@ -300,7 +295,7 @@ def generate_app(seed: int, config: GeneratorConfig | None = None) -> AppSpec:
     resized, so that the SLO can be met at the peak.
 
     Args:
-        seed: non-negative integer (see `TRAIN_APP_SEEDS` / `EVAL_APP_SEEDS`).
+        seed: non-negative integer (see `gnnrl.contracts.seeds`).
         config: GeneratorConfig (default: the one ``generated-<seed>`` names use).
 
     Returns:

@@ -14,6 +14,8 @@ path                                                     verbs
 /apis/coordination.k8s.io/v1/namespaces/{ns}/leases      GET, POST; /{name}: GET PUT PATCH DELETE
 /api/v1/namespaces/{ns}/events                           GET, POST
 /apis/events.k8s.io/v1/namespaces/{ns}/events            GET, POST
+/version, /api, /apis, /api/v1, /apis/{group}/{version}  GET (discovery, `DISCOVERY`)
+any namespaced object of `DISCOVERY` (server-side apply)  PATCH apply-patch+yaml
 =======================================================  ==============================
 
 Semantics kept from the real server (https://kubernetes.io/docs/reference/using-api/api-concepts/):
@@ -28,6 +30,11 @@ Semantics kept from the real server (https://kubernetes.io/docs/reference/using-
 * a dict PATCH body (the client sends it as strategic-merge-patch) is applied as a
   recursive merge; a list body as a JSON patch (add / replace / remove; a failed `test`
   op answers 422).
+* a server-side apply (PATCH with ``Content-Type: application/apply-patch+yaml``, what
+  `kubernetes.dynamic.DynamicClient.server_side_apply` sends) of any namespaced kind listed
+  in `DISCOVERY` stores the document as sent in `applied` and answers it back
+  (https://kubernetes.io/docs/reference/using-api/server-side-apply/); field ownership is
+  not modelled.
 
 Faults are scripted with `inject(Fault(...))`: a status (409/429/403/404/5xx) for the next
 `times` matching requests, optionally after a delay (a delay longer than the client's
@@ -92,6 +99,21 @@ _ROUTES: list[tuple[str, re.Pattern[str]]] = [
     ("events", re.compile(rf"^/api/v1{_NS}/events$")),
     ("events", re.compile(rf"^/apis/events.k8s.io/v1{_NS}/events$")),
 ]
+
+#: group/version -> (plural, kind) of the namespaced resources the discovery endpoints
+#: announce (what `DynamicClient.resources.get` looks up before a server-side apply)
+DISCOVERY: dict[str, tuple[tuple[str, str], ...]] = {
+    "v1": (("configmaps", "ConfigMap"), ("events", "Event"), ("pods", "Pod"),
+           ("serviceaccounts", "ServiceAccount"), ("services", "Service")),
+    "apps/v1": (("deployments", "Deployment"),),
+    "coordination.k8s.io/v1": (("leases", "Lease"),),
+    "rbac.authorization.k8s.io/v1": (("roles", "Role"), ("rolebindings", "RoleBinding")),
+}
+APPLY_PATCH = "application/apply-patch+yaml"
+_APPLY = re.compile(rf"^/(?:api/(?P<core>v1)|apis/(?P<gv>[a-z0-9.-]+/v[a-z0-9]+))"
+                    rf"{_NS}/(?P<plural>[a-z]+)/{_NAME}$")
+_DISCOVERY_PATHS = {"/version", "/api", "/apis", "/api/v1",
+                    *(f"/apis/{gv}" for gv in DISCOVERY if "/" in gv)}
 
 
 @dataclasses.dataclass
@@ -226,6 +248,8 @@ class FakeKubernetes(LoopbackFake):
         self._startup: dict[tuple[str, str], tuple[float, ...]] = {}
         self._leases: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
+        #: documents received by server-side apply, in order
+        self.applied: list[dict[str, Any]] = []
         self._server: LoopbackServer | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -416,8 +440,14 @@ class FakeKubernetes(LoopbackFake):
             }
 
     # ----------------------------------------------------------------- serving
-    def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, query: dict[str, str], body: Any,
+               content_type: str = "") -> tuple[int, Any]:
         """Answer one request (called by the HTTP handler under the lock)."""
+        if method == "GET" and path in _DISCOVERY_PATHS:
+            return 200, _discovery(path)
+        apply = _APPLY.match(path)
+        if method == "PATCH" and content_type.startswith(APPLY_PATCH) and apply:
+            return self._server_side_apply(apply["core"] or apply["gv"], apply["plural"], body)
         for kind, pattern in _ROUTES:
             m = pattern.match(path)
             if m:
@@ -595,6 +625,16 @@ class FakeKubernetes(LoopbackFake):
         self.events.append(event)
         return 201, copy.deepcopy(event)
 
+    def _server_side_apply(self, group_version: str, plural: str, body: Any
+                           ) -> tuple[int, Any]:
+        if plural not in {p for p, _ in DISCOVERY.get(group_version, ())}:
+            raise _Reply(404, status_body(404, f"the server could not find the requested "
+                                               f"resource ({group_version} {plural})"))
+        if not isinstance(body, dict):
+            raise _Reply(400, status_body(400, "a server-side apply body is one object"))
+        self.applied.append(copy.deepcopy(body))
+        return 200, copy.deepcopy(body)
+
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
@@ -621,9 +661,31 @@ def _resources(cpu_req: str | None, mem_req: str | None, cpu_lim: str | None,
     return {"requests": requests, "limits": limits}
 
 
+def _discovery(path: str) -> dict[str, Any]:
+    """The discovery document at `path` (/version, /api, /apis, /api/v1, /apis/{g}/{v})."""
+    if path == "/version":
+        return {"major": "1", "minor": "30", "gitVersion": "v1.30.0"}
+    if path == "/api":
+        return {"kind": "APIVersions", "versions": ["v1"]}
+    if path == "/apis":
+        groups = [{"name": gv.split("/")[0],
+                   "versions": [{"groupVersion": gv, "version": gv.split("/")[1]}],
+                   "preferredVersion": {"groupVersion": gv, "version": gv.split("/")[1]}}
+                  for gv in DISCOVERY if "/" in gv]
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+    gv = path.removeprefix("/apis/").removeprefix("/api/")
+    return {"kind": "APIResourceList", "groupVersion": gv, "resources": [
+        {"name": plural, "kind": kind, "namespaced": True, "singularName": "",
+         "verbs": ["create", "delete", "get", "list", "patch", "update"]}
+        for plural, kind in DISCOVERY[gv]]}
+
+
 def _make_handler(fake: FakeKubernetes) -> type[http.server.BaseHTTPRequestHandler]:
     class FakeKubernetesHandler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # the stdlib handler writes headers and body separately: with Nagle's algorithm and
+        # delayed ACKs each request would cost ~40 ms
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet in tests
             pass
@@ -651,7 +713,7 @@ def _make_handler(fake: FakeKubernetes) -> type[http.server.BaseHTTPRequestHandl
                         headers["Retry-After"] = f"{fault.retry_after_s:g}"
                     raise _Reply(fault.status, status_body(fault.status, fault.message))
                 with fake._lock:
-                    code, body = fake.handle(self.command, url.path, query, req.body)
+                    code, body = fake.handle(self.command, url.path, query, req.body, ctype)
             except _Reply as reply:
                 code, body = reply.code, reply.body
                 headers.update(reply.headers)

@@ -6,7 +6,8 @@ every request's query parameters and headers, and can inject failures: an HTTP s
 (500, 503, 401...) with extra headers (``Retry-After``) or a delay (longer than the client's
 timeout = a timeout) for the next `times` requests, or a raw body (not JSON, truncated,
 huge), sent with its Content-Length or chunked (no length announced: the client only learns
-the size by reading).
+the size by reading). A test that needs every answer scripted (status, body, delay) gives a
+list of them or a function of the query parameters with `script`.
 
 Usage::
 
@@ -27,6 +28,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gnnrl.testing.loopback import LoopbackServer
@@ -47,6 +49,10 @@ class KialiFault:
     chunked: bool = False
 
 
+#: a scripted answer: (HTTP status, body, seconds to wait before answering)
+KialiAnswer = tuple[int, bytes, float]
+
+
 @dataclasses.dataclass
 class KialiRequest:
     path: str
@@ -65,6 +71,7 @@ class FakeKiali(LoopbackFake):
         self.requests: list[KialiRequest] = []
         self._graphs: dict[str, Any] = {}
         self._faults: list[KialiFault] = []
+        self._script: list[KialiAnswer] | Callable[[dict[str, str]], KialiAnswer] | None = None
         self._lock = threading.Lock()
         self._server: LoopbackServer | None = None
 
@@ -93,6 +100,22 @@ class FakeKiali(LoopbackFake):
         with self._lock:
             self._faults.append(fault)
         return fault
+
+    def script(self, answers: Sequence[KialiAnswer] | Callable[[dict[str, str]], KialiAnswer]
+               ) -> None:
+        """Answer every request from `answers` instead of the graphs: a list used in order
+        (the last repeating), or a function of the query parameters (Kiali's ``queryTime``
+        tells the collector's ticks apart). Injected faults still come first."""
+        with self._lock:
+            self._script = answers if callable(answers) else list(answers)
+
+    def _scripted(self, params: dict[str, str]) -> KialiAnswer | None:
+        with self._lock:
+            if self._script is None:
+                return None
+            if callable(self._script):
+                return self._script(params)
+            return self._script.pop(0) if len(self._script) > 1 else self._script[0]
 
     def _next_fault(self) -> KialiFault | None:
         with self._lock:
@@ -130,7 +153,11 @@ def _make_handler(fake: FakeKiali) -> type[http.server.BaseHTTPRequestHandler]:
             fault = fake._next_fault()
             if fault is not None and fault.delay_s:
                 time.sleep(fault.delay_s)
-            if fault is not None and fault.status is not None:
+            scripted = fake._scripted(params) if fault is None else None
+            if scripted is not None:
+                code, body, delay_s = scripted
+                time.sleep(delay_s)
+            elif fault is not None and fault.status is not None:
                 code, body = fault.status, fault.body or json.dumps(
                     {"error": f"injected HTTP {fault.status}"}).encode()
             else:

@@ -1,10 +1,12 @@
 """`LoopbackServer`: a threaded HTTP server on 127.0.0.1 that starts and stops cleanly and
 does not print a traceback when a client hangs up (a scraper stopped mid-scrape, a client
-that timed out). Used by the Istio exporter and the test fakes."""
+that timed out). Used by the Istio exporter and the test fakes; `free_port` for servers
+started in another process."""
 
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from typing import Any
 
@@ -39,3 +41,11 @@ class LoopbackServer(http.server.ThreadingHTTPServer):
         if isinstance(exc, ConnectionError | TimeoutError):
             return                        # the client went away: nothing to report
         super().handle_error(request, client_address)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for a server started in
+    another process, or for a URL that must refuse connections)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

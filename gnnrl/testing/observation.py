@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gnnrl.contracts.moves import NUM_MOVES
 from gnnrl.contracts.observation import (
     GLOBAL_DIM_RAW,
     NODE,
@@ -19,7 +20,6 @@ from gnnrl.contracts.observation import (
     V1_NODE_DIM,
 )
 
-NUM_MOVES = 15
 #: the v2 node columns of a row given with the seed's 6 only: every pod ready, 10 s
 #: start-up, 100 m request and 200 m limit, bounds 1..10, all served, 20 % of the SLO,
 #: steady load

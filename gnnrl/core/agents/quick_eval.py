@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-#: first validation seed (training < 1000 <= evaluation < 5000 <= validation)
-VALIDATION_SEED_BASE = 5000
+from gnnrl.contracts.seeds import VALIDATION_SEED_BASE
 
 
 def run_episode(policy: Any, env: Any, seed: int) -> dict[str, float]:

@@ -18,11 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gnnrl.contracts.seeds import TRAIN_SEED_LIMIT
 from gnnrl.core.envs.pool_step import PoolStep, VectorPool
 from gnnrl.encoders.graph_batch import OBS_KEYS
 
-#: training episodes draw seeds from [0, TRAIN_SEED_LIMIT); evaluation uses seeds above
-TRAIN_SEED_LIMIT = 1000
 
 
 def episode_seed(run_seed: int, env_index: int, episode: int) -> int:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-NUM_MOVES = 15
-MAX_STEP = 7
+from gnnrl.contracts.moves import MAX_STEP, NUM_MOVES
 
 
 def move_deltas() -> np.ndarray:

@@ -5,16 +5,19 @@
 `BuildOptions` (GPU request, node selector, toleration, secrets, fan-out width); the
 run-time knobs are its parameters, with defaults, so a run can be started from the KFP
 UI by filling the form.
+
+`gnnrl.pipeline.runner` compiles it (the committed copy is ``gnnrl_pipeline.yaml`` beside
+this file), runs it locally, submits and schedules it.
 """
 
 from kfp import dsl, kubernetes
 
-from components.calibrate import calibrate_op
-from components.collect import collect_op
-from components.deploy import deploy_op
-from components.evaluate import evaluate_op
-from components.register import register_op
-from components.train import train_op
+from gnnrl.pipeline.components.calibrate import calibrate_op
+from gnnrl.pipeline.components.collect import collect_op
+from gnnrl.pipeline.components.deploy import deploy_op
+from gnnrl.pipeline.components.evaluate import evaluate_op
+from gnnrl.pipeline.components.register import register_op
+from gnnrl.pipeline.components.train import train_op
 from gnnrl.pipeline.options import BuildOptions
 
 PIPELINE_NAME = "gnnrl-retrain"

@@ -1,4 +1,5 @@
-"""KFP components of the GNNRL pipeline, one per file; each only parses inputs and calls gnnrl.*.
+"""KFP components of the GNNRL pipeline (`gnnrl.pipeline.dag`), one per file; each only
+parses its inputs and calls `gnnrl.pipeline.steps`.
 
 `BASE_IMAGE` is the project image every component runs in (``install_kfp_package=False``:
 the image already has kfp). Override it at compile time with ``GNNRL_IMAGE``.
