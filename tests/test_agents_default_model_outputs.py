@@ -29,7 +29,7 @@ import torch
 
 from gnnrl.core.agents.gnnrl_policy import DEFAULT_MODEL_DIR
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
-from gnnrl.encoders.graph_batch import OBS_KEYS, obs_to_tensors
+from gnnrl.encoders.graph_batch import TENSOR_KEYS, obs_to_tensors
 
 FIXTURE = Path(__file__).parent / "fixtures" / "default_model_reference.npz"
 STEPS = 40
@@ -45,7 +45,7 @@ def _sequential(model: PPO_GNN, obs_seq: dict[str, np.ndarray], names: list[list
     model.reset_memory()
     acts = []
     for k in range(obs_seq["svc_df"].shape[0]):
-        obs = {key: obs_seq[key][k] for key in OBS_KEYS}
+        obs = {key: obs_seq[key][k] for key in TENSOR_KEYS}
         bank.update_node_mapping(names[k])
         t, _ = obs_to_tensors(obs)
         state = bank.state()
@@ -70,7 +70,7 @@ def _sequential(model: PPO_GNN, obs_seq: dict[str, np.ndarray], names: list[list
 def _batched(model: PPO_GNN, obs_seq: dict[str, np.ndarray], seq: dict[str, np.ndarray]):
     """A batch of 8 steps at once with their stored pre-step memory (PPO update path)."""
     idx = BATCH_STEPS
-    t, _ = obs_to_tensors({key: obs_seq[key][idx] for key in OBS_KEYS})
+    t, _ = obs_to_tensors({key: obs_seq[key][idx] for key in TENSOR_KEYS})
     memory = (torch.as_tensor(seq["pre_mem"][idx]), torch.as_tensor(seq["pre_last"][idx]),
               torch.as_tensor(seq["pre_t"][idx]))
     actions = torch.as_tensor(seq["acts"][idx])
@@ -94,13 +94,13 @@ def _record() -> None:
     model.reset_memory()
     rows, names = [], []
     for _ in range(STEPS):
-        rows.append({k: np.asarray(obs[k]) for k in OBS_KEYS})
+        rows.append({k: np.asarray(obs[k]) for k in TENSOR_KEYS})
         names.append(list(info["slot_names"]))
         model.update_node_mapping(names[-1])
         obs, _, terminated, truncated, info = env.step(model.act(obs, deterministic=True))
         if terminated or truncated:
             break
-    obs_seq = {k: np.stack([r[k] for r in rows]) for k in OBS_KEYS}
+    obs_seq = {k: np.stack([r[k] for r in rows]) for k in TENSOR_KEYS}
     seq = _sequential(model, obs_seq, names)
     out = {f"obs_{k}": v for k, v in obs_seq.items()}
     out["names"] = np.asarray([[n or "" for n in row] for row in names])
@@ -112,7 +112,7 @@ def _record() -> None:
 
 def _load() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[list]]:
     ref = dict(np.load(FIXTURE))
-    obs_seq = {k: ref[f"obs_{k}"] for k in OBS_KEYS}
+    obs_seq = {k: ref[f"obs_{k}"] for k in TENSOR_KEYS}
     names = [[n or None for n in row] for row in ref["names"].tolist()]
     return ref, obs_seq, names
 

@@ -36,7 +36,7 @@ from gnnrl.core.agents.configs import PPOConfig
 from gnnrl.core.agents.gnnrl_policy import DEFAULT_MODEL_DIR
 from gnnrl.core.agents.ppo import Batch, minibatch_loss, ppo_update
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
-from gnnrl.encoders.graph_batch import OBS_KEYS
+from gnnrl.encoders.graph_batch import TENSOR_KEYS
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ppo_update_reference.npz"
 ENVS, STEPS, MAX_EDGES = 4, 12, 400
@@ -59,7 +59,7 @@ def _load() -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
 
 def _batch(r: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> Batch:
     idx = torch.arange(r["actions"].shape[0]) if idx is None else idx
-    obs = {k: r[f"obs_{k}"][idx] for k in OBS_KEYS}
+    obs = {k: r[f"obs_{k}"][idx] for k in TENSOR_KEYS}
     return Batch(obs, (r["memory"][idx], r["last"][idx], r["time"][idx]), r["actions"][idx],
                  r["logp"][idx], r["values"][idx], r["advantages"][idx], r["returns"][idx])
 
@@ -163,7 +163,7 @@ def _record() -> None:  # pragma: no cover - a maintenance tool
         mem = bank.state()
         actions, logp, value, new = model.sample(t, mem)
         bank.commit(new[0], new[1], mem[2])
-        row = {**{f"obs_{k}": t[k] for k in OBS_KEYS}, "memory": mem[0], "last": mem[1],
+        row = {**{f"obs_{k}": t[k] for k in TENSOR_KEYS}, "memory": mem[0], "last": mem[1],
                "time": mem[2], "actions": actions, "logp": logp, "values": value}
         for key, val in row.items():
             seq.setdefault(key, []).append(val.clone())

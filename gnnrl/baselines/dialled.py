@@ -48,7 +48,7 @@ class DialledRule:
         make: builds the rule for a dial in [0, 1] (e.g. at ``target_pct(dial)``).
     """
 
-    def __init__(self, base: str, make: Callable[[int], Any]) -> None:
+    def __init__(self, base: str, make: Callable[[float], Any]) -> None:
         self.name = f"{base}@dial"
         self._make = make
         self.rule: Any = None

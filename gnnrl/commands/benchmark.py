@@ -101,6 +101,7 @@ def env_figures(seconds: float, copies: int) -> dict[str, float]:
     import numpy as np
 
     from gnnrl.core.envs import OnlineBoutique
+    from gnnrl.core.envs.obs_extras import BatchedContext, BatchedLoadHistory
     from gnnrl.core.envs.observation import build_observations, observation_layout
     from gnnrl.sim import BatchedSim, load_app_spec
 
@@ -124,12 +125,15 @@ def env_figures(seconds: float, copies: int) -> dict[str, float]:
     slot = np.tile(np.arange(sim.num_services), (copies, 1))
     eslot = np.tile(np.arange(len(sim.edges)), (copies, 1))
     layout = observation_layout(sim, slot, eslot, sim.active, 20, 400)
+    # schema v2 included: the per-copy context and the load history of the trends
+    context = BatchedContext(sim.app.slo_p95_ms, 15.0, np.full(copies, 0.5), np.zeros(copies))
+    history = BatchedLoadHistory(copies, sim.num_services)
     rates = bench_env.best_rates({
         "cart": cart_step,
         "env": lambda: env.step(noop),
         "state": lambda: sim.step(rps),
         "full": lambda: build_observations(sim.step(rps), sim, slot, eslot, 20, 400,
-                                           layout=layout),
+                                           layout=layout, context=context, history=history),
     }, seconds)
     return {"gym_step_us": 1e6 / rates["env"], "cartpole_step_us": 1e6 / rates["cart"],
             "batched_state_steps_per_s": rates["state"] * copies,

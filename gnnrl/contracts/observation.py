@@ -73,10 +73,10 @@ OBS_KEYS: tuple[str, ...] = ("svc_df", "edge_df", "global_feats", "node_mask", "
 DEFAULT_DIAL = 0.5
 
 
-def check_dial(value: float) -> float:
+def check_dial(value: object) -> float:
     """`value` as a float in [0, 1]; ValueError naming the dial otherwise."""
     try:
-        dial = float(value)
+        dial = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise ValueError(f"dial must be a number in [0, 1], got {value!r}") from None
     if not 0.0 <= dial <= 1.0:

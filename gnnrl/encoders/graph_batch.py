@@ -22,8 +22,9 @@ from torch import Tensor
 
 from gnnrl.contracts.observation import GLOBAL_DIM_RAW, NODE_DIM_RAW, OBSERVATION_SCHEMA_VERSION
 
-#: observation keys the encoders read, with their dtype on the model side
-OBS_KEYS: dict[str, torch.dtype] = {
+#: the observation keys (`gnnrl.contracts.observation.OBS_KEYS`) the encoders read, with
+#: their dtype on the model side (``num_nodes`` is not read: the masks carry it)
+TENSOR_KEYS: dict[str, torch.dtype] = {
     "svc_df": torch.float32,
     "edge_df": torch.float32,
     "global_feats": torch.float32,
@@ -50,7 +51,7 @@ def obs_to_tensors(
     node_mask ``(B, N)`` bool, edge_mask ``(B, E)`` bool, invalid_action_mask
     ``(B, N * 15)`` bool (True = invalid).
     """
-    missing = [k for k in OBS_KEYS if k not in obs]
+    missing = [k for k in TENSOR_KEYS if k not in obs]
     if missing:
         raise ObservationError(f"observation lacks key(s) {', '.join(missing)}")
     svc = np.asarray(obs["svc_df"])
@@ -70,7 +71,7 @@ def obs_to_tensors(
     # that reads them waits for the copy, the host does not)
     pinned = torch.device(device).type == "cuda"
     out: dict[str, Tensor] = {}
-    for key, dtype in OBS_KEYS.items():
+    for key, dtype in TENSOR_KEYS.items():
         value = obs[key]
         t = value if isinstance(value, Tensor) else torch.as_tensor(np.asarray(value))
         if pinned and t.device.type == "cpu":

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 from gnnrl.config import ConfigError, JsonConfig
+from gnnrl.contracts.moves import NUM_MOVES
 
 
 def _positive(obj: object, *names: str) -> None:
@@ -54,7 +55,7 @@ class PolicyConfig(JsonConfig):
 
     max_nodes: int = 20
     max_edges: int = 400
-    num_moves: int = 15
+    num_moves: int = NUM_MOVES
     hidden_dim: int = 64
     gnn_layers: int = 2
     gnn_heads: int = 2
@@ -70,8 +71,8 @@ class PolicyConfig(JsonConfig):
                               f"got {self.hold_margin}")
         _positive(self, "max_nodes", "max_edges", "num_moves", "hidden_dim", "gnn_layers",
                   "gnn_heads")
-        if self.num_moves != 15:
-            raise ConfigError(f"PolicyConfig.num_moves must be 15 (the action contract), "
+        if self.num_moves != NUM_MOVES:
+            raise ConfigError(f"PolicyConfig.num_moves must be {NUM_MOVES} (the action contract), "
                               f"got {self.num_moves}")
         if not 1 <= self.gnn_layers <= 4:
             raise ConfigError(f"PolicyConfig.gnn_layers must be in 1..4, got {self.gnn_layers}")

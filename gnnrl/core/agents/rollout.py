@@ -20,7 +20,7 @@ from torch import Tensor
 
 from gnnrl.contracts.seeds import TRAIN_SEED_LIMIT
 from gnnrl.core.envs.pool_step import PoolStep, VectorPool
-from gnnrl.encoders.graph_batch import OBS_KEYS
+from gnnrl.encoders.graph_batch import TENSOR_KEYS
 
 
 
@@ -32,7 +32,7 @@ def episode_seed(run_seed: int, env_index: int, episode: int) -> int:
 
 def stack_obs(observations: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Stack per-env observation dicts (only the keys the policy reads)."""
-    return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in OBS_KEYS}
+    return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in TENSOR_KEYS}
 
 
 class EnvPool(VectorPool):
@@ -40,13 +40,10 @@ class EnvPool(VectorPool):
 
     def __init__(self, env_fns: Sequence[Callable[[], Any]], run_seed: int) -> None:
         self.envs = [fn() for fn in env_fns]
+        self.num_envs = len(self.envs)
         self.run_seed = run_seed
         self.episodes = np.zeros(len(self.envs), np.int64)  # episodes started per env
         self.steps_in_episode = np.zeros(len(self.envs), np.int64)
-
-    @property
-    def num_envs(self) -> int:
-        return len(self.envs)
 
     def _reset_one(self, i: int) -> tuple[dict, dict]:
         seed = episode_seed(self.run_seed, i, int(self.episodes[i]))

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from gnnrl.sim.capacity import default_peak_rps
-from gnnrl.sim.generator import GENERATED_PREFIX, TRAIN_APP_SEEDS, generated_app_seed
+from gnnrl.contracts.seeds import TRAIN_APP_SEEDS
+from gnnrl.sim.generator import GENERATED_PREFIX, generated_app_seed
 from gnnrl.sim.onlineboutique import reviewservice
 from gnnrl.sim.scenario import Scenario, TopologyEvent
 from gnnrl.sim.spec import AppSpec, load_app_spec

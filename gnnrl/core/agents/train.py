@@ -43,7 +43,7 @@ import torch
 from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
 from gnnrl.contracts.observation import check_dial
 from gnnrl.core.envs.pool_step import VectorPool
-from gnnrl.sim.timing import TIMING_PRESETS
+from gnnrl.sim.timing import TIMING_PRESETS, TimingConfig
 from gnnrl.sim.traces import TRACE_KINDS
 from gnnrl.core.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
@@ -186,7 +186,7 @@ class TrainConfig(JsonConfig):
         self.peak_scales = tuple(float(s) for s in self.peak_scales)
         if self.dial != "random":
             try:
-                self.dial = check_dial(self.dial)  # type: ignore[arg-type]
+                self.dial = check_dial(self.dial)
             except ValueError as exc:
                 raise ConfigError(f"TrainConfig.dial: {exc} (or 'random')") from None
         bad_timing = sorted(set(self.timings) - set(TIMING_PRESETS))
@@ -289,7 +289,8 @@ class Trainer:
             return OnlineBoutique(goal_reward=config.goal_reward, app=su.app,
                                   scenario=scenario or list(su.scenarios),
                                   max_steps=config.max_steps, graph_config=graph,
-                                  sim_config=SimConfig(timing=su.timing), dial=dial,
+                                  sim_config=SimConfig(timing=TimingConfig.preset(su.timing)),
+                                  dial=dial,
                                   time_of_day_s=tod if dial == "random" else 0.0)
 
         def make_train_env(setup: int = 0) -> Any:
@@ -304,7 +305,8 @@ class Trainer:
             pools = [SimPool(per_setup, config.seed + 7 * k, app=su.app,
                              scenarios=list(su.scenarios), max_steps=config.max_steps,
                              goal_reward=config.goal_reward, graph_config=graph,
-                             sim_config=SimConfig(timing=su.timing), dial=config.dial,
+                             sim_config=SimConfig(timing=TimingConfig.preset(su.timing)),
+                             dial=config.dial,
                              time_of_day_s=tod)
                      for k, su in enumerate(self.setups)]
             self.pool = pools[0] if len(pools) == 1 else PoolGroup(pools)

@@ -137,14 +137,14 @@ class OnlineBoutique(gym.Env):
         if max_steps < 1:
             raise ValueError(f"max_steps: must be >= 1, got {max_steps}")
         if dial != "random":
-            check_dial(dial)  # type: ignore[arg-type]
+            check_dial(dial)
         if time_of_day_s != "random" and not isinstance(time_of_day_s, int | float):
             raise ValueError(f"time_of_day_s: a number of seconds or 'random', "
                              f"got {time_of_day_s!r}")
         self.dial_setting = dial
         self.tod_setting = time_of_day_s
-        self.dial = DEFAULT_DIAL if dial == "random" else float(dial)  # type: ignore[arg-type]
-        self._tod0 = 0.0 if time_of_day_s == "random" else float(time_of_day_s)  # type: ignore[arg-type]
+        self.dial = DEFAULT_DIAL if dial == "random" else float(dial)
+        self._tod0 = 0.0 if time_of_day_s == "random" else float(time_of_day_s)
         self.history = LoadHistory()
         self.k8s = k8s
         self.use_graph = use_graph

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gnnrl.contracts.observation import DEFAULT_DIAL, check_dial
+from gnnrl.contracts.seeds import TRAIN_SEED_LIMIT
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphConfig, DynamicGraphSpace
 from gnnrl.core.envs.lag import MetricsLag
 from gnnrl.core.envs.moves import DELTAS, NUM_MOVES
@@ -40,14 +41,12 @@ from gnnrl.sim.traces import trace_from_spec
 #: "no further topology event" in `BatchedEnvPool._next_event`
 _NO_EVENT = np.iinfo(np.int64).max
 
-OBS_FIELDS = ("svc_df", "edge_df", "global_feats", "node_mask", "edge_mask", "num_nodes",
-              "invalid_action_mask")
 
 
 def _episode_seed(run_seed: int, env_index: int, episode: int) -> int:
-    # the same mapping as gnnrl.core.agents.rollout.episode_seed (training seeds < 1000)
+    # the same mapping as gnnrl.core.agents.rollout.episode_seed (training seeds)
     rng = np.random.default_rng([run_seed, env_index, episode])
-    return int(rng.integers(0, 1000))
+    return int(rng.integers(0, TRAIN_SEED_LIMIT))
 
 
 class BatchedEnvPool(VectorPool):
@@ -78,11 +77,11 @@ class BatchedEnvPool(VectorPool):
         self.hpa_target = hpa_target
         self.run_seed = run_seed
         if dial != "random":
-            check_dial(dial)  # type: ignore[arg-type]
+            check_dial(dial)
         self.dial_setting, self.tod_setting = dial, time_of_day_s
         B = self.num_envs = num_envs
-        self.dial = np.full(B, DEFAULT_DIAL if dial == "random" else float(dial))  # type: ignore[arg-type]
-        self.tod0 = np.full(B, 0.0 if time_of_day_s == "random" else float(time_of_day_s))  # type: ignore[arg-type]
+        self.dial = np.full(B, DEFAULT_DIAL if dial == "random" else float(dial))
+        self.tod0 = np.full(B, 0.0 if time_of_day_s == "random" else float(time_of_day_s))
         self.cost_scale = np.asarray(self.reward_config.cost_scale(self.dial))
         services = dict(self.app.services)
         calls = list(self.app.calls)
