@@ -43,5 +43,6 @@ def test_moves_become_replica_counts_per_slot():
         def act(self, obs, deterministic=True):
             return np.array([3, 0, 9, 0])
 
-    out = policy_desired(Fixed(), {}, ["a", None, "b", "c"], {"a": 2, "b": 5, "c": 1})
+    obs = {"global_feats": np.zeros(10, np.float32)}
+    out = policy_desired(Fixed(), obs, ["a", None, "b", "c"], {"a": 2, "b": 5, "c": 1})
     assert out == {"a": 5, "b": 3, "c": 1}

@@ -46,6 +46,7 @@ contains ``@`` needs an explicit dial (``gnnrl:runs/a@b/best@0.5``).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from gnnrl.baselines.specs import (
@@ -57,7 +58,7 @@ from gnnrl.baselines.specs import (
 )
 from gnnrl.config import ConfigError
 from gnnrl.contracts.observation import DEFAULT_DIAL, check_dial
-from gnnrl.core.agents.dial import dial_label
+from gnnrl.core.agents.dial import dial_label, parse_dial
 
 POLICY_NAMES = (*BASELINE_NAMES, "gnnrl[:PATH][@D]", "gnnrl-raw[:PATH][@D]")
 #: the spec kinds that load a GNNRL model (and take a dial)
@@ -122,12 +123,12 @@ def parse_gnnrl_spec(spec: str) -> GNNRLSpec | None:
     if DIAL_SEP in base:
         base, _, text = base.rpartition(DIAL_SEP)
         try:
-            dial = check_dial(text.strip())
+            dial = parse_dial(text.strip())
         except ValueError as exc:
             hint = (f" (the dial follows the last {DIAL_SEP!r}: a PATH holding one needs an "
                     "explicit dial)") if ":" in base else ""
             raise ConfigError(f"policies: {spec!r}: {exc}{hint}") from None
-    name, colon, path = base.partition(":")
+    name, _, path = base.partition(":")
     if name != kind:  # e.g. gnnrl@0.5@0.7
         raise ConfigError(f"policies: {spec!r}: expected {kind}[:PATH][{DIAL_SEP}D]")
     return GNNRLSpec(kind, path or None, dial, graph)
@@ -175,6 +176,48 @@ def gnnrl_policy(spec: GNNRLSpec, name: str | None = None) -> Any:
 
     # the deployed path has the graph-wide scale-up already: gnnrl+graph == gnnrl
     return as_deployed(policy, name=label)
+
+
+def dial_sweep_specs(policies: Sequence[Any], dial_sweep: Sequence[float]) -> list[str]:
+    """The ``gnnrl@D`` rows of a dial sweep: for every GNNRL spec in ``policies`` given
+    without a dial (``gnnrl``, ``gnnrl:PATH``, ``LABEL=gnnrl:PATH``, ``gnnrl-raw``...), one
+    spec per dial, labelled ``NAME@D`` (``gnnrl@0.25``, ``LABEL@0.25``; ``+graph`` kept
+    last) so that `gnnrl.evaluation.frontier` reads them as one family's knob settings.
+    An unlabelled spec's default-dial point is its own row (``gnnrl`` is ``gnnrl@0.5``,
+    `DEFAULT_KNOBS`) and is not run twice.
+
+    Raises:
+        ConfigError: a dial outside [0, 1], or a sweep with no GNNRL spec to sweep.
+    """
+    dials = []
+    for d in dial_sweep:
+        try:
+            dials.append(check_dial(d))
+        except ValueError as exc:
+            raise ConfigError(f"dial_sweep: {exc}") from None
+    if not dials:
+        return []
+    out = []
+    for text in policies:
+        if not isinstance(text, str):
+            continue
+        label, spec = split_label(text)
+        parsed = parse_gnnrl_spec(spec)
+        if parsed is None or parsed.dial is not None:
+            continue
+        for d in dict.fromkeys(dials):
+            if label is None and d == DEFAULT_DIAL:
+                continue
+            at = dataclasses.replace(parsed, dial=d)
+            name = at.name
+            if label is not None:  # LABEL@D, with a +graph label's suffix kept last
+                stem = label[: -len(GRAPH_SUFFIX)] if label.endswith(GRAPH_SUFFIX) else label
+                name = f"{stem}@{dial_label(d)}{label[len(stem):]}"
+            out.append(f"{name}={at.spec()}")
+    if not out:
+        raise ConfigError("dial_sweep: no gnnrl policy without a dial in the policies to "
+                          "sweep (e.g. --policies hpa,gnnrl)")
+    return out
 
 
 def parse_policies(text: str) -> list[Any]:

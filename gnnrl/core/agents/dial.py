@@ -52,6 +52,19 @@ def with_dial(obs: Mapping[str, Any], dial: float) -> dict[str, Any]:
     return out
 
 
+def parse_dial(text: str) -> float:
+    """``"0.25"`` -> 0.25 (a spec's or a flag's dial).
+
+    Raises:
+        ValueError: not a number, or outside [0, 1] (`check_dial`'s message).
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"dial must be a number in [0, 1], got {text!r}") from None
+    return check_dial(value)  # NaN and inf fail its range check too
+
+
 def dial_label(dial: float) -> str:
     """The dial as it appears in row names: ``0.25`` -> "0.25", ``1.0`` -> "1", ``0`` ->
     "0" (fixed-point, never an exponent, so ``FAMILY@KNOB`` parses back)."""
