@@ -263,3 +263,15 @@ def test_without_a_dial_sweep_there_is_no_gnnrl_curve_to_read():
     m = matched_table(summary).set_index("policy")
     assert m["gnnrl_replica_hours_at_slo"].isna().all()
     assert "GNNRL" not in " ".join(m["note"])
+
+
+def test_the_registered_pyfunc_model_serves_at_its_dial_param():
+    from gnnrl.registry.pyfunc_model import OBS_KEYS, act_sequence
+
+    model = RecordingModel()
+    batch = {k: np.zeros((3, 4), np.float32) for k in OBS_KEYS}
+    batch["global_feats"] = np.ones((3, GLOBAL_DIM_RAW), np.float32)
+    batch["num_nodes"] = np.full(3, 4)
+    act_sequence(model, batch, dial=0.2)
+    assert [o["global_feats"][DIAL_INDEX] for o in model.seen] == pytest.approx([0.2] * 3)
+    assert (batch["global_feats"] == 1.0).all()
