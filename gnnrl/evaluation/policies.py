@@ -155,16 +155,16 @@ def make_policy(spec: str) -> Any:
                           f"{', '.join(POLICY_NAMES)})") from None
 
 
-def gnnrl_policy(spec: GNNRLSpec, name: str | None = None) -> Any:
+def gnnrl_policy(spec: GNNRLSpec) -> Any:
     """The GNNRL policy of ``spec``: as deployed (``gnnrl``) or bare (``gnnrl-raw``), at
-    its dial, named ``name`` (default ``spec.name``).
+    its dial, named ``spec.name``.
 
     Raises:
         ModelLoadError / ConfigError: see `PPO_GNN.load`.
     """
     from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
 
-    label = name or spec.name
+    label = spec.name
     policy = GNNRLPolicy.load(spec.path, name=label, dial=spec.serving_dial)
     if spec.kind == "gnnrl-raw":
         if spec.graph:
