@@ -37,7 +37,9 @@ def _summary(points=POINTS, scenarios=("a",)):
     ("keda", ("keda", 70.0)), ("gnnrl@0.2", ("gnnrl", 0.2)), ("static-3", ("static", 3.0)),
     ("hpa-nb", ("hpa-nb", 70.0)), ("hpa-nb-50", ("hpa-nb", 50.0)),
     ("hpa+rps", ("hpa+rps", 70.0)), ("hpa-50+rps", ("hpa+rps", 50.0)),
-    ("gnnrl", None), ("gnnrl-raw", None), ("oracle", None), ("gnnrl-no-tgn", None),
+    ("gnnrl", ("gnnrl", 0.5)), ("gnnrl-raw", ("gnnrl-raw", 0.5)),
+    ("gnnrl@0.25+graph", ("gnnrl+graph", 0.25)), ("gnnrl@1", ("gnnrl", 1.0)),
+    ("mine@0", ("mine", 0.0)), ("oracle", None), ("gnnrl-no-tgn", None),
 ])
 def test_policy_names_map_to_family_and_knob(name, family):
     assert policy_family(name) == family
@@ -84,8 +86,8 @@ def test_frontier_table_has_one_row_per_knob_of_each_family():
     f = frontier_table(_summary())
     assert list(f.columns) == ["family", "knob", "slo_violation_rate", "replica_hours"]
     assert f[["family", "knob"]].apply(tuple, axis=1).tolist() == [
-        ("hpa", 30.0), ("hpa", 50.0), ("hpa", 60.0), ("hpa", 70.0), ("hpa", 90.0),
-        ("keda", 50.0), ("keda", 70.0)]
+        ("gnnrl", 0.5), ("hpa", 30.0), ("hpa", 50.0), ("hpa", 60.0), ("hpa", 70.0),
+        ("hpa", 90.0), ("keda", 50.0), ("keda", 70.0)]
 
 
 def test_a_policy_missing_scenarios_is_matched_on_the_ones_it_ran():

@@ -50,7 +50,7 @@ def test_committed_yaml_loads_with_kfps_own_loader_and_exposes_the_knobs():
     inputs = pipeline.component_spec.inputs
     for knob in ("source", "namespace", "kiali_url", "prometheus_url", "train_steps",
                  "train_seeds", "eval_seeds", "gate_slo_margin", "gate_cost_margin",
-                 "mlflow_uri", "scaler_namespace", "scaler_mode"):
+                 "mlflow_uri", "scaler_namespace", "scaler_mode", "dial"):
         assert knob in inputs, knob
         assert inputs[knob].optional, f"{knob} needs a default so the UI form can start a run"
     assert inputs["source"].default == "sim"

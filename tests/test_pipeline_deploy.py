@@ -69,7 +69,7 @@ def test_render_points_the_scaler_at_the_champion_and_pins_the_version(manifest_
     kinds = _by_kind(docs)
     cfg = json.loads(kinds["ConfigMap"]["data"]["scaler.json"])
     assert cfg == {"namespace": "shop", "mode": "active", "model": "models:/gnnrl-scaler@champion",
-                   "interval_s": 15}
+                   "interval_s": 15, "dial": 0.5}
     template = kinds["Deployment"]["spec"]["template"]
     assert template["metadata"]["annotations"][VERSION_ANNOTATION] == "7"
     (container,) = template["spec"]["containers"]
@@ -94,6 +94,11 @@ def test_render_leaves_the_source_manifests_untouched(manifest_dir):
 def test_render_refuses_bad_inputs_naming_them(manifest_dir, version, namespace, mode, field):
     with pytest.raises(ConfigError, match=field):
         render(load_manifests(manifest_dir), version, namespace, mode)
+
+
+def test_render_refuses_a_dial_outside_0_1(manifest_dir):
+    with pytest.raises(ConfigError, match="dial"):
+        render(load_manifests(manifest_dir), "1", "shop", dial=1.5)
 
 
 def test_outside_a_cluster_deploy_writes_the_manifests_and_says_so(

@@ -28,6 +28,8 @@ from gnnrl.scaler.config import ScalerConfig, load_config
     ({"feature_max": [1, 2]}, "feature_max"),
     ({"namespace": ""}, "namespace"),
     ({"recover_after_healthy": 0}, "recover_after_healthy"),
+    ({"dial": 1.5}, "dial"), ({"dial": -0.1}, "dial"), ({"dial": float("nan")}, "dial"),
+    ({"dial": "0.5"}, "dial"), ({"dial": True}, "dial"), ({"dial": None}, "dial"),
 ])
 def test_invalid_values_are_refused_naming_the_field(data, field):
     with pytest.raises(ConfigError, match=field):
@@ -116,3 +118,11 @@ def test_mlflow_settings_become_the_mlflow_clients_environment(tmp_path):
         "MLFLOW_TRACKING_TOKEN": "tok-from-file", "MLFLOW_TRACKING_SERVER_CERT_PATH": "/ca.pem",
         "MLFLOW_HTTP_REQUEST_TIMEOUT": "7"}
     assert mlflow_client_env(verify=False)["MLFLOW_TRACKING_INSECURE_TLS"] == "true"
+
+
+@pytest.mark.parametrize("data, dial", [({}, 0.5), ({"dial": 0}, 0.0), ({"dial": 1}, 1.0),
+                                        ({"dial": 0.8}, 0.8)])
+def test_the_dial_defaults_to_the_middle_and_round_trips(data, dial):
+    cfg = ScalerConfig.from_dict(data)
+    assert cfg.dial == dial and isinstance(cfg.dial, float)
+    assert ScalerConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).dial == dial

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gnnrl.contracts.observation import DIAL_INDEX, GLOBAL_DIM_RAW
 from gnnrl.hpa import HPAConfig, PodSample
 from gnnrl.scaler.decide import PolicyOutputError, hpa_rule, moves_from_output, policy_desired
 
@@ -43,5 +44,21 @@ def test_moves_become_replica_counts_per_slot():
         def act(self, obs, deterministic=True):
             return np.array([3, 0, 9, 0])
 
-    out = policy_desired(Fixed(), {}, ["a", None, "b", "c"], {"a": 2, "b": 5, "c": 1})
+    obs = {"global_feats": np.zeros(10, np.float32)}
+    out = policy_desired(Fixed(), obs, ["a", None, "b", "c"], {"a": 2, "b": 5, "c": 1})
     assert out == {"a": 5, "b": 3, "c": 1}
+
+
+@pytest.mark.parametrize("dial", [0.0, 0.5, 0.9, 1.0])
+def test_the_model_sees_the_configured_dial_and_the_scalers_observation_is_untouched(dial):
+    seen = []
+
+    class Recording:
+        def act(self, obs, deterministic=True):
+            seen.append(obs)
+            return np.zeros(2)
+
+    obs = {"global_feats": np.full(GLOBAL_DIM_RAW, 7.0, np.float32)}
+    policy_desired(Recording(), obs, ["a", "b"], {"a": 1, "b": 1}, dial=dial)
+    assert seen[0]["global_feats"][DIAL_INDEX] == pytest.approx(dial)
+    assert (obs["global_feats"] == 7.0).all()

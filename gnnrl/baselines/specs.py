@@ -27,16 +27,20 @@ class UnknownPolicySpec(ConfigError):
 def split_label(spec: str) -> tuple[str | None, str]:
     """``"LABEL=SPEC"`` -> (LABEL, SPEC); (None, spec) without a label.
 
+    A label may hold ``@`` and ``+`` (``mine@0.25``, ``mine+graph``: the row names of a dial
+    sweep and of the graph-wide variant parse back as one family's knob settings).
+
     Raises:
-        ConfigError: a label with other characters than letters, digits, '_', '.', '-'.
+        ConfigError: a label with other characters than letters, digits, '_', '.', '-',
+            '@', '+'.
     """
     spec = spec.strip()
     label, eq, rest = spec.partition("=")
     if not eq:
         return None, spec
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", label):
+    if not re.fullmatch(r"[A-Za-z0-9_.@+-]+", label):
         raise ConfigError(f"policies: bad label {label!r} in {spec!r} (letters, digits, "
-                          "'_', '.', '-')")
+                          "'_', '.', '-', '@', '+')")
     return label, rest.strip()
 
 

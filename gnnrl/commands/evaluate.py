@@ -3,9 +3,10 @@
 Every policy meets the same traces, seeds (from 1000, disjoint from training seeds) and
 topology events. The clairvoyant oracle always runs: replica-hours are also reported as
 a multiple of its. Writes steps.parquet, services.parquet, summary.csv, frontier.csv
-(cost vs violations per knob of each policy family: hpa-NN, keda-NN, FAMILY@KNOB),
-matched.csv (each policy's cost against the HPA sweep's at the same violation rate),
-results.md, report.html (plots embedded) and plots/*.png under --out.
+(cost vs violations per knob of each policy family: hpa-NN, keda-NN, gnnrl@DIAL,
+FAMILY@KNOB), matched.csv (each policy's cost against the HPA sweep's, and GNNRL's dial
+curve's, at the same violation rate), results.md, report.html (plots embedded) and
+plots/*.png under --out.
 
 suites: default (5 synthetic traces x 3 topologies), quick, real (WorldCup98 and AWS ELB
 evaluation windows at their own time scale), stress (10x surge and 30%->100% step with
@@ -21,14 +22,24 @@ own time scale (15 s steps) over --start/--duration, rescaled so the window's pe
 policies: hpa, hpa-NN (CPU target NN %), hpa-nb[-NN] (an HPA without behavior),
 hpa[-NN]+rps (CPU + req/s), keda[-NN], static[-N], random, oracle, headroom[-NN],
 floor[-NN], predictive[-NN], panic[-NN], mlp[:ZIP] (python -m gnnrl.baselines.mlp_ppo;
-default: the shipped MLP), gnnrl[:MODEL_DIR] (as deployed; default: the shipped model),
-gnnrl-raw[:MODEL_DIR]; SPEC+graph adds the graph-wide scale-up. Prefix LABEL= to name a
-row.
+default: the shipped MLP), gnnrl[:MODEL_DIR][@DIAL] (as deployed; default: the shipped
+model at dial 0.5; DIAL in [0, 1], 0 = cheapest, 1 = safest: gnnrl@0.8),
+gnnrl-raw[:MODEL_DIR][@DIAL]; SPEC+graph adds the graph-wide scale-up. Prefix LABEL= to
+name a row.
 
 examples:
   # the README results table (default suite: 5 traces x 3 topologies x 5 seeds)
   gnnrl evaluate --policies hpa,keda,static,oracle,mlp:models/mlp.zip,gnnrl \\
       --suite default --seeds 5 --hpa-sweep 30,40,50,60,70,80,90 --out results/
+
+  # GNNRL's cost/SLO curve: the one model at five dials (rows gnnrl@0 ... gnnrl@1)
+  # against HPA's target sweep; matched.csv reads both curves at each violation rate
+  gnnrl evaluate --policies hpa,gnnrl --dial-sweep 0,0.25,0.5,0.75,1 \\
+      --hpa-sweep 40,50,60,80,90 --suite default --out results/dial
+
+  # one model at a chosen dial, and a candidate's dial curve under its own label
+  gnnrl evaluate --policies hpa,gnnrl@0.8,mine=gnnrl:runs/x/best --dial-sweep 0,0.5,1 \\
+      --suite quick --out /tmp/eval-dial
 
   # the same on 8 processes (identical results)
   gnnrl evaluate --policies hpa,keda,static,oracle --suite default --workers 8 --out results/
@@ -81,6 +92,16 @@ def _int_list(text: str) -> list[int]:
             f"expected comma-separated integers, got {text!r}") from None
 
 
+def _dial_list(text: str) -> list[float]:
+    from gnnrl.core.agents.dial import parse_dial
+
+    try:
+        return [parse_dial(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated dials in [0, 1], got {text!r}: {exc}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", default="hpa,keda,static,oracle",
                         help="comma-separated policy specs (default: %(default)s)")
@@ -116,6 +137,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hpa-sweep", type=_int_list, default=[],
                         help="HPA CPU targets in %% for the cost-vs-violations frontier, "
                              "e.g. 30,40,50,60,70,80,90")
+    parser.add_argument("--dial-sweep", type=_dial_list, default=[],
+                        help="dials in [0, 1] at which every gnnrl policy given without one "
+                             "also runs (rows gnnrl@D): GNNRL's curve in frontier.csv, "
+                             "e.g. 0,0.25,0.5,0.75,1")
     parser.add_argument("--learning-curves", nargs="*", default=[], metavar="CSV",
                         help="training logs (env_steps, return[, slo_violation_rate]) to chart")
     parser.add_argument("--out", required=True, help="output directory")
@@ -148,6 +173,10 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [flag, str(value)]
     if args.hpa_sweep:
         parts += ["--hpa-sweep", ",".join(str(p) for p in args.hpa_sweep)]
+    if args.dial_sweep:
+        from gnnrl.core.agents.dial import dial_label
+
+        parts += ["--dial-sweep", ",".join(dial_label(d) for d in args.dial_sweep)]
     if args.learning_curves:
         parts += ["--learning-curves", *args.learning_curves]
     parts += ["--out", args.out]
@@ -195,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
             hpa_sweep=args.hpa_sweep, steps=args.steps, peak_rps=args.peak_rps,
             learning_curves=args.learning_curves, progress=not args.no_progress,
             command=command_line(args), workers=args.workers, timing=args.timing,
+            dial_sweep=args.dial_sweep,
         )
     except (ConfigError, AppSpecError, TraceError, FileNotFoundError, ValueError,
             ModelLoadError) as exc:

@@ -5,6 +5,9 @@ Examples:
   # into ./mlflow.db; a few minutes on 2 cores
   gnnrl pipeline run --profile quick
 
+  # judge and deploy the candidate at a safer dial (0 = cheapest .. 1 = safest; default 0.5)
+  gnnrl pipeline run --profile quick --dial 0.8
+
   # the full budget, against your cluster's Kiali
   gnnrl pipeline run --profile full --source kiali \\
       --kiali-url http://kiali.istio-system:20001/kiali --namespace onlineboutique
@@ -79,6 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         epilog="examples:\n"
                "  gnnrl pipeline run --profile quick            # ~1 min: sim data, ./mlflow.db\n"
                "  gnnrl pipeline run --profile quick --param train_warm_start=none\n"
+               "  gnnrl pipeline run --profile quick --dial 0.8  # judge + deploy at 0.8\n"
                "  gnnrl pipeline run --source kiali --kiali-url http://kiali:20001/kiali "
                "--namespace shop")
     r.add_argument("--profile", choices=("quick", "full"), default="quick")
@@ -92,6 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--parallelism", type=int, help="seeds trained at once (2)")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="override a pipeline parameter (repeatable)")
+    _add_dial(r)
     r.add_argument("--verbose", action="store_true",
                    help="show KFP's output (executor JSON, every step's logs); by default "
                         "one line per step, and the end of the output when a step fails")
@@ -104,6 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--kfp-namespace", help="KFP user namespace (multi-user installs)")
     s.add_argument("--token", help="bearer token for the KFP API")
     s.add_argument("--param", action="append", metavar="NAME=VALUE")
+    _add_dial(s)
 
     k = sub.add_parser("schedule", help="create a recurring run (6-field cron)")
     k.add_argument("--host", required=True, help="KFP API/UI URL")
@@ -114,6 +120,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--kfp-namespace", help="KFP user namespace (multi-user installs)")
     k.add_argument("--token", help="bearer token for the KFP API")
     k.add_argument("--param", action="append", metavar="NAME=VALUE")
+    _add_dial(k)
+
+
+def _dial(text: str) -> float:
+    from gnnrl.core.agents.dial import parse_dial
+
+    try:
+        return parse_dial(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_dial(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dial", type=_dial, default=None,
+                   help="the pipeline parameter dial: the cost/SLO preference (0 = cheapest, "
+                        "1 = safest) at which the gate judges the candidate and the scaler "
+                        "serves it; training is unaffected (default: 0.5)")
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    """--param NAME=VALUE pairs, with --dial as the ``dial`` parameter."""
+    params = _parse_params(args.param)
+    if args.dial is not None:
+        params["dial"] = args.dial
+    return params
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -130,7 +161,7 @@ def _options(args: argparse.Namespace) -> Any:
 def _run_local(args: argparse.Namespace) -> int:
     from gnnrl.pipeline.runner import run_local
 
-    overrides = _parse_params(args.param)
+    overrides = _params(args)
     for name in ("namespace", "kiali_url", "prometheus_url"):
         if getattr(args, name):
             overrides[name] = getattr(args, name)
@@ -161,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "run":
             return _run_local(args)
         package = args.package or runner.COMMITTED_YAML
-        params = _parse_params(args.param)
+        params = _params(args)
         if args.action == "submit":
             run_id = runner.submit(args.host, package, params, run_name=args.run_name,
                                    experiment=args.experiment, namespace=args.kfp_namespace,

@@ -7,7 +7,13 @@ what the HPA can buy at each violation rate, and a policy is judged against that
 * **Families.** Policies named ``FAMILY-KNOB`` or ``FAMILY@KNOB`` (``hpa-50``, ``keda-80``,
   ``hpa-nb-50``, ``gnnrl@0.2``; ``hpa-50+rps`` is knob 50 of ``hpa+rps``) are knob
   settings of one family; bare ``hpa``, ``keda``, ``hpa-nb`` and ``hpa+rps`` are their
-  70 % settings (`DEFAULT_KNOBS`). `frontier_table` lists every family's points.
+  70 % settings, bare ``gnnrl`` (and ``gnnrl-raw``, ``gnnrl+graph``) its default dial
+  (`DEFAULT_KNOBS`). `frontier_table` lists every family's points.
+* **GNNRL's curve.** The dial sweep (``--dial-sweep``: the one model at several dials,
+  rows ``gnnrl@D``) is to GNNRL what the target sweep is to HPA: `matched_table` also reads
+  the ``gnnrl`` family's envelope at each policy's violation rate
+  (``gnnrl_replica_hours_at_slo``: what GNNRL costs at that SLO), and the ``gnnrl`` rows'
+  violations at HPA-70's cost come off the dial curve.
 * **Envelope.** A family's cost as a function of its violation rate is the lower-left
   envelope of its points (`envelope`): the Pareto set (no other point at most as late
   and at most as expensive), then its lower convex hull. Convex because running two
@@ -40,15 +46,22 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-#: Knob of a family's bare name (``hpa`` = ``hpa-70``; `gnnrl.evaluation.policies`).
-DEFAULT_KNOBS = {"hpa": 70.0, "keda": 70.0, "hpa-nb": 70.0, "hpa+rps": 70.0}
+from gnnrl.contracts.observation import DEFAULT_DIAL
+
+#: Knob of a family's bare name (``hpa`` = ``hpa-70``, ``gnnrl`` = ``gnnrl@0.5``, the
+#: default dial; `gnnrl.evaluation.policies`).
+DEFAULT_KNOBS = {"hpa": 70.0, "keda": 70.0, "hpa-nb": 70.0, "hpa+rps": 70.0,
+                 **{k: DEFAULT_DIAL for k in ("gnnrl", "gnnrl-raw", "gnnrl+graph",
+                                              "gnnrl-raw+graph")}}
 #: Family of the reference curve and the knob whose cost `matched_table` matches.
 REFERENCE_FAMILY = "hpa"
 REFERENCE_KNOB = 70.0
+#: Family of GNNRL's dial curve (``gnnrl`` and its ``gnnrl@D`` sweep rows).
+GNNRL_FAMILY = "gnnrl"
 FRONTIER_COLUMNS = ("family", "knob", "slo_violation_rate", "replica_hours")
 MATCHED_COLUMNS = ("scenario", "policy", "family", "knob", "slo_violation_rate",
                    "replica_hours", "hpa_replica_hours_at_slo", "replica_hours_vs_hpa",
-                   "slo_violation_rate_at_hpa70_cost", "note")
+                   "slo_violation_rate_at_hpa70_cost", "gnnrl_replica_hours_at_slo", "note")
 # FAMILY-KNOB / FAMILY@KNOB, and FAMILY-KNOB+SUFFIX (``hpa-50+rps``: family ``hpa+rps``)
 _FAMILY = re.compile(r"^(?P<family>[A-Za-z][\w.+-]*?)[-@](?P<knob>\d+(?:\.\d+)?)"
                      r"(?P<suffix>\+[A-Za-z][\w.-]*)?$")
@@ -178,7 +191,7 @@ def _matched_rows(summary: pd.DataFrame, scope: str) -> list[dict]:
                          "hpa_replica_hours_at_slo": math.nan,
                          "replica_hours_vs_hpa": math.nan,
                          "slo_violation_rate_at_hpa70_cost": math.nan,
-                         "note": "not run"})
+                         "gnnrl_replica_hours_at_slo": math.nan, "note": "not run"})
             continue
         cells = pd.MultiIndex.from_frame(mine[["scenario", "seed"]])
         pts = frontier_points(policy_means(summary, cells))
@@ -204,20 +217,35 @@ def _matched_rows(summary: pd.DataFrame, scope: str) -> list[dict]:
                                    float(at70.iloc[0]), "HPA-70's replica-hours")
             why = why and f"{row['family']} curve: {why}"
         notes.append(why)
+        gnnrl_c, why = _gnnrl_curve_at(pts, v)
+        notes.append(why)
         rows.append({**row, "slo_violation_rate": v, "replica_hours": c,
                      "hpa_replica_hours_at_slo": hpa_c,
                      "replica_hours_vs_hpa": c / hpa_c if hpa_c > 0 else math.nan,
                      "slo_violation_rate_at_hpa70_cost": v70,
+                     "gnnrl_replica_hours_at_slo": gnnrl_c,
                      "note": "; ".join(n for n in notes if n)})
     return rows
+
+
+def _gnnrl_curve_at(pts: pd.DataFrame, violation_rate: float) -> tuple[float, str]:
+    """GNNRL's dial curve (the `GNNRL_FAMILY` envelope) at ``violation_rate``; NaN and
+    why outside its range, NaN without a note when there is no dial sweep (< 2 points)."""
+    curve = pts[pts["family"] == GNNRL_FAMILY]
+    if len(curve) < 2:
+        return math.nan, ""
+    value, why = frontier_at(curve["slo_violation_rate"], curve["replica_hours"],
+                             violation_rate, "violation rate")
+    return value, why and f"GNNRL dial curve: {why}"
 
 
 def matched_table(summary: pd.DataFrame, per_scenario: bool = True) -> pd.DataFrame:
     """``matched.csv``: per policy, over all scenarios (``scenario = "all"``) and, with
     ``per_scenario``, per scenario: its violation rate and replica-hours, the HPA
-    envelope's replica-hours at that violation rate, their ratio, and its family's
-    violation rate at HPA-70's replica-hours (see the module docstring). Means over the
-    seeds (and scenarios) the policy ran. Columns `MATCHED_COLUMNS`."""
+    envelope's replica-hours at that violation rate, their ratio, its family's violation
+    rate at HPA-70's replica-hours, and GNNRL's dial curve's replica-hours at its violation
+    rate (see the module docstring). Means over the seeds (and scenarios) the policy ran.
+    Columns `MATCHED_COLUMNS`."""
     if summary.empty:
         return pd.DataFrame(columns=list(MATCHED_COLUMNS))
     rows = _matched_rows(summary, "all")

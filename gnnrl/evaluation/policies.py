@@ -27,8 +27,10 @@ Spec grammar (comma-separated in ``--policies``):
 ``mlp[:PATH]``      gym-hpa-style MaskablePPO MLP (default: the shipped one)
 ``gnnrl[:PATH]``    the GNN policy (`PPO_GNN.load`; without PATH the shipped default model)
                     as deployed: graph-wide scale-up, then the in-cluster scaler's guard
-                    (`as_deployed`)
-``gnnrl-raw[:PATH]`` the same model's bare decisions, without the guard
+                    (`as_deployed`), at the default dial (`DEFAULT_DIAL`)
+``gnnrl[:PATH]@D``  the same at dial D in [0, 1] (0 = cheapest, 1 = safest), e.g.
+                    ``gnnrl@0.8``, ``gnnrl:runs/x/best@0.25``; the row is ``gnnrl@D``
+``gnnrl-raw[:PATH][@D]`` the same model's bare decisions, without the guard
 ``SPEC+graph``      SPEC with the graph-wide scale-up: callees of a throttled service are
                     sized for the load their callers receive (`GraphScaleUp`;
                     ``gnnrl`` has it already)
@@ -36,10 +38,15 @@ Spec grammar (comma-separated in ``--policies``):
 
 Any spec may be prefixed with ``LABEL=`` to name its row, e.g.
 ``gnnrl-no-tgn=gnnrl:models/no_tgn`` for the temporal-memory ablation next to ``gnnrl``.
+
+The dial is the text after the last ``@`` of a GNNRL spec (before ``+graph``): a PATH that
+contains ``@`` needs an explicit dial (``gnnrl:runs/a@b/best@0.5``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from gnnrl.baselines.specs import (
@@ -50,8 +57,81 @@ from gnnrl.baselines.specs import (
     split_label,
 )
 from gnnrl.config import ConfigError
+from gnnrl.contracts.observation import DEFAULT_DIAL, check_dial
+from gnnrl.core.agents.dial import dial_label, parse_dial
 
-POLICY_NAMES = (*BASELINE_NAMES, "gnnrl[:PATH]", "gnnrl-raw[:PATH]")
+POLICY_NAMES = (*BASELINE_NAMES, "gnnrl[:PATH][@D]", "gnnrl-raw[:PATH][@D]")
+#: the spec kinds that load a GNNRL model (and take a dial)
+GNNRL_KINDS = ("gnnrl", "gnnrl-raw")
+DIAL_SEP = "@"
+
+
+@dataclasses.dataclass(frozen=True)
+class GNNRLSpec:
+    """A parsed ``gnnrl[-raw][:PATH][@D][+graph]`` spec (without its ``LABEL=``).
+
+    Attributes:
+        kind: "gnnrl" (as deployed) or "gnnrl-raw" (bare decisions).
+        path: the model folder; None = the shipped default model.
+        dial: the dial given with ``@D``; None = not given (`DEFAULT_DIAL` is served).
+        graph: the spec ends with ``+graph``.
+    """
+
+    kind: str
+    path: str | None = None
+    dial: float | None = None
+    graph: bool = False
+
+    @property
+    def serving_dial(self) -> float:
+        """The dial the model serves at."""
+        return DEFAULT_DIAL if self.dial is None else self.dial
+
+    @property
+    def name(self) -> str:
+        """The row label without ``LABEL=``: ``gnnrl``, ``gnnrl@0.25``,
+        ``gnnrl-raw@1+graph`` (the path is not part of it)."""
+        at = "" if self.dial is None else f"{DIAL_SEP}{dial_label(self.dial)}"
+        return f"{self.kind}{at}{GRAPH_SUFFIX if self.graph else ''}"
+
+    def spec(self) -> str:
+        """The spec text that parses back to this (`parse_gnnrl_spec`)."""
+        path = f":{self.path}" if self.path else ""
+        at = "" if self.dial is None else f"{DIAL_SEP}{dial_label(self.dial)}"
+        return f"{self.kind}{path}{at}{GRAPH_SUFFIX if self.graph else ''}"
+
+
+def parse_gnnrl_spec(spec: str) -> GNNRLSpec | None:
+    """``"gnnrl:runs/x/best@0.8"`` -> GNNRLSpec("gnnrl", "runs/x/best", 0.8); a spec of
+    another kind -> None. ``spec`` carries no ``LABEL=`` (`split_label` first).
+
+    Raises:
+        ConfigError: a dial that is not a number in [0, 1] (``gnnrl@1.5``, ``gnnrl@x``,
+            ``gnnrl@``), or a dial on a spec that takes none (``hpa@0.5``).
+    """
+    spec = spec.strip()
+    graph = spec.endswith(GRAPH_SUFFIX)
+    base = spec[: -len(GRAPH_SUFFIX)] if graph else spec
+    head = base.partition(":")[0]
+    kind = head.partition(DIAL_SEP)[0]
+    if kind not in GNNRL_KINDS:
+        if DIAL_SEP in head:
+            raise ConfigError(f"policies: {spec!r}: only {' and '.join(GNNRL_KINDS)} take a "
+                              f"dial ({DIAL_SEP}D)")
+        return None
+    dial = None
+    if DIAL_SEP in base:
+        base, _, text = base.rpartition(DIAL_SEP)
+        try:
+            dial = parse_dial(text.strip())
+        except ValueError as exc:
+            hint = (f" (the dial follows the last {DIAL_SEP!r}: a PATH holding one needs an "
+                    "explicit dial)") if ":" in base else ""
+            raise ConfigError(f"policies: {spec!r}: {exc}{hint}") from None
+    name, _, path = base.partition(":")
+    if name != kind:  # e.g. gnnrl@0.5@0.7
+        raise ConfigError(f"policies: {spec!r}: expected {kind}[:PATH][{DIAL_SEP}D]")
+    return GNNRLSpec(kind, path or None, dial, graph)
 
 
 def make_policy(spec: str) -> Any:
@@ -65,27 +145,79 @@ def make_policy(spec: str) -> Any:
         policy = make_policy(spec)
         policy.name = label
         return policy
-    base = spec[: -len(GRAPH_SUFFIX)] if spec.endswith(GRAPH_SUFFIX) else spec
-    kind, _, path = base.partition(":")
-    if kind in ("gnnrl", "gnnrl-raw"):
-        from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
-
-        policy = GNNRLPolicy.load(path or None, name=kind)
-        if kind == "gnnrl-raw":
-            if base != spec:
-                from gnnrl.baselines.graph_scaleup import GraphScaleUp
-
-                return GraphScaleUp(policy)
-            return policy
-        from gnnrl.evaluation.guarded import as_deployed
-
-        # the deployed path has the graph-wide scale-up already: gnnrl+graph == gnnrl
-        return as_deployed(policy, name="gnnrl" + (GRAPH_SUFFIX if base != spec else ""))
+    gnnrl = parse_gnnrl_spec(spec)
+    if gnnrl is not None:
+        return gnnrl_policy(gnnrl)
     try:
         return make_baseline(spec)
     except UnknownPolicySpec:
         raise ConfigError(f"policies: unknown policy {spec!r} (known: "
                           f"{', '.join(POLICY_NAMES)})") from None
+
+
+def gnnrl_policy(spec: GNNRLSpec) -> Any:
+    """The GNNRL policy of ``spec``: as deployed (``gnnrl``) or bare (``gnnrl-raw``), at
+    its dial, named ``spec.name``.
+
+    Raises:
+        ModelLoadError / ConfigError: see `PPO_GNN.load`.
+    """
+    from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
+
+    label = spec.name
+    policy = GNNRLPolicy.load(spec.path, name=label, dial=spec.serving_dial)
+    if spec.kind == "gnnrl-raw":
+        if spec.graph:
+            from gnnrl.baselines.graph_scaleup import GraphScaleUp
+
+            return GraphScaleUp(policy, name=label)
+        return policy
+    from gnnrl.evaluation.guarded import as_deployed
+
+    # the deployed path has the graph-wide scale-up already: gnnrl+graph == gnnrl
+    return as_deployed(policy, name=label)
+
+
+def dial_sweep_specs(policies: Sequence[Any], dial_sweep: Sequence[float]) -> list[str]:
+    """The ``gnnrl@D`` rows of a dial sweep: for every GNNRL spec in ``policies`` given
+    without a dial (``gnnrl``, ``gnnrl:PATH``, ``LABEL=gnnrl:PATH``, ``gnnrl-raw``...), one
+    spec per dial, labelled ``NAME@D`` (``gnnrl@0.25``, ``LABEL@0.25``; ``+graph`` kept
+    last) so that `gnnrl.evaluation.frontier` reads them as one family's knob settings.
+    An unlabelled spec's default-dial point is its own row (``gnnrl`` is ``gnnrl@0.5``,
+    `DEFAULT_KNOBS`) and is not run twice.
+
+    Raises:
+        ConfigError: a dial outside [0, 1], or a sweep with no GNNRL spec to sweep.
+    """
+    dials = []
+    for d in dial_sweep:
+        try:
+            dials.append(check_dial(d))
+        except ValueError as exc:
+            raise ConfigError(f"dial_sweep: {exc}") from None
+    if not dials:
+        return []
+    out = []
+    for text in policies:
+        if not isinstance(text, str):
+            continue
+        label, spec = split_label(text)
+        parsed = parse_gnnrl_spec(spec)
+        if parsed is None or parsed.dial is not None:
+            continue
+        for d in dict.fromkeys(dials):
+            if label is None and d == DEFAULT_DIAL:
+                continue
+            at = dataclasses.replace(parsed, dial=d)
+            name = at.name
+            if label is not None:  # LABEL@D, with a +graph label's suffix kept last
+                stem = label[: -len(GRAPH_SUFFIX)] if label.endswith(GRAPH_SUFFIX) else label
+                name = f"{stem}@{dial_label(d)}{label[len(stem):]}"
+            out.append(f"{name}={at.spec()}")
+    if not out:
+        raise ConfigError("dial_sweep: no gnnrl policy without a dial in the policies to "
+                          "sweep (e.g. --policies hpa,gnnrl)")
+    return out
 
 
 def parse_policies(text: str) -> list[Any]:

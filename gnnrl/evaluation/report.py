@@ -222,9 +222,14 @@ def point_styles(n: int) -> list[dict[str, Any]]:
              "s": big - i * step, "zorder": 3 + i} for i in range(n)]
 
 
-def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> bytes:
+def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int],
+                            dial_sweep_rows: Sequence[str] = ()) -> bytes:
     """Mean replica-hours vs mean SLO-violation rate per policy, over the scenarios every
-    policy ran; the HPA target sweep drawn as a line (the frontier to beat)."""
+    policy ran; the HPA target sweep drawn as a line (the frontier to beat), and each GNNRL
+    dial sweep (rows ``dial_sweep_rows``, ``NAME@D``) as a line through its dials, the
+    default-dial row included."""
+    from gnnrl.evaluation.frontier import policy_family
+
     plt = _pyplot()
     ran_all = summary.groupby("scenario")["slo_violation_rate"].apply(lambda s: s.notna().all())
     common = summary[summary["scenario"].isin(ran_all[ran_all].index)]
@@ -244,7 +249,27 @@ def plot_cost_vs_violations(summary: pd.DataFrame, hpa_sweep: Sequence[int]) -> 
             pct = "70" if name == "hpa" else str(name).split("-")[1]
             ax.annotate(f"{pct}%", (row["replica_hours"], row["slo_violation_rate"] * 100),
                         textcoords="offset points", xytext=(4, 4), fontsize=8, color="0.35")
-    shown = [n for n in pts.index if not (n in sweep.index and n != "hpa")]
+    curves: dict[str, list[tuple[float, str]]] = {}
+    for name in dial_sweep_rows:
+        fam = policy_family(name)
+        if fam is not None and name in pts.index:
+            curves.setdefault(fam[0], []).append((fam[1], name))
+    for name in pts.index:  # the default-dial row (``gnnrl``) belongs on its curve
+        fam = policy_family(str(name))
+        if fam is not None and fam[0] in curves and name not in dial_sweep_rows:
+            curves[fam[0]].append((fam[1], str(name)))
+    for k, (family, members) in enumerate(curves.items()):
+        members.sort()
+        line = pts.loc[[n for _, n in members]]
+        ax.plot(line["replica_hours"], line["slo_violation_rate"] * 100, "--", marker=".",
+                color=f"C{k % 7}", lw=1, label=f"{family} dial sweep")
+        for (dial, _), (_, row) in zip(members, line.iterrows(), strict=True):
+            ax.annotate(f"{dial:g}", (row["replica_hours"], row["slo_violation_rate"] * 100),
+                        textcoords="offset points", xytext=(4, -10), fontsize=8,
+                        color=f"C{k % 7}")
+    in_curves = {n for members in curves.values() for _, n in members}
+    shown = [n for n in pts.index if not (n in sweep.index and n != "hpa")
+             and not (n in in_curves and n in dial_sweep_rows)]
     for name, style in zip(shown, point_styles(len(shown)), strict=True):
         row = pts.loc[name]
         ax.scatter(row["replica_hours"], row["slo_violation_rate"] * 100, label=name,
@@ -324,15 +349,21 @@ def matched_md_table(matched: pd.DataFrame) -> pd.DataFrame:
     def fmt(x: Any, scale: float, dec: int) -> str:  # a cell: a number, NaN or None
         return "-" if x is None or not math.isfinite(float(x)) else f"{x * scale:.{dec}f}"
 
-    for r in matched[matched["scenario"] == "all"].itertuples(index=False):
-        rows.append({
+    overall = matched[matched["scenario"] == "all"]
+    # GNNRL's dial curve column only when a dial sweep drew one
+    curve = "gnnrl_replica_hours_at_slo" in overall and bool(
+        overall["gnnrl_replica_hours_at_slo"].notna().any())
+    for r in overall.itertuples(index=False):
+        row = {
             "policy": r.policy, "SLO viol. %": fmt(r.slo_violation_rate, 100, 2),
             "replica-h": fmt(r.replica_hours, 1, 2),
             "HPA replica-h at same viol.": fmt(r.hpa_replica_hours_at_slo, 1, 2),
             "x HPA at matched SLO": fmt(r.replica_hours_vs_hpa, 1, 2),
             "viol. % at HPA-70 cost": fmt(r.slo_violation_rate_at_hpa70_cost, 100, 2),
-            "note": r.note or "",
-        })
+        }
+        if curve:
+            row["GNNRL replica-h at same viol."] = fmt(r.gnnrl_replica_hours_at_slo, 1, 2)
+        rows.append({**row, "note": r.note or ""})
     return pd.DataFrame(rows)
 
 
@@ -424,18 +455,20 @@ def _timelines(summary: pd.DataFrame, steps: pd.DataFrame, services: pd.DataFram
 def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame,
                  services: pd.DataFrame, app: Any, suite: Any,
                  hpa_sweep: Sequence[int] = (), learning_curves: Sequence[str | Path] = (),
-                 command: str | None = None, matched: pd.DataFrame | None = None
-                 ) -> dict[str, Path]:
+                 command: str | None = None, matched: pd.DataFrame | None = None,
+                 dial_sweep_rows: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``results.md``, ``plots/*.png`` and ``report.html``; return their paths.
 
-    ``matched``: `gnnrl.evaluation.frontier.matched_table` (computed when None)."""
+    ``matched``: `gnnrl.evaluation.frontier.matched_table` (computed when None).
+    ``dial_sweep_rows``: the ``gnnrl@D`` rows a dial sweep added (kept out of the
+    zero-shot table and the timelines, as the HPA sweep's rows are; drawn as a line)."""
     from gnnrl.evaluation.frontier import matched_table
 
     out = Path(out_dir)
     if matched is None:
         matched = matched_table(summary)
     order = list(dict.fromkeys(summary["policy"]))
-    sweep_only = {f"hpa-{p}" for p in hpa_sweep if p != 70}
+    sweep_only = {f"hpa-{p}" for p in hpa_sweep if p != 70} | set(dial_sweep_rows)
     main_order = [p for p in order if p not in sweep_only]
     static = summary["topology"] == "static"
     sections: list[tuple[str, pd.DataFrame]] = [
@@ -466,7 +499,8 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
     first_seed = int(suite.seeds[0])
     plots, flash, topo = _timelines(summary, steps, services, first_seed, main_order,
                                     float(app.slo_p95_ms))
-    plots["cost_vs_violations.png"] = plot_cost_vs_violations(summary, hpa_sweep)
+    plots["cost_vs_violations.png"] = plot_cost_vs_violations(summary, hpa_sweep,
+                                                              dial_sweep_rows)
     plots["frontier.png"] = plot_frontier(summary)
     if learning_curves:
         plots["learning_curves.png"] = plot_learning_curves(learning_curves)
@@ -482,7 +516,9 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
         body.append(f"<p>Reproduce:</p><pre>{html.escape(command)}</pre>")
     captions = {
         "cost_vs_violations.png": "Cost vs SLO violations; the grey line is the HPA "
-                                  "CPU-target sweep.",
+                                  "CPU-target sweep"
+                                  + ("; dashed: GNNRL's dial sweep (one model, dial 0 = "
+                                     "cheapest to 1 = safest)." if dial_sweep_rows else "."),
         "frontier.png": "Replica-hours vs SLO violations: policy families as lines "
                         "through their knob settings, single policies as points; dashed: "
                         "the HPA sweep's lower-left envelope (the matched-SLO reference).",

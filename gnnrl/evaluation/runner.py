@@ -28,6 +28,7 @@ from gnnrl.baselines.base import reset_policy
 from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
 from gnnrl.evaluation.frontier import frontier_table, matched_table
 from gnnrl.evaluation.metrics import METRIC_COLUMNS, episode_metrics, flash_onset
+from gnnrl.evaluation.policies import dial_sweep_specs
 from gnnrl.evaluation.scenarios import EvalScenario, Suite, get_suite, with_timing
 from gnnrl.sim.core import SimConfig
 from gnnrl.sim.spec import AppSpec, load_app_spec
@@ -130,9 +131,9 @@ def _na_row(policy: str, scenario: EvalScenario, seed: int, app: str,
     return row
 
 
-def _resolve_policies(policies: Sequence[Any], hpa_sweep: Sequence[int]
-                      ) -> tuple[list[Any], list[str | None]]:
-    """Policies to run (sweep and oracle added) and, for each, the spec that rebuilds it
+def _resolve_policies(policies: Sequence[Any], hpa_sweep: Sequence[int],
+                      dial_sweep: Sequence[float] = ()) -> tuple[list[Any], list[str | None]]:
+    """Policies to run (sweeps and oracle added) and, for each, the spec that rebuilds it
     in another process (None for a policy given as an object)."""
     from gnnrl.evaluation.policies import make_policy
 
@@ -143,6 +144,12 @@ def _resolve_policies(policies: Sequence[Any], hpa_sweep: Sequence[int]
     if dup:
         raise ConfigError(f"policies: duplicate policy name(s) {', '.join(dup)}")
     names = set(all_names)
+    for spec in dial_sweep_specs(policies, dial_sweep):
+        name = spec.partition("=")[0]
+        if name not in names:  # a dial also given by hand (gnnrl@0.25) runs once
+            out.append(make_policy(spec))
+            recipes.append(spec)
+            names.add(name)
     for pct in hpa_sweep:
         if not (1 <= int(pct) <= 200):
             raise ConfigError(f"hpa_sweep: targets must be 1..200 %, got {pct}")
@@ -260,7 +267,7 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
              learning_curves: Sequence[str | Path] = (), progress: bool = True,
              report: bool = True, sim_config: SimConfig | None = None,
              command: str | None = None, workers: int = 1,
-             timing: str | None = None) -> pd.DataFrame:
+             timing: str | None = None, dial_sweep: Sequence[float] = ()) -> pd.DataFrame:
     """Evaluate policies on a suite and write the results under ``out_dir``.
 
     Args:
@@ -279,6 +286,9 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
         workers: processes for the runs (policies given as specs only; same output).
         timing: "ideal" or "realistic" for every scenario (None = each suite's own:
             realistic for ``real``, ``stress`` and ``apps``).
+        dial_sweep: dials in [0, 1] at which every GNNRL spec given without a dial is
+            also run, as ``gnnrl@D`` rows (`dial_sweep_specs`): GNNRL's curve in the
+            frontier, as ``hpa_sweep`` is HPA's.
 
     Writes:
         ``steps.parquet`` (per step), ``services.parquet`` (per step x service),
@@ -310,7 +320,7 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
         suite = with_timing(suite, timing)
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
-    pols, recipes = _resolve_policies(policies, hpa_sweep)
+    pols, recipes = _resolve_policies(policies, hpa_sweep, dial_sweep)
     summary, step_df, svc_df = run_suite(pols, suite, app_spec, out, progress, sim_config,
                                          workers=workers, recipes=recipes)
     _write_parquet(step_df, out / "steps.parquet")
@@ -324,5 +334,7 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
 
         write_report(out, summary, step_df, svc_df, app_spec, suite,
                      hpa_sweep=[int(p) for p in hpa_sweep], learning_curves=learning_curves,
-                     command=command, matched=matched)
+                     command=command, matched=matched,
+                     dial_sweep_rows=[r.partition("=")[0] for r in
+                                      dial_sweep_specs(policies, dial_sweep)])
     return summary

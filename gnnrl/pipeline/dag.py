@@ -4,7 +4,9 @@
 `build_pipeline(options)` returns the pipeline function for the compile-time
 `BuildOptions` (GPU request, node selector, toleration, secrets, fan-out width); the
 run-time knobs are its parameters, with defaults, so a run can be started from the KFP
-UI by filling the form.
+UI by filling the form. ``dial`` (0 = cheapest .. 1 = safest) leaves training alone (the
+model learns the whole trade-off); evaluation and the gate judge the candidates at it, the
+registered version records it, and deploy writes it into the scaler's config.
 
 `gnnrl.pipeline.runner` compiles it (the committed copy is ``gnnrl_pipeline.yaml`` beside
 this file), runs it locally, submits and schedules it.
@@ -82,6 +84,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
         gate_hpa_slo_margin: float = 0.0,
         gate_hpa_cost_margin: float = 0.0,
         baseline_policy: str = "hpa",
+        dial: float = 0.5,
         mlflow_uri: str = "http://mlflow.mlflow.svc:5000",
         scaler_namespace: str = "online-boutique",
         scaler_mode: str = "shadow",
@@ -134,6 +137,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
             seeds=eval_seeds,
             baseline=baseline_policy,
             mlflow_uri=mlflow_uri,
+            dial=dial,
         )
         _mlflow_credentials(evaluate, opts)
 
@@ -148,6 +152,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
             hpa_cost_margin=gate_hpa_cost_margin,
             baseline_policy=baseline_policy,
             mlflow_uri=mlflow_uri,
+            dial=dial,
         )
         register.set_caching_options(False)  # registry state changes between runs
         _mlflow_credentials(register, opts)
@@ -159,6 +164,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
                 scaler_mode=scaler_mode,
                 mlflow_uri=mlflow_uri,
                 image=scaler_image,
+                dial=dial,
             )
             deploy.set_caching_options(False)
             _mlflow_credentials(deploy, opts)

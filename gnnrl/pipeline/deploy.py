@@ -2,9 +2,10 @@
 
 Rendering (pure): every YAML document of ``gnnrl/manifests/*.yaml`` gets the target namespace;
 the scaler ConfigMap's ``scaler.json`` gets ``model = models:/gnnrl-scaler@champion``, the
-mode and the namespace; the Deployment's pod template gets the annotation
-``gnnrl.io/model-version: <version>`` (a new version rolls the pods, and ``kubectl describe``
-shows which version runs), the image and ``MLFLOW_TRACKING_URI`` when given.
+mode, the namespace and the dial the model was judged at (`ScalerConfig.dial`); the
+Deployment's pod template gets the annotation ``gnnrl.io/model-version: <version>`` (a new
+version rolls the pods, and ``kubectl describe`` shows which version runs), the image and
+``MLFLOW_TRACKING_URI`` when given.
 
 The scaler follows the alias (`gnnrl.scaler.model_source`: ``models:/NAME@ALIAS`` only), so
 the alias is what is rendered; the version is pinned by the annotation.
@@ -28,6 +29,7 @@ from typing import Any
 import yaml
 
 from gnnrl.config import ConfigError, atomic_write_text
+from gnnrl.contracts.observation import DEFAULT_DIAL, check_dial
 
 MODEL_NAME = "gnnrl-scaler"
 MODEL_ALIAS = "champion"
@@ -123,7 +125,8 @@ def load_manifests(manifest_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
     return docs
 
 
-def _render_config_map(doc: dict[str, Any], model_uri: str, namespace: str, mode: str) -> None:
+def _render_config_map(doc: dict[str, Any], model_uri: str, namespace: str, mode: str,
+                       dial: float = DEFAULT_DIAL) -> None:
     data = doc.get("data") or {}
     if SCALER_CONFIG_KEY not in data:
         return
@@ -132,7 +135,7 @@ def _render_config_map(doc: dict[str, Any], model_uri: str, namespace: str, mode
     except json.JSONDecodeError as exc:
         raise DeployError(f"ConfigMap {doc['metadata'].get('name')}: {SCALER_CONFIG_KEY} "
                           f"is not JSON: {exc}") from exc
-    cfg.update({"model": model_uri, "mode": mode, "namespace": namespace})
+    cfg.update({"model": model_uri, "mode": mode, "namespace": namespace, "dial": dial})
     data[SCALER_CONFIG_KEY] = json.dumps(cfg, indent=2, sort_keys=True)
 
 
@@ -160,12 +163,17 @@ def render(
     mode: str = "shadow",
     mlflow_uri: str | None = None,
     image: str | None = None,
+    dial: float = DEFAULT_DIAL,
 ) -> list[dict[str, Any]]:
     """Rendered copies of ``docs`` for model ``version`` (see the module docstring).
 
     Raises:
-        ConfigError: empty namespace/version or an unknown mode.
+        ConfigError: empty namespace/version, an unknown mode or a dial outside [0, 1].
     """
+    try:
+        dial = check_dial(dial)
+    except ValueError as exc:
+        raise ConfigError(f"deploy: {exc}") from None
     if not namespace:
         raise ConfigError("deploy: namespace must be non-empty")
     if not str(version).strip():
@@ -183,7 +191,7 @@ def render(
             if subject.get("kind") == "ServiceAccount":
                 subject["namespace"] = namespace
         if kind == "ConfigMap":
-            _render_config_map(doc, model_uri, namespace, mode)
+            _render_config_map(doc, model_uri, namespace, mode, dial)
         elif kind == "Deployment":
             _render_deployment(doc, version, image, mlflow_uri, mode)
         out.append(doc)
@@ -238,12 +246,14 @@ def deploy(
     image: str | None = None,
     manifest_dir: str | os.PathLike[str] | None = None,
     apply_in_cluster: bool | None = None,
+    dial: float = DEFAULT_DIAL,
 ) -> DeployResult:
-    """Render the scaler manifests for ``model_version`` into ``out_dir/scaler.yaml`` and,
-    in a cluster (or when ``apply_in_cluster`` is True), apply them."""
+    """Render the scaler manifests for ``model_version`` at ``dial`` into
+    ``out_dir/scaler.yaml`` and, in a cluster (or when ``apply_in_cluster`` is True), apply
+    them."""
     docs = render(
         load_manifests(manifest_dir or default_manifest_dir()),
-        model_version, namespace, mode, mlflow_uri or None, image or None,
+        model_version, namespace, mode, mlflow_uri or None, image or None, dial,
     )
     out = Path(out_dir)
     path = out / "scaler.yaml"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gnnrl.config import ConfigError, atomic_write_text
+from gnnrl.contracts.observation import check_dial
 from gnnrl.pipeline.options import BuildOptions
 
 #: the committed compiled pipeline (package data: an installed package has it too)
@@ -85,6 +86,11 @@ def profile_arguments(profile: str, source: str, **overrides: Any) -> dict[str, 
         raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     args = {**PROFILES[profile], "source": source}
     args.update({k: v for k, v in overrides.items() if v is not None})
+    if "dial" in args:  # refused here, not minutes later by the evaluate step
+        try:
+            args["dial"] = check_dial(args["dial"])
+        except ValueError as exc:
+            raise ConfigError(f"pipeline parameter dial: {exc}") from None
     return args
 
 

@@ -19,7 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from gnnrl.config import atomic_write_text
+from gnnrl.config import ConfigError, atomic_write_text
+from gnnrl.contracts.observation import DEFAULT_DIAL, check_dial
+from gnnrl.core.agents.dial import dial_label
 
 #: where the collect task finds the Kiali/Prometheus bearer token (the Secret's volume)
 TOKEN_FILE = "/var/run/secrets/gnnrl-kiali/token"
@@ -27,6 +29,27 @@ TOKEN_FILE = "/var/run/secrets/gnnrl-kiali/token"
 TRAIN_INFO = "gnnrl_train.json"
 #: name of the current champion's policy in the evaluation summary
 CHAMPION_POLICY = "champion"
+#: registered-version tag holding the dial the model was judged at (and is deployed at)
+DIAL_TAG = "gnnrl.dial"
+
+
+def pipeline_dial(dial: float) -> float:
+    """The pipeline's ``dial`` parameter as a checked float.
+
+    Raises:
+        ConfigError: not a number in [0, 1] (names the parameter).
+    """
+    try:
+        return check_dial(dial)
+    except ValueError as exc:
+        raise ConfigError(f"pipeline parameter dial: {exc}") from None
+
+
+def model_spec(model_dir: str | Path, dial: float, label: str | None = None) -> str:
+    """The policy spec the gate judges a model folder by: ``[LABEL=]gnnrl:PATH@D``, the
+    model as the scaler deploys it (graph-wide scale-up, guard) at the pipeline's dial."""
+    spec = f"gnnrl:{model_dir}@{dial_label(pipeline_dial(dial))}"
+    return f"{label}={spec}" if label else spec
 
 
 def limit_torch_threads() -> int:
@@ -314,14 +337,15 @@ def evaluate_step(
     report_md_out: str,
     mlflow_uri: str = "",
     baseline: str = "hpa",
+    dial: float = DEFAULT_DIAL,
 ) -> EvaluateResult:
     """Evaluate every candidate, the registry's champion (if any) and ``baseline`` on the
     same suite and seeds; copy the best candidate to ``best_model_out``; write the report.
 
     Models are evaluated as the scaler deploys them: with the graph-wide scale-up and
-    behind its guard (`as_deployed`)."""
-    from gnnrl.evaluation.gnnrl_policy import GNNRLPolicy
-    from gnnrl.evaluation.guarded import as_deployed
+    behind its guard (`as_deployed`), at ``dial`` (the candidate's spec is
+    ``candidate-seedN=gnnrl:PATH@D``, `model_spec`; the champion is judged at the same
+    dial). Training does not depend on the dial; the gate's verdict does."""
     from gnnrl.evaluation.policies import make_policy
     from gnnrl.evaluation.runner import evaluate
     from gnnrl.registry.promote import CHAMPION, alias_version
@@ -330,6 +354,7 @@ def evaluate_step(
 
     if not candidates:
         raise StepError("evaluate: no candidate models")
+    dial = pipeline_dial(dial)
     limit_torch_threads()
     app_spec, trace = _inside(app_spec, APP_FILE), _inside(trace, TRACE_FILE)
     uri = resolve_tracking_uri(mlflow_uri or None)
@@ -338,10 +363,12 @@ def evaluate_step(
     out.mkdir(parents=True, exist_ok=True)
     policies: list[Any] = []
     names = []
+    specs: dict[str, str] = {}
 
     def deployed(folder: str | Path, name: str) -> Any:
-        # the gate judges what the scaler would run: the model behind its guard
-        return as_deployed(GNNRLPolicy.load(folder, name=name), name=name)
+        # the gate judges what the scaler would run: the model behind its guard, at the dial
+        specs[name] = model_spec(folder, dial)
+        return make_policy(f"{name}={specs[name]}")
 
     for i, path in enumerate(candidates):
         policy = deployed(path, candidate_name(i, path))
@@ -372,12 +399,13 @@ def evaluate_step(
     rows = [{str(k): v for k, v in r.items()} for r in per_policy.to_dict("records")]
     log_evaluation(uri, "evaluate", rows, out, params={"suite": suite, "seeds": seeds,
                                                         "best": best,
-                                                        "champion_version": champion_version})
+                                                        "champion_version": champion_version,
+                                                        "dial": dial_label(dial)})
     metrics = {f"{r['policy']}.{k}": float(r[k]) for r in rows
                for k in ("slo_violation_rate", "replica_hours")}
     atomic_write_text(out / "selection.json", json.dumps(
         {"best_policy": best, "ranking": rank_candidates(summary, names),
-         "champion_version": champion_version}, indent=2))
+         "champion_version": champion_version, "dial": dial, "specs": specs}, indent=2))
     return EvaluateResult(best, champion_version, summary, metrics)
 
 
@@ -404,12 +432,16 @@ def register_step(
     mlflow_uri: str = "",
     run_id: str = "",
     record_out: str = "",
+    dial: float = DEFAULT_DIAL,
 ) -> Any:
     """Register the best candidate as ``gnnrl-scaler`` and gate it (see
     `gnnrl.registry.promote.register_and_gate`); returns its `PromotionResult`.
 
-    ``record_out`` (a folder) receives `REGISTERED_FILE`: version, model URI, decision.
+    ``dial``: the dial the evaluation judged it at, recorded as the version's
+    `DIAL_TAG` tag and in the record (deploy writes it into the scaler's config).
+    ``record_out`` (a folder) receives `REGISTERED_FILE`: version, model URI, decision, dial.
     """
+    dial = pipeline_dial(dial)
     from gnnrl.registry.gate import GateConfig
     from gnnrl.registry.promote import read_summary, register_and_gate
 
@@ -428,7 +460,8 @@ def register_step(
                         baseline_cost_margin=hpa_cost_margin, baseline_policy=baseline_policy),
         tracking_uri=mlflow_uri or None,
         run_id=run_id or None,
-        tags={"gnnrl.policy": best_policy, "gnnrl.source": os.environ.get("GNNRL_SOURCE", "")},
+        tags={"gnnrl.policy": best_policy, "gnnrl.source": os.environ.get("GNNRL_SOURCE", ""),
+              DIAL_TAG: dial_label(dial)},
     )
     verdict = "PROMOTED to champion" if result.promoted else "not promoted"
     print(f"register: {result.model_uri} {verdict}: {'; '.join(result.decision.reasons)}")
@@ -436,18 +469,22 @@ def register_step(
         atomic_write_text(Path(record_out) / REGISTERED_FILE, json.dumps({
             "version": result.version, "model_uri": result.model_uri,
             "promoted": result.promoted, "previous_champion": result.previous_champion,
-            "reasons": list(result.decision.reasons),
+            "reasons": list(result.decision.reasons), "dial": dial,
         }, indent=2))
     return result
 
 
 def deploy_step(registered: str, out_dir: str, namespace: str, mode: str = "shadow",
-                mlflow_uri: str = "", image: str = "") -> Any:
-    """Deploy the version recorded by `register_step` (see `gnnrl.pipeline.deploy.deploy`)."""
+                mlflow_uri: str = "", image: str = "", dial: float | None = None) -> Any:
+    """Deploy the version recorded by `register_step` (see `gnnrl.pipeline.deploy.deploy`)
+    at the dial it was judged at: ``dial``, else the record's, else `DEFAULT_DIAL`."""
     from gnnrl.pipeline.deploy import deploy
 
     record = json.loads(Path(_inside(registered, REGISTERED_FILE)).read_text())
     if not record.get("promoted"):
         raise StepError(f"deploy: version {record.get('version')} was not promoted")
+    if dial is None:
+        dial = float(record.get("dial", DEFAULT_DIAL))
     return deploy(model_version=str(record["version"]), namespace=namespace, out_dir=out_dir,
-                  mode=mode, mlflow_uri=mlflow_uri or None, image=image or None)
+                  mode=mode, mlflow_uri=mlflow_uri or None, image=image or None,
+                  dial=pipeline_dial(dial))

@@ -16,7 +16,9 @@ E = max_edges, float32 unless said):
 Output: (T, N) int64 moves in 0..14 (0 nothing, 1..7 add k, 8..14 remove k-7).
 Params: ``reset`` (bool, default True) forgets the temporal memory before the first row;
 ``slot_names`` (list of str, "" = empty slot) remaps the memory to a new slot -> service
-layout first, as the scaler does when services come and go.
+layout first, as the scaler does when services come and go; ``dial`` (float in [0, 1],
+default 0.5: 0 = cheapest, 1 = safest) is written into every row's ``global_feats`` dial
+column before inference, as the scaler writes ``ScalerConfig.dial``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ from typing import Any
 import numpy as np
 
 from gnnrl.contracts.moves import NUM_MOVES
-from gnnrl.contracts.observation import EDGE_DIM_RAW, GLOBAL_DIM_RAW, NODE_DIM_RAW, OBS_KEYS
+from gnnrl.contracts.observation import (
+    DEFAULT_DIAL,
+    EDGE_DIM_RAW,
+    GLOBAL_DIM_RAW,
+    NODE_DIM_RAW,
+    OBS_KEYS,
+)
+from gnnrl.core.agents.dial import with_dial
 
 with warnings.catch_warnings():  # mlflow's import-time type-hint notices are not ours
     warnings.simplefilter("ignore", UserWarning)
@@ -57,12 +66,16 @@ def _reset_policy(policy: Any) -> None:
 
 
 def act_sequence(policy: Any, batch: dict[str, np.ndarray], reset: bool = True,
-                 slot_names: list[str | None] | None = None) -> np.ndarray:
-    """Run ``policy`` over T consecutive observations; return (T, N) int64 moves.
+                 slot_names: list[str | None] | None = None,
+                 dial: float = DEFAULT_DIAL) -> np.ndarray:
+    """Run ``policy`` over T consecutive observations at ``dial``; return (T, N) int64 moves.
 
     Shapes:
-        batch: see the module docstring; every array's first axis is T.
+        batch: see the module docstring; every array's first axis is T (not changed).
         slot_names: (N,) service name per slot (None/"" = empty), or None to keep the layout.
+
+    Raises:
+        ValueError: a dial outside [0, 1], or another than the default on schema-v1 rows.
     """
     if reset:
         _reset_policy(policy)
@@ -75,7 +88,7 @@ def act_sequence(policy: Any, batch: dict[str, np.ndarray], reset: bool = True,
     for t in range(next(iter(lengths.values()))):
         obs = {k: np.asarray(batch[k])[t] for k in OBS_KEYS}
         obs["num_nodes"] = int(obs["num_nodes"])
-        action = policy.act(obs, deterministic=True)
+        action = policy.act(with_dial(obs, dial), deterministic=True)
         if isinstance(action, tuple):  # (action, log_prob, value) style return
             action = action[0]
         if hasattr(action, "detach"):
@@ -105,7 +118,8 @@ class GnnrlPolicyModel(PythonModel):
                 f"GNNRL pyfunc expects a dict of numpy arrays keyed by {OBS_KEYS}, "
                 f"got {type(model_input).__name__}"
             )
-        return act_sequence(self._policy, model_input, reset=reset, slot_names=names)
+        return act_sequence(self._policy, model_input, reset=reset, slot_names=names,
+                            dial=float(params.get("dial", DEFAULT_DIAL)))
 
 
 def model_dims(model_dir: str | os.PathLike[str]) -> tuple[int, int]:
@@ -133,7 +147,8 @@ def _find_key(tree: Any, key: str) -> Any:
 
 
 def signature(max_nodes: int, max_edges: int) -> Any:
-    """The model signature: named tensors with a free leading tick axis, plus ``reset``."""
+    """The model signature: named tensors with a free leading tick axis, plus the params
+    ``reset``, ``slot_names`` and ``dial``."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ParamSchema, ParamSpec, Schema, TensorSpec
 
@@ -153,6 +168,7 @@ def signature(max_nodes: int, max_edges: int) -> Any:
     params = ParamSchema([
         ParamSpec("reset", "boolean", True),
         ParamSpec("slot_names", "string", [""] * max_nodes, (-1,)),
+        ParamSpec("dial", "double", DEFAULT_DIAL),
     ])
     return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 

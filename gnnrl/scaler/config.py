@@ -18,9 +18,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gnnrl.hpa.config import HPAConfig, ScalingRules
 from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.contracts.moves import MAX_STEP as MAX_MOVE  # at most 7 replicas per move
+from gnnrl.contracts.observation import DEFAULT_DIAL, check_dial
+from gnnrl.hpa.config import HPAConfig, ScalingRules
 
 MODES = ("shadow", "active")
 SOURCES = ("kiali", "prometheus", "sim")
@@ -127,6 +128,10 @@ class ScalerConfig(JsonConfig):
             scaled.
         mode: "shadow" (decide and export, never write; the default) or "active".
         model: `models:/NAME@ALIAS`, a local model directory, or "" for the HPA rule only.
+        dial: the operator's cost/SLO preference in [0, 1] (0 = cheapest, 1 = safest) the
+            model serves at: written into every observation before inference
+            (`gnnrl.core.agents.dial.with_dial`); default 0.5, the middle of the trade-off.
+            The pipeline's deploy step sets the dial the model was judged at.
         model_sha256: expected sha256 of the model weights file; "" = take the hash recorded
             beside the model (`sha256` in its metadata / the MLflow version tag).
         source: graph source, "kiali", "prometheus" or "sim".
@@ -167,6 +172,7 @@ class ScalerConfig(JsonConfig):
     mode: str = "shadow"
     model: str = ""
     model_sha256: str = ""
+    dial: float = DEFAULT_DIAL
     source: str = "kiali"
     interval_s: float = 15.0
     tick_deadline_s: float = 0.0
@@ -283,6 +289,12 @@ class ScalerConfig(JsonConfig):
             _string(name, getattr(self, name))
         if not self.namespace:
             raise ConfigError("namespace: must not be empty")
+        if isinstance(self.dial, bool) or not isinstance(self.dial, int | float):
+            raise ConfigError(f"dial: expected a number in [0, 1], got {self.dial!r}")
+        try:
+            self.dial = check_dial(self.dial)
+        except ValueError as exc:
+            raise ConfigError(f"dial: {exc}") from None
         if self.mode not in MODES:
             raise ConfigError(f"mode: expected one of {MODES}, got {self.mode!r}")
         if self.source not in SOURCES:

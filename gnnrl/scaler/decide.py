@@ -11,7 +11,8 @@ Pure functions of an observation; nothing here talks to Kubernetes.
   pods as 0 % on a scale-up, and if that rebalancing would reverse the direction of the
   change or land within the tolerance, the current count is kept (S6). With no metrics at
   all nothing can be computed (S7).
-* `policy_desired` runs the model on the padded observation and converts its moves into
+* `policy_desired` runs the model on the padded observation, at the operator's dial
+  (written into a copy: `gnnrl.core.agents.dial.with_dial`), and converts its moves into
   replica counts, refusing NaN or out-of-space outputs (S5).
 """
 
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from gnnrl.contracts.moves import MAX_STEP, NUM_MOVES
+from gnnrl.contracts.observation import DEFAULT_DIAL
+from gnnrl.core.agents.dial import with_dial
 from gnnrl.hpa.calculator import NoMetricsError, PodSample, resource_replicas
 from gnnrl.hpa.config import HPAConfig
 
@@ -101,13 +104,15 @@ def move_delta(move: int) -> int:
 
 
 def policy_desired(policy: ServingModel, obs: dict[str, Any], slot_names: Sequence[str | None],
-                   current: dict[str, int]) -> dict[str, int]:
+                   current: dict[str, int], dial: float = DEFAULT_DIAL) -> dict[str, int]:
     """Desired replicas of every observed service from one deterministic policy step.
 
     Args:
-        obs: the padded observation (same layout as training).
+        obs: the padded observation (same layout as training); not changed.
         slot_names: service name of each slot (None for empty slots), length max_nodes.
         current: current replicas of the services in `slot_names`.
+        dial: the operator's preference (`ScalerConfig.dial`), written into a copy of
+            ``obs["global_feats"]`` the model sees.
 
     Returns:
         service -> desired replicas (current + move delta, at least 0; the guard clamps).
@@ -115,7 +120,8 @@ def policy_desired(policy: ServingModel, obs: dict[str, Any], slot_names: Sequen
     Raises:
         PolicyOutputError: the output is not in the action space (S5).
     """
-    moves = moves_from_output(policy.act(obs, deterministic=True), len(slot_names))
+    moves = moves_from_output(policy.act(with_dial(obs, dial), deterministic=True),
+                              len(slot_names))
     out: dict[str, int] = {}
     for slot, name in enumerate(slot_names):
         if name is None or name not in current:

@@ -308,7 +308,7 @@ class Scaler:
         current = {n: s.replicas for n, s in state.services.items()}
         try:
             names = self.space.slot_names()
-            desired = policy_desired(model.policy, obs, names, current)
+            desired = policy_desired(model.policy, obs, names, current, self.config.dial)
             if self.config.graph_scaleup:
                 need = self.graph.needed_replicas(obs, names)
                 for i, name in enumerate(names):

@@ -14,8 +14,10 @@ def deploy_op(
     scaler_mode: str = "shadow",
     mlflow_uri: str = "",
     image: str = "",
+    dial: float = 0.5,
 ) -> str:
-    """Returns what was done: ``applied`` (in-cluster) or ``rendered`` (written only)."""
+    """Returns what was done: ``applied`` (in-cluster) or ``rendered`` (written only); the
+    scaler's config gets ``dial``, the dial the model was judged at."""
     from gnnrl.pipeline.steps import deploy_step
 
     result = deploy_step(
@@ -25,6 +27,7 @@ def deploy_op(
         mode=scaler_mode,
         mlflow_uri=mlflow_uri,
         image=image,
+        dial=dial,
     )
     manifests.metadata["action"] = result.action
     manifests.metadata["model_uri"] = result.model_uri

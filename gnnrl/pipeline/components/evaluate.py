@@ -22,9 +22,11 @@ def evaluate_op(
     seeds: int = 5,
     baseline: str = "hpa",
     mlflow_uri: str = "",
+    dial: float = 0.5,
 ) -> NamedTuple("EvaluateOutputs", best_policy=str, champion_version=str):
     """Same scenarios and ``seeds`` evaluation seeds for all policies (``suite``: default,
-    quick or calibrated); ``best_model`` is the best candidate by SLO, then cost."""
+    quick or calibrated), every model at ``dial`` (0 = cheapest .. 1 = safest);
+    ``best_model`` is the best candidate by SLO, then cost."""
     from collections import namedtuple
 
     from gnnrl.pipeline.steps import evaluate_step
@@ -45,9 +47,11 @@ def evaluate_op(
         report_md_out=report_md.path,
         mlflow_uri=mlflow_uri,
         baseline=baseline,
+        dial=dial,
     )
     for key, value in result.metrics.items():
         metrics.log_metric(key, value)
     best_model.metadata["policy"] = result.best_policy
+    best_model.metadata["dial"] = dial
     outputs = namedtuple("EvaluateOutputs", ["best_policy", "champion_version"])
     return outputs(result.best_policy, result.champion_version)

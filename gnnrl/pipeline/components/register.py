@@ -20,8 +20,10 @@ def register_op(
     hpa_cost_margin: float = 0.0,
     baseline_policy: str = "hpa",
     mlflow_uri: str = "",
+    dial: float = 0.5,
 ) -> bool:
-    """Returns True only when the gate moved ``champion`` to the new version.
+    """Returns True only when the gate moved ``champion`` to the new version; the version
+    records the ``dial`` it was judged at (tag ``gnnrl.dial``).
 
     ``registered`` holds ``registered.json`` (version, model URI, decision, reasons); the
     single boolean output keeps the deploy condition simple for every KFP backend.
@@ -41,6 +43,7 @@ def register_op(
         mlflow_uri=mlflow_uri,
         run_id=model.metadata.get("mlflow_run_id", ""),
         record_out=registered.path,
+        dial=dial,
     )
     registered.metadata["version"] = result.version
     registered.metadata["model_uri"] = result.model_uri
