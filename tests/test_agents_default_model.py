@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from gnnrl.contracts.observation import OBSERVATION_SCHEMA_VERSION
 from gnnrl.core.agents.gnnrl_policy import DEFAULT_MODEL_DIR, GNNRLPolicy
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.envs import OnlineBoutique
@@ -16,8 +17,10 @@ def test_default_model_is_small_and_records_its_schema_and_training_command():
     assert {"weights.pt", "config.json", "train_config.json"} <= set(files)
     assert sum(files.values()) < 2 * 1024 * 1024
     meta = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
-    assert meta["observation_schema_version"] == 1
+    assert meta["observation_schema_version"] == OBSERVATION_SCHEMA_VERSION == 2
     assert meta["policy"]["use_tgn"] is True
+    # trained for the dial: one drawn per episode
+    assert json.loads((DEFAULT_MODEL_DIR / "train_config.json").read_text())["dial"] == "random"
 
 
 def test_default_model_acts_through_an_episode_with_topology_changes_and_valid_moves():

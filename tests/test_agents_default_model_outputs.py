@@ -6,7 +6,8 @@ removed), their slot names, and what the shipped model (gnnrl/assets/models/defa
 produced for them. First recorded before the policy's speed work, which this test then held
 to atol 1e-5; re-recorded when a new model was shipped (the headroom-DAgger model; then the
 same recipe retrained on the one observation builder, which shows TCP-level calls without
-request numbers, as a mesh does):
+request numbers, as a mesh does; then the generalist of observation schema v2, trained
+across apps with a dial):
 
 * the per-step move probabilities, value and post-step TGN memory of the sequential
   (memory-carrying) forward pass, as the scaler and evaluation run it;
