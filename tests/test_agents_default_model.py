@@ -5,11 +5,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
+import torch
 
 from gnnrl.contracts.observation import OBSERVATION_SCHEMA_VERSION
+from gnnrl.core.agents.dial import with_dial
 from gnnrl.core.agents.gnnrl_policy import DEFAULT_MODEL_DIR, GNNRLPolicy
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.envs import OnlineBoutique
+from gnnrl.core.envs.moves import DELTAS
+from gnnrl.encoders.graph_batch import obs_to_tensors
 
 
 def test_default_model_is_small_and_records_its_schema_and_training_command():
@@ -44,3 +49,38 @@ def test_default_model_acts_through_an_episode_with_topology_changes_and_valid_m
         if terminated or truncated:
             break
     assert invalid_total == 0  # masked moves are never chosen
+
+
+def _expected_pods(model: PPO_GNN, obs: dict, info: dict, dial: float) -> float:
+    """Pods the model's move distribution asks for in expectation, summed over the
+    services, from a fresh memory (the probabilities, not the arg-max: a serving margin
+    may hold both dials at "nothing" on a calm state)."""
+    bank = model.new_memory(1)
+    t, _ = obs_to_tensors(with_dial(obs, dial))
+    with torch.no_grad():
+        logits, _, _ = model(t, (bank.memory, bank.last_update, bank.t + 1.0))
+    probs = torch.softmax(logits[0], dim=-1).numpy()  # (max_nodes, 15)
+    live = np.asarray(obs["node_mask"], bool)
+    return float((np.asarray(info["replicas"]) + probs @ DELTAS)[live].sum())
+
+
+@pytest.mark.parametrize("app", ["onlineboutique", "socialnetwork"])
+def test_a_safer_dial_asks_for_at_least_as_many_pods_on_the_same_state(app):
+    from gnnrl.baselines.hpa import HPAPolicy
+    from gnnrl.sim import Scenario, load_app_spec
+    from gnnrl.sim.capacity import default_peak_rps
+
+    spec = load_app_spec(app)
+    env = OnlineBoutique(app=spec, scenario=Scenario("f", "flash", default_peak_rps(spec)),
+                         max_steps=60)
+    obs, info = env.reset(seed=1000)
+    driver = HPAPolicy(target=0.7)  # the states are the HPA's, not the model's
+    driver.reset(env)
+    model = PPO_GNN.load(DEFAULT_MODEL_DIR)
+    totals = []
+    for t in range(60):
+        if t % 6 == 0:
+            totals.append((_expected_pods(model, obs, info, 0.0),
+                           _expected_pods(model, obs, info, 1.0)))
+        obs, _, _, _, info = env.step(driver.act(obs, info))
+    assert all(safe > cheap for cheap, safe in totals), totals
