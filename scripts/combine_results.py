@@ -6,9 +6,10 @@ Every row of ``NEW_DIR/summary.csv`` replaces the rows of the same policy in
 ``BASE_DIR/summary.csv`` (same suite, scenarios and seeds: `gnnrl evaluate` is
 deterministic per policy x scenario x seed, so rows of separate runs are interchangeable);
 ``OUT_DIR`` receives the merged ``summary.csv``, ``frontier.csv``, ``matched.csv`` and the
-frontier plot; with ``SUITE`` (its name, `gnnrl.evaluation.scenarios.get_suite`) and the
-per-step tables of both runs, also ``results.md``, ``report.html`` and every plot, with
-``COMMAND`` as the command that reproduces the whole table. This is how the results of a
+frontier plot; with ``SUITE`` (its name, `gnnrl.evaluation.scenarios.get_suite`), also
+``results.md``, ``report.html`` and the plots (the episode timelines only when both runs
+kept their per-step tables), with ``COMMAND`` as the command that reproduces the whole
+table. This is how the results of a
 retrained model are folded into an evaluation of the baselines without re-running them.
 """
 
@@ -54,7 +55,7 @@ def combine(base_dir: Path, new_dir: Path, out_dir: Path, suite: str | None = No
     atomic_write_bytes(out_dir / "plots" / "frontier.png", plot_frontier(merged))
     steps = _merged_parquet(base_dir, new_dir, "steps.parquet", replaced)
     services = _merged_parquet(base_dir, new_dir, "services.parquet", replaced)
-    if suite and steps is not None and services is not None:
+    if suite:  # without per-step tables the report leaves the timelines out
         from gnnrl.evaluation.report import write_report
         from gnnrl.evaluation.scenarios import get_suite
         from gnnrl.sim.spec import load_app_spec
@@ -68,9 +69,11 @@ def combine(base_dir: Path, new_dir: Path, out_dir: Path, suite: str | None = No
                 if word.startswith("--"):
                     break
                 curves.append(word)
+        dials = [p for p in merged["policy"].unique() if "@" in str(p)]
         write_report(out_dir, merged, steps, services, load_app_spec("onlineboutique"),
                      get_suite(suite), hpa_sweep=sweep, command=command,
-                     learning_curves=curves, matched=matched_table(merged))
+                     learning_curves=curves, matched=matched_table(merged),
+                     dial_sweep_rows=dials)
     return merged
 
 

@@ -452,8 +452,8 @@ def _timelines(summary: pd.DataFrame, steps: pd.DataFrame, services: pd.DataFram
     return plots, flash, topo
 
 
-def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame,
-                 services: pd.DataFrame, app: Any, suite: Any,
+def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame | None,
+                 services: pd.DataFrame | None, app: Any, suite: Any,
                  hpa_sweep: Sequence[int] = (), learning_curves: Sequence[str | Path] = (),
                  command: str | None = None, matched: pd.DataFrame | None = None,
                  dial_sweep_rows: Sequence[str] = ()) -> dict[str, Path]:
@@ -461,7 +461,9 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
 
     ``matched``: `gnnrl.evaluation.frontier.matched_table` (computed when None).
     ``dial_sweep_rows``: the ``gnnrl@D`` rows a dial sweep added (kept out of the
-    zero-shot table and the timelines, as the HPA sweep's rows are; drawn as a line)."""
+    zero-shot table and the timelines, as the HPA sweep's rows are; drawn as a line).
+    Without the per-step tables (``steps``/``services`` None: results merged from runs
+    that did not keep them) the episode timelines are left out."""
     from gnnrl.evaluation.frontier import matched_table
 
     out = Path(out_dir)
@@ -497,8 +499,12 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
     atomic_write_text(out / "results.md", md)
 
     first_seed = int(suite.seeds[0])
-    plots, flash, topo = _timelines(summary, steps, services, first_seed, main_order,
-                                    float(app.slo_p95_ms))
+    plots: dict[str, bytes] = {}
+    flash: str | None = ""
+    topo: str | None = ""
+    if steps is not None and services is not None:
+        plots, flash, topo = _timelines(summary, steps, services, first_seed, main_order,
+                                        float(app.slo_p95_ms))
     plots["cost_vs_violations.png"] = plot_cost_vs_violations(summary, hpa_sweep,
                                                               dial_sweep_rows)
     plots["frontier.png"] = plot_frontier(summary)
