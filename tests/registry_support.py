@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gnnrl.contracts.observation import NODE_DIM_RAW
 from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 
@@ -23,8 +24,8 @@ def observations(ticks: int, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(ticks):
-        svc = np.zeros((NODES, 6), np.float32)
-        svc[:4] = rng.uniform(1, 50, size=(4, 6))
+        svc = np.zeros((NODES, NODE_DIM_RAW), np.float32)
+        svc[:4] = rng.uniform(1, 50, size=(4, NODE_DIM_RAW))
         edges = np.zeros((EDGES, 7), np.float32)
         for i, (s, d) in enumerate([(0, 1), (1, 2), (2, 3)]):
             edges[i] = [s, d, 1.0, rng.uniform(1, 100), rng.uniform(5, 200), 0.0, 1.0]
@@ -33,7 +34,7 @@ def observations(ticks: int, seed: int = 0) -> list[dict]:
         invalid[4 * 15 : 5 * 15 : 15] = 0
         out.append({
             "svc_df": svc, "edge_df": edges,
-            "global_feats": np.array([10, 20, 30, 40], np.float32),
+            "global_feats": np.array([10, 20, 30, 40, 0.5, 0.5, 250, 15, 0, 1], np.float32),
             "node_mask": np.array([1, 1, 1, 1, 0, 0], np.int8),
             "edge_mask": np.array([1, 1, 1] + [0] * (EDGES - 3), np.int8),
             "num_nodes": 4, "invalid_action_mask": invalid,

@@ -87,8 +87,9 @@ def test_quick_profile_parameters_exist_in_the_pipeline():
 
 
 def test_pipeline_training_uses_the_shipped_recipe_at_the_calibrated_peak(tmp_path):
-    """Nightly candidates are trained like the shipped model (headroom teacher, DAgger,
-    its PPO settings and serving margin) around the traffic peak the cluster really saw."""
+    """Nightly candidates are trained like the shipped model (its dial-following teacher,
+    DAgger, a dial per episode, its cluster timings, PPO settings and serving margin) on
+    the calibrated app alone, around the traffic peak the cluster really saw."""
     from gnnrl.core.agents.train import TrainConfig
     from gnnrl.evaluation.gnnrl_policy import default_model_dir
     from gnnrl.pipeline.steps import FULL_IMITATION_STEPS, recipe_config
@@ -98,7 +99,10 @@ def test_pipeline_training_uses_the_shipped_recipe_at_the_calibrated_peak(tmp_pa
     shipped = TrainConfig.load(default_model_dir() / "train_config.json")
     full = recipe_config("onlineboutique", str(trace), (str(trace), "diurnal"),
                          FULL_IMITATION_STEPS, 240, 3, 8, 120)
-    assert full.bc_teacher == shipped.bc_teacher == "headroom"
+    assert full.bc_teacher == shipped.bc_teacher == "oracle@dial"
+    assert full.dial == shipped.dial == "random" and full.timings == shipped.timings
+    assert full.apps == () and full.app == "onlineboutique" and full.peak_scales == ()
+    assert full.ppo.num_envs % len(full.timings) == 0
     assert (full.bc_rounds, full.bc_dagger) == (shipped.bc_rounds, shipped.bc_dagger)
     assert full.peaks == (96.0, 120.0, 144.0)
     assert full.policy.hold_margin == shipped.policy.hold_margin > 0
