@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scaler_support import ScriptedPolicy, config, fake_cluster, fast_fake, graph_of, scaler_for
+from scaler_support import ScriptedPolicy, config, fake_cluster, graph_of, scaler_for
 from scaler_support import static_models
 
 from gnnrl.contracts.observation import DIAL_INDEX
 
 SVC = {"cartservice": (1, 10)}
-
-
-@pytest.fixture
-def kube():
-    k = fast_fake()
-    yield k
-    k.stop()
 
 
 def _seen_globals(kube, **cfg) -> list[np.ndarray]:
@@ -37,9 +30,6 @@ def test_the_scaler_feeds_the_model_its_configured_dial(kube, dial):
     fake_cluster(kube, {"cartservice": (2, 0.7)})
     default = _seen_globals(kube)
     assert default, "the model was not called at the default dial"
-    if default[0].shape[-1] <= DIAL_INDEX:
-        pytest.skip("the scaler's observation builder still gives schema-v1 globals "
-                    "(no dial column)")
     assert default[0][DIAL_INDEX] == pytest.approx(0.5)
     seen = _seen_globals(kube, dial=dial)
     assert seen and seen[0][DIAL_INDEX] == pytest.approx(dial)

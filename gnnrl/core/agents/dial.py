@@ -14,19 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from gnnrl.contracts.observation import DEFAULT_DIAL, DIAL_INDEX, check_dial
+from gnnrl.contracts.observation import DIAL_INDEX, check_dial
 
 
 class NoDialColumnError(ValueError):
-    """A non-default dial was asked of an observation without a dial column (schema v1)."""
+    """The observation has no dial column (an older schema's globals)."""
 
 
 def with_dial(obs: Mapping[str, Any], dial: float) -> dict[str, Any]:
     """A shallow copy of ``obs`` whose ``global_feats`` is a copy with the dial column set.
-
-    A schema-v1 observation (fewer than ``DIAL_INDEX + 1`` globals) has no dial: at the
-    default dial it is returned as a plain copy (a v1 model has one trained trade-off);
-    any other dial is an error rather than silently ignored.
 
     Shapes:
         obs["global_feats"]: (G,) or (B, G) float; the copy has the same shape and dtype,
@@ -34,19 +30,16 @@ def with_dial(obs: Mapping[str, Any], dial: float) -> dict[str, Any]:
 
     Raises:
         ValueError: ``dial`` outside [0, 1] or not a number (`check_dial`).
-        NoDialColumnError: a dial other than `DEFAULT_DIAL` on a v1 observation.
+        NoDialColumnError: fewer than ``DIAL_INDEX + 1`` globals (a schema-v1 observation,
+            which no model of this version reads either).
     """
     value = check_dial(dial)
     out = dict(obs)
     feats = np.array(obs["global_feats"], copy=True)
     if feats.shape[-1] <= DIAL_INDEX:
-        if value != DEFAULT_DIAL:
-            raise NoDialColumnError(
-                f"dial {value:g}: the observation has {feats.shape[-1]} globals and no dial "
-                f"column (index {DIAL_INDEX}, schema v2); only the default dial "
-                f"{DEFAULT_DIAL:g} can serve it")
-        out["global_feats"] = feats
-        return out
+        raise NoDialColumnError(
+            f"dial {value:g}: the observation has {feats.shape[-1]} globals and no dial "
+            f"column (index {DIAL_INDEX}, observation schema v2)")
     feats[..., DIAL_INDEX] = value
     out["global_feats"] = feats
     return out
