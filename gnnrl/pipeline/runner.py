@@ -193,6 +193,10 @@ def run_local(
         RegistryUnavailableError: MLflow is unreachable (checked before any step runs).
         RuntimeError: a step failed (KFP's message names the task); later steps did not run.
     """
+    # numba before KFP: KFP's local runner swaps builtins.print for a closure while a task
+    # runs, and numba first imported inside that window registers the closure as `print`,
+    # so every later njit compile in this process fails to resolve it
+    import numba  # noqa: F401
     from kfp import local
 
     from gnnrl.registry.tracking import check_reachable, ensure_experiment, resolve_tracking_uri
