@@ -23,7 +23,8 @@ from gnnrl.core.envs import OnlineBoutique
 from gnnrl.core.envs.reward import RewardConfig
 from gnnrl.sim import load_app_spec
 from gnnrl.sim.capacity import default_peak_rps
-from gnnrl.sim.generator import EVAL_APP_SEEDS, TRAIN_APP_SEEDS, generated_app_seed
+from gnnrl.contracts.seeds import EVAL_APP_SEEDS, TRAIN_APP_SEEDS
+from gnnrl.sim.generator import generated_app_seed
 from gnnrl.sim.trace_windows import EVAL_WINDOWS, TRAIN_WINDOWS
 
 

@@ -58,7 +58,8 @@ from gnnrl.core.agents.ppo import (
 )
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.agents.quick_eval import evaluate
-from gnnrl.core.agents.rollout import TRAIN_SEED_LIMIT, EnvPool, RolloutBuffer, stack_obs
+from gnnrl.contracts.seeds import TRAIN_SEED_LIMIT
+from gnnrl.core.agents.rollout import EnvPool, RolloutBuffer, stack_obs
 from gnnrl.core.agents.pool_group import PoolGroup
 from gnnrl.core.agents.scenario_mix import TOPOLOGY_VARIANTS, training_setups
 from gnnrl.core.agents.sim_pool import SimPool
