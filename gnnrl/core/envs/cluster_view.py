@@ -50,6 +50,7 @@ from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_
 from gnnrl.core.envs.obs_extras import (
     LoadHistory,
     ObservationContext,
+    nan_to_zero,
     node_tail,
     slo_share,
 )
@@ -284,8 +285,8 @@ def widen_view(obs: dict[str, Any], view: ClusterView, slots: ViewSlots,
     hi = np.where(owned, view.max_replicas, rep)
     nan = np.full(S, np.nan)
     startup = nan if view.startup_s is None else view.startup_s
-    limit = np.zeros(S) if view.cpu_limit_m is None else np.nan_to_num(view.cpu_limit_m)
-    unserved = np.zeros(S) if view.unserved is None else np.nan_to_num(view.unserved)
+    limit = np.zeros(S) if view.cpu_limit_m is None else nan_to_zero(view.cpu_limit_m)
+    unserved = np.zeros(S) if view.unserved is None else nan_to_zero(view.unserved)
     eon = slots.edge_slot >= 0  # the edges the observation shows
     share = slo_share(S, view.edge_dst[eon], view.edge_p95_ms[eon], view.edge_requests[eon],
                       view.rps_in, view.e2e_p95_ms, context.slo_ms)
@@ -294,7 +295,7 @@ def widen_view(obs: dict[str, Any], view: ClusterView, slots: ViewSlots,
         trends = np.ones((len(on), len(TREND_LAGS)))
     else:
         trends = history.trends(names, view.rps_in[on])
-    tail = node_tail(rep[on], view.ready[on], startup[on], np.nan_to_num(view.cpu_request_m[on]),
+    tail = node_tail(rep[on], view.ready[on], startup[on], nan_to_zero(view.cpu_request_m[on]),
                      limit[on], lo[on], hi[on], unserved[on], share[on], trends)
     return widen(obs, rows, tail, context.globals_tail(view.e2e_p95_ms))
 
@@ -499,7 +500,9 @@ class SimViewIndex:
     startup_s: np.ndarray  # (K,) the spec's start-up time
 
 
-def sim_unserved(m, observables: SimObservables, edge_shown: np.ndarray) -> np.ndarray:
+def sim_unserved(edge_qps: np.ndarray, edge_err: np.ndarray, rps_in: np.ndarray,
+                 e2e_err_rate: np.ndarray, observables: SimObservables,
+                 edge_shown: np.ndarray) -> np.ndarray:
     """(N, S) the unserved share a mesh shows for the simulator's copies: what
     `edge_outcomes` computes from the graph a cluster would answer (the qps-weighted error
     share of the request-level calls into each service that carried traffic, and for the
@@ -508,16 +511,18 @@ def sim_unserved(m, observables: SimObservables, edge_shown: np.ndarray) -> np.n
     so a backlog shows here only as errors.
 
     Args:
-        m: `StepMetrics` (possibly the lagged view: its rates are what the graph shows).
+        edge_qps, edge_err: (N, E) of the metrics the observation shows (possibly the
+            lagged view: its rates are what the graph shows); rps_in (N, S);
+            e2e_err_rate (N,).
         edge_shown: (N, E) float 0/1 or bool, the edges the graph lists (both ends
-            observed); an edge without traffic in `m` is left out here.
+            observed); an edge without traffic is left out here.
     """
-    qps = m.edge_qps * (observables.edge_requests & (m.edge_qps > 0)) * edge_shown
-    failed = (qps * np.clip(np.nan_to_num(m.edge_err), 0.0, 1.0)) @ observables.dst_inc
+    qps = edge_qps * (observables.edge_requests & (edge_qps > 0)) * edge_shown
+    failed = (qps * np.clip(nan_to_zero(edge_err), 0.0, 1.0)) @ observables.dst_inc
     offered = qps @ observables.dst_inc
     e = observables.entry
-    ext = np.maximum(np.nan_to_num(m.rps_in[:, e]), 0.0)
-    failed[:, e] += ext * np.clip(np.nan_to_num(m.e2e_err_rate), 0.0, 1.0)
+    ext = np.maximum(nan_to_zero(rps_in[:, e]), 0.0)
+    failed[:, e] += ext * np.clip(nan_to_zero(e2e_err_rate), 0.0, 1.0)
     offered[:, e] += ext
     return np.divide(failed, offered, out=np.zeros_like(offered), where=offered > 0)
 
@@ -593,10 +598,11 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
 def _copy_unserved(m, observables: SimObservables, index: SimViewIndex, copy: int
                    ) -> np.ndarray:
     """`sim_unserved` of one copy, for the view's services (its edges: `index.edges`)."""
-    one = type(m)(**{k: v[copy:copy + 1] for k, v in vars(m).items()})
+    c = slice(copy, copy + 1)
     shown = np.zeros((1, len(observables.edge_dst)))
     shown[0, index.edges] = 1.0
-    return sim_unserved(one, observables, shown)[0, index.columns]
+    return sim_unserved(m.edge_qps[c], m.edge_err[c], m.rps_in[c], m.e2e_err_rate[c],
+                        observables, shown)[0, index.columns]
 
 
 # ---------------------------------------------------------------------------- snapshot

@@ -28,6 +28,13 @@ from gnnrl.contracts.observation import DEFAULT_DIAL, TREND_LAGS, check_dial
 _DAY_S = 86_400.0
 
 
+def nan_to_zero(x: np.ndarray) -> np.ndarray:
+    """`x` with NaN (a value no source reported) as 0; infinities are kept, so a scaler
+    still refuses them. A fraction of `np.nan_to_num`'s cost on the per-step path."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.where(np.isnan(x), 0.0, x)
+
+
 @dataclasses.dataclass(frozen=True)
 class ObservationContext:
     """What the observation needs besides the cluster's state.
@@ -168,10 +175,10 @@ def slo_share(num_services: int, edge_dst: np.ndarray, edge_p95_ms: np.ndarray,
     req = np.asarray(edge_requests, dtype=bool)
     if req.any():
         dst = edge_dst[req]
-        np.maximum.at(share, dst, np.nan_to_num(edge_p95_ms[req]))
+        np.maximum.at(share, dst, nan_to_zero(edge_p95_ms[req]))
         has_in[dst] = True
     e2e = 0.0 if math.isnan(e2e_p95_ms) else float(e2e_p95_ms)
-    share = np.where(~has_in & (np.nan_to_num(rx) > 0), e2e, share)
+    share = np.where(~has_in & (nan_to_zero(rx) > 0), e2e, share)
     return share / slo_ms
 
 

@@ -49,6 +49,7 @@ from gnnrl.core.envs.obs_extras import (
     LoadHistory,
     ObservationContext,
     globals_tail,
+    nan_to_zero,
     node_tail,
 )
 from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
@@ -228,14 +229,14 @@ def widen_batch(obs: dict[str, Any], m, truth, sim, layout: ObservationLayout,
     has_in = np.zeros((N, S), dtype=bool)
     req = layout.observables.edge_requests
     shown = (layout.edge_observed > 0) & (m.edge_qps > 0)
-    p95 = np.nan_to_num(p95)
+    p95 = nan_to_zero(p95)
     for e in np.flatnonzero(req).tolist():
         d = int(layout.observables.edge_dst[e])
         live = shown[:, e]
         share[:, d] = np.where(live, np.maximum(share[:, d], p95[:, e]), share[:, d])
         has_in[:, d] |= live
     e2e = truth.e2e_p95_ms
-    share = np.where(~has_in & (np.nan_to_num(rps) > 0), np.nan_to_num(e2e)[:, None], share)
+    share = np.where(~has_in & (nan_to_zero(rps) > 0), nan_to_zero(e2e)[:, None], share)
     share = share / context.slo_ms
     if history is None:
         trends = np.ones((len(on), len(TREND_LAGS)))
@@ -249,7 +250,8 @@ def widen_batch(obs: dict[str, Any], m, truth, sim, layout: ObservationLayout,
                      flat(sim.startup), flat(sim.cpu_request), flat(sim.cpu_limit),
                      flat(sim.min_replicas).astype(np.float64),
                      flat(sim.max_replicas).astype(np.float64),
-                     flat(sim_unserved(m, layout.observables, layout.edge_observed)),
+                     flat(sim_unserved(m.edge_qps, m.edge_err, m.rps_in, m.e2e_err_rate,
+                                       layout.observables, layout.edge_observed)),
                      flat(share), trends)
     gtail = globals_tail(e2e, context.slo_ms, context.interval_s, context.dial,
                          context.time_of_day_s)
