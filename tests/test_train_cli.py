@@ -56,3 +56,30 @@ def test_train_command_rejects_a_training_seed_from_the_evaluation_range(tmp_pat
 
     assert main(["train", "--seed", "1000", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "seed" in capsys.readouterr().err
+
+
+def test_app_and_peaks_flags_replace_the_recipes_app_mix(tmp_path):
+    from gnnrl.cli import build_parser
+    from gnnrl.commands.train import build_config
+    from gnnrl.evaluation.gnnrl_policy import default_model_dir
+
+    recipe = str(default_model_dir() / "train_config.json")
+    args = build_parser().parse_args(["train", "--config", recipe, "--app", "socialnetwork",
+                                      "--peaks", "80,120", "--out", str(tmp_path)])
+    cfg = build_config(args)
+    assert (cfg.app, cfg.apps, cfg.peaks, cfg.peak_scales) == (
+        "socialnetwork", (), (80.0, 120.0), ())
+    kept = build_config(build_parser().parse_args(["train", "--config", recipe,
+                                                   "--out", str(tmp_path)]))
+    assert kept.apps and kept.peak_scales  # the shipped recipe's mix, untouched
+
+
+def test_an_evaluation_app_in_the_mix_is_refused_before_anything_is_written(tmp_path, capsys):
+    from gnnrl.cli import main
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"apps": ["onlineboutique", "generated-1000"],
+                                  "env_pool": "batched"}))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(out), "--quiet"]) == 2
+    assert "evaluation app" in capsys.readouterr().err and not out.exists()

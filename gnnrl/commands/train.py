@@ -73,6 +73,12 @@ def build_config(args: argparse.Namespace):
            "device": args.device, "torch_threads": args.threads,
            "env_pool": args.env_pool, "learner_processes": args.learner_processes}
     cfg = cfg.replace(**{k: v for k, v in top.items() if v is not None})
+    # --app and --peaks replace a config's app mix and per-app relative peaks (which
+    # would otherwise take precedence over them)
+    if args.app is not None:
+        cfg = cfg.replace(apps=())
+    if args.peaks is not None:
+        cfg = cfg.replace(peak_scales=())
     ppo = {"total_steps": args.total_steps, "num_envs": args.num_envs}
     ppo = {k: v for k, v in ppo.items() if v is not None}
     if ppo:
@@ -91,12 +97,18 @@ def check_inputs(cfg) -> None:
         TraceError: a trace file is missing or has the wrong columns.
         ValueError: an unknown topology variant.
     """
-    from gnnrl.core.agents.scenario_mix import training_scenarios
+    from gnnrl.core.agents.scenario_mix import (
+        check_training_traces,
+        expand_apps,
+        training_scenarios,
+    )
     from gnnrl.sim import load_app_spec
     from gnnrl.sim.traces import trace_from_spec
 
-    app = load_app_spec(cfg.app)
-    training_scenarios(app, cfg.traces, cfg.peaks, cfg.topology, cfg.max_steps)
+    check_training_traces(cfg.traces)
+    for name in expand_apps(cfg.apps or (cfg.app,), cfg.seed):
+        training_scenarios(load_app_spec(name), cfg.traces, cfg.peaks, cfg.topology,
+                           cfg.max_steps)
     for trace in cfg.traces:
         trace_from_spec(trace, steps=cfg.max_steps, peak_rps=max(cfg.peaks))
 
