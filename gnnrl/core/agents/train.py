@@ -213,6 +213,12 @@ class TrainConfig(JsonConfig):
             raise ConfigError(f"cannot read training config {path}: {exc}") from exc
 
 
+def spread(n: int, k: int = 4) -> list[int]:
+    """Up to `k` indices spread evenly over ``0 .. n-1`` (ends included): the setups of a
+    mix that fit the feature scaling and that the trainer's own evaluation runs."""
+    return sorted({round(j * (n - 1) / (k - 1)) for j in range(k)})
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" -> CUDA when available, else CPU; "cuda" without a GPU is an error."""
     if name == "cuda" and not torch.cuda.is_available():
@@ -335,12 +341,11 @@ class Trainer:
         self.eval_scenarios: list[tuple[int, Any]] = [
             (0, by_name[p]) for p in picks if p in by_name] or [(0, self.scenarios[0])]
         if len(self.setups) > 1:  # a mix: the largest synthetic peak of setups across it
-            n = len(self.setups)
             self.eval_scenarios = [
                 (k, max((sc for sc in self.setups[k].scenarios if sc.trace in TRACE_KINDS
                          and not sc.events), key=lambda sc: sc.peak_rps,
                         default=self.setups[k].scenarios[0]))
-                for k in sorted({round(j * (n - 1) / 3) for j in range(4)})]
+                for k in spread(len(self.setups))]
         self.last_checkpoint_update = 0
 
     # -- setup ------------------------------------------------------------------------
@@ -369,7 +374,7 @@ class Trainer:
         from gnnrl.baselines.hpa import HPAPolicy
 
         n = len(self.setups)
-        picks = [0, 0] if n == 1 else sorted({round(k * (n - 1) / 3) for k in range(4)})
+        picks = [0, 0] if n == 1 else spread(n)
         hpa = HPAPolicy(target=0.7)
         rows = []
         for ep, setup in enumerate(picks):

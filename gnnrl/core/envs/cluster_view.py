@@ -498,6 +498,7 @@ class SimViewIndex:
     edge_requests: np.ndarray  # (M,) bool
     cpu_limit_m: np.ndarray  # (K,)
     startup_s: np.ndarray  # (K,) the spec's start-up time
+    edge_shown: np.ndarray  # (1, E_sim) float 0/1: `edges` among all the sim's edges
 
 
 def sim_unserved(edge_qps: np.ndarray, edge_err: np.ndarray, rps_in: np.ndarray,
@@ -538,14 +539,17 @@ def sim_view_index(sim, order: Sequence[str], active: np.ndarray,
                      dtype=np.int64)
     src = np.array([local[int(sim.edge_src[k])] for k in edges], dtype=np.int64)
     dst = np.array([local[int(sim.edge_dst[k])] for k in edges], dtype=np.int64)
+    shown = np.zeros((1, len(sim.edges)))
+    shown[0, edges] = 1.0
     out = SimViewIndex(names, cols, edges, src, dst, sim.cpu_request[cols].astype(float),
                        sim.min_replicas[cols].astype(float),
                        sim.max_replicas[cols].astype(float),
                        observables.edge_requests[edges] if len(edges)
                        else np.zeros(0, dtype=bool),
-                       sim.cpu_limit[cols].astype(float), sim.startup[cols].astype(float))
+                       sim.cpu_limit[cols].astype(float), sim.startup[cols].astype(float),
+                       shown)
     for arr in (cols, edges, src, dst, out.cpu_request_m, out.min_replicas,
-                out.max_replicas, out.cpu_limit_m, out.startup_s):
+                out.max_replicas, out.cpu_limit_m, out.startup_s, shown):
         arr.flags.writeable = False
     return out
 
@@ -599,10 +603,8 @@ def _copy_unserved(m, observables: SimObservables, index: SimViewIndex, copy: in
                    ) -> np.ndarray:
     """`sim_unserved` of one copy, for the view's services (its edges: `index.edges`)."""
     c = slice(copy, copy + 1)
-    shown = np.zeros((1, len(observables.edge_dst)))
-    shown[0, index.edges] = 1.0
     return sim_unserved(m.edge_qps[c], m.edge_err[c], m.rps_in[c], m.e2e_err_rate[c],
-                        observables, shown)[0, index.columns]
+                        observables, index.edge_shown)[0, index.columns]
 
 
 # ---------------------------------------------------------------------------- snapshot

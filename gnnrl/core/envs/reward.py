@@ -46,9 +46,9 @@ class RewardConfig(JsonConfig):
             raise ConfigError(f"dial_span: must be >= 1, got {self.dial_span}")
 
     def cost_scale(self, dial: float | np.ndarray) -> float | np.ndarray:
-        """The factor the dial puts on ``w_cost``: ``dial_span ** (1 - 2 dial)``."""
-        return self.dial_span ** (1.0 - 2.0 * np.asarray(dial, dtype=np.float64)) \
-            if isinstance(dial, np.ndarray) else float(self.dial_span ** (1.0 - 2.0 * dial))
+        """The factor the dial puts on ``w_cost``: ``dial_span ** (1 - 2 dial)`` (a float for
+        a float dial, an array for an array of them)."""
+        return self.dial_span ** (1.0 - 2.0 * dial)
 
     @classmethod
     def preset(cls, goal: str) -> RewardConfig:
