@@ -90,3 +90,24 @@ def valid_row(current: np.ndarray, min_replicas: np.ndarray, max_replicas: np.nd
 #: (81, 15) int8, 1 = INVALID: the action-mask polarity of the observation.
 INVALID_TABLE = (~VALID_TABLE.reshape(81, NUM_MOVES)).astype(np.int8)
 INVALID_TABLE.flags.writeable = False
+
+
+def validated_moves(action: np.ndarray, invalid_action_mask: np.ndarray
+                    ) -> tuple[np.ndarray, int]:
+    """The moves an action really makes, and how many of its moves were replaced.
+
+    Args:
+        action: (n,) int64 one move per slot.
+        invalid_action_mask: (n * 15,) the observation's mask, service-major
+            (``slot * 15 + move``), 1 = invalid.
+
+    Returns:
+        ((n,) int64 moves with out-of-range and masked ones replaced by "nothing", the
+        number replaced).
+    """
+    moves = np.minimum(np.maximum(action, 0), NUM_MOVES - 1)
+    bad = action != moves
+    # one gather finds each slot's entry of the service-major mask
+    bad |= invalid_action_mask.take(np.arange(len(moves)) * NUM_MOVES + moves) != 0
+    moves[bad] = 0
+    return moves, int(np.count_nonzero(bad))

@@ -31,7 +31,7 @@ from gnnrl.core.envs.observation import (
     build_observations,
     observation_layout,
 )
-from gnnrl.core.envs.online_boutique import LOOKAHEAD
+from gnnrl.core.envs.sim_backend import LOOKAHEAD
 from gnnrl.core.envs.reward import RewardConfig, reward
 from gnnrl.sim.core import BatchedSim, SimConfig, StepMetrics
 from gnnrl.sim.scenario import Scenario, TopologyEvent
