@@ -13,6 +13,7 @@ from gnnrl.pipeline.steps import (
     TRAIN_INFO,
     StepError,
     _divisor,
+    calibrate_step,
     candidate_name,
     collect_step,
     rank_candidates,
@@ -60,6 +61,46 @@ def test_minibatch_count_divides_the_batch(n, want, expected):
 def test_live_sources_need_their_url(tmp_path, source, missing):
     with pytest.raises(StepError, match=missing):
         collect_step(str(tmp_path / "out"), source=source)
+
+
+def test_collect_and_calibrate_steps_write_what_the_cli_writes(tmp_path):
+    """The steps run the commands' own functions (`gnnrl.data.collect_job`,
+    `gnnrl.data.calibrate_job`): from the same snapshots, the same app spec and trace."""
+    from gnnrl.cli import main
+    from gnnrl.data.reader import read_dataset
+
+    data = collect_step(str(tmp_path / "data"), count=12, interval_s=30.0)
+    assert read_dataset(data).nodes.ts.nunique() == 12
+    app, trace = calibrate_step(str(data), str(tmp_path / "app"), str(tmp_path / "trace"))
+    cli_app, cli_trace = tmp_path / "cli.yaml", tmp_path / "cli.csv"
+    assert main(["calibrate", str(data), "--out", str(cli_app),
+                 "--trace-out", str(cli_trace)]) == 0
+    assert app.read_text() == cli_app.read_text()
+    assert trace.read_text() == cli_trace.read_text()
+
+
+def test_collect_step_that_stores_nothing_fails_with_the_first_error(tmp_path):
+    import socket
+
+    with socket.socket() as s:       # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StepError, match=r"collect: no snapshot collected in 2 tick\(s\); "
+                                        r"first error: SourceUnavailable"):
+        collect_step(str(tmp_path / "out"), source="kiali", count=2, interval_s=0.2,
+                     namespace="shop", kiali_url=f"http://127.0.0.1:{port}/kiali",
+                     token_file=str(tmp_path / "no-token"))
+
+
+@pytest.mark.parametrize(("count", "reason"), [(0, "no usable snapshot"),
+                                               (4, "only 4 usable snapshots")])
+def test_calibrate_step_without_enough_snapshots_fails_saying_why(tmp_path, count, reason):
+    data = tmp_path / "data"
+    data.mkdir()
+    if count:
+        collect_step(str(data), count=count)
+    with pytest.raises(StepError, match=f"calibrate: .*{reason}"):
+        calibrate_step(str(data), str(tmp_path / "app"), str(tmp_path / "trace"))
 
 
 def test_profiles_fill_the_pipeline_parameters_and_overrides_win():

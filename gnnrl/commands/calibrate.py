@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,12 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gnnrl.config import ConfigError, atomic_write_text
-    from gnnrl.data.calibrate import CalibrateConfig, calibrate
-    from gnnrl.data.errors import DataError, UnreadableFileWarning
+    from gnnrl.config import ConfigError
+    from gnnrl.data.calibrate import CalibrateConfig
+    from gnnrl.data.calibrate_job import calibrate_to_files, read_snapshots
+    from gnnrl.data.errors import DataError
     from gnnrl.data.missing import MissingPolicy
-    from gnnrl.data.reader import read_dataset
-    from gnnrl.sim import AppSpecError, save_app_spec
+    from gnnrl.sim import AppSpecError
 
     try:
         missing = (MissingPolicy(action="impute", strategy=args.impute_missing)
@@ -76,21 +75,13 @@ def run(args: argparse.Namespace) -> int:
             default_cpu_limit_m=args.default_cpu_limit_m,
             default_mem_request_mi=args.default_mem_request_mi,
             default_startup_s=args.default_startup_s)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UnreadableFileWarning)
-            data = read_dataset(args.data)
+        data = read_snapshots(args.data, warn=lambda message: print(
+            f"gnnrl calibrate: warning: {message}", file=sys.stderr))
     except (ConfigError, FileNotFoundError, DataError, AppSpecError) as exc:
         print(f"gnnrl calibrate: error: {exc}", file=sys.stderr)
         return 2
-    for w in caught:
-        print(f"gnnrl calibrate: warning: {w.message}", file=sys.stderr)
-    if data.nodes.empty:
-        print(f"gnnrl calibrate: error: no usable snapshot in {args.data}"
-              + (f" ({len(caught)} file(s) skipped)" if caught else "")
-              + "; collect some with `gnnrl collect --out DIR`", file=sys.stderr)
-        return 2
     try:
-        result = calibrate(data, config)
+        result = calibrate_to_files(data, config, args.out, args.trace_out)
     except ConfigError as exc:
         print(f"gnnrl calibrate: error: {exc}", file=sys.stderr)
         return 2
@@ -99,11 +90,9 @@ def run(args: argparse.Namespace) -> int:
         return 3
     for line in result.report_lines():
         print(line)
-    save_app_spec(result.app, args.out)
     print(f"wrote {args.out} ({len(result.app.services)} services, "
           f"{len(result.app.calls)} calls, entry {result.app.entry})")
     if args.trace_out:
-        atomic_write_text(args.trace_out, result.trace.to_csv(index=False))
         print(f"wrote {args.trace_out} ({len(result.trace)} points, "
               f"peak {result.trace.rps.max():.1f} req/s)")
     return 0

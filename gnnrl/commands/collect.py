@@ -24,15 +24,13 @@ be stored is a `gaps` row with source `store`); 2 bad arguments or the folder is
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from typing import TYPE_CHECKING
 
 from gnnrl.config import ConfigError
 
 if TYPE_CHECKING:
-    from gnnrl.data.clock import Clock
+    from gnnrl.data.collector import CollectConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,91 +68,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="wait --interval between simulated snapshots (default: no waiting)")
 
 
-def _source(args: argparse.Namespace, interval_s: float, ticks: int):
-    from gnnrl.data.duration import parse_duration
-    from gnnrl.data.sim_source import SimSourceConfig
-    from gnnrl.data.sources import make_source
-
-    http = {"timeout_s": parse_duration(args.timeout), "retries": 0,  # the collector retries
-            "duration_s": round(parse_duration(args.window))}
-    if args.token_file:
-        http["token_file"] = args.token_file
-    if args.insecure or args.ca_bundle:
-        http["verify"] = False if args.insecure else args.ca_bundle
-    sim = SimSourceConfig(app=args.app, trace=args.trace, peak_rps=args.peak_rps,
-                          trace_steps=max(ticks, 2), interval_s=interval_s,
-                          policy=args.policy, seed=args.seed,
-                          namespace=args.namespace or "sim")
-    url = args.kiali_url if args.source == "kiali" else args.prometheus_url
-    return make_source(args.source, args.namespace, url=url, http=http,
-                       with_kubernetes=args.with_kubernetes, sim=sim)
-
-
 def run(args: argparse.Namespace) -> int:
-    from gnnrl.data.clock import SystemClock, VirtualClock
-    from gnnrl.data.collector import CollectConfig, run_collection
+    from gnnrl.data.collect_job import CollectJob, collect_dataset, job_source
     from gnnrl.data.duration import parse_duration
     from gnnrl.data.errors import WriterBusyError
 
     try:
-        interval = parse_duration(args.interval)
-        duration = parse_duration(args.duration) if args.duration else None
-        config = CollectConfig(interval_s=interval, count=args.count, duration_s=duration,
-                               flush_every=args.flush_every, seed=args.seed)
-        source = _source(args, interval, config.ticks)
+        job = CollectJob(
+            source=args.source, namespace=args.namespace,
+            url=args.kiali_url if args.source == "kiali" else args.prometheus_url,
+            token_file=args.token_file, ca_bundle=args.ca_bundle, insecure=args.insecure,
+            timeout_s=parse_duration(args.timeout), window_s=parse_duration(args.window),
+            with_kubernetes=args.with_kubernetes, interval_s=parse_duration(args.interval),
+            count=args.count,
+            duration_s=parse_duration(args.duration) if args.duration else None,
+            flush_every=args.flush_every, seed=args.seed, app=args.app, trace=args.trace,
+            peak_rps=args.peak_rps, policy=args.policy, realtime=args.realtime)
+        source = job_source(job)
     except (ValueError, ConfigError) as exc:
         print(f"gnnrl collect: error: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    received: list[str] = []
 
-    def on_signal(signum, _frame):
-        received.append(signal.Signals(signum).name)
-        stop.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        if args.source == "sim" and not args.realtime:
-            clock: Clock = VirtualClock(_start_time(interval, args.out))
-        else:
-            clock = SystemClock(stop)
+    def announce(config: CollectConfig) -> None:
         print(f"gnnrl collect: {config.ticks} snapshots from {args.source} every "
               f"{args.interval} into {args.out} (SIGTERM or Ctrl-C stops cleanly)",
               file=sys.stderr, flush=True)
-        summary = run_collection(source, args.out, config, clock, stop=stop,
+
+    try:
+        result = collect_dataset(job, source, args.out, on_start=announce,
                                  progress=not args.quiet and sys.stderr.isatty())
     except WriterBusyError as exc:
         print(f"gnnrl collect: error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-    if received:
-        print(f"gnnrl collect: {received[0]} received: flushed and stopped", file=sys.stderr)
+    if result.stopped_by:
+        print(f"gnnrl collect: {result.stopped_by} received: flushed and stopped",
+              file=sys.stderr)
     print(f"collected into {args.out}")
-    for line in summary.lines():
+    for line in result.summary.lines():
         print("  " + line)
-    if summary.store_error:
-        print(f"gnnrl collect: error: the dataset could not be written, collection ended: "
-              f"{summary.store_error}", file=sys.stderr)
-        return 1
-    if summary.stored == 0 and summary.ticks > 0:
-        print(f"gnnrl collect: error: no snapshot collected in {summary.ticks} tick(s); "
-              f"first error: {summary.first_error or 'none'}", file=sys.stderr)
+    failure = result.failure()
+    if failure:
+        print(f"gnnrl collect: error: {failure}", file=sys.stderr)
         return 1
     return 0
-
-
-def _start_time(interval_s: float, out: str):
-    """Simulated time starts now, floored to the interval (snapshots line up with a real
-    schedule), and after anything already in `out` (a second run appends, never repeats
-    timestamps)."""
-    import pandas as pd
-
-    from gnnrl.data.reader import last_timestamp
-
-    start = pd.Timestamp.now(tz="UTC").floor(f"{max(1, int(interval_s))}s")
-    last = last_timestamp(out)
-    if last is not None and last >= start:
-        start = last + pd.Timedelta(seconds=interval_s)
-    return start

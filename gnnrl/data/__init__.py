@@ -9,6 +9,8 @@ Modules (one concept each):
   `clock` - real and virtual clocks; `sources` - adapters to the sources;
   `sim_source` - the simulator as a source; `duration` - "30s"/"2h" parsing;
 * `calibrate` - app spec + trace from snapshots; `fit` - least squares with quality.
+* `collect_job`, `calibrate_job` - one collect / calibrate run as ``gnnrl collect`` /
+  ``gnnrl calibrate`` and the pipeline's steps both run it.
 
 See docs/data.md.
 """

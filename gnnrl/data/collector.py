@@ -337,7 +337,8 @@ def run_collection(source: SnapshotSource, out_dir: str, config: CollectConfig,
                    progress: bool = False) -> CollectSummary:
     """Open a `SnapshotWriter` on `out_dir`, `collect`, close the writer (final atomic flush)
     and the source, and write ``out_dir/_collect_summary.json`` (ignored by readers: leading
-    underscore). The entry point of both ``gnnrl collect`` and the KFP collect component."""
+    underscore). What `gnnrl.data.collect_job.collect_dataset` runs (``gnnrl collect`` and
+    the KFP collect step)."""
     import json
     from pathlib import Path
 

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -70,18 +71,6 @@ class StepError(RuntimeError):
     """A pipeline step failed; the message starts with the step's name."""
 
 
-def _cli(step: str, argv: list[str]) -> None:
-    """Run ``gnnrl <argv>`` in-process (the very code path of the CLI); raise on failure."""
-    from gnnrl.cli import main
-
-    try:
-        rc = main(argv)
-    except SystemExit as exc:  # argparse errors exit
-        rc = exc.code if isinstance(exc.code, int) else 2
-    if rc != 0:
-        raise StepError(f"{step}: `gnnrl {' '.join(argv)}` exited with status {rc}")
-
-
 def collect_step(
     out_dir: str,
     source: str = "sim",
@@ -94,22 +83,46 @@ def collect_step(
     token_file: str = TOKEN_FILE,
 ) -> Path:
     """Collect ``count`` snapshots every ``interval_s`` seconds from ``source`` into
-    ``out_dir`` (the Parquet dataset of docs/data.md). Uses ``token_file`` when it exists."""
-    argv = ["collect", "--source", source, "--count", str(count),
-            "--interval", f"{interval_s:g}s", "--out", out_dir, "--seed", str(seed), "--quiet"]
-    if source != "sim":
-        argv += ["--namespace", namespace]
+    ``out_dir`` (the Parquet dataset of docs/data.md). Uses ``token_file`` when it exists.
+
+    The run of ``gnnrl collect`` (`gnnrl.data.collect_job`), with its defaults: SIGTERM
+    flushes what was collected and ends the step successfully.
+
+    Raises:
+        StepError: a missing URL or bad setting, another collector writes ``out_dir``,
+            nothing was stored, or the dataset could not be written.
+    """
+    from gnnrl.data.collect_job import CollectJob, collect_dataset, job_source
+    from gnnrl.data.errors import WriterBusyError
+
+    url = None
     if source == "kiali":
         if not kiali_url:
             raise StepError("collect: --source kiali needs kiali_url")
-        argv += ["--kiali-url", kiali_url]
+        url = kiali_url
     if source == "prometheus":
         if not prometheus_url:
             raise StepError("collect: --source prometheus needs prometheus_url")
-        argv += ["--prometheus-url", prometheus_url]
-    if source != "sim" and token_file and Path(token_file).is_file():
-        argv += ["--token-file", token_file]
-    _cli("collect", argv)
+        url = prometheus_url
+    live = source != "sim"
+    token = token_file if live and token_file and Path(token_file).is_file() else None
+    try:
+        job = CollectJob(source=source, namespace=namespace if live else None, url=url,
+                         token_file=token, interval_s=float(interval_s), count=count,
+                         seed=seed)
+        snapshots = job_source(job)
+    except (ValueError, ConfigError) as exc:
+        raise StepError(f"collect: {exc}") from exc
+    try:
+        result = collect_dataset(job, snapshots, out_dir)
+    except WriterBusyError as exc:
+        raise StepError(f"collect: {exc}") from exc
+    print(f"collected into {out_dir}")
+    for line in result.summary.lines():
+        print("  " + line)
+    failure = result.failure()
+    if failure:
+        raise StepError(f"collect: {failure}")
     return Path(out_dir)
 
 
@@ -122,15 +135,28 @@ def calibrate_step(snapshots: str, app_spec_out: str, trace_out: str) -> tuple[P
     """Fit the application spec and the entry traffic trace from snapshots.
 
     ``app_spec_out`` and ``trace_out`` are folders (KFP artifact paths); they receive
-    `APP_FILE` (YAML app spec) and `TRACE_FILE` (CSV ``t_s,rps``).
+    `APP_FILE` (YAML app spec) and `TRACE_FILE` (CSV ``t_s,rps``). The run of
+    ``gnnrl calibrate`` with its defaults (`gnnrl.data.calibrate_job`).
+
+    Raises:
+        StepError: no usable snapshot, or the data cannot support a fit (says why).
     """
+    from gnnrl.data.calibrate import CalibrateConfig
+    from gnnrl.data.calibrate_job import calibrate_to_files, read_snapshots
+    from gnnrl.data.errors import DataError
+    from gnnrl.sim.spec import AppSpecError
+
     app, trace = Path(app_spec_out) / APP_FILE, Path(trace_out) / TRACE_FILE
     app.parent.mkdir(parents=True, exist_ok=True)
     trace.parent.mkdir(parents=True, exist_ok=True)
-    _cli("calibrate", ["calibrate", snapshots, "--out", str(app), "--trace-out", str(trace)])
-    for path in (app, trace):
-        if not path.is_file():
-            raise StepError(f"calibrate: expected output {path} was not written")
+    try:
+        data = read_snapshots(snapshots, warn=lambda message: print(
+            f"calibrate: warning: {message}", file=sys.stderr))
+        result = calibrate_to_files(data, CalibrateConfig(), app, trace)
+    except (ConfigError, FileNotFoundError, DataError, AppSpecError) as exc:
+        raise StepError(f"calibrate: {exc}") from exc
+    for line in result.report_lines():
+        print(line)
     return app, trace
 
 
