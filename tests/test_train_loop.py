@@ -116,7 +116,10 @@ def test_nan_in_observations_stops_training_naming_step_and_env_and_keeps_checkp
     [({"seed": 1000}, "seed"), ({"device": "tpu"}, "device"), ({"topology": ("twist",)},
                                                                 "topology"),
      ({"peaks": (0.0,)}, "peaks"), ({"max_steps": 0}, "max_steps"),
-     ({"learner_processes": 0}, "learner_processes")],
+     ({"learner_processes": 0}, "learner_processes"),
+     ({"bc_learning_rate": -1e-3}, "bc_learning_rate"),
+     ({"bc_learning_rate": float("nan")}, "bc_learning_rate"),
+     ({"bc_move_weight": 0.5}, "bc_move_weight")],
 )
 def test_invalid_training_config_names_the_field(changes, field):
     with pytest.raises(ConfigError, match=field):

@@ -83,7 +83,12 @@ class TrainConfig(JsonConfig):
     clairvoyant provisioner, whose moves the student must learn to make from the present
     observation alone); bc_dagger: DAgger iterations after the first fit (the student
     drives ``bc_rounds`` episodes per env, the teacher labels them, the student is refitted
-    on everything so far); env_pool: "single" (one Gymnasium `OnlineBoutique` per env,
+    on everything so far); bc_learning_rate: Adam's step size for the imitation fits (0 =
+    three times ``ppo.learning_rate``, the rule before this field existed; a fine-tuning PPO
+    step size is far too small for fitting a fresh network); bc_move_weight: how many times
+    a teacher's scale move weighs against a hold in the imitation loss (holds are the vast
+    majority of labels; `gnnrl.core.agents.imitation.clone`); env_pool: "single" (one
+    Gymnasium `OnlineBoutique` per env,
     `EnvPool`) or "batched" (the rollout envs are rows of one batched simulator,
     `gnnrl.core.agents.sim_pool.SimPool`: the same episode seeds, scenarios, traces and
     reward, several times faster, but the simulator noise is one stream for all rows, so
@@ -130,6 +135,8 @@ class TrainConfig(JsonConfig):
     bc_epochs: int = 8
     bc_teacher: str = "hpa"
     bc_dagger: int = 0
+    bc_learning_rate: float = 0.0
+    bc_move_weight: float = 10.0
     env_pool: str = "single"
     learner_processes: int = 1
     warm_start: str = ""
@@ -165,20 +172,29 @@ class TrainConfig(JsonConfig):
         bad = sorted(set(self.topology) - set(TOPOLOGY_VARIANTS))
         if bad:
             raise ConfigError(f"TrainConfig.topology: unknown variant(s) {bad}")
-        if self.bc_teacher not in ("hpa", "headroom", "oracle", "hpa@dial", "headroom@dial",
-                                   "oracle@dial") and not self.bc_teacher.startswith("hpa-"):
-            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN, headroom or "
-                              f"oracle, or one of them @dial (its knob follows the "
-                              f"episode's dial), got {self.bc_teacher!r}")
+        self._check_imitation()
         if any(not p > 0 for p in self.peaks):
             raise ConfigError(f"TrainConfig.peaks must be > 0, got {self.peaks}")
         for name in ("max_steps", "torch_threads", "learner_processes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every", "keep_checkpoints", "bc_rounds",
-                     "bc_epochs", "bc_dagger"):
+        for name in ("eval_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+
+    def _check_imitation(self) -> None:
+        """Validate the imitation warm start's fields (bc_*)."""
+        if self.bc_teacher not in ("hpa", "headroom", "oracle", "hpa@dial", "headroom@dial",
+                                   "oracle@dial") and not self.bc_teacher.startswith("hpa-"):
+            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN, headroom or "
+                              f"oracle, or one of them @dial (its knob follows the "
+                              f"episode's dial), got {self.bc_teacher!r}")
+        for name in ("bc_rounds", "bc_epochs", "bc_dagger", "bc_learning_rate"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+        if not (self.bc_move_weight >= 1.0 and math.isfinite(self.bc_move_weight)):
+            raise ConfigError(f"TrainConfig.bc_move_weight must be a finite number >= 1, "
+                              f"got {self.bc_move_weight}")
 
     def _check_mix(self) -> None:
         """Validate the training-for-generality fields (apps, timings, scales, dial)."""
@@ -419,8 +435,9 @@ class Trainer:
                                    student_drives=student)
 
         def fit(data: dict[str, Any]) -> dict[str, float]:
-            return clone(self.model, data, cfg.bc_epochs, cfg.ppo.minibatch_size,
-                         cfg.ppo.learning_rate * 3, self.generator)
+            lr = cfg.bc_learning_rate or cfg.ppo.learning_rate * 3
+            return clone(self.model, data, cfg.bc_epochs, cfg.ppo.minibatch_size, lr,
+                         self.generator, move_weight=cfg.bc_move_weight)
 
         try:
             data = collect(student=False)
