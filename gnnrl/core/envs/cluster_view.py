@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from gnnrl.contracts.observation import NODE_DIM_RAW, TREND_LAGS, V1_NODE_DIM
+from gnnrl.contracts.observation import GLOBAL_DIM_RAW, NODE_DIM_RAW, TREND_LAGS, V1_NODE_DIM
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
 from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
 from gnnrl.core.envs.obs_extras import (
@@ -54,7 +54,12 @@ from gnnrl.core.envs.obs_extras import (
     node_tail,
     slo_share,
 )
-from gnnrl.core.envs.obs_kernel import metrics_view_kernel, view_kernel
+from gnnrl.core.envs.obs_kernel import (
+    metrics_view_kernel,
+    unserved_share_kernel,
+    unserved_terms_kernel,
+    view_kernel,
+)
 
 #: Protocols that carry request-level telemetry in an Istio mesh (Kiali's ``http`` and
 #: ``grpc`` rates; ``istio_requests_total``). Everything else is TCP-level.
@@ -256,8 +261,9 @@ def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float
     edges). Globals: [total pods, cpu_m per pod, mem_mi per pod, entry req/s (received
     from outside the observed services)].
 
-    ``backend="numba"`` runs one compiled pass (`obs_kernel.view_kernel`); ``"numpy"`` the
-    vectorised reference; the results are equal bit for bit.
+    ``backend="numba"`` runs one compiled pass for all the columns
+    (`obs_kernel.view_kernel`); ``"numpy"`` the vectorised reference (the seed's columns,
+    then `widen_view`); the results are equal bit for bit.
 
     Shapes:
         svc_df (max_nodes, NODE_DIM_RAW), edge_df (max_edges, 7), global_feats
@@ -267,9 +273,8 @@ def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float
     """
     if backend == "numpy":
         obs = _observation_from_view_numpy(view, slots, hpa_target)
-    else:
-        obs = _observation_from_view_v1(view, slots, hpa_target)
-    return widen_view(obs, view, slots, context, history)
+        return widen_view(obs, view, slots, context, history)
+    return _observation_from_view_kernel(view, slots, hpa_target, context, history)
 
 
 def widen_view(obs: dict[str, Any], view: ClusterView, slots: ViewSlots,
@@ -316,23 +321,47 @@ def widen(obs: dict[str, Any], node_rows: np.ndarray, node_tail_rows: np.ndarray
     return obs
 
 
-def _observation_from_view_v1(view: ClusterView, slots: ViewSlots, hpa_target: float
-                              ) -> dict[str, Any]:
-    """The v1 columns of `observation_from_view`, in one compiled pass."""
-    n, e = slots.max_nodes, slots.max_edges
-    svc = np.zeros((n, 6), dtype=np.float32)
+#: stand-ins of an absent load history (`view_kernel` reads no past, records nothing;
+#: writable, as a history's arrays are: one compiled specialisation serves both)
+_NO_RING = np.full((1, 0), np.nan)
+_NO_COLUMNS = np.zeros(0, dtype=np.int64)
+_NO_LAGS = np.array(TREND_LAGS, dtype=np.int64)
+
+
+def _or_full(values: np.ndarray | None, n: int, fill: float) -> np.ndarray:
+    return np.full(n, fill) if values is None else values
+
+
+def _observation_from_view_kernel(view: ClusterView, slots: ViewSlots, hpa_target: float,
+                                  context: ObservationContext, history: LoadHistory | None
+                                  ) -> dict[str, Any]:
+    """`observation_from_view` in one compiled pass (`obs_kernel.view_kernel`): outputs
+    allocated here (fresh each call: a caller may keep them), the v2 defaults of unread
+    fields filled in, the load history read and advanced."""
+    n, e, S = slots.max_nodes, slots.max_edges, len(view.services)
+    svc = np.zeros((n, NODE_DIM_RAW), dtype=np.float32)
     edge_df = np.zeros((e, 7), dtype=np.float32)
     node_mask = np.zeros(n, dtype=np.int8)
     edge_mask = np.zeros(e, dtype=np.int8)
-    global_feats = np.empty(4, dtype=np.float32)
+    global_feats = np.empty(GLOBAL_DIM_RAW, dtype=np.float32)
     invalid = np.empty((n, NUM_MOVES), dtype=np.int8)
+    if history is None:
+        ring, cols, t, lags = _NO_RING, _NO_COLUMNS, -1, _NO_LAGS
+    else:
+        cols = history.columns(view.services)
+        ring, t, lags = history.ring, history.t, history.lag_array
     num = view_kernel(
         view.replicas, view.ready, view.cpu_m, view.mem_mi, view.rps_in, view.cpu_request_m,
         view.min_replicas, view.max_replicas, view.edge_src, view.edge_dst, view.edge_qps,
         view.edge_p95_ms, view.edge_err, view.edge_mtls, view.edge_requests, slots.node_slot,
-        slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING,
-        np.empty((4, len(view.services))), svc, node_mask, edge_df, edge_mask, global_feats,
-        invalid)
+        slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING, np.empty((6, S)),
+        svc, node_mask, edge_df, edge_mask, global_feats, invalid,
+        _or_full(view.startup_s, S, np.nan), _or_full(view.cpu_limit_m, S, 0.0),
+        _or_full(view.unserved, S, 0.0), float(view.e2e_p95_ms), float(context.slo_ms),
+        float(context.interval_s), float(context.dial), float(context.time_of_day_s), ring,
+        cols, t, lags)
+    if history is not None:
+        history.t += 1
     return {"svc_df": svc, "edge_df": edge_df, "global_feats": global_feats,
             "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": int(num),
             "invalid_action_mask": invalid.reshape(n * NUM_MOVES)}
@@ -528,6 +557,21 @@ def sim_unserved(edge_qps: np.ndarray, edge_err: np.ndarray, rps_in: np.ndarray,
     return np.divide(failed, offered, out=np.zeros_like(offered), where=offered > 0)
 
 
+def unserved_products(edge_qps: np.ndarray, edge_err: np.ndarray,
+                      observables: SimObservables, edge_shown: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """`sim_unserved`'s two products, (failed, offered) (N, S) req/s, before the entry's
+    outside callers are added: the element-wise operands from one compiled pass
+    (`obs_kernel.unserved_terms_kernel`), the products numpy's (BLAS sums in an order
+    of its own, so the compiled builders take them from here). Arguments as
+    `sim_unserved`'s (edge_shown float)."""
+    offered_w = np.empty(edge_qps.shape)
+    failed_w = np.empty(edge_qps.shape)
+    unserved_terms_kernel(edge_qps, edge_err, observables.edge_requests, edge_shown,
+                          offered_w, failed_w)
+    return failed_w @ observables.dst_inc, offered_w @ observables.dst_inc
+
+
 def sim_view_index(sim, order: Sequence[str], active: np.ndarray,
                    observables: SimObservables) -> SimViewIndex:
     """The `SimViewIndex` of copy with `active` (S,) flags; `order` lists the service names
@@ -590,11 +634,17 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
         slots = ViewSlots(slots.node_slot, slots.edge_slot[live], slots.max_nodes,
                           slots.max_edges)
     truth = m if truth is None else truth
-    c = index.columns
+    if backend == "numpy":
+        unserved = _copy_unserved(m, observables, index, copy)
+    else:
+        c = slice(copy, copy + 1)
+        failed, offered = unserved_products(m.edge_qps[c], m.edge_err[c], observables,
+                                            index.edge_shown)
+        unserved = unserved_share_kernel(failed, offered, m.rps_in, m.e2e_err_rate, copy,
+                                         observables.entry, index.columns)
     view = ClusterView(index.services, rep, rdy, cpu, mem, rps, index.cpu_request_m,
                        index.min_replicas, index.max_replicas, src, dst, qps, p95, err, mtls,
-                       reqs, index.cpu_limit_m, index.startup_s,
-                       _copy_unserved(m, observables, index, copy),
+                       reqs, index.cpu_limit_m, index.startup_s, unserved,
                        float(truth.e2e_p95_ms[copy]))
     return view, slots
 

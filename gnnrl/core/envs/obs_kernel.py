@@ -1,20 +1,36 @@
 """Compiled (numba) kernels of the env layer: observations, info rows and action moves.
 
-They compute exactly what the numpy code in `gnnrl.core.envs.observation` and
+They compute exactly what the numpy code in `gnnrl.core.envs.observation`,
+`gnnrl.core.envs.cluster_view`, `gnnrl.core.envs.obs_extras` and
 `gnnrl.core.envs.online_boutique` computes (that code stays as the reference the tests
 compare against), in one pass over the observed services and edges, writing through the
 flat indices of an `ObservationLayout`. Sums that numpy computes with ``np.add.reduce``
-use numpy's own pairwise order (`np_sum`), so float results are bit-identical.
+use numpy's own pairwise order (`np_sum`), so float results are bit-identical. The two
+matrix products of the unserved share stay numpy's (`unserved_terms_kernel` prepares
+their operands): BLAS sums them in an order of its own that a loop does not reproduce.
+
+The schema-v2 columns (`gnnrl.contracts.observation`) are written by the same kernels
+as the seed's (`view_kernel` for one view, `observe_kernel` for N copies), straight into
+the 18-column node rows and 10 globals.
 """
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
+from gnnrl.contracts.observation import GLOBAL_DIM_RAW, NODE_DIM_RAW, V1_GLOBAL_DIM, V1_NODE_DIM
 from gnnrl.core.envs.moves import DELTAS, MAX_STEP, NUM_MOVES
+from gnnrl.core.envs.obs_extras import DAY_S, TOD_RADIANS_PER_S
 
 _DELTAS = np.ascontiguousarray(DELTAS, dtype=np.int64)
+#: node row / globals widths (schema v2) and where the v2 columns start
+_W = NODE_DIM_RAW
+_V1 = V1_NODE_DIM
+_G = GLOBAL_DIM_RAW
+_G1 = V1_GLOBAL_DIM
 
 
 @numba.njit(cache=True, inline="always")
@@ -58,19 +74,186 @@ def _valid_row(cur, lo, hi):
     return (min(max(lowest, -MAX_STEP), 1) + MAX_STEP) * 9 + min(highest, MAX_STEP) + 1
 
 
+@numba.njit(cache=True, inline="always")
+def _nz(x):
+    """`obs_extras.nan_to_zero` of one value."""
+    return 0.0 if x != x else x
+
+
+@numba.njit(cache=True, inline="always")
+def _pos(x):
+    """``np.maximum(x, 0.0)`` of one value (NaN stays NaN)."""
+    return x if (x > 0.0 or x != x) else 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _clip01(x):
+    """``np.clip(x, 0.0, 1.0)`` of one value (NaN stays NaN)."""
+    if x < 0.0:
+        return 0.0
+    if x > 1.0:
+        return 1.0
+    return x
+
+
+@numba.njit(cache=True, inline="always")
+def _trend(now, past):
+    """`obs_extras.trend_ratio` of one value: 1 when the past is unknown."""
+    return 1.0 if past != past else (now + 1.0) / (past + 1.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _unserved(failed, offered, entry_rps, e2e_err, is_entry):
+    """`cluster_view.sim_unserved` of one service from its entries of the two products;
+    the entry adds the ingress gateway's call (`entry_rps` req/s at the end-to-end error
+    share)."""
+    if is_entry:
+        ext = _pos(_nz(entry_rps))
+        failed = failed + ext * _clip01(_nz(e2e_err))
+        offered = offered + ext
+    return failed / offered if offered > 0 else 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _node_tail(row, rep, ready, startup, request, limit, lo, hi, unserved, share):
+    """Node columns 6..14 of one service (`obs_extras.node_tail`) into `row` (18,)."""
+    row[_V1] = ready
+    row[_V1 + 1] = _pos(rep - ready)
+    row[_V1 + 2] = startup
+    row[_V1 + 3] = request
+    row[_V1 + 4] = limit
+    row[_V1 + 5] = lo
+    row[_V1 + 6] = hi
+    row[_V1 + 7] = _clip01(unserved)
+    row[_V1 + 8] = share
+
+
+@numba.njit(cache=True, inline="always")
+def _globals_tail(g, e2e_p95, slo_ms, interval_s, dial, time_of_day_s):
+    """Globals 4..9 of one copy (`obs_extras.globals_tail`) into `g` (10,)."""
+    g[_G1] = e2e_p95 / slo_ms
+    g[_G1 + 1] = dial
+    g[_G1 + 2] = slo_ms
+    g[_G1 + 3] = interval_s
+    angle = TOD_RADIANS_PER_S * (time_of_day_s % DAY_S)  # Python's % is np.mod's
+    g[_G1 + 4] = math.sin(angle)
+    g[_G1 + 5] = math.cos(angle)
+
+
+@numba.njit(cache=True, inline="always")
+def _share_finish(share, has_in, rps_in, e2e_p95, slo_ms):
+    """`obs_extras.slo_share` after the incoming maxima: a service with no shown incoming
+    request-level edge that receives traffic gets the end-to-end p95; then / SLO."""
+    e2e = _nz(e2e_p95)
+    for s in range(share.shape[0]):
+        if has_in[s] == 0.0 and _nz(rps_in[s]) > 0:
+            share[s] = e2e
+        share[s] = share[s] / slo_ms
+
+
+@numba.njit(cache=True)
+def unserved_terms_kernel(edge_qps, edge_err, edge_requests, shown, offered_w, failed_w):
+    """The element-wise operands of `cluster_view.sim_unserved`'s two products.
+
+    edge_qps, edge_err (N, E) float64; edge_requests (E,) bool; shown (N, E) or (1, E)
+    float 0/1. Writes offered_w = qps (request-level calls with traffic that the graph
+    shows) and failed_w = qps x clip(err, 0, 1) (NaN err = 0), both (N, E) float64, in
+    numpy's order of the same products (so ``offered_w @ dst_inc`` is numpy's bit for bit).
+    """
+    N, E = offered_w.shape
+    for n in range(N):
+        r = n if shown.shape[0] > 1 else 0
+        for e in range(E):
+            q = edge_qps[n, e]
+            q = q * (1.0 if (edge_requests[e] and q > 0) else 0.0)
+            q = q * shown[r, e]
+            offered_w[n, e] = q
+            failed_w[n, e] = q * _clip01(_nz(edge_err[n, e]))
+
+
+@numba.njit(cache=True)
+def unserved_share_kernel(failed, offered, rps_in, e2e_err, copy, entry, cols):
+    """(K,) `cluster_view.sim_unserved` of copy `copy` for the sim columns `cols` (K,).
+
+    failed, offered: (1, S) the products of `unserved_terms_kernel`'s operands for that
+    copy; rps_in (N, S) and e2e_err (N,) the metrics' (the entry's outside callers).
+    """
+    out = np.empty(cols.shape[0])
+    for k in range(cols.shape[0]):
+        c = cols[k]
+        out[k] = _unserved(failed[0, c], offered[0, c], rps_in[copy, entry], e2e_err[copy],
+                           c == entry)
+    return out
+
+
+@numba.njit(cache=True)
+def _copy_slo_share(n, share, has_in, edge_qps, edge_p95, edge_requests, edge_dst,
+                    edge_observed, rps_in, e2e_p95, slo_ms):
+    """`observation.widen_batch`'s SLO share of copy n into share (S,): the largest p95 of
+    the shown request-level incoming calls with traffic (has_in (S,) scratch)."""
+    for s in range(share.shape[0]):
+        share[s] = 0.0
+        has_in[s] = 0.0
+    for e in range(edge_dst.shape[0]):
+        if edge_requests[e] and edge_observed[n, e] > 0 and edge_qps[n, e] > 0:
+            d = edge_dst[e]
+            v = _nz(edge_p95[n, e])
+            if v > share[d]:
+                share[d] = v
+            has_in[d] = 1.0
+    _share_finish(share, has_in, rps_in[n], e2e_p95[n], slo_ms)
+
+
+@numba.njit(cache=True)
+def _copy_v2(n, k, on, node_rows, replicas, ready, rps_in, active, startup, cpu_request,
+             cpu_limit, min_r, max_r, failed, offered, sim_rps_in, e2e_err, entry, share,
+             ring, staged, t, lags, svc):
+    """The v2 node columns of copy n's observed services, `on[k:]` while they are copy
+    n's; returns the k after them. Reads the load history `ring` (L, N, S) at step t and
+    stages now into `staged` (N, S) (`BatchedLoadHistory.trends`); t < 0: no history."""
+    S = replicas.shape[1]
+    L = ring.shape[0]
+    while k < on.shape[0] and on[k] // S == n:
+        s = on[k] % S
+        row = svc[node_rows[k] * _W:(node_rows[k] + 1) * _W]
+        rep = float(replicas[n, s])
+        u = _unserved(failed[n, s], offered[n, s], sim_rps_in[n, entry], e2e_err[n],
+                      s == entry)
+        _node_tail(row, rep, float(ready[n, s]), startup[s], cpu_request[s], cpu_limit[s],
+                   float(min_r[s]), float(max_r[s]), u, share[s])
+        for j in range(lags.shape[0]):
+            row[_V1 + 9 + j] = 1.0 if t < 0 else _trend(rps_in[n, s],
+                                                        ring[(t - lags[j]) % L, n, s])
+        k += 1
+    if t >= 0:
+        for s in range(S):
+            staged[n, s] = rps_in[n, s] if active[n, s] else np.nan
+    return k
+
+
 @numba.njit(cache=True)
 def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, edge_p95,
                    edge_err, edge_mtls, entry_rps, cpu_request, min_r, max_r, hpa_target,
                    on, node_rows, active, edge_on, edge_rows, edge_ends, invalid_table,
-                   only_nothing, work, svc, edge_df, global_feats, invalid):
-    """`gnnrl.core.envs.observation.build_observations` into zeroed flat outputs.
+                   only_nothing, work, svc, edge_df, global_feats, invalid, startup,
+                   cpu_limit, failed, offered, sim_rps_in, e2e_err, entry, edge_requests,
+                   edge_dst, edge_observed, e2e_p95, slo_ms, interval_s, dial, time_of_day_s,
+                   ring, staged, t, lags):
+    """`gnnrl.core.envs.observation.build_observations` (schema v2) into zeroed flat outputs.
 
     Shapes: replicas, ready (N, S) int64; cpu_m, mem_mi, rps_in, out_rps (N, S) float;
     edge_* (N, E) float; entry_rps (N,); cpu_request (S,) float, min_r / max_r (S,) int64;
-    layout arrays as in `ObservationLayout` (active (N, S) bool); invalid_table (81, 15)
-    int8; work (3, S) float scratch. Outputs: svc (N * max_nodes * 6,) float32 and edge_df
-    (N * max_edges * 7,) float32, both zeroed; global_feats (N, 4) float32; invalid
-    (N * max_nodes, 15) int8.
+    layout arrays as in `ObservationLayout` (active (N, S) bool; `on` ascending);
+    invalid_table (81, 15) int8; work (4, S) float scratch. Outputs: svc
+    (N * max_nodes * 18,) float32 and edge_df (N * max_edges * 7,) float32, both zeroed;
+    global_feats (N, 10) float32; invalid (N * max_nodes, 15) int8.
+
+    Schema v2 inputs: startup, cpu_limit (S,) float; failed, offered (N, S) the products
+    of `unserved_terms_kernel`'s operands; sim_rps_in (N, S) and e2e_err (N,) of the
+    metrics; entry the entry's column; edge_requests (E,) bool, edge_dst (E,) int64,
+    edge_observed (N, E) float 0/1; e2e_p95 (N,) the true end-to-end p95; slo_ms,
+    interval_s; dial, time_of_day_s (N,); the load history: ring (L, N, S), staged (N, S),
+    step t (< 0: none, every trend 1) and lags (J,) int64.
     """
     N, S = replicas.shape
     E = edge_qps.shape[1]
@@ -86,7 +269,7 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
         desired = np.ceil(util_sum / hpa_target - 1e-9) if ready[n, s] > 0 else float(cur)
         desired = min(max(desired, float(min_r[s])), float(max_r[s]))
         row = node_rows[k]
-        base = row * 6
+        base = row * _W
         svc[base] = cur
         svc[base + 1] = desired
         svc[base + 2] = cpu_m[n, s]
@@ -107,6 +290,7 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
         edge_df[base + 4] = edge_p95[n, e]
         edge_df[base + 5] = edge_err[n, e]
         edge_df[base + 6] = edge_mtls[n, e]
+    k = 0
     for n in range(N):
         pods = 0
         for s in range(S):
@@ -122,6 +306,13 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
         global_feats[n, 1] = np_sum(work[0], S) / pods_safe
         global_feats[n, 2] = np_sum(work[1], S) / pods_safe
         global_feats[n, 3] = entry_rps[n]
+        _globals_tail(global_feats[n], e2e_p95[n], slo_ms, interval_s, dial[n],
+                      time_of_day_s[n])
+        _copy_slo_share(n, work[2], work[3], edge_qps, edge_p95, edge_requests, edge_dst,
+                        edge_observed, rps_in, e2e_p95, slo_ms)
+        k = _copy_v2(n, k, on, node_rows, replicas, ready, rps_in, active, startup,
+                     cpu_request, cpu_limit, min_r, max_r, failed, offered, sim_rps_in,
+                     e2e_err, entry, work[2], ring, staged, t, lags, svc)
 
 
 @numba.njit(cache=True)
@@ -182,28 +373,12 @@ def deltas() -> np.ndarray:
     return _DELTAS
 
 
-@numba.njit(cache=True)
-def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_r, edge_src,
-                edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests, node_slot,
-                edge_slot, hpa_target, invalid_table, only_nothing, work, svc, node_mask,
-                edge_df, edge_mask, global_feats, invalid):
-    """`gnnrl.core.envs.cluster_view.observation_from_view` of one `ClusterView`.
-
-    Shapes: per service (S,) float64 (NaN = unknown; NaN bounds = not owned), per edge
-    (E,) float64 (edge_requests bool), node_slot (S,) / edge_slot (E,) int64 (-1 = not
-    observed); invalid_table (81, 15) int8; work (4, S) float64 scratch. Outputs, zeroed:
-    svc (max_nodes, 6) float32, node_mask (max_nodes,) int8, edge_df (max_edges, 7)
-    float32, edge_mask (max_edges,) int8; global_feats (4,) float32 and invalid
-    (max_nodes, 15) int8 are overwritten. Sums run in numpy's order over the observed
-    services (`np_sum`), so the result equals the numpy reference bit for bit.
-    Returns the number of observed services.
-    """
-    S = replicas.shape[0]
-    sent = work[0]
-    got = work[1]
-    for s in range(S):
-        sent[s] = 0.0
-        got[s] = 0.0
+@numba.njit(cache=True, inline="always")
+def _view_edges(edge_src, edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests,
+                node_slot, edge_slot, sent, got, share, has_in, edge_df, edge_mask):
+    """`view_kernel`'s pass over the shown edges: their rows and mask, each service's sent
+    and received request-level req/s, and the largest p95 of its shown request-level
+    incoming edges (share, has_in: the SLO share before `_share_finish`)."""
     for e in range(edge_src.shape[0]):
         row = edge_slot[e]
         if row < 0:
@@ -221,9 +396,55 @@ def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_
         edge_df[row, 5] = edge_err[e] if req else 0.0
         edge_df[row, 6] = edge_mtls[e]
         edge_mask[row] = 1
+        if req:  # SLO share: the largest p95 of the shown request-level incoming edges
+            v = _nz(edge_p95[e])
+            if v > share[j]:
+                share[j] = v
+            has_in[j] = 1.0
+
+
+@numba.njit(cache=True)
+def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_r, edge_src,
+                edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests, node_slot,
+                edge_slot, hpa_target, invalid_table, only_nothing, work, svc, node_mask,
+                edge_df, edge_mask, global_feats, invalid, startup, cpu_limit, unserved,
+                e2e_p95, slo_ms, interval_s, dial, time_of_day_s, ring, ids, t, lags):
+    """`gnnrl.core.envs.cluster_view.observation_from_view` (schema v2) of one `ClusterView`.
+
+    Shapes: per service (S,) float64 (NaN = unknown; NaN bounds = not owned), per edge
+    (E,) float64 (edge_requests bool), node_slot (S,) / edge_slot (E,) int64 (-1 = not
+    observed); invalid_table (81, 15) int8; work (6, S) float64 scratch. Outputs, zeroed:
+    svc (max_nodes, 18) float32, node_mask (max_nodes,) int8, edge_df (max_edges, 7)
+    float32, edge_mask (max_edges,) int8; global_feats (10,) float32 and invalid
+    (max_nodes, 15) int8 are overwritten. Sums run in numpy's order over the observed
+    services (`np_sum`), so the result equals the numpy reference bit for bit.
+
+    Schema v2 inputs: startup, cpu_limit, unserved (S,) float64 (the view's, with its
+    defaults filled in); e2e_p95 ms; the `ObservationContext`'s slo_ms, interval_s, dial
+    and time_of_day_s; the load history (`LoadHistory`): ring (L, C) float64, ids (S,)
+    int64 the services' columns in it, step t (< 0: no history, every trend 1) and lags
+    (J,) int64. The history's row t is rewritten with the observed services' req/s.
+    Returns the number of observed services.
+    """
+    S = replicas.shape[0]
+    sent = work[0]
+    got = work[1]
+    share = work[4]
+    has_in = work[5]
+    for s in range(S):
+        sent[s] = 0.0
+        got[s] = 0.0
+        share[s] = 0.0
+        has_in[s] = 0.0
+    _view_edges(edge_src, edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests,
+                node_slot, edge_slot, sent, got, share, has_in, edge_df, edge_mask)
+    _share_finish(share, has_in, rps_in, e2e_p95, slo_ms)
     for r in range(invalid.shape[0]):
         for m in range(invalid.shape[1]):
             invalid[r, m] = invalid_table[only_nothing, m]
+    L = ring.shape[0]
+    if t >= 0:
+        ring[t % L, :] = np.nan  # row t: this moment, the observed services only
     k = 0
     for s in range(S):
         row = node_slot[s]
@@ -245,6 +466,14 @@ def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_
         svc[row, 3] = mem_mi[s]
         svc[row, 4] = rps_in[s]
         svc[row, 5] = sent[s]
+        _node_tail(svc[row], cur, ready[s], startup[s], _nz(cpu_request[s]),
+                   _nz(cpu_limit[s]), lo, hi, _nz(unserved[s]), share[s])
+        for j in range(lags.shape[0]):
+            back = t - lags[j]
+            svc[row, _V1 + 9 + j] = _trend(rps_in[s], ring[back % L, ids[s]] if back >= 0
+                                           else np.nan)
+        if t >= 0:
+            ring[t % L, ids[s]] = rps_in[s]
         node_mask[row] = 1
         c = int(cur) if cur == cur else 0
         vrow = _valid_row(c, int(lo) if lo == lo else 0, int(hi) if hi == hi else 0)
@@ -268,6 +497,7 @@ def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_
     global_feats[1] = np_sum(work[2], k) / per_pod
     global_feats[2] = np_sum(work[3], k) / per_pod
     global_feats[3] = entry
+    _globals_tail(global_feats, e2e_p95, slo_ms, interval_s, dial, time_of_day_s)
     return k
 
 
