@@ -557,18 +557,21 @@ def sim_unserved(edge_qps: np.ndarray, edge_err: np.ndarray, rps_in: np.ndarray,
     return np.divide(failed, offered, out=np.zeros_like(offered), where=offered > 0)
 
 
-def unserved_products(edge_qps: np.ndarray, edge_err: np.ndarray,
-                      observables: SimObservables, edge_shown: np.ndarray
+def unserved_products(m, observables: SimObservables, edge_shown: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """`sim_unserved`'s two products, (failed, offered) (N, S) req/s, before the entry's
-    outside callers are added: the element-wise operands from one compiled pass
-    (`obs_kernel.unserved_terms_kernel`), the products numpy's (BLAS sums in an order
-    of its own, so the compiled builders take them from here). Arguments as
-    `sim_unserved`'s (edge_shown float)."""
-    offered_w = np.empty(edge_qps.shape)
-    failed_w = np.empty(edge_qps.shape)
-    unserved_terms_kernel(edge_qps, edge_err, observables.edge_requests, edge_shown,
-                          offered_w, failed_w)
+    """`sim_unserved`'s two products of `m` (a `StepMetrics`), (failed, offered) (N, S)
+    req/s, before the entry's outside callers are added: the element-wise operands from
+    one compiled pass (`obs_kernel.unserved_terms_kernel`), the products numpy's (BLAS sums
+    in an order of its own, so the compiled builders take them from here). Both zeros when
+    no failure is counted (every share is then +0 either way). edge_shown: (N, E) float
+    0/1, as `sim_unserved` takes it."""
+    offered_w = np.empty(m.edge_qps.shape)
+    failed_w = np.empty(m.edge_qps.shape)
+    if not unserved_terms_kernel(m.edge_qps, m.edge_err, observables.edge_requests,
+                                 edge_shown, m.rps_in, m.e2e_err_rate, observables.entry,
+                                 offered_w, failed_w):
+        zeros = np.zeros(m.rps_in.shape)
+        return zeros, zeros
     return failed_w @ observables.dst_inc, offered_w @ observables.dst_inc
 
 
@@ -622,11 +625,28 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
         cpu, mem, rps = m.cpu_m[copy, c], m.mem_mi[copy, c], rps_all[copy, c]
         qps, p95, err, mtls = qps_all[copy, k], p95_all[copy, k], err_all[copy, k], \
             m.edge_mtls[copy, k]
+        unserved = _copy_unserved(m, observables, index, copy)
     else:
-        rep, rdy, cpu, mem, rps, live, qps, p95, err, mtls = metrics_view_kernel(
+        K, M, E = len(index.columns), len(index.edges), m.edge_qps.shape[1]
+        nodes = np.empty((6, K))
+        vals = np.empty((4, M))
+        live = np.empty(M, dtype=np.int64)
+        offered_w = np.empty((1, E))
+        failed_w = np.empty((1, E))
+        L, failures = metrics_view_kernel(
             m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.edge_qps, m.edge_p95_ms,
-            m.edge_err, m.edge_mtls, copy, index.columns, index.edges, observables.edge_dst,
-            observables.edge_requests, observables.tcp_only)
+            m.edge_err, m.edge_mtls, m.e2e_err_rate, copy, index.columns, index.edges,
+            observables.edge_dst, observables.edge_requests, observables.tcp_only,
+            observables.entry, index.edge_shown, nodes, vals, live, offered_w, failed_w)
+        if failures:  # else every share is +0, as the kernel wrote it
+            # numpy's products, as `sim_unserved` takes them (`unserved_products`)
+            unserved_share_kernel(failed_w @ observables.dst_inc,
+                                  offered_w @ observables.dst_inc, m.rps_in, m.e2e_err_rate,
+                                  copy, observables.entry, index.columns, nodes[5])
+        rep, rdy, cpu, mem, rps, unserved = nodes
+        if L < M:
+            vals, live = vals[:, :L], live[:L]
+        qps, p95, err, mtls = vals
     if len(live) == len(index.edges):
         src, dst, reqs = index.edge_src, index.edge_dst, index.edge_requests
     else:
@@ -634,14 +654,6 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
         slots = ViewSlots(slots.node_slot, slots.edge_slot[live], slots.max_nodes,
                           slots.max_edges)
     truth = m if truth is None else truth
-    if backend == "numpy":
-        unserved = _copy_unserved(m, observables, index, copy)
-    else:
-        c = slice(copy, copy + 1)
-        failed, offered = unserved_products(m.edge_qps[c], m.edge_err[c], observables,
-                                            index.edge_shown)
-        unserved = unserved_share_kernel(failed, offered, m.rps_in, m.e2e_err_rate, copy,
-                                         observables.entry, index.columns)
     view = ClusterView(index.services, rep, rdy, cpu, mem, rps, index.cpu_request_m,
                        index.min_replicas, index.max_replicas, src, dst, qps, p95, err, mtls,
                        reqs, index.cpu_limit_m, index.startup_s, unserved,

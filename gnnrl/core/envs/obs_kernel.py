@@ -151,39 +151,62 @@ def _share_finish(share, has_in, rps_in, e2e_p95, slo_ms):
         share[s] = share[s] / slo_ms
 
 
+@numba.njit(cache=True, inline="always")
+def _is_plus_zero(x):
+    return x == 0.0 and math.copysign(1.0, x) > 0.0
+
+
+@numba.njit(cache=True, inline="always")
+def _unserved_terms(edge_qps, edge_err, edge_requests, shown, rps_in, e2e_err, entry, n, r,
+                    offered_w, failed_w):
+    """`unserved_terms_kernel` of copy n (shown's row n, or 0 when it has one) into row r
+    of the outputs; True if the copy has a failure to count."""
+    sr = n if shown.shape[0] > 1 else 0
+    failures = not _is_plus_zero(_pos(_nz(rps_in[n, entry])) * _clip01(_nz(e2e_err[n])))
+    for e in range(offered_w.shape[1]):
+        q = edge_qps[n, e]
+        q = q * (1.0 if (edge_requests[e] and q > 0) else 0.0)
+        q = q * shown[sr, e]
+        offered_w[r, e] = q
+        failed_w[r, e] = q * _clip01(_nz(edge_err[n, e]))
+        failures |= not _is_plus_zero(failed_w[r, e])
+    return failures
+
+
 @numba.njit(cache=True)
-def unserved_terms_kernel(edge_qps, edge_err, edge_requests, shown, offered_w, failed_w):
+def unserved_terms_kernel(edge_qps, edge_err, edge_requests, shown, rps_in, e2e_err, entry,
+                          offered_w, failed_w):
     """The element-wise operands of `cluster_view.sim_unserved`'s two products.
 
     edge_qps, edge_err (N, E) float64; edge_requests (E,) bool; shown (N, E) or (1, E)
-    float 0/1. Writes offered_w = qps (request-level calls with traffic that the graph
-    shows) and failed_w = qps x clip(err, 0, 1) (NaN err = 0), both (N, E) float64, in
-    numpy's order of the same products (so ``offered_w @ dst_inc`` is numpy's bit for bit).
+    float 0/1; rps_in (N, S), e2e_err (N,) and entry as `sim_unserved` takes them. Writes
+    offered_w = qps (request-level calls with traffic that the graph shows) and failed_w
+    = qps x clip(err, 0, 1) (NaN err = 0), both (N, E) float64, as numpy's element-wise
+    products give them (so ``offered_w @ dst_inc`` is numpy's bit for bit).
+
+    Returns whether any copy has a failure to count: a failed_w, or the entry's outside
+    calls' failed req/s, other than +0. Without one every unserved share is exactly +0
+    (numpy's sums of +0 terms are +0, and +0 / x is +0), products or not.
     """
-    N, E = offered_w.shape
-    for n in range(N):
-        r = n if shown.shape[0] > 1 else 0
-        for e in range(E):
-            q = edge_qps[n, e]
-            q = q * (1.0 if (edge_requests[e] and q > 0) else 0.0)
-            q = q * shown[r, e]
-            offered_w[n, e] = q
-            failed_w[n, e] = q * _clip01(_nz(edge_err[n, e]))
+    failures = False
+    for n in range(offered_w.shape[0]):
+        failures |= _unserved_terms(edge_qps, edge_err, edge_requests, shown, rps_in,
+                                    e2e_err, entry, n, n, offered_w, failed_w)
+    return failures
 
 
 @numba.njit(cache=True)
-def unserved_share_kernel(failed, offered, rps_in, e2e_err, copy, entry, cols):
-    """(K,) `cluster_view.sim_unserved` of copy `copy` for the sim columns `cols` (K,).
+def unserved_share_kernel(failed, offered, rps_in, e2e_err, copy, entry, cols, out):
+    """`cluster_view.sim_unserved` of copy `copy` for the sim columns `cols` (K,) into out
+    (K,).
 
     failed, offered: (1, S) the products of `unserved_terms_kernel`'s operands for that
     copy; rps_in (N, S) and e2e_err (N,) the metrics' (the entry's outside callers).
     """
-    out = np.empty(cols.shape[0])
     for k in range(cols.shape[0]):
         c = cols[k]
         out[k] = _unserved(failed[0, c], offered[0, c], rps_in[copy, entry], e2e_err[copy],
                            c == entry)
-    return out
 
 
 @numba.njit(cache=True)
@@ -503,54 +526,50 @@ def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_
 
 @numba.njit(cache=True)
 def metrics_view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95, edge_err,
-                        edge_mtls, copy, cols, edges, edge_dst, edge_requests, tcp_only):
+                        edge_mtls, e2e_err, copy, cols, edges, edge_dst, edge_requests,
+                        tcp_only, entry, edge_shown, nodes, edge_vals, live, offered_w,
+                        failed_w):
     """`gnnrl.core.envs.cluster_view.view_from_metrics`'s arrays for copy `copy`, in one pass.
 
     Inputs: a `StepMetrics`' (N, S) / (N, E) arrays; cols (K,) the view's sim columns;
     edges (M,) the sim edges between them; edge_dst (E,) and edge_requests (E,) bool of
-    every sim edge; tcp_only (S,) bool (`SimObservables`). Sums run in edge order, as
+    every sim edge; tcp_only (S,) bool and entry (`SimObservables`); e2e_err (N,);
+    edge_shown (1, E) float 0/1, `edges` among the sim's. Sums run in edge order, as
     `observable_rates` does, so the values equal the numpy path bit for bit.
 
-    Returns (replicas, ready, cpu_m, mem_mi, rps_in (K,) float64, live (L,) int64 positions
-    in `edges` of the calls with traffic, qps, p95, err, mtls (L,) float64).
+    Writes (outputs allocated by the caller, so that no array is boxed on the way back):
+    nodes (6, K) float64 rows replicas, ready, cpu_m, mem_mi, rps_in, and 0 (the unserved
+    share when no failure is counted); live (M,) int64 positions in `edges` of the calls
+    with traffic and edge_vals (4, M) float64 rows qps, p95, err, mtls, both in their first
+    L columns; offered_w / failed_w (1, E) the copy's operands of the unserved share's
+    products (`unserved_terms_kernel`). Returns (L, whether a failure is counted).
     """
     S = replicas.shape[1]
     tcp = np.zeros(S)
     for e in range(edge_qps.shape[1]):
         if not edge_requests[e]:
             tcp[edge_dst[e]] += edge_qps[copy, e]
-    K = cols.shape[0]
-    rep = np.empty(K)
-    rdy = np.empty(K)
-    cpu = np.empty(K)
-    mem = np.empty(K)
-    rps = np.empty(K)
-    for k in range(K):
+    for k in range(cols.shape[0]):
         c = cols[k]
-        rep[k] = replicas[copy, c]
-        rdy[k] = ready[copy, c]
-        cpu[k] = cpu_m[copy, c]
-        mem[k] = mem_mi[copy, c]
+        nodes[0, k] = replicas[copy, c]
+        nodes[1, k] = ready[copy, c]
+        nodes[2, k] = cpu_m[copy, c]
+        nodes[3, k] = mem_mi[copy, c]
         x = 0.0 if tcp_only[c] else rps_in[copy, c] - tcp[c]
-        rps[k] = x if (x > 0.0 or x != x) else 0.0
-    L = 0
-    for k in range(edges.shape[0]):
-        if edge_qps[copy, edges[k]] > 0:
-            L += 1
-    live = np.empty(L, dtype=np.int64)
-    qps = np.empty(L)
-    p95 = np.empty(L)
-    err = np.empty(L)
-    mtls = np.empty(L)
+        nodes[4, k] = x if (x > 0.0 or x != x) else 0.0
     i = 0
     for k in range(edges.shape[0]):
         e = edges[k]
         if edge_qps[copy, e] > 0:
             w = 1.0 if edge_requests[e] else 0.0
             live[i] = k
-            qps[i] = edge_qps[copy, e] * w
-            p95[i] = edge_p95[copy, e] * w
-            err[i] = edge_err[copy, e] * w
-            mtls[i] = edge_mtls[copy, e]
+            edge_vals[0, i] = edge_qps[copy, e] * w
+            edge_vals[1, i] = edge_p95[copy, e] * w
+            edge_vals[2, i] = edge_err[copy, e] * w
+            edge_vals[3, i] = edge_mtls[copy, e]
             i += 1
-    return rep, rdy, cpu, mem, rps, live, qps, p95, err, mtls
+    for k in range(cols.shape[0]):
+        nodes[5, k] = 0.0  # the unserved share, unless a failure is counted
+    failures = _unserved_terms(edge_qps, edge_err, edge_requests, edge_shown, rps_in,
+                               e2e_err, entry, copy, 0, offered_w, failed_w)
+    return i, failures

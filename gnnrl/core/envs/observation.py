@@ -275,8 +275,7 @@ def observe(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
     N, S = num_copies, sim.num_services
     truth = m if truth is None else truth
     rps, out_rps, qps, p95, err, entry_rps = observable_inputs(m, layout, entry_rps)
-    failed, offered = unserved_products(m.edge_qps, m.edge_err, layout.observables,
-                                        layout.edge_observed)
+    failed, offered = unserved_products(m, layout.observables, layout.edge_observed)
     svc = np.zeros(N * max_nodes * NODE_DIM_RAW, dtype=np.float32)
     edge_df = np.zeros(N * max_edges * 7, dtype=np.float32)
     global_feats = np.empty((N, GLOBAL_DIM_RAW), dtype=np.float32)
