@@ -84,10 +84,17 @@ def globals_tail(e2e_p95_ms: np.ndarray, slo_ms: float, interval_s: float, dial:
     """The v2 globals of N copies, (N, 6) float64: [slo_slack (e2e p95 / SLO; NaN when the
     p95 is unknown), dial, slo_ms, interval_s, sin and cos of the time of day]."""
     p95 = np.asarray(e2e_p95_ms, dtype=np.float64)
-    angle = TOD_RADIANS_PER_S * np.mod(np.asarray(time_of_day_s, dtype=np.float64), DAY_S)
+    tod_sin, tod_cos = time_of_day(time_of_day_s)
     return np.stack([p95 / slo_ms, np.asarray(dial, dtype=np.float64),
                      np.full(len(p95), float(slo_ms)), np.full(len(p95), float(interval_s)),
-                     np.sin(angle), np.cos(angle)], axis=-1)
+                     tod_sin, tod_cos], axis=-1)
+
+
+def time_of_day(time_of_day_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sin, cos) of `time_of_day_s` (N,) seconds since 00:00 UTC on the unit circle, (N,)
+    float64 each."""
+    angle = TOD_RADIANS_PER_S * np.mod(np.asarray(time_of_day_s, dtype=np.float64), DAY_S)
+    return np.sin(angle), np.cos(angle)
 
 
 def trend_ratio(now: np.ndarray, past: np.ndarray) -> np.ndarray:

@@ -129,15 +129,24 @@ def _node_tail(row, rep, ready, startup, request, limit, lo, hi, unserved, share
 
 
 @numba.njit(cache=True, inline="always")
-def _globals_tail(g, e2e_p95, slo_ms, interval_s, dial, time_of_day_s):
+def _globals_tail(g, e2e_p95, slo_ms, interval_s, dial, tod_sin, tod_cos):
     """Globals 4..9 of one copy (`obs_extras.globals_tail`) into `g` (10,)."""
     g[_G1] = e2e_p95 / slo_ms
     g[_G1 + 1] = dial
     g[_G1 + 2] = slo_ms
     g[_G1 + 3] = interval_s
-    angle = TOD_RADIANS_PER_S * (time_of_day_s % DAY_S)  # Python's % is np.mod's
-    g[_G1 + 4] = math.sin(angle)
-    g[_G1 + 5] = math.cos(angle)
+    g[_G1 + 4] = tod_sin
+    g[_G1 + 5] = tod_cos
+
+
+@numba.njit(cache=True, inline="always")
+def _time_of_day(time_of_day_s):
+    """(sin, cos) of the time of day, as `obs_extras.globals_tail` computes them: Python's
+    float % is np.mod's, and numba's sin and cos are the C library's. (numpy's float64 sin
+    and cos give the same bits on the machines measured, over 10^6 angles; the observation
+    stores float32, which hides a last-bit difference but for rare ties.)"""
+    angle = TOD_RADIANS_PER_S * (time_of_day_s % DAY_S)
+    return math.sin(angle), math.cos(angle)
 
 
 @numba.njit(cache=True, inline="always")
@@ -209,7 +218,7 @@ def unserved_share_kernel(failed, offered, rps_in, e2e_err, copy, entry, cols, o
                            c == entry)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _copy_slo_share(n, share, has_in, edge_qps, edge_p95, edge_requests, edge_dst,
                     edge_observed, rps_in, e2e_p95, slo_ms):
     """`observation.widen_batch`'s SLO share of copy n into share (S,): the largest p95 of
@@ -227,15 +236,15 @@ def _copy_slo_share(n, share, has_in, edge_qps, edge_p95, edge_requests, edge_ds
     _share_finish(share, has_in, rps_in[n], e2e_p95[n], slo_ms)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _copy_v2(n, k, on, node_rows, replicas, ready, rps_in, active, startup, cpu_request,
              cpu_limit, min_r, max_r, failed, offered, sim_rps_in, e2e_err, entry, share,
-             ring, staged, t, lags, svc):
+             ring, back, staged, t, svc):
     """The v2 node columns of copy n's observed services, `on[k:]` while they are copy
-    n's; returns the k after them. Reads the load history `ring` (L, N, S) at step t and
-    stages now into `staged` (N, S) (`BatchedLoadHistory.trends`); t < 0: no history."""
+    n's; returns the k after them. Reads the load history `ring` (L, N, S) at its rows
+    `back` (J,) (step t minus each lag) and stages now into `staged` (N, S)
+    (`BatchedLoadHistory.trends`); t < 0: no history."""
     S = replicas.shape[1]
-    L = ring.shape[0]
     while k < on.shape[0] and on[k] // S == n:
         s = on[k] % S
         row = svc[node_rows[k] * _W:(node_rows[k] + 1) * _W]
@@ -244,9 +253,8 @@ def _copy_v2(n, k, on, node_rows, replicas, ready, rps_in, active, startup, cpu_
                       s == entry)
         _node_tail(row, rep, float(ready[n, s]), startup[s], cpu_request[s], cpu_limit[s],
                    float(min_r[s]), float(max_r[s]), u, share[s])
-        for j in range(lags.shape[0]):
-            row[_V1 + 9 + j] = 1.0 if t < 0 else _trend(rps_in[n, s],
-                                                        ring[(t - lags[j]) % L, n, s])
+        for j in range(back.shape[0]):
+            row[_V1 + 9 + j] = 1.0 if t < 0 else _trend(rps_in[n, s], ring[back[j], n, s])
         k += 1
     if t >= 0:
         for s in range(S):
@@ -260,8 +268,8 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
                    on, node_rows, active, edge_on, edge_rows, edge_ends, invalid_table,
                    only_nothing, work, svc, edge_df, global_feats, invalid, startup,
                    cpu_limit, failed, offered, sim_rps_in, e2e_err, entry, edge_requests,
-                   edge_dst, edge_observed, e2e_p95, slo_ms, interval_s, dial, time_of_day_s,
-                   ring, staged, t, lags):
+                   edge_dst, edge_observed, e2e_p95, slo_ms, interval_s, dial, tod_sin,
+                   tod_cos, ring, staged, t, lags):
     """`gnnrl.core.envs.observation.build_observations` (schema v2) into zeroed flat outputs.
 
     Shapes: replicas, ready (N, S) int64; cpu_m, mem_mi, rps_in, out_rps (N, S) float;
@@ -275,8 +283,9 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
     of `unserved_terms_kernel`'s operands; sim_rps_in (N, S) and e2e_err (N,) of the
     metrics; entry the entry's column; edge_requests (E,) bool, edge_dst (E,) int64,
     edge_observed (N, E) float 0/1; e2e_p95 (N,) the true end-to-end p95; slo_ms,
-    interval_s; dial, time_of_day_s (N,); the load history: ring (L, N, S), staged (N, S),
-    step t (< 0: none, every trend 1) and lags (J,) int64.
+    interval_s; dial, tod_sin, tod_cos (N,) (`obs_extras.time_of_day`: numpy's sin and
+    cos, the reference's, at ~10 ns a value); the load history: ring (L, N, S), staged
+    (N, S), step t (< 0: none, every trend 1) and lags (J,) int64.
     """
     N, S = replicas.shape
     E = edge_qps.shape[1]
@@ -313,6 +322,9 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
         edge_df[base + 4] = edge_p95[n, e]
         edge_df[base + 5] = edge_err[n, e]
         edge_df[base + 6] = edge_mtls[n, e]
+    back = np.empty(lags.shape[0], dtype=np.int64)  # the history's rows the lags look at
+    for j in range(lags.shape[0]):
+        back[j] = (t - lags[j]) % ring.shape[0]
     k = 0
     for n in range(N):
         pods = 0
@@ -329,13 +341,13 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
         global_feats[n, 1] = np_sum(work[0], S) / pods_safe
         global_feats[n, 2] = np_sum(work[1], S) / pods_safe
         global_feats[n, 3] = entry_rps[n]
-        _globals_tail(global_feats[n], e2e_p95[n], slo_ms, interval_s, dial[n],
-                      time_of_day_s[n])
+        _globals_tail(global_feats[n], e2e_p95[n], slo_ms, interval_s, dial[n], tod_sin[n],
+                      tod_cos[n])
         _copy_slo_share(n, work[2], work[3], edge_qps, edge_p95, edge_requests, edge_dst,
                         edge_observed, rps_in, e2e_p95, slo_ms)
         k = _copy_v2(n, k, on, node_rows, replicas, ready, rps_in, active, startup,
                      cpu_request, cpu_limit, min_r, max_r, failed, offered, sim_rps_in,
-                     e2e_err, entry, work[2], ring, staged, t, lags, svc)
+                     e2e_err, entry, work[2], ring, back, staged, t, svc)
 
 
 @numba.njit(cache=True)
@@ -520,7 +532,8 @@ def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_
     global_feats[1] = np_sum(work[2], k) / per_pod
     global_feats[2] = np_sum(work[3], k) / per_pod
     global_feats[3] = entry
-    _globals_tail(global_feats, e2e_p95, slo_ms, interval_s, dial, time_of_day_s)
+    tod_sin, tod_cos = _time_of_day(time_of_day_s)
+    _globals_tail(global_feats, e2e_p95, slo_ms, interval_s, dial, tod_sin, tod_cos)
     return k
 
 

@@ -52,6 +52,7 @@ from gnnrl.core.envs.obs_extras import (
     globals_tail,
     nan_to_zero,
     node_tail,
+    time_of_day,
 )
 from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
 from gnnrl.core.envs.obs_kernel import observe_kernel
@@ -294,7 +295,7 @@ def observe(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
                    m.e2e_err_rate, obs_.entry, obs_.edge_requests, obs_.edge_dst,
                    layout.edge_observed, truth.e2e_p95_ms, float(context.slo_ms),
                    float(context.interval_s), _per_copy(context.dial, N),
-                   _per_copy(context.time_of_day_s, N), ring, staged, t, lags)
+                   *time_of_day(_per_copy(context.time_of_day_s, N)), ring, staged, t, lags)
     edge_mask = _drop_idle_edges(m, layout, edge_df)
     if not leading_axis:
         return {
