@@ -245,8 +245,8 @@ def _copy_v2(n, k, on, node_rows, replicas, ready, rps_in, active, startup, cpu_
     `back` (J,) (step t minus each lag) and stages now into `staged` (N, S)
     (`BatchedLoadHistory.trends`); t < 0: no history."""
     S = replicas.shape[1]
-    while k < on.shape[0] and on[k] // S == n:
-        s = on[k] % S
+    while k < on.shape[0] and on[k] < (n + 1) * S:  # `on` is ascending
+        s = on[k] - n * S
         row = svc[node_rows[k] * _W:(node_rows[k] + 1) * _W]
         rep = float(replicas[n, s])
         u = _unserved(failed[n, s], offered[n, s], sim_rps_in[n, entry], e2e_err[n],
@@ -292,9 +292,12 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
     for r in range(invalid.shape[0]):
         for m in range(invalid.shape[1]):
             invalid[r, m] = invalid_table[only_nothing, m]
+    n = 0
     for k in range(on.shape[0]):
         i = on[k]
-        n, s = i // S, i % S
+        while i >= (n + 1) * S:  # n, s = divmod(i, S), `on` being ascending
+            n += 1
+        s = i - n * S
         cur = replicas[n, s]
         # HPA's formula as a feature (see `hpa_desired`)
         util_sum = cpu_m[n, s] / max(cpu_request[s], 1e-9)
@@ -311,9 +314,12 @@ def observe_kernel(replicas, ready, cpu_m, mem_mi, rps_in, out_rps, edge_qps, ed
         vrow = _valid_row(cur, min_r[s], max_r[s])
         for m in range(invalid.shape[1]):
             invalid[row, m] = invalid_table[vrow, m]
+    n = 0
     for k in range(edge_on.shape[0]):
         i = edge_on[k]
-        n, e = i // E, i % E
+        while i >= (n + 1) * E:  # n, e = divmod(i, E), `edge_on` being ascending
+            n += 1
+        e = i - n * E
         base = edge_rows[k] * 7
         edge_df[base] = edge_ends[3 * k]
         edge_df[base + 1] = edge_ends[3 * k + 1]
