@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gnnrl.core.envs import cluster_view
 from gnnrl.core.envs.cluster_view import (
     ClusterView,
     ViewSlots,
+    observation_from_metrics,
     observation_from_view,
     sim_observables,
     sim_view_index,
@@ -129,13 +131,13 @@ def with_unknown_metrics(m, rng: np.random.Generator) -> None:
     """NaN metrics in some copies, a call gone idle, an end-to-end p95 unknown. (Services
     0-3 only: both builders leave unobserved services out of the sums, but NaN times 0 is
     NaN in numpy's.)"""
-    S, E = 4, m.edge_qps.shape[1]
+    (N, E), S = m.edge_qps.shape, 4
     m.edge_p95_ms[0, rng.integers(E)] = np.nan
-    m.e2e_p95_ms[1] = np.nan
-    m.edge_err[2, rng.integers(E)] = np.nan
-    m.edge_qps[3 % m.rps_in.shape[0], rng.integers(E)] = 0.0
+    m.e2e_p95_ms[1 % N] = np.nan
+    m.edge_err[2 % N, rng.integers(E)] = np.nan
+    m.edge_qps[3 % N, rng.integers(E)] = 0.0
     m.rps_in[0, rng.integers(S)] = np.nan
-    m.cpu_m[1, rng.integers(S)] = np.nan
+    m.cpu_m[1 % N, rng.integers(S)] = np.nan
 
 
 def with_a_failed_call(m, observables, copy: int) -> None:
@@ -214,6 +216,42 @@ def test_one_copy_view_of_the_metrics_equals_the_numpy_reference(app):
                 np.testing.assert_array_equal(np.signbit(g) if g.dtype.kind == "f" else g,
                                               np.signbit(w) if w.dtype.kind == "f" else w)
             np.testing.assert_array_equal(got[1].edge_slot, want[1].edge_slot)
+
+
+@pytest.mark.parametrize("app", ["onlineboutique", "socialnetwork"])
+def test_one_call_from_metrics_to_observation_equals_the_view_path(app, monkeypatch):
+    # the single env's path: no `ClusterView` object, the same numbers (a step with a
+    # failure counted takes the view path)
+    views = []
+    monkeypatch.setattr(cluster_view, "view_from_metrics",
+                        lambda *a: views.append(1) or view_from_metrics(*a))
+    sim = stepped_sim(app, 2, seed=7)
+    rng = np.random.default_rng(7)
+    observables = sim_observables(sim)
+    histories = {"one call": LoadHistory(), "view": LoadHistory()}
+    lagged = None
+    for t in range(30):
+        m = sim.step(*load_and_targets(sim, rng, t))
+        if t % 3 == 1:
+            with_unknown_metrics(m, rng)
+        if t in (5, 8):
+            with_a_failed_call(m, observables, copy=1)
+        truth = m if lagged is None else lagged  # the metrics shown lag on some steps
+        for copy in range(sim.n):
+            index = sim_view_index(sim, sim.service_names, sim.active[copy], observables)
+            slots = view_slots(index, _mapped(index))
+            context = ObservationContext(sim.app.slo_p95_ms, 15.0, float(rng.uniform(0, 1)),
+                                         float(rng.uniform(0, 86_400)))
+            view, view_slots_ = view_from_metrics(m, index, observables, slots, copy=copy,
+                                                  truth=truth)
+            want = observation_from_view(view, view_slots_, 0.7, context=context,
+                                         history=histories["view"] if copy else None)
+            got = observation_from_metrics(m, index, observables, slots, 0.7, copy=copy,
+                                           truth=truth, context=context,
+                                           history=histories["one call"] if copy else None)
+            assert_bitwise_equal(got, want, f"step {t}, copy {copy}")
+        lagged = m if t % 2 else None
+    assert 0 < len(views) < 30 * sim.n  # both ways were taken
 
 
 def _mapped(index) -> DynamicGraphSpace:

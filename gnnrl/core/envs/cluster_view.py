@@ -55,6 +55,7 @@ from gnnrl.core.envs.obs_extras import (
     slo_share,
 )
 from gnnrl.core.envs.obs_kernel import (
+    metrics_observation_kernel,
     metrics_view_kernel,
     unserved_share_kernel,
     unserved_terms_kernel,
@@ -332,39 +333,51 @@ def _or_full(values: np.ndarray | None, n: int, fill: float) -> np.ndarray:
     return np.full(n, fill) if values is None else values
 
 
+def _outputs(slots: ViewSlots) -> tuple[np.ndarray, ...]:
+    """Fresh observation arrays for the compiled builders (a caller may keep them): svc_df,
+    node_mask, edge_df, edge_mask (zeroed), global_feats, invalid (overwritten)."""
+    n, e = slots.max_nodes, slots.max_edges
+    return (np.zeros((n, NODE_DIM_RAW), dtype=np.float32), np.zeros(n, dtype=np.int8),
+            np.zeros((e, 7), dtype=np.float32), np.zeros(e, dtype=np.int8),
+            np.empty(GLOBAL_DIM_RAW, dtype=np.float32), np.empty((n, NUM_MOVES), dtype=np.int8))
+
+
+def _history_args(history: LoadHistory | None, services: tuple[str, ...]
+                  ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(ring, columns, step, lags) of `history` for the compiled builders; step -1 = none."""
+    if history is None:
+        return _NO_RING, _NO_COLUMNS, -1, _NO_LAGS
+    cols = history.columns(services)  # first: it may grow the ring
+    return history.ring, cols, history.t, history.lag_array
+
+
+def _observation(outputs: tuple[np.ndarray, ...], num: int) -> dict[str, Any]:
+    svc, node_mask, edge_df, edge_mask, global_feats, invalid = outputs
+    return {"svc_df": svc, "edge_df": edge_df, "global_feats": global_feats,
+            "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": int(num),
+            "invalid_action_mask": invalid.reshape(-1)}
+
+
 def _observation_from_view_kernel(view: ClusterView, slots: ViewSlots, hpa_target: float,
                                   context: ObservationContext, history: LoadHistory | None
                                   ) -> dict[str, Any]:
-    """`observation_from_view` in one compiled pass (`obs_kernel.view_kernel`): outputs
-    allocated here (fresh each call: a caller may keep them), the v2 defaults of unread
-    fields filled in, the load history read and advanced."""
-    n, e, S = slots.max_nodes, slots.max_edges, len(view.services)
-    svc = np.zeros((n, NODE_DIM_RAW), dtype=np.float32)
-    edge_df = np.zeros((e, 7), dtype=np.float32)
-    node_mask = np.zeros(n, dtype=np.int8)
-    edge_mask = np.zeros(e, dtype=np.int8)
-    global_feats = np.empty(GLOBAL_DIM_RAW, dtype=np.float32)
-    invalid = np.empty((n, NUM_MOVES), dtype=np.int8)
-    if history is None:
-        ring, cols, t, lags = _NO_RING, _NO_COLUMNS, -1, _NO_LAGS
-    else:
-        cols = history.columns(view.services)
-        ring, t, lags = history.ring, history.t, history.lag_array
+    """`observation_from_view` in one compiled pass (`obs_kernel.view_kernel`): the v2
+    defaults of unread fields filled in, the load history read and advanced."""
+    S = len(view.services)
+    out = _outputs(slots)
+    ring, cols, t, lags = _history_args(history, view.services)
     num = view_kernel(
         view.replicas, view.ready, view.cpu_m, view.mem_mi, view.rps_in, view.cpu_request_m,
         view.min_replicas, view.max_replicas, view.edge_src, view.edge_dst, view.edge_qps,
         view.edge_p95_ms, view.edge_err, view.edge_mtls, view.edge_requests, slots.node_slot,
         slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING, np.empty((6, S)),
-        svc, node_mask, edge_df, edge_mask, global_feats, invalid,
-        _or_full(view.startup_s, S, np.nan), _or_full(view.cpu_limit_m, S, 0.0),
+        *out, _or_full(view.startup_s, S, np.nan), _or_full(view.cpu_limit_m, S, 0.0),
         _or_full(view.unserved, S, 0.0), float(view.e2e_p95_ms), float(context.slo_ms),
         float(context.interval_s), float(context.dial), float(context.time_of_day_s), ring,
         cols, t, lags)
     if history is not None:
         history.t += 1
-    return {"svc_df": svc, "edge_df": edge_df, "global_feats": global_feats,
-            "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": int(num),
-            "invalid_action_mask": invalid.reshape(n * NUM_MOVES)}
+    return _observation(out, num)
 
 
 def _observation_from_view_numpy(view: ClusterView, slots: ViewSlots, hpa_target: float
@@ -659,6 +672,41 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
                        reqs, index.cpu_limit_m, index.startup_s, unserved,
                        float(truth.e2e_p95_ms[copy]))
     return view, slots
+
+
+def observation_from_metrics(m, index: SimViewIndex, observables: SimObservables,
+                             slots: ViewSlots, hpa_target: float = 0.7, backend: str = "numba",
+                             *, context: ObservationContext, history: LoadHistory | None = None,
+                             copy: int = 0, truth=None) -> dict[str, Any]:
+    """The observation of copy `copy` of `m` (a `StepMetrics`): `observation_from_view` of
+    `view_from_metrics` (the arguments are theirs), the same numbers bit for bit.
+
+    With ``backend="numba"`` one compiled call does both (`obs_kernel.metrics_observation_
+    kernel`: the same gathering and builder, without a `ClusterView` object between them)
+    unless a failure is counted: the unserved share then needs numpy's products, and the
+    view is built.
+    """
+    truth = m if truth is None else truth
+    if backend != "numpy":
+        out = _outputs(slots)
+        ring, cols, t, lags = _history_args(history, index.services)
+        num = metrics_observation_kernel(
+            m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.edge_qps, m.edge_p95_ms,
+            m.edge_err, m.edge_mtls, m.e2e_err_rate, float(truth.e2e_p95_ms[copy]), copy,
+            index.columns, index.edges, observables.edge_dst, observables.edge_requests,
+            observables.tcp_only, observables.entry, index.edge_shown, index.edge_src,
+            index.edge_dst, index.edge_requests, index.cpu_request_m, index.min_replicas,
+            index.max_replicas, index.cpu_limit_m, index.startup_s, slots.node_slot,
+            slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING, *out,
+            float(context.slo_ms), float(context.interval_s), float(context.dial),
+            float(context.time_of_day_s), ring, cols, t, lags)
+        if num >= 0:
+            if history is not None:
+                history.t += 1
+            return _observation(out, num)
+    view, slots = view_from_metrics(m, index, observables, slots, copy, backend, truth)
+    return observation_from_view(view, slots, hpa_target, backend, context=context,
+                                 history=history)
 
 
 def _copy_unserved(m, observables: SimObservables, index: SimViewIndex, copy: int

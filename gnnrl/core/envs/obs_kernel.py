@@ -445,28 +445,12 @@ def _view_edges(edge_src, edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edg
 
 
 @numba.njit(cache=True)
-def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_r, edge_src,
-                edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests, node_slot,
-                edge_slot, hpa_target, invalid_table, only_nothing, work, svc, node_mask,
-                edge_df, edge_mask, global_feats, invalid, startup, cpu_limit, unserved,
-                e2e_p95, slo_ms, interval_s, dial, time_of_day_s, ring, ids, t, lags):
-    """`gnnrl.core.envs.cluster_view.observation_from_view` (schema v2) of one `ClusterView`.
-
-    Shapes: per service (S,) float64 (NaN = unknown; NaN bounds = not owned), per edge
-    (E,) float64 (edge_requests bool), node_slot (S,) / edge_slot (E,) int64 (-1 = not
-    observed); invalid_table (81, 15) int8; work (6, S) float64 scratch. Outputs, zeroed:
-    svc (max_nodes, 18) float32, node_mask (max_nodes,) int8, edge_df (max_edges, 7)
-    float32, edge_mask (max_edges,) int8; global_feats (10,) float32 and invalid
-    (max_nodes, 15) int8 are overwritten. Sums run in numpy's order over the observed
-    services (`np_sum`), so the result equals the numpy reference bit for bit.
-
-    Schema v2 inputs: startup, cpu_limit, unserved (S,) float64 (the view's, with its
-    defaults filled in); e2e_p95 ms; the `ObservationContext`'s slo_ms, interval_s, dial
-    and time_of_day_s; the load history (`LoadHistory`): ring (L, C) float64, ids (S,)
-    int64 the services' columns in it, step t (< 0: no history, every trend 1) and lags
-    (J,) int64. The history's row t is rewritten with the observed services' req/s.
-    Returns the number of observed services.
-    """
+def _view(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_r, edge_src,
+          edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests, node_slot,
+          edge_slot, hpa_target, invalid_table, only_nothing, work, svc, node_mask,
+          edge_df, edge_mask, global_feats, invalid, startup, cpu_limit, unserved,
+          e2e_p95, slo_ms, interval_s, dial, time_of_day_s, ring, ids, t, lags):
+    """`view_kernel`'s body (`metrics_observation_kernel` runs it too)."""
     S = replicas.shape[0]
     sent = work[0]
     got = work[1]
@@ -544,25 +528,40 @@ def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_
 
 
 @numba.njit(cache=True)
-def metrics_view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95, edge_err,
-                        edge_mtls, e2e_err, copy, cols, edges, edge_dst, edge_requests,
-                        tcp_only, entry, edge_shown, nodes, edge_vals, live, offered_w,
-                        failed_w):
-    """`gnnrl.core.envs.cluster_view.view_from_metrics`'s arrays for copy `copy`, in one pass.
+def view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_r, edge_src,
+                edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests, node_slot,
+                edge_slot, hpa_target, invalid_table, only_nothing, work, svc, node_mask,
+                edge_df, edge_mask, global_feats, invalid, startup, cpu_limit, unserved,
+                e2e_p95, slo_ms, interval_s, dial, time_of_day_s, ring, ids, t, lags):
+    """`gnnrl.core.envs.cluster_view.observation_from_view` (schema v2) of one `ClusterView`.
 
-    Inputs: a `StepMetrics`' (N, S) / (N, E) arrays; cols (K,) the view's sim columns;
-    edges (M,) the sim edges between them; edge_dst (E,) and edge_requests (E,) bool of
-    every sim edge; tcp_only (S,) bool and entry (`SimObservables`); e2e_err (N,);
-    edge_shown (1, E) float 0/1, `edges` among the sim's. Sums run in edge order, as
-    `observable_rates` does, so the values equal the numpy path bit for bit.
+    Shapes: per service (S,) float64 (NaN = unknown; NaN bounds = not owned), per edge
+    (E,) float64 (edge_requests bool), node_slot (S,) / edge_slot (E,) int64 (-1 = not
+    observed); invalid_table (81, 15) int8; work (6, S) float64 scratch. Outputs, zeroed:
+    svc (max_nodes, 18) float32, node_mask (max_nodes,) int8, edge_df (max_edges, 7)
+    float32, edge_mask (max_edges,) int8; global_feats (10,) float32 and invalid
+    (max_nodes, 15) int8 are overwritten. Sums run in numpy's order over the observed
+    services (`np_sum`), so the result equals the numpy reference bit for bit.
 
-    Writes (outputs allocated by the caller, so that no array is boxed on the way back):
-    nodes (6, K) float64 rows replicas, ready, cpu_m, mem_mi, rps_in, and 0 (the unserved
-    share when no failure is counted); live (M,) int64 positions in `edges` of the calls
-    with traffic and edge_vals (4, M) float64 rows qps, p95, err, mtls, both in their first
-    L columns; offered_w / failed_w (1, E) the copy's operands of the unserved share's
-    products (`unserved_terms_kernel`). Returns (L, whether a failure is counted).
+    Schema v2 inputs: startup, cpu_limit, unserved (S,) float64 (the view's, with its
+    defaults filled in); e2e_p95 ms; the `ObservationContext`'s slo_ms, interval_s, dial
+    and time_of_day_s; the load history (`LoadHistory`): ring (L, C) float64, ids (S,)
+    int64 the services' columns in it, step t (< 0: no history, every trend 1) and lags
+    (J,) int64. The history's row t is rewritten with the observed services' req/s.
+    Returns the number of observed services.
     """
+    return _view(replicas, ready, cpu_m, mem_mi, rps_in, cpu_request, min_r, max_r, edge_src,
+                 edge_dst, edge_qps, edge_p95, edge_err, edge_mtls, edge_requests, node_slot,
+                 edge_slot, hpa_target, invalid_table, only_nothing, work, svc, node_mask,
+                 edge_df, edge_mask, global_feats, invalid, startup, cpu_limit, unserved,
+                 e2e_p95, slo_ms, interval_s, dial, time_of_day_s, ring, ids, t, lags)
+
+
+@numba.njit(cache=True)
+def _gather(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95, edge_err,
+            edge_mtls, e2e_err, copy, cols, edges, edge_dst, edge_requests, tcp_only, entry,
+            edge_shown, nodes, edge_vals, live, offered_w, failed_w):
+    """`metrics_view_kernel`'s body (`metrics_observation_kernel` runs it too)."""
     S = replicas.shape[1]
     tcp = np.zeros(S)
     for e in range(edge_qps.shape[1]):
@@ -592,3 +591,71 @@ def metrics_view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p
     failures = _unserved_terms(edge_qps, edge_err, edge_requests, edge_shown, rps_in,
                                e2e_err, entry, copy, 0, offered_w, failed_w)
     return i, failures
+
+
+@numba.njit(cache=True)
+def metrics_view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95, edge_err,
+                        edge_mtls, e2e_err, copy, cols, edges, edge_dst, edge_requests,
+                        tcp_only, entry, edge_shown, nodes, edge_vals, live, offered_w,
+                        failed_w):
+    """`gnnrl.core.envs.cluster_view.view_from_metrics`'s arrays for copy `copy`, in one pass.
+
+    Inputs: a `StepMetrics`' (N, S) / (N, E) arrays; cols (K,) the view's sim columns;
+    edges (M,) the sim edges between them; edge_dst (E,) and edge_requests (E,) bool of
+    every sim edge; tcp_only (S,) bool and entry (`SimObservables`); e2e_err (N,);
+    edge_shown (1, E) float 0/1, `edges` among the sim's. Sums run in edge order, as
+    `observable_rates` does, so the values equal the numpy path bit for bit.
+
+    Writes (outputs allocated by the caller, so that no array is boxed on the way back):
+    nodes (6, K) float64 rows replicas, ready, cpu_m, mem_mi, rps_in, and 0 (the unserved
+    share when no failure is counted); live (M,) int64 positions in `edges` of the calls
+    with traffic and edge_vals (4, M) float64 rows qps, p95, err, mtls, both in their first
+    L columns; offered_w / failed_w (1, E) the copy's operands of the unserved share's
+    products (`unserved_terms_kernel`). Returns (L, whether a failure is counted).
+    """
+    return _gather(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95, edge_err,
+                   edge_mtls, e2e_err, copy, cols, edges, edge_dst, edge_requests, tcp_only,
+                   entry, edge_shown, nodes, edge_vals, live, offered_w, failed_w)
+
+
+@numba.njit(cache=True)
+def metrics_observation_kernel(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95,
+                               edge_err, edge_mtls, e2e_err, e2e_p95, copy, cols, edges,
+                               edge_dst, edge_requests, tcp_only, entry, edge_shown, view_src,
+                               view_dst, view_requests, cpu_request, min_r, max_r, cpu_limit,
+                               startup, node_slot, edge_slot, hpa_target, invalid_table,
+                               only_nothing, svc, node_mask, edge_df, edge_mask, global_feats,
+                               invalid, slo_ms, interval_s, dial, time_of_day_s, ring, ids, t,
+                               lags):
+    """`view_kernel` of `metrics_view_kernel`'s view of copy `copy`, in one call: the
+    single env's observation (`cluster_view.observation_from_metrics`), the same code
+    without the `ClusterView` between them.
+
+    Inputs: the metrics and `SimObservables` as `metrics_view_kernel` takes them, e2e_p95
+    the true end-to-end p95 of the copy; the `SimViewIndex`'s view_src, view_dst,
+    view_requests (M,) and per-service constants (K,); node_slot (K,) and edge_slot (M,)
+    its `view_slots`; the rest as `view_kernel` takes it.
+
+    Returns the number of observed services, or -1 when a failure is counted (the unserved
+    share then needs numpy's products: `view_from_metrics`), without writing anything.
+    """
+    K, M, E = cols.shape[0], edges.shape[0], edge_qps.shape[1]
+    nodes = np.empty((6, K))
+    vals = np.empty((4, M))
+    live = np.empty(M, dtype=np.int64)
+    offered_w = np.empty((1, E))
+    failed_w = np.empty((1, E))
+    L, failures = _gather(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95,
+                          edge_err, edge_mtls, e2e_err, copy, cols, edges, edge_dst,
+                          edge_requests, tcp_only, entry, edge_shown, nodes, vals, live,
+                          offered_w, failed_w)
+    if failures:
+        return -1
+    shown = live[:L]  # the calls with traffic: the view's edges
+    vals = vals[:, :L]
+    return _view(nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], cpu_request, min_r, max_r,
+                 view_src[shown], view_dst[shown], vals[0], vals[1], vals[2], vals[3],
+                 view_requests[shown], node_slot, edge_slot[shown], hpa_target, invalid_table,
+                 only_nothing, np.empty((6, K)), svc, node_mask, edge_df, edge_mask,
+                 global_feats, invalid, startup, cpu_limit, nodes[5], e2e_p95, slo_ms,
+                 interval_s, dial, time_of_day_s, ring, ids, t, lags)
