@@ -281,7 +281,8 @@ def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float
 def widen_view(obs: dict[str, Any], view: ClusterView, slots: ViewSlots,
                context: ObservationContext, history: LoadHistory | None) -> dict[str, Any]:
     """`obs` (the v1 columns of `view`) with the v2 columns appended
-    (`gnnrl.core.envs.obs_extras`); unread v2 fields show their documented defaults."""
+    (`gnnrl.core.envs.obs_extras`); unread v2 fields show their documented defaults. The
+    numpy reference of what `obs_kernel.view_kernel` writes in its one pass."""
     S = len(view.services)
     on = np.flatnonzero(slots.node_slot >= 0)
     rows = slots.node_slot[on]

@@ -1,9 +1,10 @@
 """The schema-v2 columns: what a policy needs to generalise beyond the seed's 6 columns.
 
-`gnnrl.contracts.observation` names and orders them. This module computes them, once, for
-every producer: the one-view builder (`gnnrl.core.envs.cluster_view`) calls it with S
-services, the batched training path (`gnnrl.core.envs.observation`) with the services of N
-copies stacked; both pass arrays in the same units, so both produce the same numbers.
+`gnnrl.contracts.observation` names and orders them. This module computes them in numpy:
+the reference (``backend="numpy"``) of the one-view builder (`gnnrl.core.envs.cluster_view`,
+S services) and of the batched training path (`gnnrl.core.envs.observation`, the services
+of N copies stacked), which the compiled kernels (`gnnrl.core.envs.obs_kernel`, the
+default) equal bit for bit (tests/test_observation_kernels.py).
 
 Two inputs are not part of one moment of the cluster:
 

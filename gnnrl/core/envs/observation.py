@@ -215,7 +215,8 @@ def widen_batch(obs: dict[str, Any], m, truth, sim, layout: ObservationLayout,
                 rps: np.ndarray, p95: np.ndarray, context: BatchedContext,
                 history: BatchedLoadHistory | None) -> dict[str, Any]:
     """The v1 observations `obs` of N copies widened to schema v2 (the same computation
-    as `cluster_view.widen_view` on each copy's view; a test holds them equal).
+    as `cluster_view.widen_view` on each copy's view; a test holds them equal): the numpy
+    reference of what `obs_kernel.observe_kernel` writes in its one pass.
 
     Args:
         m: the metrics the observation shows (lagged or not); truth: the step's true
