@@ -328,6 +328,8 @@ def widen(obs: dict[str, Any], node_rows: np.ndarray, node_tail_rows: np.ndarray
 _NO_RING = np.full((1, 0), np.nan)
 _NO_COLUMNS = np.zeros(0, dtype=np.int64)
 _NO_LAGS = np.array(TREND_LAGS, dtype=np.int64)
+#: the unserved share's products not made yet (`metrics_observation_kernel`)
+_NO_PRODUCT = np.zeros((1, 0))
 
 
 def _or_full(values: np.ndarray | None, n: int, fill: float) -> np.ndarray:
@@ -683,31 +685,35 @@ def observation_from_metrics(m, index: SimViewIndex, observables: SimObservables
     `view_from_metrics` (the arguments are theirs), the same numbers bit for bit.
 
     With ``backend="numba"`` one compiled call does both (`obs_kernel.metrics_observation_
-    kernel`: the same gathering and builder, without a `ClusterView` object between them)
-    unless a failure is counted: the unserved share then needs numpy's products, and the
-    view is built.
+    kernel`: the same gathering and builder, without a `ClusterView` object between them);
+    a step in which a failure is counted takes a second call, after numpy's products of
+    the unserved share (`unserved_products`).
     """
     truth = m if truth is None else truth
-    if backend != "numpy":
-        out = _outputs(slots)
-        ring, cols, t, lags = _history_args(history, index.services)
-        num = metrics_observation_kernel(
-            m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.edge_qps, m.edge_p95_ms,
+    if backend == "numpy":
+        view, slots = view_from_metrics(m, index, observables, slots, copy, backend, truth)
+        return observation_from_view(view, slots, hpa_target, backend, context=context,
+                                     history=history)
+    out = _outputs(slots)
+    ring, cols, t, lags = _history_args(history, index.services)
+    E = m.edge_qps.shape[1]
+    offered_w, failed_w = np.empty((1, E)), np.empty((1, E))
+    head = (m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.edge_qps, m.edge_p95_ms,
             m.edge_err, m.edge_mtls, m.e2e_err_rate, float(truth.e2e_p95_ms[copy]), copy,
             index.columns, index.edges, observables.edge_dst, observables.edge_requests,
-            observables.tcp_only, observables.entry, index.edge_shown, index.edge_src,
-            index.edge_dst, index.edge_requests, index.cpu_request_m, index.min_replicas,
-            index.max_replicas, index.cpu_limit_m, index.startup_s, slots.node_slot,
-            slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING, *out,
-            float(context.slo_ms), float(context.interval_s), float(context.dial),
+            observables.tcp_only, observables.entry, index.edge_shown, offered_w, failed_w)
+    tail = (index.edge_src, index.edge_dst, index.edge_requests, index.cpu_request_m,
+            index.min_replicas, index.max_replicas, index.cpu_limit_m, index.startup_s,
+            slots.node_slot, slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING,
+            *out, float(context.slo_ms), float(context.interval_s), float(context.dial),
             float(context.time_of_day_s), ring, cols, t, lags)
-        if num >= 0:
-            if history is not None:
-                history.t += 1
-            return _observation(out, num)
-    view, slots = view_from_metrics(m, index, observables, slots, copy, backend, truth)
-    return observation_from_view(view, slots, hpa_target, backend, context=context,
-                                 history=history)
+    num = metrics_observation_kernel(*head, _NO_PRODUCT, _NO_PRODUCT, *tail)
+    if num < 0:  # a failure counted: numpy's products, as `sim_unserved` takes them
+        num = metrics_observation_kernel(*head, failed_w @ observables.dst_inc,
+                                         offered_w @ observables.dst_inc, *tail)
+    if history is not None:
+        history.t += 1
+    return _observation(out, num)
 
 
 def _copy_unserved(m, observables: SimObservables, index: SimViewIndex, copy: int

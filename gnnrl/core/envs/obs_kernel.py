@@ -622,36 +622,41 @@ def metrics_view_kernel(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p
 @numba.njit(cache=True)
 def metrics_observation_kernel(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95,
                                edge_err, edge_mtls, e2e_err, e2e_p95, copy, cols, edges,
-                               edge_dst, edge_requests, tcp_only, entry, edge_shown, view_src,
-                               view_dst, view_requests, cpu_request, min_r, max_r, cpu_limit,
-                               startup, node_slot, edge_slot, hpa_target, invalid_table,
-                               only_nothing, svc, node_mask, edge_df, edge_mask, global_feats,
-                               invalid, slo_ms, interval_s, dial, time_of_day_s, ring, ids, t,
-                               lags):
+                               edge_dst, edge_requests, tcp_only, entry, edge_shown, offered_w,
+                               failed_w, failed, offered, view_src, view_dst, view_requests,
+                               cpu_request, min_r, max_r, cpu_limit, startup, node_slot,
+                               edge_slot, hpa_target, invalid_table, only_nothing, svc,
+                               node_mask, edge_df, edge_mask, global_feats, invalid, slo_ms,
+                               interval_s, dial, time_of_day_s, ring, ids, t, lags):
     """`view_kernel` of `metrics_view_kernel`'s view of copy `copy`, in one call: the
     single env's observation (`cluster_view.observation_from_metrics`), the same code
     without the `ClusterView` between them.
 
     Inputs: the metrics and `SimObservables` as `metrics_view_kernel` takes them, e2e_p95
-    the true end-to-end p95 of the copy; the `SimViewIndex`'s view_src, view_dst,
-    view_requests (M,) and per-service constants (K,); node_slot (K,) and edge_slot (M,)
-    its `view_slots`; the rest as `view_kernel` takes it.
+    the true end-to-end p95 of the copy; offered_w, failed_w (1, E) written with the
+    unserved share's operands; failed, offered (1, S) their products (numpy's) or (1, 0)
+    when not made yet; the `SimViewIndex`'s view_src, view_dst, view_requests (M,) and
+    per-service constants (K,); node_slot (K,) and edge_slot (M,) its `view_slots`; the
+    rest as `view_kernel` takes it.
 
-    Returns the number of observed services, or -1 when a failure is counted (the unserved
-    share then needs numpy's products: `view_from_metrics`), without writing anything.
+    Returns the number of observed services, or -1 when a failure is counted and the
+    products are not given (call again with them), without writing the observation.
     """
-    K, M, E = cols.shape[0], edges.shape[0], edge_qps.shape[1]
+    K, M = cols.shape[0], edges.shape[0]
     nodes = np.empty((6, K))
     vals = np.empty((4, M))
     live = np.empty(M, dtype=np.int64)
-    offered_w = np.empty((1, E))
-    failed_w = np.empty((1, E))
     L, failures = _gather(replicas, ready, cpu_m, mem_mi, rps_in, edge_qps, edge_p95,
                           edge_err, edge_mtls, e2e_err, copy, cols, edges, edge_dst,
                           edge_requests, tcp_only, entry, edge_shown, nodes, vals, live,
                           offered_w, failed_w)
     if failures:
-        return -1
+        if failed.shape[1] == 0:
+            return -1
+        for k in range(K):  # `unserved_share_kernel`
+            c = cols[k]
+            nodes[5, k] = _unserved(failed[0, c], offered[0, c], rps_in[copy, entry],
+                                    e2e_err[copy], c == entry)
     shown = live[:L]  # the calls with traffic: the view's edges
     vals = vals[:, :L]
     return _view(nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], cpu_request, min_r, max_r,
