@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 from gnnrl.core.envs import OnlineBoutique
+from gnnrl.core.envs.obs_extras import BatchedContext, BatchedLoadHistory
 from gnnrl.core.envs.observation import build_observations, observation_layout
 from gnnrl.core.envs.vector import BatchedEnvPool
 from gnnrl.sim import BatchedSim, load_app_spec
@@ -93,6 +94,10 @@ def main() -> None:
     slot = np.tile(np.arange(sim.num_services), (n, 1))
     eslot = np.tile(np.arange(len(sim.edges)), (n, 1))
     layout = observation_layout(sim, slot, eslot, sim.active, 20, 400)
+    # schema v2 included: the per-copy context and the load history of the trends (as
+    # `gnnrl benchmark env --json` measures them)
+    context = BatchedContext(sim.app.slo_p95_ms, 15.0, np.full(n, 0.5), np.zeros(n))
+    history = {b: BatchedLoadHistory(n, sim.num_services) for b in ("numba", "numpy")}
     # scaling: cycle through targets that move every service up or down by 1..2 pods
     rng = np.random.default_rng(0)
     lo, hi = sim.min_replicas, sim.max_replicas
@@ -116,10 +121,13 @@ def main() -> None:
         "state_numpy": lambda: sim_np.step(rps),
         "scaling": batch_scaling,
         "full": lambda: build_observations(sim.step(rps), sim, slot, eslot, 20, 400,
-                                           layout=layout),
+                                           layout=layout, context=context,
+                                           history=history["numba"]),
         "full_numpy": lambda: build_observations(sim_np.step(rps), sim_np, slot, eslot, 20,
-                                                 400, layout=layout, backend="numpy"),
-        "full_rebuilt": lambda: build_observations(sim.step(rps), sim, slot, eslot, 20, 400),
+                                                 400, layout=layout, backend="numpy",
+                                                 context=context, history=history["numpy"]),
+        "full_rebuilt": lambda: build_observations(sim.step(rps), sim, slot, eslot, 20, 400,
+                                                   context=context, history=history["numba"]),
         "pool": lambda: pool.step(pool_noop),
     }, args.seconds, clock=time.process_time if args.clock == "cpu" else time.perf_counter)
     print(f"clock: {args.clock}")

@@ -139,8 +139,8 @@ def test_env_on_numba_equals_env_on_numpy_reference():
 
 def test_a_new_process_loads_the_compiled_kernels_from_the_cache():
     # this process has compiled (or loaded) them by now; a fresh one must not recompile
-    # (the single env steps and observes with five kernels; the batched pool observes with
-    # the sixth)
+    # (the single env steps and observes with five kernels, and builds a view with two more
+    # when a failure is counted; the batched pool observes with two others)
     env = OnlineBoutique()
     env.reset(seed=0)
     env.step(np.zeros(20, dtype=np.int64))
@@ -152,11 +152,12 @@ def test_a_new_process_loads_the_compiled_kernels_from_the_cache():
         "from gnnrl.sim import kernel\n"
         "env = OnlineBoutique(); env.reset(seed=0); env.step(np.zeros(20, dtype=np.int64))\n"
         "BatchedEnvPool(2, run_seed=0).reset()\n"
-        "fns = [kernel.step_kernel, obs_kernel.observe_kernel, obs_kernel.info_rows_kernel,\n"
-        "       obs_kernel.apply_moves_kernel, obs_kernel.view_kernel,\n"
-        "       obs_kernel.metrics_view_kernel]\n"
+        "used = [kernel.step_kernel, obs_kernel.observe_kernel, obs_kernel.info_rows_kernel,\n"
+        "        obs_kernel.apply_moves_kernel, obs_kernel.metrics_observation_kernel,\n"
+        "        obs_kernel.unserved_terms_kernel]\n"
+        "fns = [*used, obs_kernel.view_kernel, obs_kernel.metrics_view_kernel]\n"
         "print(sum(len(f.stats.cache_misses) for f in fns),"
-        " sum(sum(f.stats.cache_hits.values()) for f in fns))\n")
+        " sum(sum(f.stats.cache_hits.values()) for f in used))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     misses, hits = int(out[0]), int(out[1])

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from gnnrl.contracts.observation import NODE_DIM_RAW, TREND_LAGS, V1_NODE_DIM
+from gnnrl.contracts.observation import GLOBAL_DIM_RAW, NODE_DIM_RAW, TREND_LAGS, V1_NODE_DIM
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
 from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
 from gnnrl.core.envs.obs_extras import (
@@ -54,7 +54,13 @@ from gnnrl.core.envs.obs_extras import (
     node_tail,
     slo_share,
 )
-from gnnrl.core.envs.obs_kernel import metrics_view_kernel, view_kernel
+from gnnrl.core.envs.obs_kernel import (
+    metrics_observation_kernel,
+    metrics_view_kernel,
+    unserved_share_kernel,
+    unserved_terms_kernel,
+    view_kernel,
+)
 
 #: Protocols that carry request-level telemetry in an Istio mesh (Kiali's ``http`` and
 #: ``grpc`` rates; ``istio_requests_total``). Everything else is TCP-level.
@@ -256,8 +262,9 @@ def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float
     edges). Globals: [total pods, cpu_m per pod, mem_mi per pod, entry req/s (received
     from outside the observed services)].
 
-    ``backend="numba"`` runs one compiled pass (`obs_kernel.view_kernel`); ``"numpy"`` the
-    vectorised reference; the results are equal bit for bit.
+    ``backend="numba"`` runs one compiled pass for all the columns
+    (`obs_kernel.view_kernel`); ``"numpy"`` the vectorised reference (the seed's columns,
+    then `widen_view`); the results are equal bit for bit.
 
     Shapes:
         svc_df (max_nodes, NODE_DIM_RAW), edge_df (max_edges, 7), global_feats
@@ -267,15 +274,15 @@ def observation_from_view(view: ClusterView, slots: ViewSlots, hpa_target: float
     """
     if backend == "numpy":
         obs = _observation_from_view_numpy(view, slots, hpa_target)
-    else:
-        obs = _observation_from_view_v1(view, slots, hpa_target)
-    return widen_view(obs, view, slots, context, history)
+        return widen_view(obs, view, slots, context, history)
+    return _observation_from_view_kernel(view, slots, hpa_target, context, history)
 
 
 def widen_view(obs: dict[str, Any], view: ClusterView, slots: ViewSlots,
                context: ObservationContext, history: LoadHistory | None) -> dict[str, Any]:
     """`obs` (the v1 columns of `view`) with the v2 columns appended
-    (`gnnrl.core.envs.obs_extras`); unread v2 fields show their documented defaults."""
+    (`gnnrl.core.envs.obs_extras`); unread v2 fields show their documented defaults. The
+    numpy reference of what `obs_kernel.view_kernel` writes in its one pass."""
     S = len(view.services)
     on = np.flatnonzero(slots.node_slot >= 0)
     rows = slots.node_slot[on]
@@ -316,26 +323,64 @@ def widen(obs: dict[str, Any], node_rows: np.ndarray, node_tail_rows: np.ndarray
     return obs
 
 
-def _observation_from_view_v1(view: ClusterView, slots: ViewSlots, hpa_target: float
-                              ) -> dict[str, Any]:
-    """The v1 columns of `observation_from_view`, in one compiled pass."""
+#: stand-ins of an absent load history (`view_kernel` reads no past, records nothing;
+#: writable, as a history's arrays are: one compiled specialisation serves both)
+_NO_RING = np.full((1, 0), np.nan)
+_NO_COLUMNS = np.zeros(0, dtype=np.int64)
+_NO_LAGS = np.array(TREND_LAGS, dtype=np.int64)
+#: the unserved share's products not made yet (`metrics_observation_kernel`)
+_NO_PRODUCT = np.zeros((1, 0))
+
+
+def _or_full(values: np.ndarray | None, n: int, fill: float) -> np.ndarray:
+    return np.full(n, fill) if values is None else values
+
+
+def _outputs(slots: ViewSlots) -> tuple[np.ndarray, ...]:
+    """Fresh observation arrays for the compiled builders (a caller may keep them): svc_df,
+    node_mask, edge_df, edge_mask (zeroed), global_feats, invalid (overwritten)."""
     n, e = slots.max_nodes, slots.max_edges
-    svc = np.zeros((n, 6), dtype=np.float32)
-    edge_df = np.zeros((e, 7), dtype=np.float32)
-    node_mask = np.zeros(n, dtype=np.int8)
-    edge_mask = np.zeros(e, dtype=np.int8)
-    global_feats = np.empty(4, dtype=np.float32)
-    invalid = np.empty((n, NUM_MOVES), dtype=np.int8)
+    return (np.zeros((n, NODE_DIM_RAW), dtype=np.float32), np.zeros(n, dtype=np.int8),
+            np.zeros((e, 7), dtype=np.float32), np.zeros(e, dtype=np.int8),
+            np.empty(GLOBAL_DIM_RAW, dtype=np.float32), np.empty((n, NUM_MOVES), dtype=np.int8))
+
+
+def _history_args(history: LoadHistory | None, services: tuple[str, ...]
+                  ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(ring, columns, step, lags) of `history` for the compiled builders; step -1 = none."""
+    if history is None:
+        return _NO_RING, _NO_COLUMNS, -1, _NO_LAGS
+    cols = history.columns(services)  # first: it may grow the ring
+    return history.ring, cols, history.t, history.lag_array
+
+
+def _observation(outputs: tuple[np.ndarray, ...], num: int) -> dict[str, Any]:
+    svc, node_mask, edge_df, edge_mask, global_feats, invalid = outputs
+    return {"svc_df": svc, "edge_df": edge_df, "global_feats": global_feats,
+            "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": int(num),
+            "invalid_action_mask": invalid.reshape(-1)}
+
+
+def _observation_from_view_kernel(view: ClusterView, slots: ViewSlots, hpa_target: float,
+                                  context: ObservationContext, history: LoadHistory | None
+                                  ) -> dict[str, Any]:
+    """`observation_from_view` in one compiled pass (`obs_kernel.view_kernel`): the v2
+    defaults of unread fields filled in, the load history read and advanced."""
+    S = len(view.services)
+    out = _outputs(slots)
+    ring, cols, t, lags = _history_args(history, view.services)
     num = view_kernel(
         view.replicas, view.ready, view.cpu_m, view.mem_mi, view.rps_in, view.cpu_request_m,
         view.min_replicas, view.max_replicas, view.edge_src, view.edge_dst, view.edge_qps,
         view.edge_p95_ms, view.edge_err, view.edge_mtls, view.edge_requests, slots.node_slot,
-        slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING,
-        np.empty((4, len(view.services))), svc, node_mask, edge_df, edge_mask, global_feats,
-        invalid)
-    return {"svc_df": svc, "edge_df": edge_df, "global_feats": global_feats,
-            "node_mask": node_mask, "edge_mask": edge_mask, "num_nodes": int(num),
-            "invalid_action_mask": invalid.reshape(n * NUM_MOVES)}
+        slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING, np.empty((6, S)),
+        *out, _or_full(view.startup_s, S, np.nan), _or_full(view.cpu_limit_m, S, 0.0),
+        _or_full(view.unserved, S, 0.0), float(view.e2e_p95_ms), float(context.slo_ms),
+        float(context.interval_s), float(context.dial), float(context.time_of_day_s), ring,
+        cols, t, lags)
+    if history is not None:
+        history.t += 1
+    return _observation(out, num)
 
 
 def _observation_from_view_numpy(view: ClusterView, slots: ViewSlots, hpa_target: float
@@ -528,6 +573,24 @@ def sim_unserved(edge_qps: np.ndarray, edge_err: np.ndarray, rps_in: np.ndarray,
     return np.divide(failed, offered, out=np.zeros_like(offered), where=offered > 0)
 
 
+def unserved_products(m, observables: SimObservables, edge_shown: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """`sim_unserved`'s two products of `m` (a `StepMetrics`), (failed, offered) (N, S)
+    req/s, before the entry's outside callers are added: the element-wise operands from
+    one compiled pass (`obs_kernel.unserved_terms_kernel`), the products numpy's (BLAS sums
+    in an order of its own, so the compiled builders take them from here). Both zeros when
+    no failure is counted (every share is then +0 either way). edge_shown: (N, E) float
+    0/1, as `sim_unserved` takes it."""
+    offered_w = np.empty(m.edge_qps.shape)
+    failed_w = np.empty(m.edge_qps.shape)
+    if not unserved_terms_kernel(m.edge_qps, m.edge_err, observables.edge_requests,
+                                 edge_shown, m.rps_in, m.e2e_err_rate, observables.entry,
+                                 offered_w, failed_w):
+        zeros = np.zeros(m.rps_in.shape)
+        return zeros, zeros
+    return failed_w @ observables.dst_inc, offered_w @ observables.dst_inc
+
+
 def sim_view_index(sim, order: Sequence[str], active: np.ndarray,
                    observables: SimObservables) -> SimViewIndex:
     """The `SimViewIndex` of copy with `active` (S,) flags; `order` lists the service names
@@ -578,11 +641,28 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
         cpu, mem, rps = m.cpu_m[copy, c], m.mem_mi[copy, c], rps_all[copy, c]
         qps, p95, err, mtls = qps_all[copy, k], p95_all[copy, k], err_all[copy, k], \
             m.edge_mtls[copy, k]
+        unserved = _copy_unserved(m, observables, index, copy)
     else:
-        rep, rdy, cpu, mem, rps, live, qps, p95, err, mtls = metrics_view_kernel(
+        K, M, E = len(index.columns), len(index.edges), m.edge_qps.shape[1]
+        nodes = np.empty((6, K))
+        vals = np.empty((4, M))
+        live = np.empty(M, dtype=np.int64)
+        offered_w = np.empty((1, E))
+        failed_w = np.empty((1, E))
+        L, failures = metrics_view_kernel(
             m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.edge_qps, m.edge_p95_ms,
-            m.edge_err, m.edge_mtls, copy, index.columns, index.edges, observables.edge_dst,
-            observables.edge_requests, observables.tcp_only)
+            m.edge_err, m.edge_mtls, m.e2e_err_rate, copy, index.columns, index.edges,
+            observables.edge_dst, observables.edge_requests, observables.tcp_only,
+            observables.entry, index.edge_shown, nodes, vals, live, offered_w, failed_w)
+        if failures:  # else every share is +0, as the kernel wrote it
+            # numpy's products, as `sim_unserved` takes them (`unserved_products`)
+            unserved_share_kernel(failed_w @ observables.dst_inc,
+                                  offered_w @ observables.dst_inc, m.rps_in, m.e2e_err_rate,
+                                  copy, observables.entry, index.columns, nodes[5])
+        rep, rdy, cpu, mem, rps, unserved = nodes
+        if L < M:
+            vals, live = vals[:, :L], live[:L]
+        qps, p95, err, mtls = vals
     if len(live) == len(index.edges):
         src, dst, reqs = index.edge_src, index.edge_dst, index.edge_requests
     else:
@@ -590,13 +670,50 @@ def view_from_metrics(m, index: SimViewIndex, observables: SimObservables,
         slots = ViewSlots(slots.node_slot, slots.edge_slot[live], slots.max_nodes,
                           slots.max_edges)
     truth = m if truth is None else truth
-    c = index.columns
     view = ClusterView(index.services, rep, rdy, cpu, mem, rps, index.cpu_request_m,
                        index.min_replicas, index.max_replicas, src, dst, qps, p95, err, mtls,
-                       reqs, index.cpu_limit_m, index.startup_s,
-                       _copy_unserved(m, observables, index, copy),
+                       reqs, index.cpu_limit_m, index.startup_s, unserved,
                        float(truth.e2e_p95_ms[copy]))
     return view, slots
+
+
+def observation_from_metrics(m, index: SimViewIndex, observables: SimObservables,
+                             slots: ViewSlots, hpa_target: float = 0.7, backend: str = "numba",
+                             *, context: ObservationContext, history: LoadHistory | None = None,
+                             copy: int = 0, truth=None) -> dict[str, Any]:
+    """The observation of copy `copy` of `m` (a `StepMetrics`): `observation_from_view` of
+    `view_from_metrics` (the arguments are theirs), the same numbers bit for bit.
+
+    With ``backend="numba"`` one compiled call does both (`obs_kernel.metrics_observation_
+    kernel`: the same gathering and builder, without a `ClusterView` object between them);
+    a step in which a failure is counted takes a second call, after numpy's products of
+    the unserved share (`unserved_products`).
+    """
+    truth = m if truth is None else truth
+    if backend == "numpy":
+        view, slots = view_from_metrics(m, index, observables, slots, copy, backend, truth)
+        return observation_from_view(view, slots, hpa_target, backend, context=context,
+                                     history=history)
+    out = _outputs(slots)
+    ring, cols, t, lags = _history_args(history, index.services)
+    E = m.edge_qps.shape[1]
+    offered_w, failed_w = np.empty((1, E)), np.empty((1, E))
+    head = (m.replicas, m.ready, m.cpu_m, m.mem_mi, m.rps_in, m.edge_qps, m.edge_p95_ms,
+            m.edge_err, m.edge_mtls, m.e2e_err_rate, float(truth.e2e_p95_ms[copy]), copy,
+            index.columns, index.edges, observables.edge_dst, observables.edge_requests,
+            observables.tcp_only, observables.entry, index.edge_shown, offered_w, failed_w)
+    tail = (index.edge_src, index.edge_dst, index.edge_requests, index.cpu_request_m,
+            index.min_replicas, index.max_replicas, index.cpu_limit_m, index.startup_s,
+            slots.node_slot, slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING,
+            *out, float(context.slo_ms), float(context.interval_s), float(context.dial),
+            float(context.time_of_day_s), ring, cols, t, lags)
+    num = metrics_observation_kernel(*head, _NO_PRODUCT, _NO_PRODUCT, *tail)
+    if num < 0:  # a failure counted: numpy's products, as `sim_unserved` takes them
+        num = metrics_observation_kernel(*head, failed_w @ observables.dst_inc,
+                                         offered_w @ observables.dst_inc, *tail)
+    if history is not None:
+        history.t += 1
+    return _observation(out, num)
 
 
 def _copy_unserved(m, observables: SimObservables, index: SimViewIndex, copy: int

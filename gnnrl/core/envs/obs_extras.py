@@ -1,9 +1,10 @@
 """The schema-v2 columns: what a policy needs to generalise beyond the seed's 6 columns.
 
-`gnnrl.contracts.observation` names and orders them. This module computes them, once, for
-every producer: the one-view builder (`gnnrl.core.envs.cluster_view`) calls it with S
-services, the batched training path (`gnnrl.core.envs.observation`) with the services of N
-copies stacked; both pass arrays in the same units, so both produce the same numbers.
+`gnnrl.contracts.observation` names and orders them. This module computes them in numpy:
+the reference (``backend="numpy"``) of the one-view builder (`gnnrl.core.envs.cluster_view`,
+S services) and of the batched training path (`gnnrl.core.envs.observation`, the services
+of N copies stacked), which the compiled kernels (`gnnrl.core.envs.obs_kernel`, the
+default) equal bit for bit (tests/test_observation_kernels.py).
 
 Two inputs are not part of one moment of the cluster:
 
@@ -24,8 +25,9 @@ import numpy as np
 
 from gnnrl.contracts.observation import DEFAULT_DIAL, TREND_LAGS, check_dial
 
-#: seconds in a day (time-of-day encoding)
-_DAY_S = 86_400.0
+#: seconds in a day, and radians per second of it (time-of-day encoding)
+DAY_S = 86_400.0
+TOD_RADIANS_PER_S = 2.0 * math.pi / DAY_S
 
 
 def nan_to_zero(x: np.ndarray) -> np.ndarray:
@@ -83,11 +85,17 @@ def globals_tail(e2e_p95_ms: np.ndarray, slo_ms: float, interval_s: float, dial:
     """The v2 globals of N copies, (N, 6) float64: [slo_slack (e2e p95 / SLO; NaN when the
     p95 is unknown), dial, slo_ms, interval_s, sin and cos of the time of day]."""
     p95 = np.asarray(e2e_p95_ms, dtype=np.float64)
-    angle = (2.0 * math.pi / _DAY_S) * np.mod(np.asarray(time_of_day_s, dtype=np.float64),
-                                               _DAY_S)
+    tod_sin, tod_cos = time_of_day(time_of_day_s)
     return np.stack([p95 / slo_ms, np.asarray(dial, dtype=np.float64),
                      np.full(len(p95), float(slo_ms)), np.full(len(p95), float(interval_s)),
-                     np.sin(angle), np.cos(angle)], axis=-1)
+                     tod_sin, tod_cos], axis=-1)
+
+
+def time_of_day(time_of_day_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sin, cos) of `time_of_day_s` (N,) seconds since 00:00 UTC on the unit circle, (N,)
+    float64 each."""
+    angle = TOD_RADIANS_PER_S * np.mod(np.asarray(time_of_day_s, dtype=np.float64), DAY_S)
+    return np.sin(angle), np.cos(angle)
 
 
 def trend_ratio(now: np.ndarray, past: np.ndarray) -> np.ndarray:
@@ -96,35 +104,68 @@ def trend_ratio(now: np.ndarray, past: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(past), 1.0, out)
 
 
+def _check_lags(lags: Sequence[int]) -> tuple[int, ...]:
+    """`lags` as ints >= 1 (a step's own row is written while the past is read)."""
+    out = tuple(int(k) for k in lags)
+    if not out or min(out) < 1:
+        raise ValueError(f"lags: intervals back, each >= 1, got {lags!r}")
+    return out
+
+
 class LoadHistory:
     """The received req/s of one cluster's services over the last ``max(lags)`` intervals.
 
     `trends` is called once per observation: it reads the past and records now. A service
     that was not observed K intervals ago has an unknown past there (trend 1).
+
+    Stored as a ring of ``max(lags) + 1`` rows by a column per service name ever seen
+    (`columns`), NaN where a service was not recorded; the compiled builder
+    (`gnnrl.core.envs.obs_kernel.view_kernel`) reads and writes the same ring.
     """
 
     def __init__(self, lags: Sequence[int] = TREND_LAGS) -> None:
-        self.lags = tuple(int(k) for k in lags)
-        self._ring: list[dict[str, float]] = [{} for _ in range(max(self.lags) + 1)]
-        self._t = 0
+        self.lags = _check_lags(lags)
+        self.lag_array = np.array(self.lags, dtype=np.int64)
+        #: (max(lags) + 1, C) req/s by step mod the ring's length and column
+        self.ring = np.full((max(self.lags) + 1, 8), np.nan)
+        self._columns: dict[str, int] = {}
+        self._last: tuple[tuple[str, ...], np.ndarray] | None = None
+        self.t = 0
 
     def reset(self) -> None:
-        for entry in self._ring:
-            entry.clear()
-        self._t = 0
+        self.ring[:] = np.nan
+        self.t = 0
+
+    def columns(self, services: Sequence[str]) -> np.ndarray:
+        """(S,) int64 the ring columns of `services` (new names get new columns; the
+        answer for the last tuple asked about is kept, as a view's names are one tuple
+        while the topology holds)."""
+        if self._last is not None and services is self._last[0]:
+            return self._last[1]
+        cols = np.empty(len(services), dtype=np.int64)
+        for k, name in enumerate(services):
+            cols[k] = self._columns.setdefault(name, len(self._columns))
+        if len(self._columns) > self.ring.shape[1]:
+            grown = np.full((self.ring.shape[0], 2 * len(self._columns)), np.nan)
+            grown[:, :self.ring.shape[1]] = self.ring
+            self.ring = grown
+        if isinstance(services, tuple):
+            self._last = (services, cols)
+        return cols
 
     def trends(self, services: Sequence[str], rx: np.ndarray) -> np.ndarray:
         """(S, len(lags)) trend ratios of `rx` (S,) req/s against K intervals ago."""
-        L = len(self._ring)
+        cols = self.columns(services)
+        L = self.ring.shape[0]
         past = np.full((len(services), len(self.lags)), np.nan)
         for j, k in enumerate(self.lags):
-            if self._t - k >= 0:
-                then = self._ring[(self._t - k) % L]
-                past[:, j] = [then.get(s, np.nan) for s in services]
+            if self.t - k >= 0:
+                past[:, j] = self.ring[(self.t - k) % L, cols]
         now = np.asarray(rx, dtype=np.float64)
         out = trend_ratio(now[:, None], past)
-        self._ring[self._t % L] = dict(zip(services, now.tolist(), strict=True))
-        self._t += 1
+        self.ring[self.t % L] = np.nan
+        self.ring[self.t % L, cols] = now
+        self.t += 1
         return out
 
 
@@ -132,33 +173,38 @@ class BatchedLoadHistory:
     """`LoadHistory` for N simulator copies, by simulator column (N, S).
 
     One ring for all copies (they step together); `reset_copy` forgets one copy's past
-    (its new episode starts with an unknown past, trend 1).
+    (its new episode starts with an unknown past, trend 1). The compiled batched builder
+    (`gnnrl.core.envs.obs_kernel.observe_kernel`) reads `ring` and stages into `staged`
+    as `trends` does.
     """
 
     def __init__(self, num_copies: int, num_services: int,
                  lags: Sequence[int] = TREND_LAGS) -> None:
-        self.lags = tuple(int(k) for k in lags)
-        self._ring = np.full((max(self.lags) + 1, num_copies, num_services), np.nan)
-        self._staged = np.full((num_copies, num_services), np.nan)
-        self._t = 0
+        self.lags = _check_lags(lags)
+        self.lag_array = np.array(self.lags, dtype=np.int64)
+        #: (max(lags) + 1, N, S) committed req/s by step mod the ring's length
+        self.ring = np.full((max(self.lags) + 1, num_copies, num_services), np.nan)
+        #: (N, S) this step's values until `commit`
+        self.staged = np.full((num_copies, num_services), np.nan)
+        self.t = 0
 
     def reset_copy(self, i: int) -> None:
-        self._ring[:, i, :] = np.nan
+        self.ring[:, i, :] = np.nan
 
     def trends(self, rx: np.ndarray, observed: np.ndarray) -> np.ndarray:
         """(N, S, len(lags)) trend ratios of `rx` (N, S) against the committed past;
         `observed` (N, S) bool marks the services a cluster shows now (the others will
         record an unknown value). The values are staged until `commit`, so an observation
         rebuilt in the same step (after some copies reset) reads the same past."""
-        L = self._ring.shape[0]
-        past = np.stack([self._ring[(self._t - k) % L] for k in self.lags], axis=-1)
-        self._staged = np.where(observed, rx, np.nan)
+        L = self.ring.shape[0]
+        past = np.stack([self.ring[(self.t - k) % L] for k in self.lags], axis=-1)
+        self.staged = np.where(observed, rx, np.nan)
         return trend_ratio(rx[..., None], past)
 
     def commit(self) -> None:
         """Record the last staged values as this interval's and move to the next."""
-        self._ring[self._t % self._ring.shape[0]] = self._staged
-        self._t += 1
+        self.ring[self.t % self.ring.shape[0]] = self.staged
+        self.t += 1
 
 
 def slo_share(num_services: int, edge_dst: np.ndarray, edge_p95_ms: np.ndarray,

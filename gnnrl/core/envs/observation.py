@@ -39,10 +39,11 @@ from gnnrl.core.envs.cluster_view import (
     observable_rates,
     sim_observables,
     sim_unserved,
+    unserved_products,
     view_from_snapshot,
     widen,
 )
-from gnnrl.contracts.observation import TREND_LAGS
+from gnnrl.contracts.observation import GLOBAL_DIM_RAW, NODE_DIM_RAW, TREND_LAGS
 from gnnrl.core.envs.obs_extras import (
     BatchedContext,
     BatchedLoadHistory,
@@ -51,6 +52,7 @@ from gnnrl.core.envs.obs_extras import (
     globals_tail,
     nan_to_zero,
     node_tail,
+    time_of_day,
 )
 from gnnrl.core.envs.moves import INVALID_TABLE, NUM_MOVES, ONLY_NOTHING, valid_row
 from gnnrl.core.envs.obs_kernel import observe_kernel
@@ -213,7 +215,8 @@ def widen_batch(obs: dict[str, Any], m, truth, sim, layout: ObservationLayout,
                 rps: np.ndarray, p95: np.ndarray, context: BatchedContext,
                 history: BatchedLoadHistory | None) -> dict[str, Any]:
     """The v1 observations `obs` of N copies widened to schema v2 (the same computation
-    as `cluster_view.widen_view` on each copy's view; a test holds them equal).
+    as `cluster_view.widen_view` on each copy's view; a test holds them equal): the numpy
+    reference of what `obs_kernel.observe_kernel` writes in its one pass.
 
     Args:
         m: the metrics the observation shows (lagged or not); truth: the step's true
@@ -264,47 +267,49 @@ def observe(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
             max_edges: int, hpa_target: float = 0.7, entry_rps: np.ndarray | None = None,
             leading_axis: bool = True, *, context: BatchedContext,
             history: BatchedLoadHistory | None = None, truth=None) -> dict[str, Any]:
-    """`build_observations` with the compiled kernel and a ready layout.
+    """`build_observations` with the compiled kernel and a ready layout: every column (the
+    seed's and schema v2's) in one pass (`obs_kernel.observe_kernel`), besides numpy's
+    matrix products of the observable inputs and the unserved share.
 
     With ``leading_axis=False`` (one copy only) the arrays have no leading N axis and
     ``num_nodes`` is an int: the single env's observation, without a copy per field.
     """
-    inputs = observable_inputs(m, layout, entry_rps)
-    obs = _observe_v1(m, sim, layout, num_copies, max_nodes, max_edges, hpa_target, inputs,
-                      leading_axis)
-    return widen_batch(obs, m, m if truth is None else truth, sim, layout, inputs[0],
-                       inputs[3], context, history)
-
-
-def _observe_v1(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: int,
-                max_edges: int, hpa_target: float, inputs: tuple[np.ndarray, ...],
-                leading_axis: bool) -> dict[str, Any]:
-    """The v1 columns of `observe`, from `observable_inputs`."""
-    N = num_copies
-    rps, out_rps, qps, p95, err, entry_rps = inputs
-    svc = np.zeros(N * max_nodes * 6, dtype=np.float32)
+    N, S = num_copies, sim.num_services
+    truth = m if truth is None else truth
+    rps, out_rps, qps, p95, err, entry_rps = observable_inputs(m, layout, entry_rps)
+    failed, offered = unserved_products(m, layout.observables, layout.edge_observed)
+    svc = np.zeros(N * max_nodes * NODE_DIM_RAW, dtype=np.float32)
     edge_df = np.zeros(N * max_edges * 7, dtype=np.float32)
-    global_feats = np.empty((N, 4), dtype=np.float32)
+    global_feats = np.empty((N, GLOBAL_DIM_RAW), dtype=np.float32)
     invalid = np.empty((N * max_nodes, NUM_MOVES), dtype=np.int8)
-    observe_kernel(m.replicas, m.ready, m.cpu_m, m.mem_mi, rps, out_rps, qps,
-                   p95, err, m.edge_mtls, entry_rps, sim.cpu_request,
-                   sim.min_replicas, sim.max_replicas, float(hpa_target), layout.on,
-                   layout.node_rows, layout.active, layout.edge_on, layout.edge_rows,
-                   layout.edge_ends, INVALID_TABLE, ONLY_NOTHING,
-                   np.empty((2, sim.num_services)), svc, edge_df, global_feats, invalid)
+    if history is None:
+        ring, staged, t, lags = _NO_RING, _NO_STAGED, -1, _NO_LAGS
+    else:
+        ring, staged, t, lags = history.ring, history.staged, history.t, history.lag_array
+    obs_ = layout.observables
+    observe_kernel(m.replicas, m.ready, m.cpu_m, m.mem_mi, rps, out_rps, qps, p95, err,
+                   m.edge_mtls, entry_rps, sim.cpu_request, sim.min_replicas,
+                   sim.max_replicas, float(hpa_target), layout.on, layout.node_rows,
+                   layout.active, layout.edge_on, layout.edge_rows, layout.edge_ends,
+                   INVALID_TABLE, ONLY_NOTHING, np.empty((4, S)), svc, edge_df, global_feats,
+                   invalid, sim.startup, sim.cpu_limit, failed, offered, m.rps_in,
+                   m.e2e_err_rate, obs_.entry, obs_.edge_requests, obs_.edge_dst,
+                   layout.edge_observed, truth.e2e_p95_ms, float(context.slo_ms),
+                   float(context.interval_s), _per_copy(context.dial, N),
+                   *time_of_day(_per_copy(context.time_of_day_s, N)), ring, staged, t, lags)
     edge_mask = _drop_idle_edges(m, layout, edge_df)
     if not leading_axis:
         return {
-            "svc_df": svc.reshape(max_nodes, 6),
+            "svc_df": svc.reshape(max_nodes, NODE_DIM_RAW),
             "edge_df": edge_df.reshape(max_edges, 7),
-            "global_feats": global_feats.reshape(4),
+            "global_feats": global_feats.reshape(GLOBAL_DIM_RAW),
             "node_mask": layout.node_mask[0].copy(),
             "edge_mask": edge_mask[0],
             "num_nodes": int(layout.num_nodes[0]),
             "invalid_action_mask": invalid.reshape(max_nodes * NUM_MOVES),
         }
     return {
-        "svc_df": svc.reshape(N, max_nodes, 6),
+        "svc_df": svc.reshape(N, max_nodes, NODE_DIM_RAW),
         "edge_df": edge_df.reshape(N, max_edges, 7),
         "global_feats": global_feats,
         "node_mask": layout.node_mask.copy(),
@@ -312,6 +317,20 @@ def _observe_v1(m, sim, layout: ObservationLayout, num_copies: int, max_nodes: i
         "num_nodes": layout.num_nodes.copy(),
         "invalid_action_mask": invalid.reshape(N, max_nodes * NUM_MOVES),
     }
+
+
+#: stand-ins of an absent load history (`observe_kernel` reads no past, stages nothing;
+#: writable, as a history's arrays are: one compiled specialisation serves both)
+_NO_RING = np.full((1, 1, 1), np.nan)
+_NO_STAGED = np.full((1, 1), np.nan)
+_NO_LAGS = np.array(TREND_LAGS, dtype=np.int64)
+
+
+def _per_copy(values, n: int) -> np.ndarray:
+    """(n,) float64, a fresh array, of a per-copy context field (a number: every copy's)."""
+    out = np.empty(n)
+    out[:] = values
+    return out
 
 
 def _drop_idle_edges(m, layout: ObservationLayout, edge_df: np.ndarray) -> np.ndarray:

@@ -25,10 +25,9 @@ from gnnrl.core.envs.cluster_view import (
     SimObservables,
     SimViewIndex,
     ViewSlots,
-    observation_from_view,
+    observation_from_metrics,
     sim_observables,
     sim_view_index,
-    view_from_metrics,
     view_slots,
 )
 from gnnrl.core.envs.dynamic_graph_space import DynamicGraphSpace
@@ -280,14 +279,11 @@ class SimBackend:
         topo = self._topology()
         assert self.sim is not None
         truth, m = m, (self.lag.push(m) if self.lag is not None else m)
-        view, slots = view_from_metrics(m, topo.view_index, self._observables,
-                                        topo.view_slots, backend=self.compute,
-                                        truth=truth)
-        self._obs = observation_from_view(
-            view, slots, self.hpa_target, backend=self.compute,
+        self._obs = observation_from_metrics(
+            m, topo.view_index, self._observables, topo.view_slots, self.hpa_target,
+            self.compute, truth=truth, history=self.history,
             context=self.settings.context(self.settings.tod0_s
-                                          + t * self.sim_config.interval_s),
-            history=self.history)
+                                          + t * self.sim_config.interval_s))
         if self.compute != "numpy":
             # info's per-slot rows and the cost, in the same pass over the metrics
             block = topo.info_block.copy()
