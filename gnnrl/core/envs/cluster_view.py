@@ -368,13 +368,15 @@ def _observation_from_view_kernel(view: ClusterView, slots: ViewSlots, hpa_targe
     defaults of unread fields filled in, the load history read and advanced."""
     S = len(view.services)
     out = _outputs(slots)
+    svc_df, node_mask, edge_df, edge_mask, global_feats, invalid = out
     ring, cols, t, lags = _history_args(history, view.services)
     num = view_kernel(
         view.replicas, view.ready, view.cpu_m, view.mem_mi, view.rps_in, view.cpu_request_m,
         view.min_replicas, view.max_replicas, view.edge_src, view.edge_dst, view.edge_qps,
         view.edge_p95_ms, view.edge_err, view.edge_mtls, view.edge_requests, slots.node_slot,
         slots.edge_slot, float(hpa_target), INVALID_TABLE, ONLY_NOTHING, np.empty((6, S)),
-        *out, _or_full(view.startup_s, S, np.nan), _or_full(view.cpu_limit_m, S, 0.0),
+        svc_df, node_mask, edge_df, edge_mask, global_feats, invalid,
+        _or_full(view.startup_s, S, np.nan), _or_full(view.cpu_limit_m, S, 0.0),
         _or_full(view.unserved, S, 0.0), float(view.e2e_p95_ms), float(context.slo_ms),
         float(context.interval_s), float(context.dial), float(context.time_of_day_s), ring,
         cols, t, lags)
