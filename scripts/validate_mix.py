@@ -134,10 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     specs = [s for s in args.policies.split(",") if s]
     hpa = [f"hpa-{int(t)}" for t in args.hpa_sweep.split(",") if t]
     dials = [float(d) for d in args.dials.split(",")]
+    for spec in specs + hpa:  # a bad spec fails here, before any episode runs
+        _policy(spec, 0.5)
     jobs = _jobs(args.config, specs + hpa, dials, args.every)
-    with cf.ProcessPoolExecutor(args.workers) as pool:
-        rows = list(tqdm(pool.map(_episode, jobs), total=len(jobs), desc="validate",
-                         unit="episode"))
+    if args.workers > 1:
+        with cf.ProcessPoolExecutor(args.workers) as pool:
+            rows = list(tqdm(pool.map(_episode, jobs), total=len(jobs), desc="validate",
+                             unit="episode"))
+    else:
+        rows = [_episode(job) for job in tqdm(jobs, desc="validate", unit="episode")]
     table = (pd.DataFrame(rows).groupby(["policy", "dial"], sort=False)
              .mean(numeric_only=True).reset_index())
     front = table[table["policy"].isin(hpa)]

@@ -143,6 +143,21 @@ def test_imitation_warm_start_clones_the_hpa_teacher(tmp_path):
     assert first["bc_move_recall"] > 0.7  # the rare scale moves, not just "hold"
 
 
+def test_imitation_fits_at_its_own_step_size_not_the_fine_tuning_one(tmp_path):
+    """A fine-tuning PPO step (1e-5, so 3e-5 for the fit by the old rule) leaves the clone
+    of the HPA teacher far from it after a few epochs; ``bc_learning_rate`` fixes that."""
+
+    def first_row(bc_lr: float, name: str) -> dict:
+        cfg = _config(tmp_path, updates=1, learning_rate=1e-5).replace(
+            bc_rounds=2, bc_epochs=10, bc_learning_rate=bc_lr)
+        train(cfg, tmp_path / name, progress=False)
+        return json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[0])
+
+    slow, own = first_row(0.0, "slow"), first_row(3e-3, "own")
+    assert own["bc_nll"] < 0.6 * slow["bc_nll"], (own, slow)
+    assert own["bc_move_recall"] > slow["bc_move_recall"]
+
+
 def test_dagger_labels_the_students_own_states_with_the_teachers_moves(tmp_path):
     """DAgger: after the first fit the student drives; its agreement with the teacher on
     the states it reaches is logged, and the refit on the aggregate keeps the clone good."""
