@@ -16,24 +16,11 @@ from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
 from gnnrl.core.agents.ppo import TrainingNaNError
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.agents.train import TrainConfig, train
-
-# Two services; at the warm start (5 + 3 pods, p95 ~130 ms) the SLO (150 ms) holds, and
-# the cost term rewards giving replicas back until the SLO is about to break.
-TINY_APP = {
-    "name": "tiny", "entry": "web", "slo_p95_ms": 150,
-    "services": {
-        "web": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 50,
-                "service_time_ms": 5, "startup_s": 5, "min_replicas": 1, "max_replicas": 10},
-        "db": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 100,
-               "service_time_ms": 5, "startup_s": 5, "min_replicas": 1, "max_replicas": 10},
-    },
-    "calls": [{"from": "web", "to": "db", "per_request": 1.0}],
-}
+from gnnrl.testing.apps import write_tiny_app
 
 
 def _config(tmp_path: Path, updates: int, **ppo) -> TrainConfig:
-    app = tmp_path / "tiny.json"
-    app.write_text(json.dumps(TINY_APP))
+    app = write_tiny_app(tmp_path)
     ppo_cfg = {"num_envs": 4, "num_steps": 20, "num_minibatches": 2, "update_epochs": 4,
                "learning_rate": 3e-3, **ppo}
     ppo_cfg["total_steps"] = ppo_cfg["num_envs"] * ppo_cfg["num_steps"] * updates

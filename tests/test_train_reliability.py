@@ -4,7 +4,6 @@ previous one loadable (atomic files, `LATEST` switched last)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,22 +21,11 @@ from gnnrl.core.agents.configs import PolicyConfig, PPOConfig
 from gnnrl.core.agents.ppo import TrainingNaNError
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.core.agents.train import TrainConfig, train
-
-TINY_APP = {
-    "name": "tiny", "entry": "web", "slo_p95_ms": 150,
-    "services": {
-        "web": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 50,
-                "service_time_ms": 5, "startup_s": 5, "min_replicas": 1, "max_replicas": 10},
-        "db": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 100,
-               "service_time_ms": 5, "startup_s": 5, "min_replicas": 1, "max_replicas": 10},
-    },
-    "calls": [{"from": "web", "to": "db", "per_request": 1.0}],
-}
+from gnnrl.testing.apps import write_tiny_app
 
 
 def tiny_config(tmp_path: Path, updates: int) -> TrainConfig:
-    app = tmp_path / "tiny.json"
-    app.write_text(json.dumps(TINY_APP))
+    app = write_tiny_app(tmp_path)
     return TrainConfig(
         app=str(app), traces=("constant",), peaks=(100.0,), topology=("static",),
         max_steps=20, seed=3, eval_every=0, checkpoint_every=1,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -12,19 +11,9 @@ import pytest
 from gnnrl.config import ConfigError
 from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.core.agents.train import TrainConfig
+from gnnrl.testing.apps import write_tiny_app
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "validate_mix.py"
-
-TINY_APP = {
-    "name": "tiny", "entry": "web", "slo_p95_ms": 150,
-    "services": {
-        "web": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 50,
-                "service_time_ms": 5, "startup_s": 5, "min_replicas": 1, "max_replicas": 10},
-        "db": {"cpu_request_m": 100, "mem_request_mi": 64, "capacity_rps": 100,
-               "service_time_ms": 5, "startup_s": 5, "min_replicas": 1, "max_replicas": 10},
-    },
-    "calls": [{"from": "web", "to": "db", "per_request": 1.0}],
-}
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +26,7 @@ def validate_mix():
 
 def test_validation_table_scores_each_policy_and_dial_against_the_hpa_sweep(
         tmp_path, validate_mix, capsys):
-    app = tmp_path / "tiny.json"
-    app.write_text(json.dumps(TINY_APP))
+    app = write_tiny_app(tmp_path)
     config = tmp_path / "mix.json"
     config.write_text(TrainConfig(
         app=str(app), traces=("diurnal",), peaks=(200.0,), topology=("static",),

@@ -18,6 +18,7 @@ module                      stands in for
 `clock.TickingClock`        ``time.monotonic`` where code takes a bare ``clock()``
 `cli.run_gnnrl`             a user running ``gnnrl ...`` in a child process
 `observation`               observation dicts built by hand (schema of the env)
+`apps.write_tiny_app`       an application: two services, for fast training tests
 ==========================  ===========================================================
 
 `loopback.LoopbackServer` / `base.LoopbackFake` are what the HTTP fakes share.
