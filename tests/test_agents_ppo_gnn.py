@@ -185,9 +185,28 @@ def test_hold_margin_turns_borderline_moves_into_holds_when_serving(tmp_path):
     assert PPO_GNN.load(tmp_path / "m").config.hold_margin == 1.0
 
 
+def test_a_removal_needs_the_larger_down_margin_an_addition_only_the_hold_margin(tmp_path):
+    model = PPO_GNN(use_tgn=False, config=CFG.replace(hold_margin=1.0,
+                                                      hold_margin_down=2.5)).eval()
+    logits = torch.full((1, 4, 15), -5.0)
+    logits[0, :, 0] = 0.0
+    logits[0, 0, 2] = 1.5    # +2 beats hold by 1.5 > 1.0: moves
+    logits[0, 1, 9] = 1.5    # -2 beats hold by 1.5 < 2.5: held
+    logits[0, 2, 9] = 3.0    # -2 beats hold by 3.0 > 2.5: moves
+    logits[0, 3, 1] = 0.5    # +1 by 0.5 < 1.0: held
+    mask = torch.ones(1, 4, dtype=torch.bool)
+    assert model.decide(logits, mask).tolist() == [[2, 0, 9, 0]]
+    symmetric = PPO_GNN(use_tgn=False, config=CFG.replace(hold_margin=1.0)).eval()
+    assert symmetric.decide(logits, mask).tolist() == [[2, 9, 9, 0]]
+    model.save(tmp_path / "m")
+    assert PPO_GNN.load(tmp_path / "m").config.hold_margin_down == 2.5
+
+
 def test_hold_margin_must_be_a_finite_non_negative_number():
     with pytest.raises(ConfigError, match="hold_margin"):
         CFG.replace(hold_margin=-0.5)
+    with pytest.raises(ConfigError, match="hold_margin_down"):
+        CFG.replace(hold_margin_down=float("inf"))
 
 
 def test_decisions_follow_weight_updates_made_after_earlier_decisions():

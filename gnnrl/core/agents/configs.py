@@ -49,8 +49,11 @@ class PolicyConfig(JsonConfig):
     temporal memory embedding to the structural one (sum); hold_margin: serving only: in
     deterministic mode a service moves only when its best move's logit beats "nothing"'s by
     more than this (a log-odds margin, the model's counterpart of HPA's 10 % tolerance:
-    borderline decisions hold instead of flapping); 0 = plain arg-max. Training (sampled
-    moves) ignores it.
+    borderline decisions hold instead of flapping); 0 = plain arg-max; hold_margin_down:
+    the margin a *removal* must clear instead (None = ``hold_margin``): a larger one asks
+    more confidence before giving pods back than before adding them, the asymmetry of
+    HPA's scale-down stabilisation, and cuts direction reversals. Training (sampled
+    moves) ignores both.
     """
 
     max_nodes: int = 20
@@ -62,13 +65,18 @@ class PolicyConfig(JsonConfig):
     use_tgn: bool = True
     tgn: TGNConfig = dataclasses.field(default_factory=TGNConfig)
     hold_margin: float = 0.0
+    hold_margin_down: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.tgn, dict):
             self.tgn = TGNConfig.from_dict(self.tgn)
-        if not (self.hold_margin >= 0.0 and math.isfinite(self.hold_margin)):
-            raise ConfigError(f"PolicyConfig.hold_margin must be a finite number >= 0, "
-                              f"got {self.hold_margin}")
+        for name in ("hold_margin", "hold_margin_down"):
+            value = getattr(self, name)
+            if value is not None and not (value >= 0.0 and math.isfinite(value)):
+                raise ConfigError(f"PolicyConfig.{name} must be a finite number >= 0, "
+                                  f"got {value}")
+        if self.hold_margin is None:
+            raise ConfigError("PolicyConfig.hold_margin must be a finite number >= 0, got None")
         _positive(self, "max_nodes", "max_edges", "num_moves", "hidden_dim", "gnn_layers",
                   "gnn_heads")
         if self.num_moves != NUM_MOVES:

@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 import gnnrl
 from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
+from gnnrl.contracts.moves import MAX_STEP
 from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.encoders.features import GLOBAL_DIM, FeatureScaler
 from gnnrl.encoders.gnn_encoder import GNNEncoder
@@ -556,12 +557,15 @@ class PPO_GNN(nn.Module):
         """Deterministic moves from masked logits ``(B, N, 15)`` -> ``(B, N)`` int64.
 
         The arg-max move, unless it beats "nothing" (move 0) by no more than
-        ``config.hold_margin`` in logit (then the service holds); padded slots hold.
+        ``config.hold_margin`` in logit, or ``config.hold_margin_down`` for a removal (then
+        the service holds); padded slots hold.
         """
         best = logits.argmax(-1)
-        margin = self.config.hold_margin
-        if margin > 0.0:
+        up = self.config.hold_margin
+        down = up if self.config.hold_margin_down is None else self.config.hold_margin_down
+        if up > 0.0 or down > 0.0:
             gain = logits.gather(-1, best.unsqueeze(-1)).squeeze(-1) - logits[..., 0]
+            margin = torch.where(best > MAX_STEP, down, up)  # moves > MAX_STEP remove pods
             best = torch.where(gain > margin, best, 0)
         return torch.where(node_mask, best, 0)
 
