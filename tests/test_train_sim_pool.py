@@ -14,13 +14,13 @@ from gnnrl.core.agents.sim_pool import SimPool
 from gnnrl.core.agents.train import TrainConfig, Trainer, train
 from gnnrl.core.envs import OnlineBoutique
 from gnnrl.sim import load_app_spec
-from tests.test_train_loop import TINY_APP, assert_resume_is_exact
+from gnnrl.testing.apps import write_tiny_app
+from tests.test_train_loop import assert_resume_is_exact
 
 
 
 def _config(tmp_path: Path, updates: int) -> TrainConfig:
-    app = tmp_path / "tiny.json"
-    app.write_text(json.dumps(TINY_APP))
+    app = write_tiny_app(tmp_path)
     return TrainConfig(
         app=str(app), traces=("constant", "flash"), peaks=(100.0,), topology=("static",),
         max_steps=10, seed=3, eval_every=0, checkpoint_every=1, env_pool="batched",
