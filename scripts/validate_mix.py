@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import csv
+import functools
 import io
 import math
 from pathlib import Path
@@ -50,12 +51,22 @@ def _policy(spec: str, dial: float):
     return make_policy(spec)
 
 
+@functools.lru_cache(maxsize=2)
+def _mix(config: str) -> tuple:
+    """The config and its setups, built once per process (apps, scenarios, traces)."""
+    from gnnrl.core.agents.scenario_mix import training_setups
+    from gnnrl.core.agents.train import TrainConfig
+
+    cfg = TrainConfig.load(config)
+    return cfg, training_setups(cfg.apps or (cfg.app,), cfg.seed, cfg.traces, cfg.peaks,
+                                cfg.peak_scales, cfg.topology, cfg.max_steps, cfg.timings,
+                                cfg.startup_scales)
+
+
 def _episode(job: tuple) -> dict:
     import torch
 
     from gnnrl.contracts.seeds import VALIDATION_SEED_BASE
-    from gnnrl.core.agents.scenario_mix import training_setups
-    from gnnrl.core.agents.train import TrainConfig
     from gnnrl.core.envs import OnlineBoutique
     from gnnrl.evaluation.metrics import count_reversals
     from gnnrl.sim import SimConfig
@@ -63,10 +74,8 @@ def _episode(job: tuple) -> dict:
 
     torch.set_num_threads(1)
     config, spec, dial, k, j, every = job
-    cfg = TrainConfig.load(config)
-    su = training_setups(cfg.apps or (cfg.app,), cfg.seed, cfg.traces, cfg.peaks,
-                         cfg.peak_scales, cfg.topology, cfg.max_steps, cfg.timings,
-                         cfg.startup_scales)[k]
+    cfg, setups = _mix(config)
+    su = setups[k]
     sc = [s for s in su.scenarios if not s.events][::every][j]
     env = OnlineBoutique(app=su.app, scenario=sc, max_steps=cfg.max_steps, dial=dial,
                          sim_config=SimConfig(timing=TimingConfig.preset(su.timing)))
@@ -93,13 +102,7 @@ def _episode(job: tuple) -> dict:
 
 
 def _jobs(config: str, specs: list[str], dials: list[float], every: int) -> list[tuple]:
-    from gnnrl.core.agents.scenario_mix import training_setups
-    from gnnrl.core.agents.train import TrainConfig
-
-    cfg = TrainConfig.load(config)
-    setups = training_setups(cfg.apps or (cfg.app,), cfg.seed, cfg.traces, cfg.peaks,
-                             cfg.peak_scales, cfg.topology, cfg.max_steps, cfg.timings,
-                             cfg.startup_scales)
+    _, setups = _mix(config)
     jobs = []
     for spec in specs:
         for dial in (dials if not spec.startswith("hpa") else [0.5]):

@@ -70,13 +70,13 @@ class PolicyConfig(JsonConfig):
     def __post_init__(self) -> None:
         if isinstance(self.tgn, dict):
             self.tgn = TGNConfig.from_dict(self.tgn)
-        for name in ("hold_margin", "hold_margin_down"):
-            value = getattr(self, name)
-            if value is not None and not (value >= 0.0 and math.isfinite(value)):
+        margins = {"hold_margin": self.hold_margin}
+        if self.hold_margin_down is not None:  # None: removals use hold_margin
+            margins["hold_margin_down"] = self.hold_margin_down
+        for name, value in margins.items():
+            if not (isinstance(value, (int, float)) and value >= 0.0 and math.isfinite(value)):
                 raise ConfigError(f"PolicyConfig.{name} must be a finite number >= 0, "
                                   f"got {value}")
-        if self.hold_margin is None:
-            raise ConfigError("PolicyConfig.hold_margin must be a finite number >= 0, got None")
         _positive(self, "max_nodes", "max_edges", "num_moves", "hidden_dim", "gnn_layers",
                   "gnn_heads")
         if self.num_moves != NUM_MOVES:

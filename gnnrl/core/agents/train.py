@@ -88,8 +88,8 @@ class TrainConfig(JsonConfig):
     step size is far too small for fitting a fresh network); bc_move_weight: how many times
     a teacher's scale move weighs against a hold in the imitation loss (holds are the vast
     majority of labels; `gnnrl.core.agents.imitation.clone`); env_pool: "single" (one
-    Gymnasium `OnlineBoutique` per env,
-    `EnvPool`) or "batched" (the rollout envs are rows of one batched simulator,
+    Gymnasium `OnlineBoutique` per env, `EnvPool`) or "batched" (the rollout envs are rows
+    of one batched simulator,
     `gnnrl.core.agents.sim_pool.SimPool`: the same episode seeds, scenarios, traces and
     reward, several times faster, but the simulator noise is one stream for all rows, so
     runs are not bit-identical to "single" ones; an ``env_wrapper`` forces "single");
