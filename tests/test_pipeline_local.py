@@ -1,8 +1,8 @@
 """The pipeline end to end on this machine (KFP local subprocess runner, SQLite MLflow).
 
 Default run: a shortened quick profile, twice into one registry -- the first run leaves
-``gnnrl-scaler@champion``; the second, an under-trained challenger that does not beat it,
-leaves the champion where it was. A failing step and an unreachable MLflow change nothing.
+``gnnrl-scaler@champion``; the second, a challenger taught to over-provision that does not
+beat it, leaves the champion where it was. A failing step and an unreachable MLflow change nothing.
 The untouched quick profile, through the CLI, is the slow variant.
 """
 
@@ -101,9 +101,10 @@ def test_champion_pyfunc_acts_like_the_in_process_policy_on_env_observations(wor
 
 def test_a_challenger_that_does_not_beat_the_champion_leaves_it_unchanged(workspace):
     root, uri, _ = workspace
-    # under-trained on purpose: 64 env steps, one PPO update per seed
+    # worse on purpose: specialised towards a rule that over-provisions (HPA at 40 % CPU)
     second = run_local("quick", "sim", workdir=root / "runs", mlflow_uri=uri,
-                       **{**SHORT, "train_steps": 64, "train_seeds": [0]})
+                       **{**SHORT, "train_steps": 64, "train_seeds": [0],
+                          "train_teacher": "hpa-40"})
     assert second.model_version == "2"
     assert alias_version(uri, CHAMPION) == "1", "the champion did not move"
     assert alias_version(uri, CHALLENGER) == "2"

@@ -117,6 +117,23 @@ def test_unknown_profile_or_source_is_refused(profile, source):
         profile_arguments(profile, source)
 
 
+def test_pipeline_arguments_are_checked_against_the_compiled_parameters():
+    """``--param gate_hpa_slo_margin=0`` parses as a JSON integer: it becomes the float the
+    parameter is; a misspelt name or a wrong type is refused naming it, before KFP runs."""
+    from gnnrl.pipeline.runner import check_arguments
+
+    args = check_arguments({"gate_hpa_slo_margin": 0, "train_steps": 500, "dial": 0.8})
+    assert args == {"gate_hpa_slo_margin": 0.0, "train_steps": 500, "dial": 0.8}
+    assert isinstance(args["gate_hpa_slo_margin"], float)
+    with pytest.raises(ConfigError, match=r"unknown pipeline parameter.*train_step[^s].*"
+                                          r"train_steps"):
+        check_arguments({"train_step": 5})
+    with pytest.raises(ConfigError, match=r"train_steps takes a whole number, got 1\.5"):
+        check_arguments({"train_steps": 1.5})
+    with pytest.raises(ConfigError, match="dial takes a number, got True"):
+        check_arguments({"dial": True})
+
+
 def test_quick_profile_parameters_exist_in_the_pipeline():
     from kfp import components
 
@@ -128,19 +145,25 @@ def test_quick_profile_parameters_exist_in_the_pipeline():
 
 
 def test_pipeline_training_uses_the_shipped_recipe_at_the_calibrated_peak(tmp_path):
-    """Nightly candidates are trained like the shipped model (its dial-following teacher,
-    DAgger, a dial per episode, its cluster timings, PPO settings and serving margin) on
-    the calibrated app alone, around the traffic peak the cluster really saw."""
+    """Nightly candidates are trained like the shipped model (DAgger, a dial per episode,
+    its cluster timings, PPO settings and serving margin) on the calibrated app alone,
+    around the traffic peak the cluster really saw, imitating the pipeline's teacher (the
+    dial-following headroom rule unless told otherwise)."""
     from gnnrl.core.agents.train import TrainConfig
     from gnnrl.evaluation.gnnrl_policy import default_model_dir
-    from gnnrl.pipeline.steps import FULL_IMITATION_STEPS, recipe_config
+    from gnnrl.pipeline.steps import (
+        FULL_IMITATION_STEPS,
+        SHORT_BC_DAGGER,
+        SHORT_BC_ROUNDS,
+        recipe_config,
+    )
 
     trace = tmp_path / "trace.csv"
     trace.write_text("t_s,rps\n0,40\n15,120\n30,80\n45,60\n")
     shipped = TrainConfig.load(default_model_dir() / "train_config.json")
     full = recipe_config("onlineboutique", str(trace), (str(trace), "diurnal"),
                          FULL_IMITATION_STEPS, 240, 3, 8, 120)
-    assert full.bc_teacher == shipped.bc_teacher == "oracle@dial"
+    assert shipped.bc_teacher == "oracle@dial" and full.bc_teacher == "headroom@dial"
     assert full.dial == shipped.dial == "random" and full.timings == shipped.timings
     assert full.apps == () and full.app == "onlineboutique" and full.peak_scales == ()
     assert full.ppo.num_envs % len(full.timings) == 0
@@ -149,5 +172,10 @@ def test_pipeline_training_uses_the_shipped_recipe_at_the_calibrated_peak(tmp_pa
     assert full.policy.hold_margin == shipped.policy.hold_margin > 0
     assert full.ppo.learning_rate == shipped.ppo.learning_rate
     assert (full.seed, full.max_steps, full.ppo.total_steps) == (3, 240, FULL_IMITATION_STEPS)
-    smoke = recipe_config("onlineboutique", str(trace), ("diurnal",), 1920, 60, 0, 8, 120)
-    assert (smoke.bc_rounds, smoke.bc_dagger) == (1, 1)
+    smoke = recipe_config("onlineboutique", str(trace), ("diurnal",), 1920, 60, 0, 8, 120,
+                          teacher="oracle@dial")
+    assert (smoke.bc_rounds, smoke.bc_dagger) == (SHORT_BC_ROUNDS, SHORT_BC_DAGGER) == (2, 2)
+    assert smoke.bc_teacher == "oracle@dial"
+    with pytest.raises(ConfigError, match="bc_teacher"):
+        recipe_config("onlineboutique", str(trace), ("diurnal",), 1920, 60, 0, 8, 120,
+                      teacher="psychic")

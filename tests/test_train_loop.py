@@ -194,4 +194,27 @@ def test_warm_start_from_a_champion_resumes_its_weights(tmp_path):
         assert torch.equal(a, b), name  # weights and the feature scaling, unchanged
     first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert first["update"] == 0 and first["warm_start"] == 1.0
-    assert "bc_accuracy" not in first  # no imitation on top of a champion
+    assert "bc_accuracy" not in first  # bc_dagger 0: no imitation on top of a champion
+
+
+def test_warm_start_with_dagger_specialises_the_champion_towards_the_teacher(tmp_path):
+    """Nightly retraining on a new app: DAgger from the champion's own weights moves it
+    towards the teacher on the states it reaches, and keeps its feature scaling."""
+    champion = tmp_path / "champion"  # a clone of a lazy HPA (90 % CPU)
+    train(_config(tmp_path, updates=1).replace(bc_rounds=2, bc_epochs=40, bc_teacher="hpa-90"),
+          champion, progress=False, stop_after_updates=0)
+    source = PPO_GNN.load(champion / "model")
+    cfg = _config(tmp_path, updates=1).replace(
+        warm_start=str(champion / "model"), eval_every=1, bc_teacher="hpa-40", bc_rounds=2,
+        bc_epochs=40, bc_dagger=2, bc_learning_rate=3e-3)
+    out = tmp_path / "nightly"
+    train(cfg, out, progress=False, stop_after_updates=0)
+    first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["warm_start"] == 1.0
+    assert first["bc_dagger_agreement"] > first["bc_warm_agreement"] + 0.05, first
+    start = PPO_GNN.load(out / "best")  # update 0: the specialised champion
+    for name, value in source.state_dict().items():
+        if name.startswith("scaler."):
+            assert torch.equal(value, start.state_dict()[name]), name
+    assert not torch.equal(source.state_dict()["head.actor.0.weight"],
+                           start.state_dict()["head.actor.0.weight"])

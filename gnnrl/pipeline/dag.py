@@ -77,6 +77,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
         episode_steps: int = 240,
         train_traces: str = "calibrated,diurnal,flash,ramp",
         train_warm_start: str = "champion",
+        train_teacher: str = "headroom@dial",
         eval_suite: str = "default",
         eval_seeds: int = 5,
         gate_slo_margin: float = 0.0,
@@ -125,6 +126,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
                 traces=train_traces,
                 mlflow_uri=mlflow_uri,
                 warm_start=train_warm_start,
+                teacher=train_teacher,
             )
             _gpu(train, opts)
             _mlflow_credentials(train, opts)

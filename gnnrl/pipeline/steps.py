@@ -186,6 +186,7 @@ def train_step(
     traces: str = "calibrated,diurnal,flash",
     num_envs: int = 8,
     warm_start: str = "champion",
+    teacher: str = "headroom@dial",
 ) -> TrainResult:
     """Train one PPO_GNN candidate on the calibrated app with the shipped model's recipe
     (`recipe_config`); log it to MLflow.
@@ -196,6 +197,9 @@ def train_step(
             shipped model when there is none: nightly retraining continues from the model
             in production), ``shipped`` (the model shipped with the package) or ``none``
             (the recipe's imitation warm start from scratch).
+        teacher: the rule the candidate imitates by DAgger before PPO (a warm start is
+            specialised to the calibrated app this way): ``headroom@dial`` by default, or
+            any `TrainConfig.bc_teacher` (``oracle@dial``, ``hpa@dial``, ``hpa-70``, ...).
         total_steps: env steps summed over ``num_envs`` environments.
         episode_steps: control intervals per episode.
 
@@ -218,7 +222,7 @@ def train_step(
                   for t in traces.split(",") if t.strip())
     num_steps = max(8, min(120, int(total_steps) // max(1, num_envs)))
     config = recipe_config(app_spec, trace, kinds, int(total_steps), int(episode_steps),
-                           int(seed), num_envs, num_steps)
+                           int(seed), num_envs, num_steps, teacher=teacher)
     out = Path(out_dir)
     # checkpoints stay in a scratch folder; the artifact gets the final model, the
     # config and the per-update metrics (what the MLflow run also holds)
@@ -264,20 +268,29 @@ def _warm_start_dir(which: str, uri: str, scratch: Path) -> str:
     return str(default_model_dir())
 
 
-#: below this many env steps a pipeline run is a smoke test: one imitation round, one
-#: DAgger round (the shipped recipe's 3 + 5 rounds would dwarf its PPO budget)
+#: below this many env steps a pipeline run is a short one: two DAgger iterations of two
+#: episodes per env (the shipped recipe's 5 iterations would dwarf its PPO budget)
 FULL_IMITATION_STEPS = 50_000
+SHORT_BC_ROUNDS, SHORT_BC_DAGGER = 2, 2
 
 
 def recipe_config(app_spec: str, trace: str, traces: tuple[str, ...], total_steps: int,
-                  episode_steps: int, seed: int, num_envs: int, num_steps: int) -> Any:
-    """The shipped model's training recipe (its ``train_config.json``: teacher, DAgger,
-    dial drawn per episode, cluster timings and start-up scales, PPO hyper-parameters,
-    serving margin) on the calibrated app and traffic: this one app instead of the
-    recipe's mix of apps and real windows.
+                  episode_steps: int, seed: int, num_envs: int, num_steps: int,
+                  teacher: str = "headroom@dial") -> Any:
+    """The shipped model's training recipe (its ``train_config.json``: DAgger, dial drawn
+    per episode, cluster timings and start-up scales, PPO hyper-parameters, serving margin)
+    on the calibrated app and traffic: this one app instead of the recipe's mix of apps
+    and real windows, imitating ``teacher``.
 
     Peak loads are the calibrated trace's own peak x (0.8, 1, 1.2), so the synthetic traces
     and the replayed one span the traffic envelope the cluster really sees.
+
+    Why the teacher is ``headroom@dial`` here and ``oracle@dial`` in the shipped recipe:
+    specialising the generalist on one app in a few DAgger iterations, a history-only
+    student learns a history-only rule's moves; the clairvoyant oracle's (it scales before
+    a flash crowd arrives) it cannot reproduce in that budget, and its students broke the
+    SLO in one interval more per flash crowd than HPA (docs/policy.md, "The pipeline's
+    specialisation").
     """
     from gnnrl.core.agents.train import TrainConfig
     from gnnrl.evaluation.gnnrl_policy import default_model_dir
@@ -296,9 +309,10 @@ def recipe_config(app_spec: str, trace: str, traces: tuple[str, ...], total_step
     return base.replace(
         app=app_spec, apps=(), peak_scales=(), traces=traces,
         peaks=(round(0.8 * peak, 3), round(peak, 3), round(1.2 * peak, 3)),
-        max_steps=episode_steps, seed=seed, device="auto", ppo=ppo,
-        bc_rounds=1 if small else base.bc_rounds, bc_dagger=min(1, base.bc_dagger) if small
-        else base.bc_dagger, checkpoint_every=10, eval_every=10)
+        max_steps=episode_steps, seed=seed, device="auto", ppo=ppo, bc_teacher=teacher,
+        bc_rounds=SHORT_BC_ROUNDS if small else base.bc_rounds,
+        bc_dagger=SHORT_BC_DAGGER if small else base.bc_dagger,
+        checkpoint_every=10, eval_every=10)
 
 
 def _divisor(n: int, want: int) -> int:

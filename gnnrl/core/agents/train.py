@@ -99,8 +99,10 @@ class TrainConfig(JsonConfig):
     resumes exactly; docs/performance.md).
     warm_start: a saved model folder (e.g. the registry's champion) whose weights and
     feature scaling training starts from, instead of fitting the scaling and imitating a
-    teacher; its policy architecture replaces ``policy`` ("" = none). This is how nightly
-    retraining continues from the model in production.
+    teacher from scratch; its policy architecture replaces ``policy`` ("" = none). With
+    ``bc_dagger`` > 0 it is first specialised to this run's apps and traffic by that many
+    DAgger iterations from its own weights (the student drives, the teacher labels). This
+    is how nightly retraining continues from the model in production.
 
     Training for generality (the shipped recipe, docs/policy.md):
     apps: applications to train on at once, overriding ``app`` when given: built-in names,
@@ -373,6 +375,8 @@ class Trainer:
         if warm is not None:
             self.model.load_state_dict(warm.state_dict())
             row: dict[str, Any] = {"warm_start": 1.0}
+            if self.cfg.bc_dagger:  # specialise it: DAgger on this run's mix, from its weights
+                row.update(self.imitate(warm=True))
         else:
             self.fit_scaler()
             if not self.cfg.bc_rounds:
@@ -406,10 +410,15 @@ class Trainer:
         self.model.scaler.fit(t["svc_df"], t["node_mask"], t["edge_df"], t["edge_mask"],
                               t["global_feats"])
 
-    def imitate(self) -> dict[str, float]:
+    def imitate(self, warm: bool = False) -> dict[str, float]:
         """Clone the teacher (``bc_rounds`` episodes per env, then ``bc_dagger`` DAgger
         iterations), critic included; returns the last fit's losses and the student's
-        agreement with the teacher on the states it visits itself."""
+        agreement with the teacher on the states it visits itself.
+
+        ``warm``: the model is already a policy (a warm start), so there is no teacher-driven
+        round: ``bc_dagger`` DAgger iterations (at least one episode per env each) refit it
+        from its own weights on this run's apps and traffic; ``bc_warm_agreement`` is the
+        starting policy's agreement with the teacher, before any refit."""
         from gnnrl.baselines.dialled import DialledRule, slo_margin, target_pct
         from gnnrl.baselines.oracle import OraclePolicy
         from gnnrl.baselines.specs import make_baseline
@@ -431,7 +440,7 @@ class Trainer:
 
         def collect(student: bool) -> dict[str, Any]:
             return collect_teacher(self.model, pool, make_teacher,
-                                   self.normalizer, cfg.ppo.gamma, cfg.bc_rounds,
+                                   self.normalizer, cfg.ppo.gamma, max(1, cfg.bc_rounds),
                                    student_drives=student)
 
         def fit(data: dict[str, Any]) -> dict[str, float]:
@@ -440,9 +449,11 @@ class Trainer:
                          self.generator, move_weight=cfg.bc_move_weight)
 
         try:
-            data = collect(student=False)
+            data = collect(student=warm)
             row = fit(data)
-            for _ in range(cfg.bc_dagger):
+            if warm:  # how far the starting policy is from the teacher on this mix
+                row["bc_warm_agreement"] = data["agreement"]
+            for _ in range(cfg.bc_dagger - 1 if warm else cfg.bc_dagger):
                 fresh = collect(student=True)
                 row["bc_dagger_agreement"] = fresh["agreement"]
                 data = merge(data, fresh)

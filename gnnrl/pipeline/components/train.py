@@ -18,10 +18,12 @@ def train_op(
     traces: str = "calibrated,diurnal,flash",
     mlflow_uri: str = "",
     warm_start: str = "champion",
+    teacher: str = "headroom@dial",
 ) -> None:
     """Train with ``seed`` for ``total_steps`` env steps on ``traces`` (comma-separated kinds;
     ``calibrated`` = the calibrated trace); ``model`` is the model folder. ``warm_start``:
-    champion (default; the shipped model when there is none), shipped or none."""
+    champion (default; the shipped model when there is none), shipped or none. ``teacher``:
+    the rule the candidate imitates (DAgger) before PPO."""
     from gnnrl.pipeline.steps import train_step
 
     result = train_step(
@@ -34,6 +36,7 @@ def train_op(
         traces=traces,
         mlflow_uri=mlflow_uri,
         warm_start=warm_start,
+        teacher=teacher,
     )
     model.metadata["seed"] = seed
     model.metadata["mlflow_run_id"] = result.run_id
