@@ -74,6 +74,25 @@ def test_app_and_peaks_flags_replace_the_recipes_app_mix(tmp_path):
     assert kept.apps and kept.peak_scales  # the shipped recipe's mix, untouched
 
 
+def test_warm_start_teacher_and_dagger_flags_set_the_specialisation(tmp_path, capsys):
+    from gnnrl.cli import build_parser, main
+    from gnnrl.commands.train import build_config
+    from gnnrl.evaluation.gnnrl_policy import default_model_dir
+
+    shipped = str(default_model_dir())
+    cfg = build_config(build_parser().parse_args([
+        "train", "--config", f"{shipped}/train_config.json", "--warm-start", shipped,
+        "--teacher", "headroom@dial", "--dagger", "2", "--out", str(tmp_path)]))
+    assert (cfg.warm_start, cfg.bc_teacher, cfg.bc_dagger) == (shipped, "headroom@dial", 2)
+    assert main(["train", "--teacher", "psychic", "--out", str(tmp_path / "x"),
+                 "--quiet"]) == 2
+    assert "bc_teacher" in capsys.readouterr().err
+    assert main(["train", "--warm-start", str(tmp_path / "nothing"), "--out",
+                 str(tmp_path / "y"), "--quiet"]) == 2
+    assert "cannot read model" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
+
+
 def test_an_evaluation_app_in_the_mix_is_refused_before_anything_is_written(tmp_path, capsys):
     from gnnrl.cli import main
 

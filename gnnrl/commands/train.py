@@ -17,6 +17,12 @@ Examples:
   # share each PPO update between two processes (a second CPU core; resumes exactly)
   gnnrl train --env-pool batched --learner-processes 2 --out runs/fast2
 
+  # specialise the shipped model to your app (what the pipeline does nightly): two DAgger
+  # iterations towards the headroom rule from its weights, then a short PPO run
+  gnnrl train --config gnnrl/assets/models/default/train_config.json \
+      --warm-start gnnrl/assets/models/default --app my-app.yaml \
+      --teacher headroom@dial --dagger 2 --total-steps 1920 --out runs/mine
+
 Output: DIR/model (the final policy: weights.pt + config.json), DIR/best (best evaluation
 return), DIR/checkpoints, DIR/metrics.jsonl. With MLFLOW_TRACKING_URI set, parameters and
 metrics are logged to MLflow too. Training seeds must be < 1000 (evaluation uses 1000+).
@@ -57,6 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learner-processes", type=int,
                         help="processes sharing each PPO update (1, the default: this one; "
                              "2: a data-parallel learner on a second core, CPU only)")
+    parser.add_argument("--warm-start", metavar="DIR",
+                        help="start from this saved model's weights and feature scaling "
+                             "(its architecture wins over the config's)")
+    parser.add_argument("--teacher", help="imitation teacher: hpa, hpa-NN, headroom, oracle, "
+                                          "or one of them @dial")
+    parser.add_argument("--dagger", type=int, metavar="N",
+                        help="DAgger iterations (with --warm-start: from its weights)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--fresh", action="store_true",
                         help="ignore checkpoints in --out and start over")
@@ -71,7 +84,9 @@ def build_config(args: argparse.Namespace):
     top = {"app": args.app, "traces": args.traces, "peaks": args.peaks,
            "topology": args.topology, "goal_reward": args.goal, "seed": args.seed,
            "device": args.device, "torch_threads": args.threads,
-           "env_pool": args.env_pool, "learner_processes": args.learner_processes}
+           "env_pool": args.env_pool, "learner_processes": args.learner_processes,
+           "warm_start": args.warm_start, "bc_teacher": args.teacher,
+           "bc_dagger": args.dagger}
     cfg = cfg.replace(**{k: v for k, v in top.items() if v is not None})
     # --app and --peaks replace a config's app mix and per-app relative peaks (which
     # would otherwise take precedence over them)
@@ -95,6 +110,7 @@ def check_inputs(cfg) -> None:
     Raises:
         AppSpecError: the spec is missing, unparsable or invalid (a cycle, ...).
         TraceError: a trace file is missing or has the wrong columns.
+        ModelLoadError: the warm start is not a loadable model folder.
         ValueError: an unknown topology variant.
     """
     from gnnrl.core.agents.scenario_mix import (
@@ -111,6 +127,10 @@ def check_inputs(cfg) -> None:
                            cfg.max_steps)
     for trace in cfg.traces:
         trace_from_spec(trace, steps=cfg.max_steps, peak_rps=max(cfg.peaks))
+    if cfg.warm_start:
+        from gnnrl.core.agents.ppo_gnn import PPO_GNN
+
+        PPO_GNN.load(cfg.warm_start)  # a missing or v1 model is refused here
 
 
 def _one_line(exc: BaseException) -> str:
@@ -120,6 +140,7 @@ def _one_line(exc: BaseException) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from gnnrl.core.agents.ppo import TrainingNaNError
+    from gnnrl.core.agents.ppo_gnn import ModelLoadError
     from gnnrl.core.agents.train import train
     from gnnrl.registry.tracking import training_tracker
     from gnnrl.sim import AppSpecError, TraceError
@@ -127,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = build_config(args)
         check_inputs(cfg)
-    except (ConfigError, AppSpecError, TraceError, ValueError) as exc:
+    except (ConfigError, AppSpecError, TraceError, ModelLoadError, ValueError) as exc:
         print(f"gnnrl train: invalid input: {_one_line(exc)}", file=sys.stderr)
         return 2
     except OSError as exc:  # an unreadable --config file
