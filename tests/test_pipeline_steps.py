@@ -111,6 +111,14 @@ def test_profiles_fill_the_pipeline_parameters_and_overrides_win():
     assert profile_arguments("full", "kiali") == {"source": "kiali"}
 
 
+@pytest.mark.parametrize(("param", "value"), [("train_teacher", "psychic"),
+                                              ("train_teacher", "hpa-0"),
+                                              ("train_warm_start", "yesterday")])
+def test_a_bad_teacher_or_warm_start_is_refused_before_the_run(param, value):
+    with pytest.raises(ConfigError, match=f"pipeline parameter {param}.*{value}"):
+        profile_arguments("quick", "sim", **{param: value})
+
+
 @pytest.mark.parametrize(("profile", "source"), [("huge", "sim"), ("quick", "ftp")])
 def test_unknown_profile_or_source_is_refused(profile, source):
     with pytest.raises(ConfigError):

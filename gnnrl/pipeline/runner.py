@@ -89,6 +89,17 @@ def profile_arguments(profile: str, source: str, **overrides: Any) -> dict[str, 
             args["dial"] = check_dial(args["dial"])
         except ValueError as exc:
             raise ConfigError(f"pipeline parameter dial: {exc}") from None
+    if "train_teacher" in args:
+        from gnnrl.core.agents.train import check_teacher
+
+        try:
+            check_teacher(args["train_teacher"])
+        except ConfigError as exc:
+            raise ConfigError(f"pipeline parameter train_teacher: {exc}") from None
+    warm = args.get("train_warm_start", "champion")
+    if warm not in ("champion", "shipped", "none"):
+        raise ConfigError(f"pipeline parameter train_warm_start must be champion, shipped "
+                          f"or none, got {warm!r}")
     return args
 
 

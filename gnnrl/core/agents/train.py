@@ -32,6 +32,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,6 +66,20 @@ from gnnrl.core.agents.scenario_mix import TOPOLOGY_VARIANTS, training_setups
 from gnnrl.core.agents.sim_pool import SimPool
 from gnnrl.encoders.graph_batch import ObservationError, check_finite, obs_to_tensors
 from gnnrl.encoders.tgn_encoder import MemoryBank
+
+
+def check_teacher(spec: str) -> str:
+    """``spec`` if it names an imitation teacher (`TrainConfig.bc_teacher`): hpa, hpa-NN
+    (NN = 1..200 % CPU), headroom or oracle, or hpa / headroom / oracle @dial (the knob
+    follows the episode's dial); ConfigError naming it otherwise."""
+    if spec in ("hpa", "headroom", "oracle", "hpa@dial", "headroom@dial", "oracle@dial"):
+        return spec
+    m = re.fullmatch(r"hpa-(\d{1,3})", spec)
+    if m and 1 <= int(m.group(1)) <= 200:
+        return spec
+    raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN (1..200), headroom or "
+                      f"oracle, or one of them @dial (its knob follows the episode's "
+                      f"dial), got {spec!r}")
 
 
 @dataclasses.dataclass
@@ -186,11 +201,7 @@ class TrainConfig(JsonConfig):
 
     def _check_imitation(self) -> None:
         """Validate the imitation warm start's fields (bc_*)."""
-        if self.bc_teacher not in ("hpa", "headroom", "oracle", "hpa@dial", "headroom@dial",
-                                   "oracle@dial") and not self.bc_teacher.startswith("hpa-"):
-            raise ConfigError(f"TrainConfig.bc_teacher must be hpa, hpa-NN, headroom or "
-                              f"oracle, or one of them @dial (its knob follows the "
-                              f"episode's dial), got {self.bc_teacher!r}")
+        check_teacher(self.bc_teacher)
         for name in ("bc_rounds", "bc_epochs", "bc_dagger", "bc_learning_rate"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
