@@ -82,6 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         epilog="examples:\n"
                "  gnnrl pipeline run --profile quick            # ~1 min: sim data, ./mlflow.db\n"
                "  gnnrl pipeline run --profile quick --param train_warm_start=none\n"
+               "  gnnrl pipeline run --profile quick --param train_teacher=oracle@dial\n"
+               "  gnnrl pipeline run --profile full             # ~16 min: 3 seeds x 200k steps\n"
                "  gnnrl pipeline run --profile quick --dial 0.8  # judge + deploy at 0.8\n"
                "  gnnrl pipeline run --source kiali --kiali-url http://kiali:20001/kiali "
                "--namespace shop")
