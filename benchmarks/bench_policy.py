@@ -73,7 +73,10 @@ class MLPReference(PPO_GNN):
     def prepare_update(self, t, memory, actions) -> RawUpdateBatch:
         return RawUpdateBatch(dict(t), actions)
 
-    def evaluate_update(self, b: RawUpdateBatch) -> tuple[Tensor, Tensor, Tensor]:
+    def evaluate_update(self, b: RawUpdateBatch, temperature: float = 1.0
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+        if temperature != 1.0:
+            raise NotImplementedError("the MLP reference is benchmarked at temperature 1")
         return self.evaluate_actions(b.obs, b.actions, None)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from gnnrl.config import ConfigError
 from gnnrl.core.agents.configs import PolicyConfig
 from gnnrl.core.agents.ppo_gnn import PPO_GNN
 from gnnrl.encoders.graph_batch import obs_to_tensors
@@ -30,3 +32,32 @@ def test_sampled_moves_are_the_categorical_draws_of_the_masked_logits():
     assert len(set(actions[:, 0].tolist())) > 3  # genuinely random moves
     lp = torch.log_softmax(logits, -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
     torch.testing.assert_close(logp, lp[:, :3].sum(-1))
+
+
+def test_a_sampling_temperature_below_one_sharpens_the_draws_and_the_update_scores_them():
+    """PPO at ``sample_temperature`` T samples from softmax(logits / T) and its update
+    evaluates the same distribution (a ratio of 1 before any step); a low T draws the
+    served (arg-max) move far more often."""
+    from gnnrl.core.agents.configs import PPOConfig
+
+    torch.manual_seed(0)
+    model = PPO_GNN(config=PolicyConfig(max_nodes=5, max_edges=4, hidden_dim=16)).eval()
+    obs = stack_observations([make_observation(NODES, EDGES, max_nodes=5, max_edges=4)] * 256)
+    t, _ = obs_to_tensors(obs)
+    with torch.no_grad():
+        logits, _, _ = model(t, None)
+    served = logits.argmax(-1)[:, :3]
+    agree = {}
+    for temp in (1.0, 0.25):
+        torch.manual_seed(7)
+        actions, logp, _, _ = model.sample(t, None, temperature=temp)
+        agree[temp] = float((actions[:, :3] == served).float().mean())
+        lp = torch.log_softmax(logits / temp, -1).gather(-1, actions.unsqueeze(-1))
+        torch.testing.assert_close(logp, lp.squeeze(-1)[:, :3].sum(-1))
+        with torch.no_grad():
+            again, _, _ = model.evaluate_update(model.prepare_update(t, None, actions), temp)
+        torch.testing.assert_close(again, logp, rtol=1e-5, atol=1e-4)
+    assert agree[0.25] > agree[1.0] + 0.1, agree
+    for bad in (0.0, -1.0):
+        with pytest.raises(ConfigError, match="sample_temperature"):
+            PPOConfig(sample_temperature=bad)

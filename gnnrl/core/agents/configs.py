@@ -95,6 +95,10 @@ class PPOConfig(JsonConfig):
     """PPO hyperparameters (CleanRL's ppo.py defaults where the issue does not say otherwise).
 
     Steps are env steps summed over envs: one update consumes ``num_envs * num_steps``.
+    ``sample_temperature``: the rollouts sample moves from ``softmax(logits / T)`` and the
+    update optimises that same distribution (1 = the plain softmax). Serving takes the
+    arg-max, which no temperature changes: T < 1 makes the policy PPO improves closer to
+    the one that is served (fewer random moves whose damage it would learn to hedge).
     """
 
     total_steps: int = 200_000
@@ -116,10 +120,12 @@ class PPOConfig(JsonConfig):
     target_kl: float | None = None
     norm_reward: bool = True
     reward_clip: float = 10.0
+    sample_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         _positive(self, "total_steps", "num_envs", "num_steps", "learning_rate", "adam_eps",
-                  "num_minibatches", "update_epochs", "max_grad_norm", "reward_clip")
+                  "num_minibatches", "update_epochs", "max_grad_norm", "reward_clip",
+                  "sample_temperature")
         _unit(self, "gamma", "gae_lambda")
         for name in ("clip_coef", "ent_coef", "vf_coef"):
             value = getattr(self, name)

@@ -451,8 +451,10 @@ class PPO_GNN(nn.Module):
             memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
         return prepare_update(self.scaler, dict(t), actions, memory, self.config.num_moves)
 
-    def evaluate_update(self, b: UpdateBatch) -> tuple[Tensor, Tensor, Tensor]:
-        """`evaluate_actions` on a prepared (mini)batch: joint log-prob, entropy, value.
+    def evaluate_update(self, b: UpdateBatch, temperature: float = 1.0
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+        """`evaluate_actions` on a prepared (mini)batch: joint log-prob, entropy, value,
+        of the moves' distribution ``softmax(logits / temperature)``.
 
         The same computation as the large-batch forward pass (`_encode_sparse`) without
         its per-call graph building; masked moves get -inf logits here (not -1e8), which
@@ -473,22 +475,25 @@ class PPO_GNN(nn.Module):
         h = h.reshape(m, k, -1) * active.unsqueeze(-1)
         g = self.pool(masked_pool(h, b.active))
         logits, value = self.head(h, g, b.glob)
+        if temperature != 1.0:
+            logits = logits / temperature
         logp, ent = _logp_entropy(logits.masked_fill(b.invalid, float("-inf")), b.actions,
                                   b.invalid)
         return (logp * active).sum(-1), (ent * active).sum(-1), value
 
     @torch.inference_mode()
     def sample(self, t: Mapping[str, Tensor], memory: tuple[Tensor, Tensor, Tensor] | None,
-               deterministic: bool = False
+               deterministic: bool = False, temperature: float = 1.0
                ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
-        """Actions ``(B, N)``, joint log-prob ``(B,)``, value ``(B,)`` and post-step memory.
+        """Actions ``(B, N)``, joint log-prob ``(B,)``, value ``(B,)`` and post-step memory;
+        moves are drawn from ``softmax(logits / temperature)`` (the log-prob is theirs).
 
         Runs under ``torch.inference_mode`` (no autograd bookkeeping at all): the results
         are inference tensors, to be copied (rollout storage, `MemoryBank.commit`) or read,
         not modified in place.
         """
         logits, value, new_memory = self(t, memory)
-        logp_all = log_softmax_moves(logits)
+        logp_all = log_softmax_moves(logits if temperature == 1.0 else logits / temperature)
         if deterministic:
             actions = logits.argmax(-1)
         else:

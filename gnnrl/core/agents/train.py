@@ -556,7 +556,8 @@ class Trainer:
         for _ in range(self.cfg.ppo.num_steps):
             t = self._tensors(obs, f"step {self.global_step}")
             memory = bank.state() if self.model.tgn is not None else None
-            actions, logp, value, new_mem = self.model.sample(t, memory)
+            actions, logp, value, new_mem = self.model.sample(
+                t, memory, temperature=self.cfg.ppo.sample_temperature)
             if new_mem is not None and memory is not None:
                 bank.commit(new_mem[0], new_mem[1], memory[2])
             pos = buf.add(t, memory, actions, logp, value)
