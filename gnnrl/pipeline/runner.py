@@ -96,10 +96,12 @@ def profile_arguments(profile: str, source: str, **overrides: Any) -> dict[str, 
             check_teacher(args["train_teacher"])
         except ConfigError as exc:
             raise ConfigError(f"pipeline parameter train_teacher: {exc}") from None
-    warm = args.get("train_warm_start", "champion")
-    if warm not in ("champion", "shipped", "none"):
-        raise ConfigError(f"pipeline parameter train_warm_start must be champion, shipped "
-                          f"or none, got {warm!r}")
+    if "train_warm_start" in args:
+        from gnnrl.pipeline.steps import WARM_STARTS
+
+        if args["train_warm_start"] not in WARM_STARTS:
+            raise ConfigError(f"pipeline parameter train_warm_start must be one of "
+                              f"{', '.join(WARM_STARTS)}, got {args['train_warm_start']!r}")
     return args
 
 

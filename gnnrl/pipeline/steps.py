@@ -30,6 +30,10 @@ TOKEN_FILE = "/var/run/secrets/gnnrl-kiali/token"
 TRAIN_INFO = "gnnrl_train.json"
 #: name of the current champion's policy in the evaluation summary
 CHAMPION_POLICY = "champion"
+#: where a candidate's training starts (`train_step`'s ``warm_start``)
+WARM_STARTS = ("champion", "shipped", "none")
+#: the rule a candidate imitates unless told otherwise (why: `recipe_config`)
+DEFAULT_TEACHER = "headroom@dial"
 #: registered-version tag holding the dial the model was judged at (and is deployed at)
 DIAL_TAG = "gnnrl.dial"
 
@@ -186,7 +190,7 @@ def train_step(
     traces: str = "calibrated,diurnal,flash",
     num_envs: int = 8,
     warm_start: str = "champion",
-    teacher: str = "headroom@dial",
+    teacher: str = DEFAULT_TEACHER,
 ) -> TrainResult:
     """Train one PPO_GNN candidate on the calibrated app with the shipped model's recipe
     (`recipe_config`); log it to MLflow.
@@ -256,7 +260,7 @@ def _warm_start_dir(which: str, uri: str, scratch: Path) -> str:
     from gnnrl.registry.promote import CHAMPION, alias_version
     from gnnrl.registry.pyfunc_model import MODEL_NAME, download_model_dir
 
-    if which not in ("champion", "shipped", "none"):
+    if which not in WARM_STARTS:
         raise StepError(f"train: warm_start must be champion, shipped or none, got {which!r}")
     if which == "none":
         return ""
@@ -276,7 +280,7 @@ SHORT_BC_ROUNDS, SHORT_BC_DAGGER = 2, 2
 
 def recipe_config(app_spec: str, trace: str, traces: tuple[str, ...], total_steps: int,
                   episode_steps: int, seed: int, num_envs: int, num_steps: int,
-                  teacher: str = "headroom@dial") -> Any:
+                  teacher: str = DEFAULT_TEACHER) -> Any:
     """The shipped model's training recipe (its ``train_config.json``: DAgger, dial drawn
     per episode, cluster timings and start-up scales, PPO hyper-parameters, serving margin)
     on the calibrated app and traffic: this one app instead of the recipe's mix of apps
