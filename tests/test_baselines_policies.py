@@ -171,6 +171,26 @@ def test_oracle_uses_fewer_replicas_than_static_peak_without_violations():
     assert not any(i["slo_violated"] for i in oracle[1:])
 
 
+def test_the_reactive_bound_sizes_for_the_load_just_served_and_is_late_on_a_jump():
+    """``oracle-now``: the oracle's sizing of the true load of the interval just served,
+    without the trace ahead. On a step up it scales one interval after the oracle."""
+    trace = [40.0] * 20 + [200.0] * 10
+    _, oracle = _episode(OraclePolicy(), trace)
+    _, now = _episode(make_policy("oracle-now"), trace)
+    fe_o, fe_n = _replicas(oracle, "frontend"), _replicas(now, "frontend")
+    assert fe_n[20] == fe_n[18] < fe_o[20]  # it learns of the jump when it is served
+    assert fe_n[22] == fe_o[22]  # then holds exactly what the oracle holds
+    assert any(i["slo_violated"] for i in now[20:23])
+
+
+def test_a_lower_utilisation_buys_the_bound_more_pods():
+    trace = list(60 + 120 * np.sin(np.linspace(0, np.pi, 40)) ** 2)
+    pods = lambda infos: sum(float(np.sum(i["replicas"])) for i in infos)  # noqa: E731
+    tight, loose = (_episode(make_policy(s), trace)[1] for s in ("oracle-now-35",
+                                                                  "oracle-now-60"))
+    assert pods(tight) > pods(loose)
+
+
 # --------------------------------------------------------------------------- policy specs
 
 
@@ -178,7 +198,9 @@ def test_oracle_uses_fewer_replicas_than_static_peak_without_violations():
     ("spec", "cls", "name"),
     [("hpa", HPAPolicy, "hpa"), ("hpa-50", HPAPolicy, "hpa-50"), ("keda", KEDAPolicy, "keda"),
      ("static", StaticPolicy, "static"), ("static-3", StaticPolicy, "static-3"),
-     ("random", RandomMaskedPolicy, "random"), ("oracle", OraclePolicy, "oracle")],
+     ("random", RandomMaskedPolicy, "random"), ("oracle", OraclePolicy, "oracle"),
+     ("oracle-45", OraclePolicy, "oracle-45"), ("oracle-now", OraclePolicy, "oracle-now"),
+     ("oracle-now-40", OraclePolicy, "oracle-now-40")],
 )
 def test_policy_specs_build_policies(spec, cls, name):
     policy = make_policy(spec)
@@ -186,7 +208,8 @@ def test_policy_specs_build_policies(spec, cls, name):
     assert isinstance(policy, Policy)
 
 
-@pytest.mark.parametrize("bad", ["nope", "hpa-0", "hpa-500", "oracle:x", ""])
+@pytest.mark.parametrize("bad", ["nope", "hpa-0", "hpa-500", "oracle:x", "oracle-now-100",
+                                 "oracle-0", ""])
 def test_bad_policy_specs_are_config_errors(bad):
     with pytest.raises(ConfigError, match="policies"):
         parse_policies(bad)

@@ -22,6 +22,12 @@ OnlineBoutique (SLO 250 ms) this gives rho_safe = 0.52 (printed by
 
 What it does not know: topology events ahead (it adapts at the step they happen, like
 everyone else) and the arrival noise of the coming interval.
+
+``lookahead=False`` is its reactive twin (``oracle-now``): the same sizing of the load
+*just served*, read exactly (no metrics lag, no noise, no estimation), and no look-ahead.
+No policy that only sees the past can know more than it, so its frontier over ``rho``
+(``oracle-now-NN``) bounds what a history-only policy can buy with better estimation
+alone; what is left between it and the oracle is the price of not seeing the future.
 """
 
 from __future__ import annotations
@@ -74,15 +80,18 @@ class OraclePolicy(ReplicaTargetPolicy):
     Args:
         utilization: rho_safe; None = calibrated for the episode's application.
         slo_margin: share of the SLO the calibration aims for.
+        lookahead: read the trace ahead (the oracle); False sizes for the true load of
+            the interval just served instead (the reactive bound, ``oracle-now``).
     """
 
     def __init__(self, utilization: float | None = None, slo_margin: float = 0.8,
-                 name: str = "oracle") -> None:
+                 name: str = "oracle", lookahead: bool = True) -> None:
         if utilization is not None and not (0.0 < utilization < 1.0):
             raise ConfigError(f"utilization must be in (0, 1), got {utilization}")
         self.utilization = utilization
         self.slo_margin = slo_margin
         self.name = name
+        self.lookahead = lookahead
         self._cache: dict[str, float] = {}
 
     def reset(self, env: Any) -> None:
@@ -101,8 +110,11 @@ class OraclePolicy(ReplicaTargetPolicy):
     def desired_replicas(self, obs: dict, info: dict) -> np.ndarray:
         base = unwrapped(self.env)
         sim = base.sim
-        horizon = int(self._lead.max()) + 1
-        future = np.asarray(base.future_entry_rps(horizon), dtype=float)
+        if self.lookahead:
+            horizon = int(self._lead.max()) + 1
+            future = np.asarray(base.future_entry_rps(horizon), dtype=float)
+        else:  # one "interval ahead": the load just served, known exactly
+            future = np.array([base.current_entry_rps()])
         if future.size == 0:
             return np.asarray(info["replicas"], dtype=np.int64)
         unit = sim.propagate(np.ones(sim.n))[0]  # (S,) at the topology in force

@@ -15,7 +15,8 @@ from gnnrl.config import ConfigError
 GRAPH_SUFFIX = "+graph"
 
 BASELINE_NAMES = ("hpa", "hpa-NN", "hpa-nb[-NN]", "hpa[-NN]+rps", "keda", "keda-NN",
-                  "static", "static-N", "random", "oracle", "headroom", "headroom-NN",
+                  "static", "static-N", "random", "oracle[-NN]", "oracle-now[-NN]",
+                  "headroom", "headroom-NN",
                   "floor", "floor-NN", "predictive", "predictive-NN", "panic", "panic-NN",
                   "mlp[:PATH]", "SPEC+graph")
 
@@ -89,10 +90,15 @@ def make_baseline(spec: str) -> Any:
         from gnnrl.baselines.random_policy import RandomMaskedPolicy
 
         return RandomMaskedPolicy(seed=0)
-    if kind == "oracle" and not path:
+    m = re.fullmatch(r"oracle(-now)?(?:-(\d+))?", kind)
+    if m and not path:
         from gnnrl.baselines.oracle import OraclePolicy
 
-        return OraclePolicy()
+        rho = None if m.group(2) is None else int(m.group(2))
+        if rho is not None and not 1 <= rho <= 99:
+            raise ConfigError(f"policies: {spec!r}: utilisation must be 1..99 %")
+        return OraclePolicy(None if rho is None else rho / 100, lookahead=not m.group(1),
+                            name=spec)
     m = re.fullmatch(r"(headroom|floor|predictive|panic)(?:-(\d+))?", kind)
     if m and not path:
         return _rule(spec, m.group(1), None if m.group(2) is None else int(m.group(2)))

@@ -52,7 +52,8 @@ class UpdateBatch:
         memory ``(M, k, D)`` pre-step TGN memory; has_event ``(M, k)`` bool;
         event ``(M, k, 2 D + RAW_MSG_DIM)`` data part of each node's winning message
         (zeros without an event); event_dt ``(M, k, 1)`` steps since the node's last
-        update. The four TGN fields are None without TGN.
+        update. The four TGN fields are None without TGN. privileged ``(M, P)`` the
+        critic's training-only inputs (None without an asymmetric critic).
     """
 
     x: Tensor
@@ -67,6 +68,7 @@ class UpdateBatch:
     has_event: Tensor | None = None
     event: Tensor | None = None
     event_dt: Tensor | None = None
+    privileged: Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -140,7 +142,8 @@ def prepare_update(scaler: FeatureScaler, obs: dict[str, Tensor], actions: Tenso
         edge = scaler.edge(edge_df[:, rows])
         out = UpdateBatch(x=scaler.node(slots.take(obs["svc_df"])), active=active,
                           invalid=invalid, glob=scaler.glob(obs["global_feats"]), ends=ends,
-                          keep=keep, edge=edge, actions=slots.take(actions.long()))
+                          keep=keep, edge=edge, actions=slots.take(actions.long()),
+                          privileged=obs.get("privileged"))
         if memory is None:
             return out
         mem, last = slots.take(memory[0]), slots.take(memory[1])

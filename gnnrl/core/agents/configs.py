@@ -53,7 +53,9 @@ class PolicyConfig(JsonConfig):
     the margin a *removal* must clear instead (None = ``hold_margin``): a larger one asks
     more confidence before giving pods back than before adding them, the asymmetry of
     HPA's scale-down stabilisation, and cuts direction reversals. Training (sampled
-    moves) ignores both.
+    moves) ignores both. privileged_dim: width of the training-only inputs of the critic
+    (`gnnrl.core.envs.vector.PRIVILEGED_DIM` with ``PPOConfig.privileged_critic``, else 0):
+    the value reads them, the actor never does, and serving passes zeros.
     """
 
     max_nodes: int = 20
@@ -66,6 +68,7 @@ class PolicyConfig(JsonConfig):
     tgn: TGNConfig = dataclasses.field(default_factory=TGNConfig)
     hold_margin: float = 0.0
     hold_margin_down: float | None = None
+    privileged_dim: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.tgn, dict):
@@ -79,6 +82,10 @@ class PolicyConfig(JsonConfig):
                                   f"got {value}")
         _positive(self, "max_nodes", "max_edges", "num_moves", "hidden_dim", "gnn_layers",
                   "gnn_heads")
+        if (not isinstance(self.privileged_dim, int) or isinstance(self.privileged_dim, bool)
+                or self.privileged_dim < 0):
+            raise ConfigError(f"PolicyConfig.privileged_dim must be an integer >= 0, "
+                              f"got {self.privileged_dim!r}")
         if self.num_moves != NUM_MOVES:
             raise ConfigError(f"PolicyConfig.num_moves must be {NUM_MOVES} (the action contract), "
                               f"got {self.num_moves}")
@@ -99,6 +106,10 @@ class PPOConfig(JsonConfig):
     update optimises that same distribution (1 = the plain softmax). Serving takes the
     arg-max, which no temperature changes: T < 1 makes the policy PPO improves closer to
     the one that is served (fewer random moves whose damage it would learn to hedge).
+    ``privileged_critic``: an asymmetric actor-critic. The critic also reads what only the
+    simulator knows (the trace ahead, the true rather than the lagged load and latency;
+    `gnnrl.core.envs.vector.privileged_features`), which makes its advantages less noisy;
+    the actor, and so the served policy, still sees only the observation.
     """
 
     total_steps: int = 200_000
@@ -121,6 +132,7 @@ class PPOConfig(JsonConfig):
     norm_reward: bool = True
     reward_clip: float = 10.0
     sample_temperature: float = 1.0
+    privileged_critic: bool = False
 
     def __post_init__(self) -> None:
         _positive(self, "total_steps", "num_envs", "num_steps", "learning_rate", "adam_eps",
@@ -138,6 +150,9 @@ class PPOConfig(JsonConfig):
             )
         if self.target_kl is not None and self.target_kl <= 0:
             raise ConfigError(f"PPOConfig.target_kl must be > 0 or null, got {self.target_kl}")
+        if not isinstance(self.privileged_critic, bool):
+            raise ConfigError(f"PPOConfig.privileged_critic must be true or false, "
+                              f"got {self.privileged_critic!r}")
 
     @property
     def batch_size(self) -> int:

@@ -157,10 +157,13 @@ class PolicyHead(nn.Module):
 
     Shapes:
         h ``(B, N, H)`` node embeddings, g ``(B, H)`` graph embedding, glob ``(B, G)``
-        scaled globals -> logits ``(B, N, num_moves)``, value ``(B,)``.
+        scaled globals, priv ``(B, P)`` the critic's training-only inputs (None: zeros; P =
+        ``privileged_dim``, 0 for the symmetric critic) -> logits ``(B, N, num_moves)``,
+        value ``(B,)``. The actor never reads ``priv``.
     """
 
-    def __init__(self, hidden_dim: int, num_moves: int = 15, global_dim: int = GLOBAL_DIM):
+    def __init__(self, hidden_dim: int, num_moves: int = 15, global_dim: int = GLOBAL_DIM,
+                 privileged_dim: int = 0):
         super().__init__()
         gain = float(np.sqrt(2.0))
         out = _ortho(nn.Linear(hidden_dim, num_moves), 0.01)
@@ -169,12 +172,14 @@ class PolicyHead(nn.Module):
         )
         with torch.no_grad():
             out.bias.copy_(move_prior(num_moves))
+        self.privileged_dim = privileged_dim
         self.critic = nn.Sequential(
-            _ortho(nn.Linear(hidden_dim + global_dim, hidden_dim), gain), nn.Tanh(),
-            _ortho(nn.Linear(hidden_dim, 1), 1.0),
+            _ortho(nn.Linear(hidden_dim + global_dim + privileged_dim, hidden_dim), gain),
+            nn.Tanh(), _ortho(nn.Linear(hidden_dim, 1), 1.0),
         )
 
-    def forward(self, h: Tensor, g: Tensor, glob: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, h: Tensor, g: Tensor, glob: Tensor, priv: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
         # The actor's first layer on [h_node; ctx] is W [h; ctx] + b = W_h h + (W_c ctx + b):
         # the graph part once per graph instead of once per node (same parameters, so
         # saved models load unchanged; equal up to float rounding of the split sum).
@@ -182,7 +187,32 @@ class PolicyHead(nn.Module):
         first = cast(nn.Linear, self.actor[0])  # as built in __init__
         w_node, w_ctx = first.weight.split([h.shape[-1], ctx.shape[-1]], 1)
         z = F.linear(h, w_node) + F.linear(ctx, w_ctx, first.bias).unsqueeze(1)
-        return self.actor[2](self.actor[1](z)), self.critic(ctx).squeeze(-1)
+        critic_in = ctx
+        if self.privileged_dim:
+            if priv is None:
+                priv = ctx.new_zeros(ctx.shape[0], self.privileged_dim)
+            critic_in = torch.cat([ctx, priv.to(ctx.dtype)], dim=-1)
+        return self.actor[2](self.actor[1](z)), self.critic(critic_in).squeeze(-1)
+
+
+def fit_critic_input(state: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
+    """``state`` (a state dict) fitted to ``model``'s critic input width.
+
+    A symmetric critic warm-starting an asymmetric one gets zero weights for the extra,
+    privileged inputs, so the warm start's values are unchanged at first; an asymmetric
+    critic warm-starting a symmetric one loses those columns. Everything else is as given.
+    """
+    out = dict(state)
+    key = "head.critic.0.weight"
+    want, have = model.state_dict().get(key), out.get(key)
+    if want is None or have is None or have.shape == want.shape or have.shape[0] != want.shape[0]:
+        return out
+    if have.shape[1] < want.shape[1]:
+        out[key] = torch.cat([have, have.new_zeros(have.shape[0],
+                                                   want.shape[1] - have.shape[1])], 1)
+    else:
+        out[key] = have[:, :want.shape[1]].clone()
+    return out
 
 
 class PPO_GNN(nn.Module):
@@ -225,7 +255,7 @@ class PPO_GNN(nn.Module):
             if cfg.use_tgn else None
         )
         self.pool = nn.Sequential(nn.Linear(2 * h, h), nn.Tanh())
-        self.head = PolicyHead(h, cfg.num_moves)
+        self.head = PolicyHead(h, cfg.num_moves, privileged_dim=cfg.privileged_dim)
         self._bank: MemoryBank | None = None
         self._topology_cache: dict[bytes, _Topology] = {}
         self._projection_params: list[Tensor] | None = None
@@ -300,7 +330,8 @@ class PPO_GNN(nn.Module):
             h, new_memory = self._encode_sparse(self.scaler.node(svc), memory, t, slots, active)
         h = h * topo.pool.weight
         g = self.pool(masked_pool(h, active, topo.pool))
-        logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]))
+        logits, value = self.head(h, g, self.scaler.glob(t["global_feats"]),
+                                  t.get("privileged"))
         logits = self.mask_logits(logits, invalid.reshape(bsz, -1), active)
         return logits, value, new_memory, topo
 
@@ -474,7 +505,7 @@ class PPO_GNN(nn.Module):
             h = h + self.tgn.embed(mem, x, graph, edge_attr)
         h = h.reshape(m, k, -1) * active.unsqueeze(-1)
         g = self.pool(masked_pool(h, b.active))
-        logits, value = self.head(h, g, b.glob)
+        logits, value = self.head(h, g, b.glob, b.privileged)
         if temperature != 1.0:
             logits = logits / temperature
         logp, ent = _logp_entropy(logits.masked_fill(b.invalid, float("-inf")), b.actions,

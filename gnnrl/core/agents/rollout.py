@@ -30,9 +30,16 @@ def episode_seed(run_seed: int, env_index: int, episode: int) -> int:
     return int(rng.integers(0, TRAIN_SEED_LIMIT))
 
 
+#: Training-only observation keys, stacked when every observation has them (the
+#: asymmetric critic's inputs, `gnnrl.core.envs.vector.privileged_features`).
+TRAINING_KEYS = ("privileged",)
+
+
 def stack_obs(observations: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Stack per-env observation dicts (only the keys the policy reads)."""
-    return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in TENSOR_KEYS}
+    """Stack per-env observation dicts (only the keys the policy and its critic read)."""
+    keys = [*TENSOR_KEYS, *(k for k in TRAINING_KEYS
+                            if observations and all(k in o for o in observations))]
+    return {k: np.stack([np.asarray(o[k]) for o in observations]) for k in keys}
 
 
 class EnvPool(VectorPool):

@@ -44,6 +44,7 @@ import torch
 from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
 from gnnrl.contracts.observation import check_dial
 from gnnrl.core.envs.pool_step import VectorPool
+from gnnrl.core.envs.vector import PRIVILEGED_DIM
 from gnnrl.sim.timing import TIMING_PRESETS, TimingConfig
 from gnnrl.sim.traces import TRACE_KINDS
 from gnnrl.core.agents.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -57,7 +58,7 @@ from gnnrl.core.agents.ppo import (
     compute_gae,
     ppo_update,
 )
-from gnnrl.core.agents.ppo_gnn import PPO_GNN
+from gnnrl.core.agents.ppo_gnn import PPO_GNN, fit_critic_input
 from gnnrl.core.agents.quick_eval import evaluate
 from gnnrl.contracts.seeds import TRAIN_SEED_LIMIT
 from gnnrl.core.agents.rollout import EnvPool, RolloutBuffer, stack_obs
@@ -170,6 +171,9 @@ class TrainConfig(JsonConfig):
             self.ppo = PPOConfig.from_dict(self.ppo)
         if isinstance(self.policy, dict):
             self.policy = PolicyConfig.from_dict(self.policy)
+        # the critic's privileged inputs exist exactly when the run feeds them
+        self.policy = self.policy.replace(
+            privileged_dim=PRIVILEGED_DIM if self.ppo.privileged_critic else 0)
         self.traces, self.peaks = tuple(self.traces), tuple(float(p) for p in self.peaks)
         self.topology = tuple(self.topology)
         self._check_mix()
@@ -181,6 +185,9 @@ class TrainConfig(JsonConfig):
         if self.env_pool not in ("batched", "single"):
             raise ConfigError(f"TrainConfig.env_pool must be batched or single, "
                               f"got {self.env_pool!r}")
+        if self.ppo.privileged_critic and self.env_pool != "batched":
+            raise ConfigError("TrainConfig: ppo.privileged_critic needs env_pool 'batched' "
+                              "(the batched simulator is what knows the trace ahead)")
         if self.goal_reward not in ("latency", "cost"):
             raise ConfigError(f"TrainConfig.goal_reward must be latency or cost, "
                               f"got {self.goal_reward!r}")
@@ -343,7 +350,7 @@ class Trainer:
                              goal_reward=config.goal_reward, graph_config=graph,
                              sim_config=SimConfig(timing=TimingConfig.preset(su.timing)),
                              dial=config.dial,
-                             time_of_day_s=tod)
+                             time_of_day_s=tod, privileged=config.ppo.privileged_critic)
                      for k, su in enumerate(self.setups)]
             self.pool = pools[0] if len(pools) == 1 else PoolGroup(pools)
         else:
@@ -384,7 +391,7 @@ class Trainer:
         point other than random weights is evaluated and saved as the first ``best/``
         candidate. Returns the row to log ({} when there is nothing to report)."""
         if warm is not None:
-            self.model.load_state_dict(warm.state_dict())
+            self.model.load_state_dict(fit_critic_input(warm.state_dict(), self.model))
             row: dict[str, Any] = {"warm_start": 1.0}
             if self.cfg.bc_dagger:  # specialise it: DAgger on this run's mix, from its weights
                 row.update(self.imitate(warm=True))
@@ -529,6 +536,8 @@ class Trainer:
         except ObservationError as exc:
             raise TrainingNaNError(f"{what}: {exc} (env index = observation row)") from exc
         t, _ = obs_to_tensors(obs, self.device)
+        if "privileged" in obs:  # the asymmetric critic's inputs (training only)
+            t["privileged"] = torch.as_tensor(obs["privileged"], device=self.device)
         return t
 
     def _final_values(self, step, bank: MemoryBank) -> np.ndarray:
@@ -667,7 +676,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
     warm = None
     if config.warm_start:  # the architecture is the warm start's (its weights must fit)
         warm = policy_cls.load(config.warm_start)
-        config = config.replace(policy=warm.config)
+        config = config.replace(policy=warm.config)  # (privileged_dim follows config.ppo)
     tr = Trainer(config, out_dir, progress, env_wrapper, policy_cls)
     out = tr.out
     atomic_write_text(out / "train_config.json", config.to_json())

@@ -236,6 +236,11 @@ class OnlineBoutique(gym.Env):
         """The entry req/s of the next `k` steps (for the clairvoyant oracle only)."""
         return self._simulator().future_entry_rps(self.t, k)
 
+    def current_entry_rps(self) -> float:
+        """The true entry req/s of the step just served (no lag, no noise: for the
+        perfect-information reactive bound, `gnnrl.baselines.oracle`)."""
+        return float(self._simulator().future_entry_rps(self.t - 1, 1)[0])
+
     def _simulator(self) -> SimBackend:
         if self._sim is None:
             raise RuntimeError("k8s=True: a real cluster has no simulator state")

@@ -41,6 +41,38 @@ from gnnrl.sim.traces import trace_from_spec
 #: "no further topology event" in `BatchedEnvPool._next_event`
 _NO_EVENT = np.iinfo(np.int64).max
 
+#: Steps ahead whose entry load the privileged features read (up to 4 min at 15 s).
+PRIVILEGED_AHEAD = (1, 2, 4, 8, 16)
+#: Width of `privileged_features`: the load ahead, then the true peak utilisation and p95.
+PRIVILEGED_DIM = len(PRIVILEGED_AHEAD) + 2
+
+
+def privileged_features(trace: np.ndarray, t: np.ndarray, m: StepMetrics, cap: np.ndarray,
+                        slo_ms: float) -> np.ndarray:
+    """What only the simulator knows about each copy's state, for an asymmetric critic.
+
+    Columns (all clipped to [-3, 3]):
+      * ``log((rps[t+k] + 1) / (rps[t] + 1))`` for k in `PRIVILEGED_AHEAD`: the entry load
+        ahead relative to now, read from the episode's trace (no policy can see it);
+      * ``log1p`` of the busiest active service's true utilisation, offered req/s over its
+        ready pods' capacity (the policy sees it through the metrics' lag and noise);
+      * ``log(e2e_p95 / SLO)`` of this step, unlagged.
+
+    Shapes: trace ``(B, T)`` req/s at the entry; t ``(B,)`` the step each copy is at; m
+    the simulator's true metrics of that step; cap ``(S,)`` req/s per pod -> ``(B, P)``
+    float32, P = `PRIVILEGED_DIM`.
+    """
+    rows = np.arange(len(t))
+    now = trace[rows, t]
+    ahead = np.stack([trace[rows, np.minimum(t + k, trace.shape[1] - 1)]
+                      for k in PRIVILEGED_AHEAD], 1)
+    trend = np.log((ahead + 1.0) / (now[:, None] + 1.0))
+    util = m.rps_in / (np.maximum(m.ready, 1.0) * cap[None, :])
+    peak = np.log1p(np.where(m.active, util, 0.0).max(axis=1))
+    p95 = np.log(np.maximum(m.e2e_p95_ms, 1e-3) / slo_ms)
+    out = np.concatenate([trend, peak[:, None], p95[:, None]], 1)
+    return np.clip(out, -3.0, 3.0).astype(np.float32)
+
 
 
 def _episode_seed(run_seed: int, env_index: int, episode: int) -> int:
@@ -59,6 +91,8 @@ class BatchedEnvPool(VectorPool):
         scenarios: scenarios drawn uniformly per episode (default: one diurnal scenario).
         max_steps, goal_reward, reward_config, sim_config, graph_config, hpa_target, dial,
             time_of_day_s: as in `OnlineBoutique` (``"random"`` draws per episode).
+        privileged: add the key ``"privileged"`` (`privileged_features`, ``(B, P)``) to
+            the observations, for a trainer's asymmetric critic.
     """
 
     def __init__(self, num_envs: int, run_seed: int = 0, app: str | AppSpec | None = None,
@@ -67,8 +101,9 @@ class BatchedEnvPool(VectorPool):
                  sim_config: SimConfig | None = None,
                  graph_config: DynamicGraphConfig | None = None,
                  hpa_target: float = 0.7, dial: float | str = DEFAULT_DIAL,
-                 time_of_day_s: float | str = 0.0) -> None:
+                 time_of_day_s: float | str = 0.0, privileged: bool = False) -> None:
         self.app = load_app_spec(app or "onlineboutique")
+        self.privileged = privileged
         self.scenarios = list(scenarios or [Scenario()])
         self.max_steps = max_steps
         self.reward_config = reward_config or RewardConfig.preset(goal_reward)
@@ -220,10 +255,15 @@ class BatchedEnvPool(VectorPool):
                                               self.graph_config.max_edges)
         dt = self.sim_config.interval_s
         context = BatchedContext(self.app.slo_p95_ms, dt, self.dial, self.tod0 + self.t * dt)
-        return build_observations(self.seen, self.sim, self.slot_idx, self.edge_slot,
-                                  self.graph_config.max_nodes, self.graph_config.max_edges,
-                                  self.hpa_target, layout=self._layout, context=context,
-                                  history=self.history, truth=self.m)
+        obs = build_observations(self.seen, self.sim, self.slot_idx, self.edge_slot,
+                                 self.graph_config.max_nodes, self.graph_config.max_edges,
+                                 self.hpa_target, layout=self._layout, context=context,
+                                 history=self.history, truth=self.m)
+        if self.privileged:
+            assert self.m is not None
+            obs["privileged"] = privileged_features(self.trace, self.t, self.m, self.sim.cap,
+                                                    self.app.slo_p95_ms)
+        return obs
 
     def _infos(self, copies: Sequence[int], rewards: np.ndarray | None = None
                ) -> list[dict[str, Any]]:
