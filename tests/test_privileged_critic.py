@@ -114,3 +114,17 @@ def test_training_with_a_privileged_critic_learns_to_read_it_and_serves_without_
 def test_a_privileged_critic_needs_the_batched_simulator(tmp_path):
     with pytest.raises(ConfigError, match="privileged_critic needs env_pool 'batched'"):
         _config(tmp_path, privileged_critic=True).replace(env_pool="single")
+
+
+def test_the_parallel_learner_trains_the_privileged_critic_like_one_process(tmp_path):
+    weights = []
+    for processes in (1, 2):
+        cfg = _config(tmp_path, privileged_critic=True, total_steps=80).replace(
+            learner_processes=processes)
+        model = PPO_GNN.load(train(cfg, tmp_path / f"p{processes}", progress=False))
+        weights.append(dict(model.named_parameters()))
+    single, parallel = weights
+    for key in single:  # summation order differs: float rounding only
+        np.testing.assert_allclose(parallel[key].detach().numpy(),
+                                   single[key].detach().numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=key)
