@@ -15,6 +15,7 @@ from gnnrl.evaluation.frontier import (
     frontier_table,
     matched_table,
     policy_family,
+    rules_table,
 )
 
 # (violation rate, replica-hours) per policy, two identical seeds. Hand-computed envelope of
@@ -102,3 +103,43 @@ def test_a_policy_missing_scenarios_is_matched_on_the_ones_it_ran():
     assert overall.loc["gnnrl", "replica_hours_vs_hpa"] == pytest.approx(11.0 / 12.5)
     per_b = m[m["scenario"] == "b"].set_index("policy")
     assert per_b.loc["mlp", "note"] == "not run"
+
+
+def test_each_rule_sweep_is_read_at_every_dial_points_violation_rate():
+    """The headroom sweep's envelope runs (0.01, 10) -> (0.03, 8) -> (0.05, 7), so it costs
+    9 at a violation rate of 0.02 and 9.5 at 0.015. Outside the sweep's range there is no
+    ratio, but domination is still read off the points."""
+    points = {"headroom-50": (0.01, 10.0), "headroom": (0.03, 8.0), "headroom-90": (0.05, 7.0),
+              "floor": (0.0, 20.0), "gnnrl@0": (0.02, 8.0), "gnnrl": (0.015, 9.0),
+              "gnnrl@1": (0.0, 19.0), "hpa": (0.02, 7.0)}
+    table = rules_table(_summary(points)).set_index(["rule", "policy"])
+    assert set(table.index.get_level_values("rule")) == {"headroom", "floor"}
+    assert table.loc[("headroom", "gnnrl@0"), "rule_replica_hours_at_slo"] == \
+        pytest.approx(9.0)
+    assert table.loc[("headroom", "gnnrl@0"), "replica_hours_vs_rule"] == pytest.approx(8 / 9)
+    assert table.loc[("headroom", "gnnrl"), "replica_hours_vs_rule"] == pytest.approx(9 / 9.5)
+    assert math.isnan(table.loc[("headroom", "gnnrl@1"), "replica_hours_vs_rule"])
+    assert "below the range" in table.loc[("headroom", "gnnrl@1"), "note"]
+    assert table.loc[("floor", "gnnrl@1"), "dominates"] == "floor"
+    assert table.loc[("headroom", "gnnrl@0"), "dominated_by"] == ""
+    raw = rules_table(_summary({**points, "gnnrl-raw@0": (0.04, 9.0)}), "gnnrl-raw")
+    assert raw.set_index(["rule", "policy"]).loc[("headroom", "gnnrl-raw@0"),
+                                                   "dominated_by"] == "headroom"
+
+
+def test_the_rules_script_merges_runs_and_prints_a_table_per_rule(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "rules_vs_dial.py"
+    spec = importlib.util.spec_from_file_location("rules_vs_dial", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    base = _summary({"gnnrl@0": (0.02, 8.0), "gnnrl": (0.01, 9.0), "headroom": (0.03, 8.0)})
+    sweep = _summary({"headroom-50": (0.01, 10.0), "headroom": (0.03, 8.0)})
+    base.to_csv(tmp_path / "a.csv", index=False)
+    sweep.to_csv(tmp_path / "b.csv", index=False)
+    assert module.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "headroom" in out and "| gnnrl@0 | 2.000 % | 8.0 | 9.0 | 0.889 |" in out
+    assert module.main([str(tmp_path / "b.csv")]) == 1  # no dial points

@@ -253,3 +253,62 @@ def matched_table(summary: pd.DataFrame, per_scenario: bool = True) -> pd.DataFr
         for scen, df in summary.groupby("scenario", sort=False):
             rows += _matched_rows(df, str(scen))
     return pd.DataFrame(rows, columns=list(MATCHED_COLUMNS))
+
+
+#: The rules' knob (a target in %) when a row carries the bare name (`gnnrl.baselines.specs`).
+RULE_DEFAULT_KNOBS = {"headroom": 70.0, "floor": 110.0, "panic": 70.0, "predictive": 70.0}
+RULE_COLUMNS = ("rule", "policy", "slo_violation_rate", "replica_hours",
+                "rule_replica_hours_at_slo", "replica_hours_vs_rule", "dominates",
+                "dominated_by", "note")
+
+
+def rule_family(name: str) -> tuple[str, float] | None:
+    """``"headroom-50"`` -> ("headroom", 50.0), ``"floor"`` -> ("floor", 110.0); None for
+    anything but a rule of `RULE_DEFAULT_KNOBS`."""
+    if name in RULE_DEFAULT_KNOBS:
+        return name, RULE_DEFAULT_KNOBS[name]
+    fam = policy_family(name)
+    return fam if fam is not None and fam[0] in RULE_DEFAULT_KNOBS else None
+
+
+def rules_table(summary: pd.DataFrame, curve: str = GNNRL_FAMILY) -> pd.DataFrame:
+    """Each rule's knob sweep against each dial point of ``curve`` at matched violations.
+
+    One row per (rule family, dial point): the point's violation rate and replica-hours,
+    the rule family's envelope (`frontier_at`, no extrapolation) at that violation rate,
+    their ratio (< 1: the dial point is cheaper than any mix of the rule's settings at the
+    same SLO), the rule settings the point beats on both axes (no more violations and no
+    more replica-hours, one of them strictly less; ``;``-joined) and those that beat it.
+    Means over the scenarios and seeds every policy ran. ``curve``: "gnnrl" (as deployed)
+    or "gnnrl-raw". Columns `RULE_COLUMNS`.
+    """
+    if summary.empty:
+        return pd.DataFrame(columns=list(RULE_COLUMNS))
+    means = policy_means(summary, common_cells(summary))
+    dials = [(str(p), r) for p, r in means.iterrows()
+             if (policy_family(str(p)) or ("",))[0] == curve]
+    rules: dict[str, list[tuple[str, float, float]]] = {}
+    for pol, r in means.iterrows():
+        fam = rule_family(str(pol))
+        if fam is not None:
+            rules.setdefault(fam[0], []).append(
+                (str(pol), float(r["slo_violation_rate"]), float(r["replica_hours"])))
+    rows = []
+    for rule, pts in rules.items():
+        vs, cs = [p[1] for p in pts], [p[2] for p in pts]
+        for pol, r in sorted(dials, key=lambda d: policy_family(d[0])[1]):  # type: ignore[index]
+            v, c = float(r["slo_violation_rate"]), float(r["replica_hours"])
+            at, why = frontier_at(vs, cs, v, "violation rate")
+            beaten = [name for name, rv, rc in pts if _beats((v, c), (rv, rc))]
+            beaters = [name for name, rv, rc in pts if _beats((rv, rc), (v, c))]
+            rows.append({"rule": rule, "policy": pol, "slo_violation_rate": v,
+                         "replica_hours": c, "rule_replica_hours_at_slo": at,
+                         "replica_hours_vs_rule": c / at if at > 0 else math.nan,
+                         "dominates": ";".join(beaten), "dominated_by": ";".join(beaters),
+                         "note": why and f"{rule} curve: {why}"})
+    return pd.DataFrame(rows, columns=list(RULE_COLUMNS))
+
+
+def _beats(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """(violations, replica-hours) ``a`` is no worse than ``b`` on both and better on one."""
+    return a[0] <= b[0] and a[1] <= b[1] and a != b

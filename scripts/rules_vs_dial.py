@@ -1,0 +1,56 @@
+"""Each rule's knob sweep against GNNRL's dial points, at matched violations.
+
+Use: python scripts/rules_vs_dial.py SUMMARY_CSV [SUMMARY_CSV ...] [--curve gnnrl|gnnrl-raw]
+
+The files are ``summary.csv`` of `gnnrl evaluate` runs of one suite (same scenarios and
+seeds: rows of separate runs are interchangeable, a policy's first occurrence is kept),
+for example the suite's results with the dial sweep plus a run of rule settings::
+
+    gnnrl evaluate --policies headroom-50,headroom-60,headroom-80,panic-80,panic-90 \\
+        --suite real --seeds 2 --out /tmp/rules-real
+    python scripts/rules_vs_dial.py docs/results/real/summary.csv /tmp/rules-real/summary.csv
+
+Prints one markdown table per rule (`gnnrl.evaluation.frontier.rules_table`): for each
+dial point, its violations and replica-hours, the rule's envelope at the same violation
+rate, their ratio (< 1: cheaper than any mix of the rule's settings), the settings it
+beats on both axes and those that beat it.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from gnnrl.evaluation.frontier import rules_table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("summaries", nargs="+", help="summary.csv files of one suite")
+    parser.add_argument("--curve", default="gnnrl", choices=("gnnrl", "gnnrl-raw"))
+    args = parser.parse_args(argv)
+    runs = pd.concat([pd.read_csv(p) for p in args.summaries], ignore_index=True)
+    runs = runs.drop_duplicates(["policy", "scenario", "seed"])
+    table = rules_table(runs, args.curve)
+    if table.empty:
+        print("no rule rows or no dial points in these files")
+        return 1
+    for rule, rows in table.groupby("rule", sort=False):
+        print(f"\n{rule}\n")
+        print("| dial point | violations | replica-h | the rule's at that SLO | ratio | beats "
+              "| beaten by |")
+        print("|---|---:|---:|---:|---:|---|---|")
+        for _, r in rows.iterrows():
+            at = "n/a" if pd.isna(r.rule_replica_hours_at_slo) else \
+                f"{r.rule_replica_hours_at_slo:.1f}"
+            ratio = "n/a" if pd.isna(r.replica_hours_vs_rule) else \
+                f"{r.replica_hours_vs_rule:.3f}"
+            print(f"| {r.policy} | {100 * r.slo_violation_rate:.3f} % | "
+                  f"{r.replica_hours:.1f} | {at} | {ratio} | {r.dominates or '-'} | "
+                  f"{r.dominated_by or '-'} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
