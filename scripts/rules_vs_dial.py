@@ -2,7 +2,9 @@
 
 Use: python scripts/rules_vs_dial.py SUMMARY_CSV [SUMMARY_CSV ...] [--curve gnnrl|gnnrl-raw]
 
-The files are ``summary.csv`` of `gnnrl evaluate` runs of one suite (same scenarios and
+`gnnrl evaluate` writes the same table as ``rules.csv`` when rule settings and GNNRL's
+dials run together; this script joins separate runs. The files are ``summary.csv`` of
+`gnnrl evaluate` runs of one suite (same scenarios and
 seeds: rows of separate runs are interchangeable, a policy's first occurrence is kept),
 for example the suite's results with the dial sweep plus a run of rule settings::
 

@@ -236,6 +236,18 @@ def test_dial_sweep_rows_are_gnnrls_curve_in_frontier_and_matched(monkeypatch, t
     assert overall.loc["hpa", "gnnrl_replica_hours_at_slo"] == pytest.approx(
         min(gnnrl["replica_hours"]))
     assert "GNNRL replica-h at same viol." in (tmp_path / "results.md").read_text()
+    assert not (tmp_path / "rules.csv").exists()  # no rule ran
+
+
+def test_rule_settings_next_to_gnnrls_dials_write_the_rules_table(monkeypatch, tmp_path):
+    monkeypatch.setattr(eval_gnnrl_policy, "GNNRLPolicy", DialStub)
+    from gnnrl.evaluation.runner import evaluate
+
+    evaluate(["headroom", "headroom-50", "gnnrl"], "quick", seeds=1, out_dir=tmp_path,
+             steps=20, dial_sweep=[0, 1], progress=False)
+    rules = pd.read_csv(tmp_path / "rules.csv")
+    assert set(rules["rule"]) == {"headroom"}
+    assert set(rules["policy"]) == {"gnnrl@0", "gnnrl", "gnnrl@1"}
 
 
 def test_gnnrls_curve_is_read_at_each_policys_violation_rate():

@@ -5,8 +5,9 @@ topology events. The clairvoyant oracle always runs: replica-hours are also repo
 a multiple of its. Writes steps.parquet, services.parquet, summary.csv, frontier.csv
 (cost vs violations per knob of each policy family: hpa-NN, keda-NN, gnnrl@DIAL,
 FAMILY@KNOB), matched.csv (each policy's cost against the HPA sweep's, and GNNRL's dial
-curve's, at the same violation rate), results.md, report.html (plots embedded) and
-plots/*.png under --out.
+curve's, at the same violation rate), rules.csv (with rule settings such as headroom-50
+and GNNRL dials: each rule's sweep at every dial point's violation rate), results.md,
+report.html (plots embedded) and plots/*.png under --out.
 
 suites: default (5 synthetic traces x 3 topologies), quick, real (WorldCup98 and AWS ELB
 evaluation windows at their own time scale), stress (10x surge and 30%->100% step with
@@ -235,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
             except OSError:
                 pass
         return 2
-    print(f"{len(summary)} runs -> {args.out}/summary.csv, frontier.csv, matched.csv, "
-          "results.md, report.html")
+    rules = ", rules.csv" if os.path.isfile(os.path.join(args.out, "rules.csv")) else ""
+    print(f"{len(summary)} runs -> {args.out}/summary.csv, frontier.csv, matched.csv"
+          f"{rules}, results.md, report.html")
     return 0

@@ -26,7 +26,7 @@ import pandas as pd
 
 from gnnrl.baselines.base import reset_policy
 from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
-from gnnrl.evaluation.frontier import frontier_table, matched_table
+from gnnrl.evaluation.frontier import frontier_table, matched_table, rules_table
 from gnnrl.evaluation.metrics import METRIC_COLUMNS, episode_metrics, flash_onset
 from gnnrl.evaluation.policies import dial_sweep_specs
 from gnnrl.evaluation.scenarios import EvalScenario, Suite, get_suite, with_timing
@@ -293,9 +293,10 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
     Writes:
         ``steps.parquet`` (per step), ``services.parquet`` (per step x service),
         ``summary.csv`` (per policy x scenario x seed), ``frontier.csv`` (per knob
-        setting of each policy family) and ``matched.csv`` (cost at matched SLO, per
-        policy; `gnnrl.evaluation.frontier`), ``results.md`` and ``report.html``
-        (`gnnrl.evaluation.report`).
+        setting of each policy family), ``matched.csv`` (cost at matched SLO, per
+        policy; `gnnrl.evaluation.frontier`), ``rules.csv`` (each rule's settings against
+        GNNRL's dial points, `rules_table`; only when both ran), ``results.md`` and
+        ``report.html`` (`gnnrl.evaluation.report`).
 
     Returns:
         The summary table (one row per policy x scenario x seed).
@@ -329,6 +330,9 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
     matched = matched_table(summary)
     atomic_write_text(out / "frontier.csv", frontier_table(summary).to_csv(index=False))
     atomic_write_text(out / "matched.csv", matched.to_csv(index=False))
+    rules = rules_table(summary)
+    if not rules.empty:
+        atomic_write_text(out / "rules.csv", rules.to_csv(index=False))
     if report:
         from gnnrl.evaluation.report import write_report
 
