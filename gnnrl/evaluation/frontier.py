@@ -285,8 +285,8 @@ def rules_table(summary: pd.DataFrame, curve: str = GNNRL_FAMILY) -> pd.DataFram
     if summary.empty:
         return pd.DataFrame(columns=list(RULE_COLUMNS))
     means = policy_means(summary, common_cells(summary))
-    dials = [(str(p), r) for p, r in means.iterrows()
-             if (policy_family(str(p)) or ("",))[0] == curve]
+    points = frontier_points(means)  # sorted by family and knob
+    dials = points[points["family"] == curve]
     rules: dict[str, list[tuple[str, float, float]]] = {}
     for pol, r in means.iterrows():
         fam = rule_family(str(pol))
@@ -296,8 +296,8 @@ def rules_table(summary: pd.DataFrame, curve: str = GNNRL_FAMILY) -> pd.DataFram
     rows = []
     for rule, pts in rules.items():
         vs, cs = [p[1] for p in pts], [p[2] for p in pts]
-        for pol, r in sorted(dials, key=lambda d: policy_family(d[0])[1]):  # type: ignore[index]
-            v, c = float(r["slo_violation_rate"]), float(r["replica_hours"])
+        for pol, v, c in zip(dials["policy"], dials["slo_violation_rate"],
+                             dials["replica_hours"], strict=True):
             at, why = frontier_at(vs, cs, v, "violation rate")
             beaten = [name for name, rv, rc in pts if _beats((v, c), (rv, rc))]
             beaters = [name for name, rv, rc in pts if _beats((rv, rc), (v, c))]
