@@ -28,7 +28,13 @@ from gnnrl.evaluation.frontier import rules_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  python scripts/rules_vs_dial.py docs/results/real/summary.csv "
+               "docs/results/rule-sweeps/real.csv\n  python scripts/rules_vs_dial.py "
+               "docs/results/stress/summary.csv docs/results/rule-sweeps/stress.csv "
+               "--curve gnnrl-raw")
     parser.add_argument("summaries", nargs="+", help="summary.csv files of one suite")
     parser.add_argument("--curve", default="gnnrl", choices=("gnnrl", "gnnrl-raw"))
     args = parser.parse_args(argv)
