@@ -248,6 +248,10 @@ def test_rule_settings_next_to_gnnrls_dials_write_the_rules_table(monkeypatch, t
     rules = pd.read_csv(tmp_path / "rules.csv")
     assert set(rules["rule"]) == {"headroom"}
     assert set(rules["policy"]) == {"gnnrl@0", "gnnrl", "gnnrl@1"}
+    # a later run in the same folder without rules leaves no stale table behind
+    evaluate(["hpa", "gnnrl"], "quick", seeds=1, out_dir=tmp_path, steps=20,
+             dial_sweep=[0, 1], progress=False, report=False)
+    assert not (tmp_path / "rules.csv").exists()
 
 
 def test_gnnrls_curve_is_read_at_each_policys_violation_rate():

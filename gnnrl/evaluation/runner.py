@@ -333,6 +333,8 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
     rules = rules_table(summary)
     if not rules.empty:
         atomic_write_text(out / "rules.csv", rules.to_csv(index=False))
+    else:  # an earlier run's table in a reused --out would read as this run's
+        (out / "rules.csv").unlink(missing_ok=True)
     if report:
         from gnnrl.evaluation.report import write_report
 
