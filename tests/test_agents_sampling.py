@@ -61,3 +61,46 @@ def test_a_sampling_temperature_below_one_sharpens_the_draws_and_the_update_scor
     for bad in (0.0, -1.0):
         with pytest.raises(ConfigError, match="sample_temperature"):
             PPOConfig(sample_temperature=bad)
+
+
+def test_served_margins_make_the_training_draws_follow_the_served_decision():
+    """With ``served_margins`` PPO samples (and its update scores) the distribution whose
+    mode is the *served* decision: the hold margins come off the logits of additions and
+    removals. Borderline moves the served policy would hold are drawn far less often, the
+    log-probs of the draws are the update's, and the flag is checked."""
+    from gnnrl.core.agents.configs import PPOConfig
+    from gnnrl.contracts.moves import MAX_STEP
+
+    torch.manual_seed(0)
+    config = PolicyConfig(max_nodes=5, max_edges=4, hidden_dim=16, hold_margin=1.0,
+                          hold_margin_down=2.5)
+    model = PPO_GNN(config=config).eval()
+    torch.nn.init.zeros_(model.head.actor[-1].weight)  # spread moves: many borderline ones
+    obs = stack_observations([make_observation(NODES, EDGES, max_nodes=5, max_edges=4)] * 512)
+    t, _ = obs_to_tensors(obs)
+    with torch.no_grad():
+        logits, _, _ = model(t, None)
+    shifted = model.sampling_logits(logits, served=True)
+    torch.testing.assert_close(shifted[..., 0], logits[..., 0])
+    torch.testing.assert_close(shifted[..., 1:MAX_STEP + 1], logits[..., 1:MAX_STEP + 1] - 1.0)
+    torch.testing.assert_close(shifted[..., MAX_STEP + 1:], logits[..., MAX_STEP + 1:] - 2.5)
+    holds = {}
+    for served in (False, True):
+        torch.manual_seed(3)
+        actions, logp, _, _ = model.sample(t, None, served=served)
+        holds[served] = float((actions[:, :3] == 0).float().mean())
+        with torch.no_grad():
+            again, _, _ = model.evaluate_update(model.prepare_update(t, None, actions), 1.0,
+                                                served)
+        torch.testing.assert_close(again, logp, rtol=1e-5, atol=1e-4)
+    assert holds[True] > holds[False] + 0.1, holds
+    # with one margin for both directions the mode is exactly the served decision
+    symmetric = PPO_GNN(config=PolicyConfig(max_nodes=5, max_edges=4, hidden_dim=16,
+                                            hold_margin=1.5)).eval()
+    noisy = torch.randn(256, 5, 15) * 2.0
+    mask = torch.ones(256, 5, dtype=torch.bool)
+    assert torch.equal(symmetric.sampling_logits(noisy, 0.5, served=True).argmax(-1),
+                       symmetric.decide(noisy, mask))
+    assert not torch.equal(noisy.argmax(-1), symmetric.decide(noisy, mask))
+    with pytest.raises(ConfigError, match="served_margins"):
+        PPOConfig(served_margins="yes")  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from gnnrl.core.agents.dial import NoDialColumnError, dial_label, with_dial
 from gnnrl.core.agents.gnnrl_policy import GNNRLPolicy
 from gnnrl.evaluation import gnnrl_policy as eval_gnnrl_policy
 from gnnrl.evaluation.frontier import frontier_table, matched_table
-from gnnrl.evaluation.guarded import GuardedPolicy
+from gnnrl.baselines.guarded import GuardedPolicy
 from gnnrl.evaluation.policies import (
     GNNRLSpec,
     dial_sweep_specs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gnnrl.core.envs import OnlineBoutique
-from gnnrl.evaluation.guarded import GuardedPolicy
+from gnnrl.baselines.guarded import GuardedPolicy
 from gnnrl.evaluation.policies import make_policy
 from gnnrl.scaler.config import ScalerConfig
 from gnnrl.sim import SimConfig

@@ -218,3 +218,28 @@ def test_warm_start_with_dagger_specialises_the_champion_towards_the_teacher(tmp
             assert torch.equal(value, start.state_dict()[name]), name
     assert not torch.equal(source.state_dict()["head.actor.0.weight"],
                            start.state_dict()["head.actor.0.weight"])
+
+
+def test_validation_as_deployed_scores_what_the_guard_lets_through(tmp_path):
+    """``validate_as_deployed`` picks ``best/`` on the model behind the scaler's guard: a
+    model that removes a pod every step while it may is scored on the bare decisions by default, and
+    as held by the guard's scale-down stabilisation (nothing removed within the first
+    window) when asked."""
+    from gnnrl.contracts.moves import MAX_STEP
+    from gnnrl.core.agents.train import Trainer
+
+    scores = {}
+    for deployed in (False, True):
+        cfg = _config(tmp_path, updates=1).replace(validate_as_deployed=deployed,
+                                                   eval_every=1)
+        tr = Trainer(cfg, tmp_path / f"run-{deployed}", progress=False)
+        with torch.no_grad():
+            last = tr.model.head.actor[-1]
+            last.weight.zero_()
+            last.bias.fill_(-10.0)
+            last.bias[MAX_STEP + 1] = 10.0  # remove a pod, everywhere, every step
+        scores[deployed] = tr.evaluate()
+        tr.pool.close()
+    bare, guarded = scores[False], scores[True]
+    assert bare["eval_hpa/replica_hours"] == guarded["eval_hpa/replica_hours"]
+    assert guarded["eval/replica_hours"] > 1.5 * bare["eval/replica_hours"], (bare, guarded)

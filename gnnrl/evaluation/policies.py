@@ -172,7 +172,7 @@ def gnnrl_policy(spec: GNNRLSpec) -> Any:
 
             return GraphScaleUp(policy, name=label)
         return policy
-    from gnnrl.evaluation.guarded import as_deployed
+    from gnnrl.baselines.guarded import as_deployed
 
     # the deployed path has the graph-wide scale-up already: gnnrl+graph == gnnrl
     return as_deployed(policy, name=label)

@@ -106,6 +106,10 @@ class PPOConfig(JsonConfig):
     update optimises that same distribution (1 = the plain softmax). Serving takes the
     arg-max, which no temperature changes: T < 1 makes the policy PPO improves closer to
     the one that is served (fewer random moves whose damage it would learn to hedge).
+    ``served_margins``: the rollouts and the update take the model's hold margins off the
+    logits of the moves they guard (`PPO_GNN.sampling_logits`), so the distribution PPO
+    samples and improves has the *served* decision as its mode; without it, PPO improves
+    a distribution that moves far more often than the margins let the served policy move.
     ``privileged_critic``: an asymmetric actor-critic. The critic also reads what only the
     simulator knows (the trace ahead, the true rather than the lagged load and latency;
     `gnnrl.core.envs.vector.privileged_features`), to make its advantages less noisy; the
@@ -134,6 +138,7 @@ class PPOConfig(JsonConfig):
     reward_clip: float = 10.0
     sample_temperature: float = 1.0
     privileged_critic: bool = False
+    served_margins: bool = False
 
     def __post_init__(self) -> None:
         _positive(self, "total_steps", "num_envs", "num_steps", "learning_rate", "adam_eps",
@@ -151,9 +156,10 @@ class PPOConfig(JsonConfig):
             )
         if self.target_kl is not None and self.target_kl <= 0:
             raise ConfigError(f"PPOConfig.target_kl must be > 0 or null, got {self.target_kl}")
-        if not isinstance(self.privileged_critic, bool):
-            raise ConfigError(f"PPOConfig.privileged_critic must be true or false, "
-                              f"got {self.privileged_critic!r}")
+        for flag in ("privileged_critic", "served_margins"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"PPOConfig.{flag} must be true or false, "
+                                  f"got {getattr(self, flag)!r}")
 
     @property
     def batch_size(self) -> int:

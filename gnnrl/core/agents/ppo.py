@@ -154,7 +154,7 @@ def minibatch_loss(model: PPO_GNN, mb: UpdateBatch, old_logp: Tensor, old_values
 
     Shapes: ``mb`` of m samples; old_logp, old_values, adv, returns ``(m,)``.
     """
-    logp, ent, value = model.evaluate_update(mb, cfg.sample_temperature)
+    logp, ent, value = model.evaluate_update(mb, cfg.sample_temperature, cfg.served_margins)
     logratio = logp - old_logp
     ratio = logratio.exp()
     with torch.no_grad():

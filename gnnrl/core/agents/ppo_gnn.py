@@ -482,10 +482,29 @@ class PPO_GNN(nn.Module):
             memory = (svc.new_zeros(bsz, n, d), svc.new_zeros(bsz, n), svc.new_ones(bsz))
         return prepare_update(self.scaler, dict(t), actions, memory, self.config.num_moves)
 
-    def evaluate_update(self, b: UpdateBatch, temperature: float = 1.0
+    def sampling_logits(self, logits: Tensor, temperature: float = 1.0,
+                        served: bool = False) -> Tensor:
+        """The logits of the distribution training samples and scores moves from.
+
+        ``softmax(logits / temperature)``; with ``served``, the hold margins are first taken
+        off the logits of the moves they guard (``config.hold_margin`` off every addition,
+        ``config.hold_margin_down`` off every removal), so the distribution's mode is the
+        served decision (`decide`) rather than the bare arg-max. Shapes: ``(..., 15)``.
+        """
+        if served:
+            up = self.config.hold_margin
+            down = up if self.config.hold_margin_down is None else self.config.hold_margin_down
+            if up > 0.0 or down > 0.0:
+                bias = logits.new_zeros(logits.shape[-1])
+                bias[1:MAX_STEP + 1] = -up
+                bias[MAX_STEP + 1:] = -down
+                logits = logits + bias
+        return logits if temperature == 1.0 else logits / temperature
+
+    def evaluate_update(self, b: UpdateBatch, temperature: float = 1.0, served: bool = False
                         ) -> tuple[Tensor, Tensor, Tensor]:
         """`evaluate_actions` on a prepared (mini)batch: joint log-prob, entropy, value,
-        of the moves' distribution ``softmax(logits / temperature)``.
+        of the moves' distribution (`sampling_logits` with ``temperature`` and ``served``).
 
         The same computation as the large-batch forward pass (`_encode_sparse`) without
         its per-call graph building; masked moves get -inf logits here (not -1e8), which
@@ -506,25 +525,25 @@ class PPO_GNN(nn.Module):
         h = h.reshape(m, k, -1) * active.unsqueeze(-1)
         g = self.pool(masked_pool(h, b.active))
         logits, value = self.head(h, g, b.glob, b.privileged)
-        if temperature != 1.0:
-            logits = logits / temperature
+        logits = self.sampling_logits(logits, temperature, served)
         logp, ent = _logp_entropy(logits.masked_fill(b.invalid, float("-inf")), b.actions,
                                   b.invalid)
         return (logp * active).sum(-1), (ent * active).sum(-1), value
 
     @torch.inference_mode()
     def sample(self, t: Mapping[str, Tensor], memory: tuple[Tensor, Tensor, Tensor] | None,
-               deterministic: bool = False, temperature: float = 1.0
+               deterministic: bool = False, temperature: float = 1.0, served: bool = False
                ) -> tuple[Tensor, Tensor, Tensor, tuple[Tensor, Tensor] | None]:
         """Actions ``(B, N)``, joint log-prob ``(B,)``, value ``(B,)`` and post-step memory;
-        moves are drawn from ``softmax(logits / temperature)`` (the log-prob is theirs).
+        moves are drawn from `sampling_logits` (``softmax(logits / temperature)``, the hold
+        margins taken off first with ``served``; the log-prob is theirs).
 
         Runs under ``torch.inference_mode`` (no autograd bookkeeping at all): the results
         are inference tensors, to be copied (rollout storage, `MemoryBank.commit`) or read,
         not modified in place.
         """
         logits, value, new_memory = self(t, memory)
-        logp_all = log_softmax_moves(logits if temperature == 1.0 else logits / temperature)
+        logp_all = log_softmax_moves(self.sampling_logits(logits, temperature, served))
         if deterministic:
             actions = logits.argmax(-1)
         else:

@@ -43,6 +43,7 @@ import torch
 
 from gnnrl.config import ConfigError, JsonConfig, atomic_write_text
 from gnnrl.contracts.observation import check_dial
+from gnnrl.baselines.guarded import as_deployed
 from gnnrl.core.envs.pool_step import VectorPool
 from gnnrl.core.envs.vector import PRIVILEGED_DIM
 from gnnrl.sim.timing import TIMING_PRESETS, TimingConfig
@@ -119,6 +120,9 @@ class TrainConfig(JsonConfig):
     ``bc_dagger`` > 0 it is first specialised to this run's apps and traffic by that many
     DAgger iterations from its own weights (the student drives, the teacher labels). This
     is how nightly retraining continues from the model in production.
+    validate_as_deployed: the validation that picks ``best/`` runs the model as the scaler
+    deploys it (the graph-wide scale-up, then the guard's stabilisation and rate limits:
+    `gnnrl.baselines.guarded.as_deployed`) instead of its bare decisions.
 
     Training for generality (the shipped recipe, docs/policy.md):
     apps: applications to train on at once, overriding ``app`` when given: built-in names,
@@ -158,6 +162,7 @@ class TrainConfig(JsonConfig):
     env_pool: str = "single"
     learner_processes: int = 1
     warm_start: str = ""
+    validate_as_deployed: bool = False
     apps: tuple[str, ...] = ()
     timings: tuple[str, ...] = ("ideal",)
     startup_scales: tuple[float, ...] = (1.0,)
@@ -566,7 +571,8 @@ class Trainer:
             t = self._tensors(obs, f"step {self.global_step}")
             memory = bank.state() if self.model.tgn is not None else None
             actions, logp, value, new_mem = self.model.sample(
-                t, memory, temperature=self.cfg.ppo.sample_temperature)
+                t, memory, temperature=self.cfg.ppo.sample_temperature,
+                served=self.cfg.ppo.served_margins)
             if new_mem is not None and memory is not None:
                 bank.commit(new_mem[0], new_mem[1], memory[2])
             pos = buf.add(t, memory, actions, logp, value)
@@ -630,7 +636,8 @@ class Trainer:
                                    f"{exc}") from exc
 
     def evaluate(self) -> dict[str, float]:
-        """Deterministic GNNRL vs. HPA (70 % CPU) on the evaluation scenarios."""
+        """Deterministic GNNRL (bare, or as deployed with ``validate_as_deployed``) vs.
+        HPA (70 % CPU) on the validation scenarios."""
         from gnnrl.baselines.hpa import HPAPolicy
 
         def make_env(pair: tuple[int, Any]) -> Any:
@@ -640,7 +647,10 @@ class Trainer:
             self.hpa_eval = evaluate(HPAPolicy(target=0.7), make_env, self.eval_scenarios)
         policy_model = self.policy_cls(config=self.model.config).to(self.device)
         policy_model.load_state_dict(self.model.state_dict())
-        ours = evaluate(GNNRLPolicy(policy_model), make_env, self.eval_scenarios)
+        policy: Any = GNNRLPolicy(policy_model)
+        if self.cfg.validate_as_deployed:
+            policy = as_deployed(policy)
+        ours = evaluate(policy, make_env, self.eval_scenarios)
         out = {f"eval/{k}": v for k, v in ours.items()}
         out.update({f"eval_hpa/{k}": v for k, v in self.hpa_eval.items()})
         return out
