@@ -154,7 +154,8 @@ def test_quick_profile_parameters_exist_in_the_pipeline():
 
 def test_pipeline_training_uses_the_shipped_recipe_at_the_calibrated_peak(tmp_path):
     """Nightly candidates are trained like the shipped model (DAgger, a dial per episode,
-    its cluster timings, PPO settings and serving margin) on the calibrated app alone,
+    its cluster timings, PPO settings and serving margin; PPO draws with the margins and
+    validates as deployed) on the calibrated app alone,
     around the traffic peak the cluster really saw, imitating the pipeline's teacher (the
     dial-following headroom rule unless told otherwise)."""
     from gnnrl.core.agents.train import TrainConfig
@@ -179,6 +180,8 @@ def test_pipeline_training_uses_the_shipped_recipe_at_the_calibrated_peak(tmp_pa
     assert full.peaks == (96.0, 120.0, 144.0)
     assert full.policy.hold_margin == shipped.policy.hold_margin > 0
     assert full.ppo.learning_rate == shipped.ppo.learning_rate
+    # PPO improves the served policy and keeps only what validates better as deployed
+    assert full.ppo.served_margins and full.validate_as_deployed
     assert (full.seed, full.max_steps, full.ppo.total_steps) == (3, 240, FULL_IMITATION_STEPS)
     smoke = recipe_config("onlineboutique", str(trace), ("diurnal",), 1920, 60, 0, 8, 120,
                           teacher="oracle@dial")

@@ -284,7 +284,9 @@ def recipe_config(app_spec: str, trace: str, traces: tuple[str, ...], total_step
     """The shipped model's training recipe (its ``train_config.json``: DAgger, dial drawn
     per episode, cluster timings and start-up scales, PPO hyper-parameters, serving margin)
     on the calibrated app and traffic: this one app instead of the recipe's mix of apps
-    and real windows, imitating ``teacher``.
+    and real windows, imitating ``teacher``; its PPO samples with the serving margins
+    (`PPOConfig.served_margins`) and validates the model as deployed
+    (`TrainConfig.validate_as_deployed`; docs/policy.md, "Training the served policy").
 
     Peak loads are the calibrated trace's own peak x (0.8, 1, 1.2), so the synthetic traces
     and the replayed one span the traffic envelope the cluster really sees.
@@ -308,15 +310,18 @@ def recipe_config(app_spec: str, trace: str, traces: tuple[str, ...], total_step
     # one pool per cluster timing: the envs must split evenly between them
     setups = len(base.timings)
     num_envs = max(setups, num_envs - num_envs % setups)
+    # PPO improves the policy as served (the hold margins in its draws) and keeps an update
+    # only when the policy as deployed (behind the guard) validates better
     ppo = base.ppo.replace(total_steps=total_steps, num_envs=num_envs, num_steps=num_steps,
-                           num_minibatches=_divisor(num_envs * num_steps, 4))
+                           num_minibatches=_divisor(num_envs * num_steps, 4),
+                           served_margins=True)
     return base.replace(
         app=app_spec, apps=(), peak_scales=(), traces=traces,
         peaks=(round(0.8 * peak, 3), round(peak, 3), round(1.2 * peak, 3)),
         max_steps=episode_steps, seed=seed, device="auto", ppo=ppo, bc_teacher=teacher,
         bc_rounds=SHORT_BC_ROUNDS if small else base.bc_rounds,
         bc_dagger=SHORT_BC_DAGGER if small else base.bc_dagger,
-        checkpoint_every=10, eval_every=10)
+        checkpoint_every=10, eval_every=10, validate_as_deployed=True)
 
 
 def _divisor(n: int, want: int) -> int:
