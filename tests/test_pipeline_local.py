@@ -171,6 +171,25 @@ def test_quiet_filter_turns_kfp_lines_into_progress_and_keeps_the_tail():
     assert "    step log line" in out.tail and not any("\x1b" in t for t in out.tail)
 
 
+def test_parallel_tasks_of_one_name_each_report_their_own_duration(monkeypatch):
+    """A ParallelFor starts the train step once per seed before the first one ends: each
+    finished line reports the time since a start of its own, never a negative one."""
+    from gnnrl.pipeline import runner
+
+    clock = iter([0.0, 1.0, 2.0, 300.0, 310.0, 320.0])
+    monkeypatch.setattr(runner.time, "monotonic", lambda: next(clock))
+    lines: list[str] = []
+    out = runner._KfpOutputFilter(lines.append)
+    for _ in range(3):
+        out.write("INFO - Executing task 'train-op'\n")
+    for _ in range(3):
+        out.write("INFO - Task 'train-op' finished with status SUCCESS\n")
+    out.write("INFO - Task 'deploy-op' finished with status SUCCESS\n")  # start never seen
+    assert [line.split()[-2:] for line in lines[:3]] == [["(300", "s)"], ["(309", "s)"],
+                                                          ["(318", "s)"]]
+    assert lines[3].split() == ["deploy-op", "success"]
+
+
 def test_the_default_progress_line_does_not_deadlock_a_quiet_run(capfd):
     """The CLI's progress printer writes while KFP's output is redirected to the filter:
     it must reach the real stdout, not re-enter the filter (which used to hang forever

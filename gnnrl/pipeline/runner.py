@@ -315,7 +315,10 @@ class _KfpOutputFilter:
         self.progress = progress
         self.tail: collections.deque[str] = collections.deque(maxlen=QUIET_TAIL_LINES)
         self._partial = ""
-        self._started: dict[str, float] = {}
+        # the start times of each task name, oldest first: a ParallelFor runs several
+        # tasks of one name at once (the train step, once per seed)
+        self._started: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque)
         # re-entrant: a progress callback that prints to sys.stdout comes back here
         self._lock = threading.RLock()
 
@@ -331,12 +334,13 @@ class _KfpOutputFilter:
         self.tail.append(line)
         done = _STEP_DONE.search(line)
         if done:
-            took = time.monotonic() - self._started.pop(done["task"], time.monotonic())
-            self.progress(f"  {done['task']:<24} {done['status'].lower()} ({took:.0f} s)")
+            starts = self._started[done["task"]]
+            took = f" ({time.monotonic() - starts.popleft():.0f} s)" if starts else ""
+            self.progress(f"  {done['task']:<24} {done['status'].lower()}{took}")
             return
         started = _STEP_STARTED.search(line)
         if started:
-            self._started[started["task"]] = time.monotonic()
+            self._started[started["task"]].append(time.monotonic())
 
     def flush(self) -> None:
         pass
