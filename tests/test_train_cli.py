@@ -84,6 +84,11 @@ def test_warm_start_teacher_and_dagger_flags_set_the_specialisation(tmp_path, ca
         "train", "--config", f"{shipped}/train_config.json", "--warm-start", shipped,
         "--teacher", "headroom@dial", "--dagger", "2", "--out", str(tmp_path)]))
     assert (cfg.warm_start, cfg.bc_teacher, cfg.bc_dagger) == (shipped, "headroom@dial", 2)
+    assert not cfg.ppo.served_margins and not cfg.validate_as_deployed
+    served = build_config(build_parser().parse_args([
+        "train", "--warm-start", shipped, "--served-margins", "--validate-as-deployed",
+        "--out", str(tmp_path)]))
+    assert served.ppo.served_margins and served.validate_as_deployed
     assert main(["train", "--teacher", "psychic", "--out", str(tmp_path / "x"),
                  "--quiet"]) == 2
     assert "bc_teacher" in capsys.readouterr().err

@@ -18,10 +18,12 @@ Examples:
   gnnrl train --env-pool batched --learner-processes 2 --out runs/fast2
 
   # specialise the shipped model to your app (what the pipeline does nightly): two DAgger
-  # iterations towards the headroom rule from its weights, then a short PPO run
+  # iterations towards the headroom rule from its weights, then PPO on the decision as
+  # served, keeping an update only if the model as deployed validates better
   gnnrl train --config gnnrl/assets/models/default/train_config.json \
       --warm-start gnnrl/assets/models/default --app my-app.yaml \
-      --teacher headroom@dial --dagger 2 --total-steps 1920 --out runs/mine
+      --teacher headroom@dial --dagger 2 --served-margins --validate-as-deployed \
+      --total-steps 96000 --out runs/mine
 
 Output: DIR/model (the final policy: weights.pt + config.json), DIR/best (best evaluation
 return), DIR/checkpoints, DIR/metrics.jsonl. With MLFLOW_TRACKING_URI set, parameters and
@@ -70,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "or one of them @dial")
     parser.add_argument("--dagger", type=int, metavar="N",
                         help="DAgger iterations (with --warm-start: from its weights)")
+    parser.add_argument("--served-margins", action="store_true", default=None,
+                        help="PPO draws moves with the model's hold margins applied, so it "
+                             "improves the decision as served (ppo.served_margins)")
+    parser.add_argument("--validate-as-deployed", action="store_true", default=None,
+                        help="pick best/ on the model behind the scaler's guard, as "
+                             "deployed (validate_as_deployed)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--fresh", action="store_true",
                         help="ignore checkpoints in --out and start over")
@@ -86,7 +94,7 @@ def build_config(args: argparse.Namespace):
            "device": args.device, "torch_threads": args.threads,
            "env_pool": args.env_pool, "learner_processes": args.learner_processes,
            "warm_start": args.warm_start, "bc_teacher": args.teacher,
-           "bc_dagger": args.dagger}
+           "bc_dagger": args.dagger, "validate_as_deployed": args.validate_as_deployed}
     cfg = cfg.replace(**{k: v for k, v in top.items() if v is not None})
     # --app and --peaks replace a config's app mix and per-app relative peaks (which
     # would otherwise take precedence over them)
@@ -94,7 +102,8 @@ def build_config(args: argparse.Namespace):
         cfg = cfg.replace(apps=())
     if args.peaks is not None:
         cfg = cfg.replace(peak_scales=())
-    ppo = {"total_steps": args.total_steps, "num_envs": args.num_envs}
+    ppo = {"total_steps": args.total_steps, "num_envs": args.num_envs,
+           "served_margins": args.served_margins}
     ppo = {k: v for k, v in ppo.items() if v is not None}
     if ppo:
         cfg = cfg.replace(ppo=cfg.ppo.replace(**ppo))
