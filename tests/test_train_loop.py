@@ -240,6 +240,8 @@ def test_validation_as_deployed_scores_what_the_guard_lets_through(tmp_path):
             last.bias[MAX_STEP + 1] = 10.0  # remove a pod, everywhere, every step
         scores[deployed] = tr.evaluate()
         tr.pool.close()
+    with pytest.raises(ConfigError, match="validate_as_deployed"):
+        TrainConfig(validate_as_deployed="yes")  # type: ignore[arg-type]
     bare, guarded = scores[False], scores[True]
     assert bare["eval_hpa/replica_hours"] == guarded["eval_hpa/replica_hours"]
     assert guarded["eval/replica_hours"] > 1.5 * bare["eval/replica_hours"], (bare, guarded)

@@ -193,6 +193,9 @@ class TrainConfig(JsonConfig):
         if self.ppo.privileged_critic and self.env_pool != "batched":
             raise ConfigError("TrainConfig: ppo.privileged_critic needs env_pool 'batched' "
                               "(the batched simulator is what knows the trace ahead)")
+        if not isinstance(self.validate_as_deployed, bool):
+            raise ConfigError(f"TrainConfig.validate_as_deployed must be true or false, "
+                              f"got {self.validate_as_deployed!r}")
         if self.goal_reward not in ("latency", "cost"):
             raise ConfigError(f"TrainConfig.goal_reward must be latency or cost, "
                               f"got {self.goal_reward!r}")
