@@ -187,15 +187,7 @@ class TrainConfig(JsonConfig):
                               f"(evaluation uses seeds >= 1000), got {self.seed}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"TrainConfig.device must be auto, cpu or cuda, got {self.device!r}")
-        if self.env_pool not in ("batched", "single"):
-            raise ConfigError(f"TrainConfig.env_pool must be batched or single, "
-                              f"got {self.env_pool!r}")
-        if self.ppo.privileged_critic and self.env_pool != "batched":
-            raise ConfigError("TrainConfig: ppo.privileged_critic needs env_pool 'batched' "
-                              "(the batched simulator is what knows the trace ahead)")
-        if not isinstance(self.validate_as_deployed, bool):
-            raise ConfigError(f"TrainConfig.validate_as_deployed must be true or false, "
-                              f"got {self.validate_as_deployed!r}")
+        self._check_training_switches()
         if self.goal_reward not in ("latency", "cost"):
             raise ConfigError(f"TrainConfig.goal_reward must be latency or cost, "
                               f"got {self.goal_reward!r}")
@@ -213,6 +205,18 @@ class TrainConfig(JsonConfig):
         for name in ("eval_every", "checkpoint_every", "keep_checkpoints"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"TrainConfig.{name} must be >= 0, got {getattr(self, name)}")
+
+    def _check_training_switches(self) -> None:
+        """Validate env_pool, the critic it allows, and validate_as_deployed."""
+        if self.env_pool not in ("batched", "single"):
+            raise ConfigError(f"TrainConfig.env_pool must be batched or single, "
+                              f"got {self.env_pool!r}")
+        if self.ppo.privileged_critic and self.env_pool != "batched":
+            raise ConfigError("TrainConfig: ppo.privileged_critic needs env_pool 'batched' "
+                              "(the batched simulator is what knows the trace ahead)")
+        if not isinstance(self.validate_as_deployed, bool):
+            raise ConfigError(f"TrainConfig.validate_as_deployed must be true or false, "
+                              f"got {self.validate_as_deployed!r}")
 
     def _check_imitation(self) -> None:
         """Validate the imitation warm start's fields (bc_*)."""
