@@ -190,6 +190,31 @@ def test_parallel_tasks_of_one_name_each_report_their_own_duration(monkeypatch):
     assert lines[3].split() == ["deploy-op", "success"]
 
 
+def test_a_quiet_run_leaves_print_as_it_found_it(capfd):
+    """KFP indents task logs by swapping builtins.print, from several threads at once in
+    a ParallelFor, and can leave its indenting print behind: after the run every print
+    would start with 4 spaces. The quiet run restores print, and its progress lines reach
+    the real stdout unindented meanwhile."""
+    import builtins
+
+    from gnnrl.pipeline.runner import _print_now, quiet_kfp
+
+    before = builtins.print
+    with quiet_kfp(_print_now):
+        original = builtins.print
+
+        def indented(*args, **kwargs):
+            original("    ", end="")
+            return original(*args, **kwargs)
+
+        builtins.print = indented  # what a lost race in KFP leaves behind
+        print("Executing task 'train-op'")
+        print("Task 'train-op' finished with status SUCCESS")
+    assert builtins.print is before
+    out = capfd.readouterr().out
+    assert out.startswith("  train-op ") and "success" in out, repr(out)
+
+
 def test_the_default_progress_line_does_not_deadlock_a_quiet_run(capfd):
     """The CLI's progress printer writes while KFP's output is redirected to the filter:
     it must reach the real stdout, not re-enter the filter (which used to hang forever

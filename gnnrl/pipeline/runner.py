@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import builtins
 import collections
 import contextlib
 import dataclasses
@@ -302,8 +303,12 @@ QUIET_TAIL_LINES = 60
 
 
 def _print_now(line: str) -> None:
-    # the real stdout: while KFP runs, sys.stdout is the filter that calls this
-    print(line, file=sys.__stdout__, flush=True)
+    # the real stdout: while KFP runs, sys.stdout is the filter that calls this, and
+    # builtins.print may be KFP's indenting one (which writes its indent to sys.stdout)
+    stream = sys.__stdout__
+    if stream is not None:
+        stream.write(line + "\n")
+        stream.flush()
 
 
 class _KfpOutputFilter:
@@ -356,17 +361,24 @@ def quiet_kfp(progress: Callable[[str], None]) -> Iterator[_KfpOutputFilter]:
     output is written to stderr before the error goes on."""
     out = _KfpOutputFilter(progress)
     saved = sys.stdout, sys.stderr
+    # KFP indents each task's logs by swapping builtins.print for an indenting one and
+    # back; tasks of a ParallelFor do that from several threads at once, which can leave
+    # the indenting print in place after the run (every later print then starts with 4
+    # spaces, some of them written to this filter instead of the file asked for)
+    saved_print = builtins.print
     sys.stdout = sys.stderr = out
     try:
         yield out
     except BaseException:
         sys.stdout, sys.stderr = saved
+        builtins.print = saved_print
         if out._partial:
             out.tail.append(_ANSI.sub("", out._partial))
         print("\n".join(["--- end of the pipeline's output ---", *out.tail]), file=sys.stderr)
         raise
     finally:
         sys.stdout, sys.stderr = saved
+        builtins.print = saved_print
 
 
 def _client(host: str, namespace: str | None = None, token: str | None = None) -> Any:
