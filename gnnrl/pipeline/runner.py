@@ -285,7 +285,7 @@ def run_local(
     )
     pipeline = load_pipeline_module().build_pipeline(options)
     start = time.monotonic()
-    quiet = contextlib.nullcontext() if verbose else quiet_kfp(progress or _print_now)
+    quiet = keeps_print() if verbose else quiet_kfp(progress or _print_now)
     with warnings.catch_warnings(), quiet:
         # Expected locally: the steps run in this Python, not in the project image, and
         # Kubernetes resource requests mean nothing to a subprocess.
@@ -355,30 +355,40 @@ class _KfpOutputFilter:
 
 
 @contextlib.contextmanager
+def keeps_print() -> Iterator[None]:
+    """Put ``builtins.print`` back as it was when KFP's local run ends, however it ends.
+
+    KFP indents each task's logs by swapping builtins.print for an indenting one and back;
+    the tasks of a ParallelFor do that from several threads at once, which can leave the
+    indenting print in place after the run (every later print would start with 4 spaces).
+    """
+    saved = builtins.print
+    try:
+        yield
+    finally:
+        builtins.print = saved
+
+
+@contextlib.contextmanager
 def quiet_kfp(progress: Callable[[str], None]) -> Iterator[_KfpOutputFilter]:
     """Hide KFP's local runner output (its logging and each step's streamed logs go to
     sys.stdout) behind one progress line per step; when the run fails, the end of the
-    output is written to stderr before the error goes on."""
+    output is written to stderr before the error goes on. ``print`` is restored
+    (`keeps_print`)."""
     out = _KfpOutputFilter(progress)
     saved = sys.stdout, sys.stderr
-    # KFP indents each task's logs by swapping builtins.print for an indenting one and
-    # back; tasks of a ParallelFor do that from several threads at once, which can leave
-    # the indenting print in place after the run (every later print then starts with 4
-    # spaces, some of them written to this filter instead of the file asked for)
-    saved_print = builtins.print
     sys.stdout = sys.stderr = out
     try:
-        yield out
+        with keeps_print():
+            yield out
     except BaseException:
         sys.stdout, sys.stderr = saved
-        builtins.print = saved_print
         if out._partial:
             out.tail.append(_ANSI.sub("", out._partial))
         print("\n".join(["--- end of the pipeline's output ---", *out.tail]), file=sys.stderr)
         raise
     finally:
         sys.stdout, sys.stderr = saved
-        builtins.print = saved_print
 
 
 def _client(host: str, namespace: str | None = None, token: str | None = None) -> Any:
