@@ -46,6 +46,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
+from gnnrl.baselines.floor import DEFAULT_FLOOR_UTILIZATION
 from gnnrl.contracts.observation import DEFAULT_DIAL
 
 #: Knob of a family's bare name (``hpa`` = ``hpa-70``, ``gnnrl`` = ``gnnrl@0.5``, the
@@ -256,7 +257,8 @@ def matched_table(summary: pd.DataFrame, per_scenario: bool = True) -> pd.DataFr
 
 
 #: The rules' knob (a target in %) when a row carries the bare name (`gnnrl.baselines.specs`).
-RULE_DEFAULT_KNOBS = {"headroom": 70.0, "floor": 110.0, "panic": 70.0, "predictive": 70.0}
+RULE_DEFAULT_KNOBS = {"headroom": 70.0, "floor": round(100.0 * DEFAULT_FLOOR_UTILIZATION, 6),
+                      "panic": 70.0, "predictive": 70.0}
 RULE_COLUMNS = ("rule", "policy", "slo_violation_rate", "replica_hours",
                 "rule_replica_hours_at_slo", "replica_hours_vs_rule", "dominates",
                 "dominated_by", "note")
