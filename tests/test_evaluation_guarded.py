@@ -7,6 +7,7 @@ import numpy as np
 from gnnrl.core.envs import OnlineBoutique
 from gnnrl.baselines.guarded import GuardedPolicy
 from gnnrl.evaluation.policies import make_policy
+from gnnrl.hpa.model_guard import ModelGuardConfig
 from gnnrl.scaler.config import ScalerConfig
 from gnnrl.sim import SimConfig
 
@@ -43,9 +44,11 @@ def test_a_flapping_policy_does_not_flap_behind_the_guard():
     bare = _run(Flapper())
     assert (np.diff(bare) < 0).sum() >= 10  # +1, -1, +1, -1 ...
     hpa = ScalerConfig.from_dict({"scale_down_window_s": 300.0}).hpa
-    guarded = _run(GuardedPolicy(Flapper(), hpa))
+    guarded = _run(GuardedPolicy(Flapper(), hpa, model_guard=ModelGuardConfig.hpa_only()))
     assert (np.diff(guarded) < 0).sum() == 0  # every drop is inside the 300 s window
     assert guarded[-1] == guarded.max()
+    deployed = _run(GuardedPolicy(Flapper()))  # the model's guard: every drop is delayed
+    assert (np.diff(deployed) < 0).sum() == 0
 
 
 def test_the_window_lets_a_sustained_drop_through():
@@ -54,10 +57,14 @@ def test_the_window_lets_a_sustained_drop_through():
             return np.full(len(info["slot_names"]), 8, dtype=np.int64)  # always -1
 
     cfg = ScalerConfig.from_dict({"scale_down_window_s": 60.0})
-    pods = _run(GuardedPolicy(Shrinker(), cfg.hpa), steps=12)
+    pods = _run(GuardedPolicy(Shrinker(), cfg.hpa, model_guard=ModelGuardConfig.hpa_only()),
+                steps=12)
     assert pods[-1] < pods[0]
     # the first recommendation seeds the window: nothing drops during the first 60 s
     assert (pods[:4] == pods[0]).all()
+    # the model's guard has its own 120 s window, whatever the HPA object's
+    deployed = _run(GuardedPolicy(Shrinker(), cfg.hpa), steps=12)
+    assert (deployed[:8] == deployed[0]).all() and deployed[-1] < deployed[0]
 
 
 def test_gnnrl_spec_is_the_deployed_path_and_raw_is_the_bare_model():
@@ -65,5 +72,6 @@ def test_gnnrl_spec_is_the_deployed_path_and_raw_is_the_bare_model():
     raw = make_policy("gnnrl-raw")
     assert isinstance(deployed, GuardedPolicy) and deployed.name == "gnnrl"
     # the scaler's defaults: what `gnnrl scaler` runs without a config file
-    assert (deployed.hpa, deployed.max_step) == (ScalerConfig().hpa, ScalerConfig().max_step)
+    assert ((deployed.hpa, deployed.model_guard, deployed.max_step)
+            == (ScalerConfig().hpa, ScalerConfig().model_guard, ScalerConfig().max_step))
     assert not isinstance(raw, GuardedPolicy) and raw.name == "gnnrl-raw"

@@ -245,6 +245,37 @@ def test_scale_down_then_up_within_window_never_writes_the_dip(kube):
     assert kube.scale_writes() == []
 
 
+def _model_write_times(kube, script, ticks=40):
+    """(seconds after the start, replicas) of each write of a scripted model's scaler."""
+    fake_cluster(kube, {"cartservice": (6, 0.7)})
+    clock = FakeClock()
+    s = scaler_for(kube, config(SVC, recover_after_healthy=1), clock,
+                   models=static_models(ScriptedPolicy(*script)),
+                   graph=graph_of({"cartservice": 50.0}))
+    s.fallback.mode, s.fallback.reason = "model", None
+    times = []
+    for tick in range(ticks):
+        before = len(kube.scale_writes())
+        s.tick()
+        times += [(15 * tick, r) for _, _, r in kube.scale_writes()[before:]]
+        clock.advance(15)
+    return times
+
+
+def test_a_model_s_scale_down_follows_the_model_s_shorter_window(kube):
+    remove1 = lambda o: np.full(len(o["node_mask"]), 8)  # noqa: E731 - "remove 1" everywhere
+    times = _model_write_times(kube, [remove1])
+    assert times[0] == (120, 5)  # the model's 120 s window, not the HPA object's 300 s
+
+
+def test_a_model_s_scale_down_waits_out_the_delay_after_its_scale_up(kube):
+    add1 = lambda o: np.full(len(o["node_mask"]), 1)  # noqa: E731
+    remove1 = lambda o: np.full(len(o["node_mask"]), 8)  # noqa: E731
+    times = _model_write_times(kube, [add1, remove1])
+    assert times[0] == (0, 7)
+    assert times[1] == (360, 6)  # held 360 s after the scale-up, then one pod goes
+
+
 def test_deployment_scaled_to_zero_by_hand_is_left_alone_and_logged_once(kube, caplog):
     fake_cluster(kube, {"cartservice": (0, 1.4)})
     s = scaler_for(kube, config(SVC))
@@ -433,6 +464,9 @@ def test_shadow_mode_writes_nothing_and_exports_what_it_would_do(kube):
     (SVC, {"mode": "activ"}, "mode"),
     (SVC, {"interval_s": 0}, "interval_s"),
     (SVC, {"max_step": 9}, "max_step"),
+    (SVC, {"model_guard": {"scale_down_delay_after_up_s": -5}},
+     r"model_guard\.scale_down_delay_after_up_s"),
+    (SVC, {"model_guard": {"scale_down_windw_s": 60}}, r"model_guard.*scale_down_windw_s"),
 ])
 def test_invalid_config_refuses_to_start_naming_the_field(services, extra, field):
     with pytest.raises(ConfigError, match=field):

@@ -1,8 +1,9 @@
 """A policy behind the in-cluster scaler's guard: what ``gnnrl scaler`` actually deploys.
 
-The scaler never writes a policy's raw decision: every tick it passes each service's
-desired count through the guard (`gnnrl.hpa.behavior.guard`: Kubernetes HPA's
-stabilisation windows, rate limits and bounds, then the 7-pod step cap) and records the
+The scaler never writes a model's raw decision: every tick it passes each service's
+desired count through the guard (`gnnrl.hpa.model_guard.guard_model`: Kubernetes HPA's
+stabilisation windows, rate limits and bounds with the model's shorter scale-down window,
+the 7-pod step cap, and no scale-down soon after a scale-up) and records the
 recommendation and the written change in the service's history exactly as
 `gnnrl.scaler.loop` does (a service seen for the first time seeds its history with its
 current count, so nothing scales down in the first window: S15). Evaluating the bare
@@ -21,7 +22,7 @@ import numpy as np
 from gnnrl.baselines.graph_scaleup import GraphScaleUp
 from gnnrl.core.envs.moves import MAX_STEP, moves_to_replicas, replicas_to_moves
 from gnnrl.hpa import HPAConfig, TargetHistory
-from gnnrl.hpa.behavior import guard_and_record
+from gnnrl.hpa.model_guard import ModelGuardConfig, guard_model_and_record
 
 
 class GuardedPolicy:
@@ -33,12 +34,17 @@ class GuardedPolicy:
             `HPAConfig()`, i.e. what ``gnnrl scaler`` runs without a config file.
         max_step: the scaler's `max_step` (default 7, the action space's limit).
         name: the row label; default the inner policy's.
+        model_guard: the scaler's `model_guard` (the model's scale-down window and delay
+            after a scale-up); default `ModelGuardConfig()`, the scaler's default;
+            `ModelGuardConfig.hpa_only()` is the HPA object alone.
     """
 
     def __init__(self, inner: Any, hpa: HPAConfig | None = None, max_step: int = MAX_STEP,
-                 name: str | None = None) -> None:
+                 name: str | None = None, model_guard: ModelGuardConfig | None = None
+                 ) -> None:
         self.inner = inner
         self.hpa = hpa or HPAConfig()
+        self.model_guard = model_guard or ModelGuardConfig()
         self.max_step = int(max_step)
         self.name = name or inner.name
         self.supports_topology_change = getattr(inner, "supports_topology_change", True)
@@ -63,10 +69,10 @@ class GuardedPolicy:
             if name is None:
                 continue
             history = self._history.setdefault(name, TargetHistory())
-            outcome = guard_and_record(history, int(desired[i]), int(current[i]),
-                                       int(info["min_replicas"][i]),
-                                       int(info["max_replicas"][i]), now, self.hpa,
-                                       self.max_step)
+            outcome = guard_model_and_record(history, int(desired[i]), int(current[i]),
+                                             int(info["min_replicas"][i]),
+                                             int(info["max_replicas"][i]), now, self.hpa,
+                                             self.model_guard, self.max_step)
             final[i] = outcome.replicas
         return np.asarray(replicas_to_moves(current, final), dtype=np.int64)
 

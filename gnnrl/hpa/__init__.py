@@ -3,7 +3,9 @@
 * `gnnrl.hpa.config`: the HPA object (metric targets, `behavior` rules) and the controller
   flags that reach into it;
 * `gnnrl.hpa.calculator`: replica_calculator.go (one metric's recommendation);
-* `gnnrl.hpa.behavior`: horizontal.go (stabilisation, rate limits, per-target state).
+* `gnnrl.hpa.behavior`: horizontal.go (stabilisation, rate limits, per-target state);
+* `gnnrl.hpa.model_guard`: *not* upstream: what the scaler's guard adds for a model's
+  decisions (a shorter scale-down window, no scale-down soon after a scale-up).
 
 Used by the HPA and KEDA baselines, the in-cluster scaler's rule, guard and fallback, and
 the evaluation's guarded row, so all of them behave as the HPA users run.

@@ -22,6 +22,7 @@ from gnnrl.config import ConfigError, JsonConfig
 from gnnrl.contracts.moves import MAX_STEP as MAX_MOVE  # at most 7 replicas per move
 from gnnrl.contracts.observation import DEFAULT_DIAL, check_dial
 from gnnrl.hpa.config import HPAConfig, ScalingRules
+from gnnrl.hpa.model_guard import ModelGuardConfig
 
 MODES = ("shadow", "active")
 SOURCES = ("kiali", "prometheus", "sim")
@@ -140,6 +141,10 @@ class ScalerConfig(JsonConfig):
         hpa: the HPA object the rule and the guard follow (`gnnrl.hpa.HPAConfig`): the
             rule's CPU target and tolerances, the stabilisation windows and rate policies
             (its `sync_period_s` is not used: the scaler syncs every `interval_s`).
+        model_guard: what the guard adds for the *model's* decisions
+            (`gnnrl.hpa.model_guard.ModelGuardConfig`): its scale-down window (120 s; None =
+            the HPA object's) and no scale-down for 360 s after a scale-up (0 = off). The
+            HPA-rule fallback follows `hpa` alone.
         max_step: hard cap on the change of one service in one tick (<= 7, the action space).
         fallback_after_failures: consecutive failed model ticks before rule mode (N).
         recover_after_healthy: consecutive healthy ticks in rule mode before model mode (M).
@@ -177,6 +182,7 @@ class ScalerConfig(JsonConfig):
     interval_s: float = 15.0
     tick_deadline_s: float = 0.0
     hpa: HPAConfig = dataclasses.field(default_factory=HPAConfig)
+    model_guard: ModelGuardConfig = dataclasses.field(default_factory=ModelGuardConfig)
     max_step: int = MAX_MOVE
     fallback_after_failures: int = 1
     recover_after_healthy: int = 5
@@ -307,6 +313,10 @@ class ScalerConfig(JsonConfig):
             raise ConfigError(f"hpa: expected a mapping, got {self.hpa!r}")
         if self.hpa.target_utilization is None:
             raise ConfigError("hpa.target_utilization: the scaler's rule needs a CPU target")
+        if isinstance(self.model_guard, dict):
+            self.model_guard = _nested("model_guard", ModelGuardConfig, self.model_guard)
+        if not isinstance(self.model_guard, ModelGuardConfig):
+            raise ConfigError(f"model_guard: expected a mapping, got {self.model_guard!r}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScalerConfig:
@@ -321,7 +331,8 @@ class ScalerConfig(JsonConfig):
             data["hpa"] = legacy_hpa(legacy)
         if isinstance(data, dict):  # nested objects: their errors name the outer field too
             data = dict(data)
-            for name, kind in (("hpa", HPAConfig), ("kiali", EndpointConfig),
+            for name, kind in (("hpa", HPAConfig), ("model_guard", ModelGuardConfig),
+                               ("kiali", EndpointConfig),
                                ("prometheus", EndpointConfig), ("mlflow", EndpointConfig)):
                 if isinstance(data.get(name), dict):
                     data[name] = _nested(name, kind, data[name])

@@ -13,7 +13,11 @@ pkg/controller/podautoscaler/horizontal.go), configured by the scaler's nested
 * rate limits: each `behavior` policy measures from the count at the start of its period
   (the scale events of both directions within it);
 * a hard `max_step` per tick (the action space moves at most 7);
-* finally [min, max]; a current count outside the bounds moves to the bound (S10).
+* finally [min, max]; a current count outside the bounds moves to the bound (S10);
+* for a *model's* decision only (`ScalerConfig.model_guard`,
+  `gnnrl.hpa.model_guard`): its own, shorter scale-down window, and no scale-down while
+  the last scale-up is recent ("delayed_after_scale_up"). The HPA-rule fallback follows the
+  HPA object alone.
 
 The history is the HPA's per-target memory (`TargetHistory`, here `ServiceHistory`).
 """
@@ -24,6 +28,7 @@ import dataclasses
 
 from gnnrl.hpa.behavior import TargetHistory
 from gnnrl.hpa.behavior import guard as hpa_guard
+from gnnrl.hpa.model_guard import guard_model
 from gnnrl.scaler.config import ScalerConfig, ServiceLimits
 
 #: What the guard remembers about one Deployment: the HPA's per-target history.
@@ -38,7 +43,8 @@ class GuardOutcome:
         replicas: the count to write (== current means "no write").
         recommendation: the unguarded desired count to record in the history.
         reasons: short machine-readable tags ("stabilized", "rate_limited", "max_step",
-            "clamped_min", "clamped_max", "below_min", "above_max").
+            "clamped_min", "clamped_max", "below_min", "above_max",
+            "delayed_after_scale_up").
     """
 
     replicas: int
@@ -47,7 +53,7 @@ class GuardOutcome:
 
 
 def guard(desired: int, current: int, limits: ServiceLimits, history: TargetHistory,
-          now: float, cfg: ScalerConfig) -> GuardOutcome:
+          now: float, cfg: ScalerConfig, model: bool = False) -> GuardOutcome:
     """Turn a raw desired count into the count that may be written this tick.
 
     Args:
@@ -57,15 +63,21 @@ def guard(desired: int, current: int, limits: ServiceLimits, history: TargetHist
         limits: the service's [min, max].
         history: the service's recommendations and written changes (not modified here).
         now: seconds on the scaler's clock.
+        model: the decision is the model's (its guard, `cfg.model_guard`), not the rule's.
 
     Returns:
         GuardOutcome; `replicas` is always inside [min, max].
     """
-    out = hpa_guard(desired, current, limits.min_replicas, limits.max_replicas, history, now,
-                    cfg.hpa, cfg.max_step)
+    if model:
+        out = guard_model(desired, current, limits.min_replicas, limits.max_replicas, history,
+                          now, cfg.hpa, cfg.model_guard, cfg.max_step)
+    else:
+        out = hpa_guard(desired, current, limits.min_replicas, limits.max_replicas, history,
+                        now, cfg.hpa, cfg.max_step)
     return GuardOutcome(int(out.replicas), int(desired), out.reasons)
 
 
 def history_keep_s(cfg: ScalerConfig) -> float:
-    """How long histories must be kept for the windows and rate periods of `cfg`."""
-    return cfg.hpa.history_keep_s
+    """How long histories must be kept for the windows, rate periods and the model's
+    delay after a scale-up of `cfg`."""
+    return cfg.model_guard.history_keep_s(cfg.hpa)

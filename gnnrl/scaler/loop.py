@@ -351,7 +351,8 @@ class Scaler:
                 return out
             desired = rule.replicas
         self.no_metrics.discard(name)
-        outcome = guard(desired, current, cfg.limits(name), history, now, cfg)
+        outcome = guard(desired, current, cfg.limits(name), history, now, cfg,
+                        model=out.source == "model")
         history.record_recommendation(now, desired, keep)
         out.desired, out.guarded, out.reasons = desired, outcome.replicas, outcome.reasons
         direction = ("up" if outcome.replicas > current else
@@ -396,7 +397,8 @@ class Scaler:
                 if rule.replicas is None:
                     return fresh.replicas
                 again = rule.replicas
-            return guard(again, fresh.replicas, cfg.limits(name), history, now, cfg).replicas
+            return guard(again, fresh.replicas, cfg.limits(name), history, now, cfg,
+                         model=source == "model").replicas
 
         result = apply_scale(self.cluster, svc.scale, outcome.replicas, recompute, self.clock,
                              deadline, cfg.api_backoff_s)

@@ -1,0 +1,103 @@
+"""The model's guard: a shorter scale-down window, and no scale-down soon after a scale-up."""
+
+from __future__ import annotations
+
+import pytest
+
+from gnnrl.config import ConfigError
+from gnnrl.hpa import HPAConfig, ScalingRules, TargetHistory
+from gnnrl.hpa.behavior import guard
+from gnnrl.hpa.model_guard import (
+    DELAYED,
+    ModelGuardConfig,
+    guard_model,
+    guard_model_and_record,
+    scaled_up_within,
+)
+
+HPA = HPAConfig()  # the HPA object's defaults: 300 s scale-down window
+MODEL = ModelGuardConfig()  # 120 s window, 360 s delay after a scale-up
+
+
+def _guard(desired, current, recs=(), events=(), now=1000.0, model=MODEL, bounds=(1, 50)):
+    history = TargetHistory(list(recs), list(events))
+    return guard_model(desired, current, *bounds, history, now, HPA, model, 7)
+
+
+def test_a_surge_s_pods_go_two_minutes_after_the_load_instead_of_five():
+    # the last high recommendation is 150 s old, the last scale-up 20 minutes old
+    recs = [(850.0, 12), (900.0, 6), (950.0, 6)]
+    events = [(-200.0, 7)]
+    assert _guard(6, 12, recs, events).replicas == 6  # the model's 120 s window has passed
+    history = TargetHistory(list(recs), list(events))
+    hpa_alone = guard(6, 12, 1, 50, history, 1000.0, HPA, 7)
+    assert (hpa_alone.replicas, hpa_alone.reasons) == (12, ("stabilized",))  # 300 s holds
+
+
+def test_a_scale_down_soon_after_a_scale_up_is_held_and_says_why():
+    out = _guard(4, 6, events=[(700.0, 2)])  # scaled up 300 s ago: inside the 360 s delay
+    assert (out.replicas, out.reasons) == (6, (DELAYED,))
+    assert _guard(4, 6, events=[(600.0, 2)]).replicas == 4  # 400 s ago: free to go
+    assert _guard(4, 6, events=[(700.0, -2)]).replicas == 4  # a scale-down starts no delay
+
+
+def test_the_delay_never_holds_a_scale_up_or_a_count_above_its_maximum():
+    assert _guard(9, 6, events=[(700.0, 2)]).replicas == 9
+    out = _guard(4, 12, events=[(990.0, 2)], bounds=(1, 10))
+    assert (out.replicas, out.reasons) == (10, ("above_max",))
+
+
+def test_hpa_only_is_the_hpa_guard_exactly():
+    only = ModelGuardConfig.hpa_only()
+    for desired in range(1, 12):
+        for events in ([], [(990.0, 3)], [(700.0, -1)]):
+            for recs in ([], [(800.0, 9)], [(950.0, 2), (990.0, 5)]):
+                history = TargetHistory(list(recs), list(events))
+                assert (guard_model(desired, 6, 1, 20, history, 1000.0, HPA, only, 7)
+                        == guard(desired, 6, 1, 20, history, 1000.0, HPA, 7))
+
+
+def test_a_flapping_model_never_scales_down_within_the_delay_of_a_scale_up():
+    history, count, last_up, downs = TargetHistory(), 5, -1e9, 0
+    for tick in range(480):  # two hours at 15 s: -1 asked every tick, +1 every 20th
+        now = 15.0 * tick
+        desired = count + (1 if tick % 20 == 0 else -1)
+        out = guard_model_and_record(history, desired, count, 1, 50, now, HPA, MODEL, 7)
+        if out.replicas > count:
+            last_up = now
+        elif out.replicas < count:
+            downs += 1
+            assert now - last_up >= 360.0
+        count = out.replicas
+    assert downs == 0  # a scale-up every 300 s keeps the 360 s delay running
+    history, count, downs = TargetHistory(), 5, 0
+    for tick in range(480):  # the same, +1 every 40th tick (10 min): room to scale down
+        desired = count + (1 if tick % 40 == 0 else -1)
+        out = guard_model_and_record(history, desired, count, 1, 50, 15.0 * tick, HPA, MODEL, 7)
+        downs += out.replicas < count
+        count = out.replicas
+    assert downs > 0
+
+
+def test_the_history_outlives_the_hpa_window_for_the_delay():
+    history = TargetHistory()
+    guard_model_and_record(history, 8, 5, 1, 50, 0.0, HPA, MODEL, 7)  # a scale-up at t=0
+    for t in (15.0, 330.0):  # 330 s: past the HPA's 300 s, inside the 360 s delay
+        guard_model_and_record(history, 8, 8, 1, 50, t, HPA, MODEL, 7)
+    assert scaled_up_within(history.scale_events, 345.0, 360.0)
+    assert guard_model_and_record(history, 3, 8, 1, 50, 345.0, HPA, MODEL, 7).replicas == 8
+
+
+def test_the_model_window_replaces_a_behavior_window_too():
+    hpa = HPAConfig(scale_down=ScalingRules.rate(percent=100, stabilization_window_s=600.0))
+    assert MODEL.hpa_for_model(hpa).down_window_s == 120.0
+    assert ModelGuardConfig(scale_down_window_s=None).hpa_for_model(hpa).down_window_s == 600.0
+
+
+@pytest.mark.parametrize("field, value", [
+    ("scale_down_window_s", -1.0), ("scale_down_window_s", 4000.0),
+    ("scale_down_delay_after_up_s", True), ("scale_down_delay_after_up_s", float("nan")),
+])
+def test_bad_model_guard_settings_are_refused_by_name(field, value):
+    with pytest.raises(ConfigError, match=field):
+        ModelGuardConfig(**{field: value})
