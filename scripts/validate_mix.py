@@ -11,12 +11,16 @@ replica-hours over the HPA sweep's frontier at the same violation rate (interpol
 Policies: any `gnnrl evaluate` spec (``gnnrl:runs/x/best`` gets ``@D`` for each dial;
 ``gnnrl-raw:...`` the bare decisions), ``oracle@dial`` and ``headroom@dial`` (the
 imitation teachers, their knob following the dial). HPA targets run once (they ignore the
-dial).
+dial). ``gnnrl[:PATH]~W-D`` is the deployed model behind a guard whose model scale-down
+window is W s and whose delay after a scale-up is D s (`gnnrl.hpa.model_guard`;
+``~300-0`` is the HPA object alone): how the scaler's ``model_guard`` defaults were chosen.
 
 Examples:
     python scripts/validate_mix.py --policies gnnrl,gnnrl-raw,oracle@dial
     python scripts/validate_mix.py --config runs/x/train_config.json \\
         --policies gnnrl:runs/x/best --dials 0.5 --workers 2 --out val.csv
+    python scripts/validate_mix.py --policies gnnrl~300-0,gnnrl~120-360,gnnrl~120-0 \\
+        --workers 2
 """
 
 from __future__ import annotations
@@ -46,9 +50,30 @@ def _policy(spec: str, dial: float):
         return DialledRule("oracle", lambda d: OraclePolicy(slo_margin=slo_margin(d)))
     if spec == "headroom@dial":
         return DialledRule("headroom", lambda d: make_baseline(f"headroom-{target_pct(d)}"))
+    if "~" in spec:
+        return _guard_variant(spec, dial)
     if spec.split(":")[0].split("@")[0] in GNNRL_KINDS and "@" not in spec:
         return make_policy(f"{spec}@{dial:g}")
     return make_policy(spec)
+
+
+def _guard_variant(spec: str, dial: float):
+    """``gnnrl[:PATH]~W-D`` at ``dial``: the deployed model with model_guard (W, D)."""
+    from gnnrl.baselines.graph_scaleup import GraphScaleUp
+    from gnnrl.baselines.guarded import GuardedPolicy
+    from gnnrl.config import ConfigError
+    from gnnrl.evaluation.policies import make_policy
+    from gnnrl.hpa.model_guard import ModelGuardConfig
+
+    base, _, knobs = spec.rpartition("~")
+    window, sep, delay = knobs.partition("-")
+    if not base.startswith("gnnrl") or base.startswith("gnnrl-raw") or "@" in base or not sep:
+        raise ConfigError(f"--policies: {spec!r}: expected gnnrl[:PATH]~WINDOW-DELAY, "
+                          "e.g. gnnrl~120-360")
+    inner = make_policy(f"gnnrl-raw{base[len('gnnrl'):]}@{dial:g}")
+    guard = ModelGuardConfig(scale_down_window_s=float(window),
+                             scale_down_delay_after_up_s=float(delay))
+    return GuardedPolicy(GraphScaleUp(inner), model_guard=guard, name=spec)
 
 
 @functools.lru_cache(maxsize=2)

@@ -50,3 +50,27 @@ def test_validation_refuses_an_unknown_policy_spec(tmp_path, validate_mix):
     with pytest.raises(ConfigError, match="unknown policy 'nonsense'"):
         validate_mix.main(["--policies", "nonsense", "--dials", "0.5", "--hpa-sweep", "70",
                            "--every", "100"])
+
+
+def test_guard_variants_run_side_by_side_and_the_default_is_the_scaler_s(tmp_path, validate_mix):
+    app = write_tiny_app(tmp_path)
+    config = tmp_path / "mix.json"
+    config.write_text(TrainConfig(
+        app=str(app), traces=("flash",), peaks=(200.0,), topology=("static",),
+        max_steps=40, seed=3, policy=PolicyConfig(max_nodes=4, max_edges=4)).to_json())
+    out = tmp_path / "val.csv"
+    assert validate_mix.main(["--config", str(config), "--policies",
+                              "gnnrl,gnnrl~120-360,gnnrl~0-0", "--dials", "0",
+                              "--hpa-sweep", "70", "--every", "1", "--out", str(out)]) == 0
+    rows = pd.read_csv(out).set_index("policy")
+    cols = ["violation_pct", "replica_hours", "reversals"]
+    assert rows.loc["gnnrl", cols].tolist() == rows.loc["gnnrl~120-360", cols].tolist()
+    # no window and no delay: every scale-down the model asks for goes through at once
+    assert rows.loc["gnnrl~0-0", "replica_hours"] <= rows.loc["gnnrl", "replica_hours"]
+
+
+@pytest.mark.parametrize("spec", ["gnnrl~120", "gnnrl-raw~120-360", "hpa~1-2"])
+def test_a_malformed_guard_variant_is_refused(validate_mix, spec):
+    with pytest.raises(ConfigError, match="WINDOW-DELAY"):
+        validate_mix.main(["--policies", spec, "--dials", "0.5", "--hpa-sweep", "70",
+                           "--every", "100"])
