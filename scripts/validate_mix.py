@@ -4,7 +4,9 @@ Every setup of the mix (app x timing x start-up scale, `scenario_mix.training_se
 its synthetic scenarios without topology events (every ``--every``-th), one hour-long
 episode each with reset seeds from 5000 (`VALIDATION_SEED_BASE`: never a training or an
 evaluation seed). For each policy and dial: mean SLO-violation rate, replica-hours,
-direction reversals per episode (`gnnrl.evaluation.metrics.count_reversals`), and the
+direction reversals per episode (`gnnrl.evaluation.metrics.count_reversals`: a change
+against the service's previous one within 300 s), scaling actions (replica-count changes)
+and pods started per episode, and the
 replica-hours over the HPA sweep's frontier at the same violation rate (interpolated,
 `gnnrl.evaluation.frontier.frontier_at`; blank outside the sweep's range).
 
@@ -123,7 +125,8 @@ def _episode(job: tuple) -> dict:
     delta = services.groupby("service")["replicas"].diff()
     changes = services.assign(delta=delta)[delta.fillna(0) != 0]
     return {"policy": spec, "dial": dial, "violation_rate": violated / max(step, 1),
-            "replica_hours": rep_h, "reversals": count_reversals(changes, interval)}
+            "replica_hours": rep_h, "reversals": count_reversals(changes, interval),
+            "actions": len(changes), "pods_started": float(delta[delta > 0].sum())}
 
 
 def _jobs(config: str, specs: list[str], dials: list[float], every: int) -> list[tuple]:
