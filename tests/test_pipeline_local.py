@@ -8,6 +8,8 @@ The untouched quick profile, through the CLI, is the slow variant.
 
 from __future__ import annotations
 
+import logging
+
 import os
 import subprocess
 import sys
@@ -158,15 +160,16 @@ def test_readme_quick_pipeline_command_runs_end_to_end(tmp_path):
     assert (tmp_path / "mlflow.db").is_file()
 
 
-def test_quiet_filter_turns_kfp_lines_into_progress_and_keeps_the_tail():
+def test_quiet_filter_turns_kfp_records_into_progress_and_keeps_the_tail():
     from gnnrl.pipeline.runner import _KfpOutputFilter
 
     lines: list[str] = []
     out = _KfpOutputFilter(lines.append)
-    out.write("12:00:00.000 - INFO - Executing task \x1b[96m'train-op'\x1b[0m\n")
+    out.record("Executing task \x1b[96m'train-op'\x1b[0m")
     out.write('    {"executorOutput": {"artifacts": {}}}\n    step log li')
-    out.write("ne\n12:00:01.000 - INFO - Task \x1b[96m'train-op'\x1b[0m finished with status "
-              "\x1b[92mSUCCESS\x1b[0m\n")
+    out.write("ne\n12:00:01.000 - INFO - Task 'train-op' finished with status SUCCESS\n")
+    assert lines == []  # printed text is only kept: progress comes from the log records
+    out.record("Task \x1b[96m'train-op'\x1b[0m finished with status \x1b[92mSUCCESS\x1b[0m")
     assert len(lines) == 1 and lines[0].split()[:2] == ["train-op", "success"]
     assert "    step log line" in out.tail and not any("\x1b" in t for t in out.tail)
 
@@ -181,10 +184,10 @@ def test_parallel_tasks_of_one_name_each_report_their_own_duration(monkeypatch):
     lines: list[str] = []
     out = runner._KfpOutputFilter(lines.append)
     for _ in range(3):
-        out.write("INFO - Executing task 'train-op'\n")
+        out.record("Executing task 'train-op'")
     for _ in range(3):
-        out.write("INFO - Task 'train-op' finished with status SUCCESS\n")
-    out.write("INFO - Task 'deploy-op' finished with status SUCCESS\n")  # start never seen
+        out.record("Task 'train-op' finished with status SUCCESS")
+    out.record("Task 'deploy-op' finished with status SUCCESS")  # start never seen
     assert [line.split()[-2:] for line in lines[:3]] == [["(300", "s)"], ["(309", "s)"],
                                                           ["(318", "s)"]]
     assert lines[3].split() == ["deploy-op", "success"]
@@ -208,8 +211,9 @@ def test_a_quiet_run_leaves_print_as_it_found_it(capfd):
             return original(*args, **kwargs)
 
         builtins.print = indented  # what a lost race in KFP leaves behind
-        print("Executing task 'train-op'")
-        print("Task 'train-op' finished with status SUCCESS")
+        logging.info("Executing task 'train-op'")
+        print("streamed log of the step")
+        logging.info("Task 'train-op' finished with status SUCCESS")
     assert builtins.print is before
     out = capfd.readouterr().out
     assert out.startswith("  train-op ") and "success" in out, repr(out)
@@ -225,11 +229,38 @@ def test_the_default_progress_line_does_not_deadlock_a_quiet_run(capfd):
 
     def run() -> None:
         with quiet_kfp(_print_now):
-            print("Executing task 'collect-op'")
-            print("Task 'collect-op' finished with status SUCCESS")
+            logging.info("Executing task 'collect-op'")
+            logging.info("Task 'collect-op' finished with status SUCCESS")
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     worker.join(timeout=10)
     assert not worker.is_alive(), "the quiet run deadlocked on its own progress line"
     assert "collect-op" in capfd.readouterr().out
+
+
+def test_concurrent_tasks_lose_no_progress_line_and_leave_the_root_logger_as_found(capfd):
+    """KFP's per-task logger contexts, entered and left by the tasks of a ParallelFor in
+    an interleaved order, swap the root logger's handlers and level under each other: the
+    "finished" record of a task still running reached no handler, so a quiet run with three
+    seeds printed two train lines. Every line now arrives, and the root logger is restored."""
+    from kfp.local.logging_utils import local_logger_context
+
+    from gnnrl.pipeline.runner import _print_now, quiet_kfp
+
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    with quiet_kfp(_print_now):
+        a, b = local_logger_context(), local_logger_context()
+        a.__enter__()
+        logging.info("Executing task 'train-op'")
+        b.__enter__()
+        logging.info("Executing task 'train-op'")
+        a.__exit__(None, None, None)  # restores the handlers and level b had replaced
+        logging.info("Task 'train-op' finished with status SUCCESS")  # b's, still running
+        b.__exit__(None, None, None)  # re-installs a's handler, on a stream now gone
+        with local_logger_context():
+            logging.info("Task 'train-op' finished with status SUCCESS")
+    out = capfd.readouterr().out
+    assert [line.split()[:2] for line in out.splitlines()] == [["train-op", "success"]] * 2
+    assert (root.level, root.handlers) == (level, handlers)

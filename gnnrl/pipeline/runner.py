@@ -17,6 +17,7 @@ import collections
 import contextlib
 import dataclasses
 import importlib
+import logging
 import os
 import re
 import sys
@@ -313,8 +314,9 @@ def _print_now(line: str) -> None:
 
 class _KfpOutputFilter:
     """A text stream standing in for stdout/stderr while KFP's local runner runs: it keeps
-    the last `QUIET_TAIL_LINES` lines (ANSI colour codes removed) and turns KFP's "Executing
-    task" / "finished with status" lines into one progress line per step."""
+    the last `QUIET_TAIL_LINES` lines (ANSI colour codes removed), and turns KFP's
+    "Executing task" / "finished with status" log records (`record`, fed by `_LogWatch`)
+    into one progress line per step."""
 
     def __init__(self, progress: Callable[[str], None]) -> None:
         self.progress = progress
@@ -331,21 +333,22 @@ class _KfpOutputFilter:
         with self._lock:
             lines = (self._partial + text).split("\n")
             self._partial = lines.pop()
-            for line in lines:
-                self._line(_ANSI.sub("", line))
+            self.tail.extend(_ANSI.sub("", line) for line in lines)
         return len(text)
 
-    def _line(self, line: str) -> None:
-        self.tail.append(line)
-        done = _STEP_DONE.search(line)
-        if done:
-            starts = self._started[done["task"]]
-            took = f" ({time.monotonic() - starts.popleft():.0f} s)" if starts else ""
-            self.progress(f"  {done['task']:<24} {done['status'].lower()}{took}")
-            return
-        started = _STEP_STARTED.search(line)
-        if started:
-            self._started[started["task"]].append(time.monotonic())
+    def record(self, message: str) -> None:
+        """One log record of the run: a task's start or end becomes progress."""
+        message = _ANSI.sub("", message)
+        with self._lock:
+            done = _STEP_DONE.search(message)
+            if done:
+                starts = self._started[done["task"]]
+                took = f" ({time.monotonic() - starts.popleft():.0f} s)" if starts else ""
+                self.progress(f"  {done['task']:<24} {done['status'].lower()}{took}")
+                return
+            started = _STEP_STARTED.search(message)
+            if started:
+                self._started[started["task"]].append(time.monotonic())
 
     def flush(self) -> None:
         pass
@@ -354,19 +357,52 @@ class _KfpOutputFilter:
         return False
 
 
-@contextlib.contextmanager
-def keeps_print() -> Iterator[None]:
-    """Put ``builtins.print`` back as it was when KFP's local run ends, however it ends.
+class _LogWatch(logging.Filter):
+    """A filter on the root logger that hands every record logged there to `record`.
 
-    KFP indents each task's logs by swapping builtins.print for an indenting one and back;
-    the tasks of a ParallelFor do that from several threads at once, which can leave the
-    indenting print in place after the run (every later print would start with 4 spaces).
+    KFP logs a task's start and end with ``logging.info`` on the root logger, inside a
+    context that swaps the root's handlers; the tasks of a ParallelFor swap them from
+    several threads at once, so a record can reach no handler at all (the third seed's
+    "finished" line used to vanish). A logger's filters are not swapped: every record is
+    seen here, whatever handlers it then reaches."""
+
+    def __init__(self, record: Callable[[str], None]) -> None:
+        super().__init__()
+        self._record = record
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self._record(record.getMessage())
+        return True
+
+
+@contextlib.contextmanager
+def keeps_print(watch: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Put ``builtins.print`` and the root logger back as they were when KFP's local run
+    ends, however it ends; with ``watch``, every record logged on the root logger meanwhile
+    is passed to it.
+
+    KFP indents each task's logs by swapping builtins.print for an indenting one and back,
+    and sets the root logger's level and handlers per task and back; the tasks of a
+    ParallelFor do both from several threads at once, which can leave the indenting print
+    (every later print would start with 4 spaces), a handler on a stream that is gone, or
+    the level of another task in place after the run. The level is INFO for the whole run,
+    so that no task restores a level that silences another's records.
     """
     saved = builtins.print
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    watcher = _LogWatch(watch) if watch else None
+    root.setLevel(logging.INFO)
+    if watcher:
+        root.addFilter(watcher)
     try:
         yield
     finally:
         builtins.print = saved
+        if watcher:
+            root.removeFilter(watcher)
+        root.setLevel(level)
+        root.handlers[:] = handlers
 
 
 @contextlib.contextmanager
@@ -379,7 +415,7 @@ def quiet_kfp(progress: Callable[[str], None]) -> Iterator[_KfpOutputFilter]:
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = out
     try:
-        with keeps_print():
+        with keeps_print(out.record):
             yield out
     except BaseException:
         sys.stdout, sys.stderr = saved
