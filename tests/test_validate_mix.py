@@ -16,6 +16,16 @@ from gnnrl.testing.apps import write_tiny_app
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "validate_mix.py"
 
 
+def _tiny_mix(tmp_path: Path, trace: str, steps: int) -> Path:
+    """A training-mix config on a 4-service app: one trace, one peak, static topology."""
+    config = tmp_path / "mix.json"
+    config.write_text(TrainConfig(
+        app=str(write_tiny_app(tmp_path)), traces=(trace,), peaks=(200.0,),
+        topology=("static",), max_steps=steps, seed=3,
+        policy=PolicyConfig(max_nodes=4, max_edges=4)).to_json())
+    return config
+
+
 @pytest.fixture(scope="module")
 def validate_mix():
     spec = importlib.util.spec_from_file_location("validate_mix", SCRIPT)
@@ -26,11 +36,7 @@ def validate_mix():
 
 def test_validation_table_scores_each_policy_and_dial_against_the_hpa_sweep(
         tmp_path, validate_mix, capsys):
-    app = write_tiny_app(tmp_path)
-    config = tmp_path / "mix.json"
-    config.write_text(TrainConfig(
-        app=str(app), traces=("diurnal",), peaks=(200.0,), topology=("static",),
-        max_steps=30, seed=3, policy=PolicyConfig(max_nodes=4, max_edges=4)).to_json())
+    config = _tiny_mix(tmp_path, "diurnal", 30)
     out = tmp_path / "val.csv"
     assert validate_mix.main(["--config", str(config), "--policies", "gnnrl,oracle@dial",
                               "--dials", "0,1", "--hpa-sweep", "30,90", "--every", "1",
@@ -53,11 +59,7 @@ def test_validation_refuses_an_unknown_policy_spec(tmp_path, validate_mix):
 
 
 def test_guard_variants_run_side_by_side_and_the_default_is_the_scaler_s(tmp_path, validate_mix):
-    app = write_tiny_app(tmp_path)
-    config = tmp_path / "mix.json"
-    config.write_text(TrainConfig(
-        app=str(app), traces=("flash",), peaks=(200.0,), topology=("static",),
-        max_steps=40, seed=3, policy=PolicyConfig(max_nodes=4, max_edges=4)).to_json())
+    config = _tiny_mix(tmp_path, "flash", 40)
     out = tmp_path / "val.csv"
     assert validate_mix.main(["--config", str(config), "--policies",
                               "gnnrl,gnnrl~120-360,gnnrl~0-0", "--dials", "0",
