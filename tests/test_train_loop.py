@@ -245,3 +245,18 @@ def test_validation_as_deployed_scores_what_the_guard_lets_through(tmp_path):
     bare, guarded = scores[False], scores[True]
     assert bare["eval_hpa/replica_hours"] == guarded["eval_hpa/replica_hours"]
     assert guarded["eval/replica_hours"] > 1.5 * bare["eval/replica_hours"], (bare, guarded)
+
+
+def test_the_last_update_is_validated_even_when_the_run_is_shorter_than_eval_every(tmp_path):
+    """A run of 2 updates with eval_every 10 (the quick pipeline's) used to validate only
+    its start (the imitation student), so best/ could never be the trained weights. The
+    start and the last update are validated now; updates between the two are not."""
+    out = tmp_path / "run"
+    cfg = _config(tmp_path, updates=3).replace(eval_every=10, bc_rounds=1, bc_epochs=1,
+                                               bc_teacher="hpa")
+    train(cfg, out, progress=False)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    validated = [r["update"] for r in rows if "eval/return" in r]
+    assert validated == [0, 3]
+    picked = 3 if rows[-1]["eval/return"] > rows[0]["eval/return"] else 0
+    assert json.loads((out / "best" / "config.json").read_text())["extra"]["update"] == picked

@@ -92,7 +92,8 @@ class TrainConfig(JsonConfig):
     topology: the scenario mix (`gnnrl.core.agents.scenario_mix`); max_steps: episode
     length (control intervals); seed: < 1000 (evaluation seeds start at 1000);
     device: "auto" | "cpu" | "cuda"; torch_threads: intra-op threads (1 on shared CPUs);
-    eval_every / checkpoint_every: in updates (0 = never); bc_rounds: episodes per env of
+    eval_every / checkpoint_every: in updates (0 = never; with eval_every, the start and the
+    last update are validated too); bc_rounds: episodes per env of
     the teacher to imitate before PPO (0 = start from scratch;
     `gnnrl.core.agents.imitation`), bc_epochs: passes over that data; bc_teacher: the
     teacher, a policy spec of `gnnrl.evaluation.policies` ("hpa" = HPA at 70 % CPU;
@@ -741,7 +742,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike[str], resume: bool = T
             if stats["returns"]:
                 row["episode_return"] = float(np.mean(stats["returns"]))
             stats.update(returns=[], slo=[], cost=[])
-            if config.eval_every and tr.update % config.eval_every == 0:
+            # the last update is validated too, so best/ can be the final weights even when
+            # the run is shorter than eval_every (the quick pipeline's 2 updates)
+            if config.eval_every and (tr.update % config.eval_every == 0
+                                      or tr.update == cfg.num_updates):
                 row.update(tr.evaluate())
                 if row["eval/return"] > tr.best_eval:
                     tr.best_eval = row["eval/return"]
