@@ -61,8 +61,7 @@ def _policy(spec: str, dial: float):
 
 def _guard_variant(spec: str, dial: float):
     """``gnnrl[:PATH]~W-D`` at ``dial``: the deployed model with model_guard (W, D)."""
-    from gnnrl.baselines.graph_scaleup import GraphScaleUp
-    from gnnrl.baselines.guarded import GuardedPolicy
+    from gnnrl.baselines.guarded import as_deployed
     from gnnrl.config import ConfigError
     from gnnrl.evaluation.policies import make_policy
     from gnnrl.hpa.model_guard import ModelGuardConfig
@@ -75,7 +74,7 @@ def _guard_variant(spec: str, dial: float):
     inner = make_policy(f"gnnrl-raw{base[len('gnnrl'):]}@{dial:g}")
     guard = ModelGuardConfig(scale_down_window_s=float(window),
                              scale_down_delay_after_up_s=float(delay))
-    return GuardedPolicy(GraphScaleUp(inner), model_guard=guard, name=spec)
+    return as_deployed(inner, name=spec, model_guard=guard)
 
 
 @functools.lru_cache(maxsize=2)

@@ -77,7 +77,10 @@ class GuardedPolicy:
         return np.asarray(replicas_to_moves(current, final), dtype=np.int64)
 
 
-def as_deployed(policy: Any, name: str | None = None) -> GuardedPolicy:
+def as_deployed(policy: Any, name: str | None = None,
+                model_guard: ModelGuardConfig | None = None) -> GuardedPolicy:
     """``policy`` as the in-cluster scaler runs a model at its defaults: the graph-wide
-    scale-up on its decisions (`ScalerConfig.graph_scaleup`), then the guard."""
-    return GuardedPolicy(GraphScaleUp(policy), name=name or policy.name)
+    scale-up on its decisions (`ScalerConfig.graph_scaleup`), then the guard (with
+    ``model_guard`` instead of the scaler's default one, when given)."""
+    return GuardedPolicy(GraphScaleUp(policy), name=name or policy.name,
+                         model_guard=model_guard)

@@ -25,8 +25,9 @@ while after a scale-up, and its scale-down then acts on shorter evidence
 After a steady peak the delay has long run out when the load falls, and the pods go after
 the short window; a count that flaps up and down is held by the delay instead. Both
 defaults were chosen on the training mix's validation episodes (never an evaluation
-suite): against the HPA's 300 s window alone they keep the cost at matched violations and
-halve the direction reversals (docs/evaluation.md, "The guard's scale-down window").
+suite): against the HPA's 300 s window alone they keep the cost at matched violations on
+average and cut the direction reversals by 40 % (docs/evaluation.md, "The guard's
+scale-down timing").
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ModelGuardConfig(JsonConfig):
 
     @classmethod
     def hpa_only(cls) -> ModelGuardConfig:
-        """The HPA object alone: its own window and no delay (the guard before 0.9)."""
+        """The HPA object alone: its own window and no delay (the guard before this one)."""
         return cls(scale_down_window_s=None, scale_down_delay_after_up_s=0.0)
 
     def hpa_for_model(self, hpa: HPAConfig) -> HPAConfig:

@@ -286,7 +286,7 @@ def run_local(
     )
     pipeline = load_pipeline_module().build_pipeline(options)
     start = time.monotonic()
-    quiet = keeps_print() if verbose else quiet_kfp(progress or _print_now)
+    quiet = restores_print_and_logging() if verbose else quiet_kfp(progress or _print_now)
     with warnings.catch_warnings(), quiet:
         # Expected locally: the steps run in this Python, not in the project image, and
         # Kubernetes resource requests mean nothing to a subprocess.
@@ -376,7 +376,7 @@ class _LogWatch(logging.Filter):
 
 
 @contextlib.contextmanager
-def keeps_print(watch: Callable[[str], None] | None = None) -> Iterator[None]:
+def restores_print_and_logging(watch: Callable[[str], None] | None = None) -> Iterator[None]:
     """Put ``builtins.print`` and the root logger back as they were when KFP's local run
     ends, however it ends; with ``watch``, every record logged on the root logger meanwhile
     is passed to it.
@@ -409,13 +409,14 @@ def keeps_print(watch: Callable[[str], None] | None = None) -> Iterator[None]:
 def quiet_kfp(progress: Callable[[str], None]) -> Iterator[_KfpOutputFilter]:
     """Hide KFP's local runner output (its logging and each step's streamed logs go to
     sys.stdout) behind one progress line per step; when the run fails, the end of the
-    output is written to stderr before the error goes on. ``print`` is restored
-    (`keeps_print`)."""
+    output is written to stderr before the error goes on. ``print`` and the root logger
+    are restored, and progress comes from the log records
+    (`restores_print_and_logging`)."""
     out = _KfpOutputFilter(progress)
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = out
     try:
-        with keeps_print(out.record):
+        with restores_print_and_logging(out.record):
             yield out
     except BaseException:
         sys.stdout, sys.stderr = saved
