@@ -68,12 +68,17 @@ def _guard_variant(spec: str, dial: float):
 
     base, _, knobs = spec.rpartition("~")
     window, sep, delay = knobs.partition("-")
-    if not base.startswith("gnnrl") or base.startswith("gnnrl-raw") or "@" in base or not sep:
-        raise ConfigError(f"--policies: {spec!r}: expected gnnrl[:PATH]~WINDOW-DELAY, "
-                          "e.g. gnnrl~120-360")
+    try:
+        seconds = float(window), float(delay)
+    except ValueError:
+        seconds = None
+    if (not base.startswith("gnnrl") or base.startswith("gnnrl-raw") or "@" in base
+            or not sep or seconds is None):
+        raise ConfigError(f"--policies: {spec!r}: expected gnnrl[:PATH]~WINDOW-DELAY in "
+                          "seconds, e.g. gnnrl~120-360")
     inner = make_policy(f"gnnrl-raw{base[len('gnnrl'):]}@{dial:g}")
-    guard = ModelGuardConfig(scale_down_window_s=float(window),
-                             scale_down_delay_after_up_s=float(delay))
+    guard = ModelGuardConfig(scale_down_window_s=seconds[0],
+                             scale_down_delay_after_up_s=seconds[1])
     return as_deployed(inner, name=spec, model_guard=guard)
 
 
