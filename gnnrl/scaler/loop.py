@@ -230,6 +230,16 @@ class Scaler:
         if callable(remap):
             remap(self.space.slot_names())
         log.info("model loaded", extra={"fields": {"uri": model.uri, "version": model.version}})
+        trained = getattr(model.policy, "trained_interval_s", None)
+        if trained is not None and abs(float(trained) - self.config.interval_s) > 1e-9:
+            # the interval is an input, and the load trends look 1, 4 and 16 intervals back:
+            # at another interval the model reads values it never saw in training
+            message = (f"model {model.version} was trained at a {float(trained):g} s control "
+                       f"interval; this scaler ticks every {self.config.interval_s:g} s, so "
+                       "its interval input and load trends are outside what it learned: run "
+                       f"it in shadow mode and compare, or set interval_s: {float(trained):g}")
+            log.warning(message)
+            self.events.emit("", "ModelIntervalMismatch", message, warning=True)
 
     def _observe(self, deadline: float) -> ClusterState:
         services: dict[str, ServiceState] = {}

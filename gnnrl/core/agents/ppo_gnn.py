@@ -227,6 +227,11 @@ class PPO_GNN(nn.Module):
     """
 
     name = "gnnrl"
+    #: The control interval (s) of the simulator the model was trained in; `save` records
+    #: it as ``control_interval_s`` and `load` reads it back. Every training run so far used
+    #: the simulator's default 15 s (the HPA's sync period), so a model saved before the
+    #: field existed was trained at 15 s too.
+    trained_interval_s: float = 15.0
 
     def __init__(self, obs_space: Any = None, action_space: Any = None,
                  use_tgn: bool | None = None, config: PolicyConfig | None = None) -> None:
@@ -639,6 +644,7 @@ class PPO_GNN(nn.Module):
             "gnnrl_version": gnnrl.__version__,
             "weights_sha256": hashlib.sha256(data).hexdigest(),
             "policy": self.config.to_dict(),
+            "control_interval_s": float(self.trained_interval_s),
             "extra": dict(extra or {}),
         }
         atomic_write_text(path / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True))
@@ -679,6 +685,7 @@ class PPO_GNN(nn.Module):
             model.load_state_dict(state, strict=True)
         except (KeyError, ConfigError, RuntimeError, ValueError, TypeError) as exc:
             raise ModelLoadError(f"cannot load model at {path}: {exc}") from exc
+        model.trained_interval_s = float(meta.get("control_interval_s", cls.trained_interval_s))
         model.to(map_location)
         model.eval()
         return model

@@ -373,6 +373,8 @@ class Trainer:
         self.policy_cls = policy_cls
         self.model = policy_cls(env0.observation_space, env0.action_space,
                                 config=config.policy).to(self.device)
+        # every env of the run steps at the simulator's default interval; saved models say so
+        self.model.trained_interval_s = float(env0.unwrapped.sim_config.interval_s)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.ppo.learning_rate,
                                           eps=config.ppo.adam_eps)
         self.normalizer = RewardNormalizer(config.ppo.num_envs, config.ppo.gamma,
