@@ -11,18 +11,22 @@ frontier plot; with ``SUITE`` (its name, `gnnrl.evaluation.scenarios.get_suite`)
 kept their per-step tables), with ``COMMAND`` as the command that reproduces the whole
 table. This is how the results of a
 retrained model are folded into an evaluation of the baselines without re-running them.
+With ``NEW_DIR`` the same as ``BASE_DIR`` nothing is merged: the tables and the report are
+rewritten from ``summary.csv`` (after a change to how they are computed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from gnnrl.config import atomic_write_bytes, atomic_write_text
-from gnnrl.evaluation.frontier import frontier_table, matched_table
+from gnnrl.evaluation.frontier import frontier_table
 from gnnrl.evaluation.report import plot_frontier
+from gnnrl.evaluation.uncertainty import matched_with_intervals
 
 KEYS = ["scenario", "seed"]
 
@@ -45,12 +49,16 @@ def combine(base_dir: Path, new_dir: Path, out_dir: Path, suite: str | None = No
     cells_new = set(map(tuple, new[KEYS].drop_duplicates().to_numpy()))
     if cells_base != cells_new:
         raise SystemExit(f"{base_dir} and {new_dir} cover different scenarios/seeds")
-    merged = pd.concat([base[~base["policy"].isin(replaced)],
-                        new[new["policy"].isin(replaced)]], ignore_index=True)
+    if new_dir.resolve() == base_dir.resolve():  # refresh the tables and the report
+        merged = base
+    else:
+        merged = pd.concat([base[~base["policy"].isin(replaced)],
+                            new[new["policy"].isin(replaced)]], ignore_index=True)
     out_dir.mkdir(parents=True, exist_ok=True)
+    matched = matched_with_intervals(merged)
     atomic_write_text(out_dir / "summary.csv", merged.to_csv(index=False))
     atomic_write_text(out_dir / "frontier.csv", frontier_table(merged).to_csv(index=False))
-    atomic_write_text(out_dir / "matched.csv", matched_table(merged).to_csv(index=False))
+    atomic_write_text(out_dir / "matched.csv", matched.to_csv(index=False))
     (out_dir / "plots").mkdir(exist_ok=True)
     atomic_write_bytes(out_dir / "plots" / "frontier.png", plot_frontier(merged))
     steps = _merged_parquet(base_dir, new_dir, "steps.parquet", replaced)
@@ -70,10 +78,12 @@ def combine(base_dir: Path, new_dir: Path, out_dir: Path, suite: str | None = No
                     break
                 curves.append(word)
         dials = [p for p in merged["policy"].unique() if "@" in str(p)]
+        # the seeds the rows ran, not the suite's default count
+        ran = dataclasses.replace(get_suite(suite),
+                                  seeds=tuple(sorted(int(x) for x in merged["seed"].unique())))
         write_report(out_dir, merged, steps, services, load_app_spec("onlineboutique"),
-                     get_suite(suite), hpa_sweep=sweep, command=command,
-                     learning_curves=curves, matched=matched_table(merged),
-                     dial_sweep_rows=dials)
+                     ran, hpa_sweep=sweep, command=command,
+                     learning_curves=curves, matched=matched, dial_sweep_rows=dials)
     return merged
 
 

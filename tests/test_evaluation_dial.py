@@ -235,7 +235,15 @@ def test_dial_sweep_rows_are_gnnrls_curve_in_frontier_and_matched(monkeypatch, t
     # (no violations anywhere in 20 steps: the flat curve's cheapest vertex)
     assert overall.loc["hpa", "gnnrl_replica_hours_at_slo"] == pytest.approx(
         min(gnnrl["replica_hours"]))
-    assert "GNNRL replica-h at same viol." in (tmp_path / "results.md").read_text()
+    md = (tmp_path / "results.md").read_text()
+    assert "GNNRL replica-h at same viol." in md
+    # every ratio comes with its bootstrap interval (the quick suite has 5 scenarios)
+    assert "x HPA at matched SLO (95 % interval)" in md and "P(cheaper than HPA)" in md
+    gnnrl_rows = overall.loc[["gnnrl@0", "gnnrl", "gnnrl@1"]]
+    defined = gnnrl_rows["replica_hours_vs_hpa"].notna()
+    assert defined.any()
+    assert (gnnrl_rows.loc[defined, "replica_hours_vs_hpa_lo"]
+            <= gnnrl_rows.loc[defined, "replica_hours_vs_hpa_hi"]).all()
     assert not (tmp_path / "rules.csv").exists()  # no rule ran
 
 

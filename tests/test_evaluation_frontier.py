@@ -141,5 +141,6 @@ def test_the_rules_script_merges_runs_and_prints_a_table_per_rule(tmp_path, caps
     sweep.to_csv(tmp_path / "b.csv", index=False)
     assert module.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 0
     out = capsys.readouterr().out
-    assert "headroom" in out and "| gnnrl@0 | 2.000 % | 8.0 | 9.0 | 0.889 |" in out
+    assert "headroom" in out
+    assert "| gnnrl@0 | 2.000 % | 8.0 | 9.0 | 0.889 (0.889-0.889) | 100 % |" in out
     assert module.main([str(tmp_path / "b.csv")]) == 1  # no dial points

@@ -62,7 +62,12 @@ GNNRL_FAMILY = "gnnrl"
 FRONTIER_COLUMNS = ("family", "knob", "slo_violation_rate", "replica_hours")
 MATCHED_COLUMNS = ("scenario", "policy", "family", "knob", "slo_violation_rate",
                    "replica_hours", "hpa_replica_hours_at_slo", "replica_hours_vs_hpa",
-                   "slo_violation_rate_at_hpa70_cost", "gnnrl_replica_hours_at_slo", "note")
+                   "replica_hours_vs_hpa_lo", "replica_hours_vs_hpa_hi",
+                   "p_cheaper_than_hpa", "slo_violation_rate_at_hpa70_cost",
+                   "gnnrl_replica_hours_at_slo", "note")
+#: `MATCHED_COLUMNS` filled by the bootstrap (`gnnrl.evaluation.uncertainty`), NaN here.
+INTERVAL_COLUMNS = ("replica_hours_vs_hpa_lo", "replica_hours_vs_hpa_hi",
+                    "p_cheaper_than_hpa")
 # FAMILY-KNOB / FAMILY@KNOB, and FAMILY-KNOB+SUFFIX (``hpa-50+rps``: family ``hpa+rps``)
 _FAMILY = re.compile(r"^(?P<family>[A-Za-z][\w.+-]*?)[-@](?P<knob>\d+(?:\.\d+)?)"
                      r"(?P<suffix>\+[A-Za-z][\w.-]*)?$")
@@ -187,6 +192,7 @@ def _matched_rows(summary: pd.DataFrame, scope: str) -> list[dict]:
         fam = policy_family(str(pol))
         row = {"scenario": scope, "policy": pol, "family": fam[0] if fam else "",
                "knob": fam[1] if fam else math.nan}
+        row.update(dict.fromkeys(INTERVAL_COLUMNS, math.nan))
         if mine.empty:
             rows.append({**row, "slo_violation_rate": math.nan, "replica_hours": math.nan,
                          "hpa_replica_hours_at_slo": math.nan,
@@ -246,7 +252,8 @@ def matched_table(summary: pd.DataFrame, per_scenario: bool = True) -> pd.DataFr
     envelope's replica-hours at that violation rate, their ratio, its family's violation
     rate at HPA-70's replica-hours, and GNNRL's dial curve's replica-hours at its violation
     rate (see the module docstring). Means over the seeds (and scenarios) the policy ran.
-    Columns `MATCHED_COLUMNS`."""
+    Columns `MATCHED_COLUMNS`; the `INTERVAL_COLUMNS` are NaN
+    (`gnnrl.evaluation.uncertainty.matched_with_intervals` fills them)."""
     if summary.empty:
         return pd.DataFrame(columns=list(MATCHED_COLUMNS))
     rows = _matched_rows(summary, "all")
@@ -260,8 +267,12 @@ def matched_table(summary: pd.DataFrame, per_scenario: bool = True) -> pd.DataFr
 RULE_DEFAULT_KNOBS = {"headroom": 70.0, "floor": round(100.0 * DEFAULT_FLOOR_UTILIZATION, 6),
                       "panic": 70.0, "predictive": 70.0}
 RULE_COLUMNS = ("rule", "policy", "slo_violation_rate", "replica_hours",
-                "rule_replica_hours_at_slo", "replica_hours_vs_rule", "dominates",
-                "dominated_by", "note")
+                "rule_replica_hours_at_slo", "replica_hours_vs_rule",
+                "replica_hours_vs_rule_lo", "replica_hours_vs_rule_hi", "p_cheaper_than_rule",
+                "dominates", "dominated_by", "note")
+#: `RULE_COLUMNS` filled by the bootstrap (`gnnrl.evaluation.uncertainty`), NaN here.
+RULE_INTERVAL_COLUMNS = ("replica_hours_vs_rule_lo", "replica_hours_vs_rule_hi",
+                         "p_cheaper_than_rule")
 
 
 def rule_family(name: str) -> tuple[str, float] | None:
@@ -282,7 +293,8 @@ def rules_table(summary: pd.DataFrame, curve: str = GNNRL_FAMILY) -> pd.DataFram
     same SLO), the rule settings the point beats on both axes (no more violations and no
     more replica-hours, one of them strictly less; ``;``-joined) and those that beat it.
     Means over the scenarios and seeds every policy ran. ``curve``: "gnnrl" (as deployed)
-    or "gnnrl-raw". Columns `RULE_COLUMNS`.
+    or "gnnrl-raw". Columns `RULE_COLUMNS`; the `RULE_INTERVAL_COLUMNS` are NaN
+    (`gnnrl.evaluation.uncertainty.rules_with_intervals` fills them).
     """
     if summary.empty:
         return pd.DataFrame(columns=list(RULE_COLUMNS))
@@ -306,6 +318,7 @@ def rules_table(summary: pd.DataFrame, curve: str = GNNRL_FAMILY) -> pd.DataFram
             rows.append({"rule": rule, "policy": pol, "slo_violation_rate": v,
                          "replica_hours": c, "rule_replica_hours_at_slo": at,
                          "replica_hours_vs_rule": c / at if at > 0 else math.nan,
+                         **dict.fromkeys(RULE_INTERVAL_COLUMNS, math.nan),
                          "dominates": ";".join(beaten), "dominated_by": ";".join(beaters),
                          "note": why and f"{rule} curve: {why}"})
     return pd.DataFrame(rows, columns=list(RULE_COLUMNS))

@@ -22,11 +22,12 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from gnnrl.config import atomic_write_bytes, atomic_write_text
+from gnnrl.evaluation.uncertainty import format_interval, matched_with_intervals
 
 #: (column, header, scale, decimals) of the main tables.
 TABLE_COLUMNS = (
@@ -353,14 +354,22 @@ def matched_md_table(matched: pd.DataFrame) -> pd.DataFrame:
     # GNNRL's dial curve column only when a dial sweep drew one
     curve = "gnnrl_replica_hours_at_slo" in overall and bool(
         overall["gnnrl_replica_hours_at_slo"].notna().any())
+    intervals = "replica_hours_vs_hpa_lo" in overall and bool(
+        overall["replica_hours_vs_hpa_lo"].notna().any())
     for r in overall.itertuples(index=False):
         row = {
             "policy": r.policy, "SLO viol. %": fmt(r.slo_violation_rate, 100, 2),
             "replica-h": fmt(r.replica_hours, 1, 2),
             "HPA replica-h at same viol.": fmt(r.hpa_replica_hours_at_slo, 1, 2),
-            "x HPA at matched SLO": fmt(r.replica_hours_vs_hpa, 1, 2),
-            "viol. % at HPA-70 cost": fmt(r.slo_violation_rate_at_hpa70_cost, 100, 2),
         }
+        if intervals:  # the ratio with its 95 % bootstrap interval (gnnrl.evaluation.uncertainty)
+            ratio, lo, hi = (math.nan if x is None else float(cast(float, x)) for x in (
+                r.replica_hours_vs_hpa, r.replica_hours_vs_hpa_lo, r.replica_hours_vs_hpa_hi))
+            row["x HPA at matched SLO (95 % interval)"] = format_interval(ratio, lo, hi)
+            row["P(cheaper than HPA)"] = fmt(r.p_cheaper_than_hpa, 100, 0)
+        else:
+            row["x HPA at matched SLO"] = fmt(r.replica_hours_vs_hpa, 1, 2)
+        row["viol. % at HPA-70 cost"] = fmt(r.slo_violation_rate_at_hpa70_cost, 100, 2)
         if curve:
             row["GNNRL replica-h at same viol."] = fmt(r.gnnrl_replica_hours_at_slo, 1, 2)
         rows.append({**row, "note": r.note or ""})
@@ -459,16 +468,15 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
                  dial_sweep_rows: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``results.md``, ``plots/*.png`` and ``report.html``; return their paths.
 
-    ``matched``: `gnnrl.evaluation.frontier.matched_table` (computed when None).
+    ``matched``: `gnnrl.evaluation.uncertainty.matched_with_intervals` (computed when
+    None).
     ``dial_sweep_rows``: the ``gnnrl@D`` rows a dial sweep added (kept out of the
     zero-shot table and the timelines, as the HPA sweep's rows are; drawn as a line).
     Without the per-step tables (``steps``/``services`` None: results merged from runs
     that did not keep them) the episode timelines are left out."""
-    from gnnrl.evaluation.frontier import matched_table
-
     out = Path(out_dir)
     if matched is None:
-        matched = matched_table(summary)
+        matched = matched_with_intervals(summary)
     order = list(dict.fromkeys(summary["policy"]))
     sweep_only = {f"hpa-{p}" for p in hpa_sweep if p != 70} | set(dial_sweep_rows)
     main_order = [p for p in order if p not in sweep_only]
@@ -489,7 +497,11 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
             f"SLO: e2e p95 <= {app.slo_p95_ms:.0f} ms",
             "- values: mean ± std over seeds; `x oracle` = replica-hours / the "
             "clairvoyant oracle's on the same scenario and seed",
-            "- `n/a`: the policy cannot take a changed service graph (fixed-size input)"]
+            "- `n/a`: the policy cannot take a changed service graph (fixed-size input)",
+            "- `x HPA at matched SLO (95 % interval)`: replica-hours over the HPA sweep's "
+            "envelope at the same violation rate; the interval and `P(cheaper than HPA)` "
+            "come from a paired bootstrap that redraws whole scenarios "
+            "(`gnnrl.evaluation.uncertainty`)"]
     if command:
         head += ["", "Reproduce:", "", "```", command, "```"]
     md = "\n".join(head) + "\n"

@@ -26,7 +26,8 @@ import pandas as pd
 
 from gnnrl.baselines.base import reset_policy
 from gnnrl.config import ConfigError, atomic_write_bytes, atomic_write_text
-from gnnrl.evaluation.frontier import frontier_table, matched_table, rules_table
+from gnnrl.evaluation.frontier import frontier_table
+from gnnrl.evaluation.uncertainty import matched_with_intervals, rules_with_intervals
 from gnnrl.evaluation.metrics import METRIC_COLUMNS, episode_metrics, flash_onset
 from gnnrl.evaluation.policies import dial_sweep_specs
 from gnnrl.evaluation.scenarios import EvalScenario, Suite, get_suite, with_timing
@@ -294,8 +295,10 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
         ``steps.parquet`` (per step), ``services.parquet`` (per step x service),
         ``summary.csv`` (per policy x scenario x seed), ``frontier.csv`` (per knob
         setting of each policy family), ``matched.csv`` (cost at matched SLO, per
-        policy; `gnnrl.evaluation.frontier`), ``rules.csv`` (each rule's settings against
-        GNNRL's dial points, `rules_table`; only when both ran), ``results.md`` and
+        policy, with a 95 % bootstrap interval over the scenarios;
+        `gnnrl.evaluation.frontier`, `gnnrl.evaluation.uncertainty`), ``rules.csv``
+        (each rule's settings against GNNRL's dial points, `rules_table`, with intervals;
+        only when both ran), ``results.md`` and
         ``report.html`` (`gnnrl.evaluation.report`).
 
     Returns:
@@ -327,10 +330,10 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
     _write_parquet(step_df, out / "steps.parquet")
     _write_parquet(svc_df, out / "services.parquet")
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
-    matched = matched_table(summary)
+    matched = matched_with_intervals(summary)
     atomic_write_text(out / "frontier.csv", frontier_table(summary).to_csv(index=False))
     atomic_write_text(out / "matched.csv", matched.to_csv(index=False))
-    rules = rules_table(summary)
+    rules = rules_with_intervals(summary)
     if not rules.empty:
         atomic_write_text(out / "rules.csv", rules.to_csv(index=False))
     else:  # an earlier run's table in a reused --out would read as this run's
