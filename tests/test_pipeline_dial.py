@@ -123,3 +123,29 @@ def test_the_registered_version_records_the_dial_and_deploy_writes_it(
     (cm,) = [d for d in yaml.safe_load_all(again.rendered_path.read_text())
              if d["kind"] == "ConfigMap"]
     assert json.loads(cm["data"]["scaler.json"])["dial"] == 0.75
+
+
+def test_the_nightly_gate_wants_a_win_that_survives_redrawing_the_scenarios(
+        tmp_path, sqlite_uri):
+    """The pipeline's default gate asks the candidate to pass in 90 % of scenario redraws;
+    the quick profile (2 scenarios) does not. A candidate cheaper on average only thanks to
+    one scenario is registered but not promoted, and says why."""
+    from kfp import components
+
+    inputs = components.load_component_from_file(str(COMMITTED_YAML)).component_spec.inputs
+    assert inputs["gate_min_confidence"].default == 0.9
+    assert profile_arguments("quick", "sim")["gate_min_confidence"] == 0.0
+    assert "gate_min_confidence" not in profile_arguments("full", "sim")
+
+    _, folder = make_model(tmp_path, seed=0)
+    rows = [{"policy": p, "scenario": f"s{k}", "seed": seed, "slo_violation_rate": 0.0,
+             "replica_hours": (4.0 if k == 7 else 10.2) if p == "cand" else 10.0}
+            for p in ("cand", "hpa") for k in range(8) for seed in (1000, 1001)]
+    csv = tmp_path / "summary.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    result = register_step(str(folder), str(csv), "cand", "", mlflow_uri=sqlite_uri,
+                           min_confidence=0.9)
+    assert not result.promoted
+    assert "redraws of the scenarios (min_confidence 0.9)" in result.decision.reasons[0]
+    again = register_step(str(folder), str(csv), "cand", "", mlflow_uri=sqlite_uri)
+    assert again.promoted  # the mean alone is a win

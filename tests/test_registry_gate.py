@@ -109,3 +109,57 @@ def test_a_tolerated_regression_is_reported_as_worse_not_as_a_win():
     d = decide(summary, "new", None, GateConfig(baseline_cost_margin=-0.10))
     assert d.promoted
     assert "worse than baseline 'hpa'" in d.reasons[0] and "beats" not in d.reasons[0]
+
+
+def _per_scenario(**policies: dict[str, float]) -> pd.DataFrame:
+    """policy={scenario: replica_hours}, every episode at a 1 % violation rate."""
+    return pd.DataFrame([{"policy": p, "scenario": sc, "seed": seed,
+                          "slo_violation_rate": 0.01, "replica_hours": cost}
+                         for p, by_scenario in policies.items()
+                         for sc, cost in by_scenario.items() for seed in SEEDS])
+
+
+SCENARIOS = ("a", "b", "c", "d", "e", "f", "g", "h")
+HPA = dict.fromkeys(SCENARIOS, 10.0)
+
+
+def test_a_win_in_every_scenario_passes_a_confidence_requirement():
+    summary = _per_scenario(new=dict.fromkeys(SCENARIOS, 9.0), hpa=HPA)
+    decision = decide(summary, "new", None, GateConfig(min_confidence=0.95))
+    assert decision.promoted, decision.reasons
+    assert decision.confidence == {"baseline": 1.0}
+    assert "100.0 % of the scenario redraws vs baseline" in decision.reasons[0]
+    assert decision.as_tags()["gate.baseline.confidence"] == "1"
+
+
+def test_a_win_that_rests_on_one_scenario_is_refused_by_the_confidence_requirement():
+    # 5 % cheaper on the whole evaluation, but only thanks to scenario "h"
+    lucky = {**dict.fromkeys(SCENARIOS, 10.2), "h": 4.5}
+    summary = _per_scenario(new=lucky, hpa=HPA)
+    assert decide(summary, "new", None, GateConfig()).promoted  # the mean alone passes
+    decision = decide(summary, "new", None, GateConfig(min_confidence=0.9))
+    assert not decision.promoted
+    assert 0.3 < decision.confidence["baseline"] < 0.9
+    assert "redraws of the scenarios (min_confidence 0.9)" in decision.reasons[0]
+
+
+def test_the_confidence_requirement_applies_to_the_champion_too():
+    summary = _per_scenario(new={**dict.fromkeys(SCENARIOS, 9.0), "h": 8.0},
+                            champ={**dict.fromkeys(SCENARIOS, 8.9), "h": 12.0}, hpa=HPA)
+    decision = decide(summary, "new", "champ", GateConfig(min_confidence=0.9))
+    assert decision.confidence["baseline"] == 1.0
+    assert not decision.promoted and "vs champion" in decision.reasons[0]
+
+
+def test_a_confidence_requirement_without_per_episode_rows_is_a_clear_rejection():
+    summary = pd.DataFrame({"policy": ["new", "hpa"], "slo_violation_rate": [0.0, 0.1],
+                            "replica_hours": [9.0, 10.0]})
+    decision = decide(summary, "new", None, GateConfig(min_confidence=0.5))
+    assert not decision.promoted
+    assert "per-episode rows" in decision.reasons[0]
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, "high"])
+def test_min_confidence_out_of_range_is_refused_by_name(bad):
+    with pytest.raises(ConfigError, match="min_confidence"):
+        GateConfig(min_confidence=bad)

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="SLO-violation regression tolerated against HPA")
     p.add_argument("--hpa-cost-margin", type=float, default=0.0,
                    help="replica-hours regression tolerated against HPA")
+    p.add_argument("--min-confidence", type=float, default=0.0,
+                   help="share of scenario redraws (paired bootstrap) the version must pass "
+                        "in against each reference, e.g. 0.9; 0 = not checked")
     p.add_argument("--force", action="store_true", help="skip the gate (needs --reason)")
     p.add_argument("--reason", default="", help="why (recorded on the version)")
 
@@ -108,7 +111,8 @@ def _promote(uri: str, args: argparse.Namespace) -> int:
     gate = GateConfig(slo_margin=args.slo_margin, cost_margin=args.cost_margin,
                       baseline_slo_margin=args.hpa_slo_margin,
                       baseline_cost_margin=args.hpa_cost_margin,
-                      baseline_policy=args.baseline_policy)
+                      baseline_policy=args.baseline_policy,
+                      min_confidence=args.min_confidence)
     decision = decide(read_summary(args.summary), args.policy,
                       args.champion_policy if champion and champion != args.version else None,
                       gate)

@@ -84,6 +84,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
         gate_cost_margin: float = 0.0,
         gate_hpa_slo_margin: float = 0.0,
         gate_hpa_cost_margin: float = 0.0,
+        gate_min_confidence: float = 0.9,
         baseline_policy: str = "hpa",
         dial: float = 0.5,
         mlflow_uri: str = "http://mlflow.mlflow.svc:5000",
@@ -155,6 +156,7 @@ def build_pipeline(options: "BuildOptions | None" = None):
             baseline_policy=baseline_policy,
             mlflow_uri=mlflow_uri,
             dial=dial,
+            min_confidence=gate_min_confidence,
         )
         register.set_caching_options(False)  # registry state changes between runs
         _mlflow_credentials(register, opts)

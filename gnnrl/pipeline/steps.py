@@ -482,6 +482,7 @@ def register_step(
     run_id: str = "",
     record_out: str = "",
     dial: float = DEFAULT_DIAL,
+    min_confidence: float = 0.0,
 ) -> Any:
     """Register the best candidate as ``gnnrl-scaler`` and gate it (see
     `gnnrl.registry.promote.register_and_gate`); returns its `PromotionResult`.
@@ -489,6 +490,7 @@ def register_step(
     ``dial``: the dial the evaluation judged it at, recorded as the version's
     `DIAL_TAG` tag and in the record (deploy writes it into the scaler's config).
     ``record_out`` (a folder) receives `REGISTERED_FILE`: version, model URI, decision, dial.
+    ``min_confidence``: `GateConfig.min_confidence` (share of scenario redraws to win in).
     """
     dial = pipeline_dial(dial)
     from gnnrl.registry.gate import GateConfig
@@ -506,7 +508,8 @@ def register_step(
         champion_version_evaluated=champion_version or None,
         gate=GateConfig(slo_margin=slo_margin, cost_margin=cost_margin,
                         baseline_slo_margin=hpa_slo_margin,
-                        baseline_cost_margin=hpa_cost_margin, baseline_policy=baseline_policy),
+                        baseline_cost_margin=hpa_cost_margin, baseline_policy=baseline_policy,
+                        min_confidence=min_confidence),
         tracking_uri=mlflow_uri or None,
         run_id=run_id or None,
         tags={"gnnrl.policy": best_policy, "gnnrl.source": os.environ.get("GNNRL_SOURCE", ""),

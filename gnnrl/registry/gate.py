@@ -13,7 +13,11 @@ The challenger passes against a reference R when
     cost(challenger) <= cost(R) * (1 - cost_margin)
 
 with one pair of margins against the champion (``slo_margin``, ``cost_margin``) and one
-against HPA (``baseline_slo_margin``, ``baseline_cost_margin``). Positive margins demand a
+against HPA (``baseline_slo_margin``, ``baseline_cost_margin``). With ``min_confidence``
+> 0 the challenger must also pass in at least that share of paired bootstrap redraws of
+the evaluation's scenarios (`gnnrl.evaluation.uncertainty.resample_weights`: whole
+scenarios drawn with replacement, every policy on the same redrawn episodes), so a win
+that rests on one lucky scenario does not replace a champion. Positive margins demand a
 strict improvement; negative margins tolerate a bounded regression (e.g.
 ``cost_margin=-0.10``: up to 10 % more replica-hours). It must pass against every reference
 present (HPA always; the champion when there is one). A challenger that scores exactly
@@ -50,6 +54,10 @@ class GateConfig(JsonConfig):
         baseline_slo_margin / baseline_cost_margin: the same against HPA.
         baseline_policy: the evaluation's policy name of HPA at 70 % CPU.
         require_baseline: reject when the baseline is missing from the summary.
+        min_confidence: share (0..1) of scenario redraws in which the challenger must pass
+            against each reference, on top of passing on the whole evaluation; 0 = not
+            checked. Needs per-episode rows (``scenario``, ``seed``) and several
+            scenarios: with 2 scenarios one redraw in four repeats the worse one.
     """
 
     slo_margin: float = 0.0
@@ -58,6 +66,7 @@ class GateConfig(JsonConfig):
     baseline_cost_margin: float = 0.0
     baseline_policy: str = "hpa"
     require_baseline: bool = True
+    min_confidence: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("slo_margin", "baseline_slo_margin"):
@@ -70,6 +79,9 @@ class GateConfig(JsonConfig):
                 raise ConfigError(f"GateConfig.{name} must be in (-10, 1), got {value!r}")
         if not self.baseline_policy:
             raise ConfigError("GateConfig.baseline_policy must be a non-empty policy name")
+        c = self.min_confidence
+        if not (isinstance(c, int | float) and 0.0 <= c < 1.0):
+            raise ConfigError(f"GateConfig.min_confidence must be in [0, 1), got {c!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +102,9 @@ class GateDecision:
     reasons: tuple[str, ...]
     scores: dict[str, PolicyScore]
     config: GateConfig
+    #: per reference role: the share of scenario redraws the challenger passed in
+    #: (only with ``config.min_confidence`` > 0)
+    confidence: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def as_tags(self) -> dict[str, str]:
         """Flat string tags for the MLflow model version (``gate.*``)."""
@@ -100,7 +115,10 @@ class GateDecision:
             "gate.cost_margin": repr(float(self.config.cost_margin)),
             "gate.baseline_slo_margin": repr(float(self.config.baseline_slo_margin)),
             "gate.baseline_cost_margin": repr(float(self.config.baseline_cost_margin)),
+            "gate.min_confidence": repr(float(self.config.min_confidence)),
         }
+        for role, share in self.confidence.items():
+            tags[f"gate.{role}.confidence"] = f"{share:.4g}"
         for role, score in self.scores.items():
             tags[f"gate.{role}.policy"] = score.policy
             for metric in GATE_METRICS:
@@ -139,6 +157,13 @@ def score_policy(summary: pd.DataFrame, policy: str) -> PolicyScore:
     return PolicyScore(policy=policy, episodes=episodes, **means)
 
 
+def _margins(role: str, cfg: GateConfig) -> tuple[float, float]:
+    """(slo_margin, cost_margin) against ``role``."""
+    if role == "baseline":
+        return cfg.baseline_slo_margin, cfg.baseline_cost_margin
+    return cfg.slo_margin, cfg.cost_margin
+
+
 def _compare(challenger: PolicyScore, ref: PolicyScore, role: str, cfg: GateConfig) -> list[str]:
     """Reasons the challenger fails against ``ref`` (empty = passes)."""
     failures = []
@@ -148,11 +173,7 @@ def _compare(challenger: PolicyScore, ref: PolicyScore, role: str, cfg: GateConf
             f"({len(ref.episodes)} vs {len(challenger.episodes)}); not comparable"
         )
         return failures
-    slo_margin, cost_margin = (
-        (cfg.baseline_slo_margin, cfg.baseline_cost_margin)
-        if role == "baseline"
-        else (cfg.slo_margin, cfg.cost_margin)
-    )
+    slo_margin, cost_margin = _margins(role, cfg)
     slo_limit = ref.slo_violation_rate - slo_margin
     if challenger.slo_violation_rate > slo_limit + 1e-12:
         failures.append(
@@ -178,6 +199,46 @@ def _compare(challenger: PolicyScore, ref: PolicyScore, role: str, cfg: GateConf
     return failures
 
 
+#: scenario redraws behind a confidence (the 5th percentile then rests on 100 of them)
+CONFIDENCE_RESAMPLES = 2000
+
+
+def pass_share(summary: pd.DataFrame, challenger: str, reference: str, slo_margin: float,
+               cost_margin: float, n: int = CONFIDENCE_RESAMPLES, seed: int = 0) -> float:
+    """Share of ``n`` paired redraws of the scenarios in which ``challenger`` passes
+    against ``reference`` with these margins (the gate's two inequalities on the redrawn
+    episodes' means).
+
+    Raises:
+        GateInputError: no ``scenario``/``seed`` columns, or the two policies were
+            evaluated on different episodes.
+    """
+    import numpy as np
+
+    from gnnrl.evaluation.uncertainty import resample_weights
+
+    if not set(EPISODE_KEYS) <= set(summary.columns):
+        raise GateInputError("min_confidence needs per-episode rows (scenario, seed columns)")
+    keys = list(EPISODE_KEYS)
+    mine = summary[summary["policy"].astype(str) == challenger].set_index(keys).sort_index()
+    ref = summary[summary["policy"].astype(str) == reference].set_index(keys)
+    if set(mine.index) != set(ref.index):
+        raise GateInputError(f"{reference!r} was evaluated on other episodes")
+    ref = ref.loc[mine.index]
+    w = resample_weights(pd.MultiIndex.from_tuples(list(mine.index)), n, "scenario",
+                         np.random.default_rng(seed))
+    total = w.sum(axis=1)
+
+    def means(df: pd.DataFrame, metric: str) -> Any:
+        return w @ pd.to_numeric(df[metric], errors="coerce").to_numpy(dtype=float) / total
+
+    slo_ok = means(mine, "slo_violation_rate") <= (
+        means(ref, "slo_violation_rate") - slo_margin + 1e-12)
+    cost_ok = means(mine, "replica_hours") <= (
+        means(ref, "replica_hours") * (1.0 - cost_margin) * (1 + 1e-12))
+    return float(np.mean(slo_ok & cost_ok))
+
+
 def decide(
     summary: pd.DataFrame,
     challenger_policy: str,
@@ -199,6 +260,7 @@ def decide(
     cfg = config or GateConfig()
     scores: dict[str, PolicyScore] = {}
     reasons: list[str] = []
+    confidence: dict[str, float] = {}
     try:
         scores["challenger"] = score_policy(summary, challenger_policy)
     except GateInputError as exc:
@@ -214,9 +276,21 @@ def decide(
                 reasons.append(f"{role}: {exc}")
             continue
         failures = _compare(scores["challenger"], scores[role], role, cfg)
+        if not failures and cfg.min_confidence > 0:
+            try:
+                confidence[role] = pass_share(summary, challenger_policy, name,
+                                              *_margins(role, cfg))
+            except GateInputError as exc:
+                failures.append(str(exc))
+            else:
+                if confidence[role] < cfg.min_confidence:
+                    failures.append(
+                        f"passes in only {100 * confidence[role]:.1f} % of "
+                        f"{CONFIDENCE_RESAMPLES} redraws of the scenarios (min_confidence "
+                        f"{cfg.min_confidence:g}): the win may be one scenario's luck")
         reasons.extend(f"vs {role}: {r}" for r in failures)
     if reasons:
-        return GateDecision(False, tuple(reasons), scores, cfg)
+        return GateDecision(False, tuple(reasons), scores, cfg, confidence)
     refs_ok = [role for role in scores if role != "challenger"]
     beaten = ", ".join(f"{role} {scores[role].policy!r}" for role in refs_ok)
     why = f"beats {beaten} by the configured margins" if beaten else "no reference to beat"
@@ -229,6 +303,9 @@ def decide(
         why = (f"passes the configured margins although worse than "
                f"{', '.join(f'{r} {scores[r].policy!r}' for r in worse)} "
                "(the margins allow a regression)")
+    if confidence:
+        why += " (in " + ", ".join(f"{100 * share:.1f} % of the scenario redraws vs {role}"
+                                   for role, share in confidence.items()) + ")"
     if champion_policy is None:
         why += " (no previous champion)"
-    return GateDecision(True, (why,), scores, cfg)
+    return GateDecision(True, (why,), scores, cfg, confidence)

@@ -21,6 +21,7 @@ def register_op(
     baseline_policy: str = "hpa",
     mlflow_uri: str = "",
     dial: float = 0.5,
+    min_confidence: float = 0.0,
 ) -> bool:
     """Returns True only when the gate moved ``champion`` to the new version; the version
     records the ``dial`` it was judged at (tag ``gnnrl.dial``).
@@ -44,12 +45,13 @@ def register_op(
         run_id=model.metadata.get("mlflow_run_id", ""),
         record_out=registered.path,
         dial=dial,
+        min_confidence=min_confidence,
     )
     registered.metadata["version"] = result.version
     registered.metadata["model_uri"] = result.model_uri
     registered.metadata["promoted"] = result.promoted
     gate_metrics.log_metric("promoted", float(result.promoted))
     for key, value in result.decision.as_tags().items():
-        if key.endswith(("slo_violation_rate", "replica_hours")):
+        if key.endswith(("slo_violation_rate", "replica_hours", "confidence")):
             gate_metrics.log_metric(key, float(value))
     return result.promoted
