@@ -122,18 +122,34 @@ def frontier_at(x: Collection[float], y: Collection[float], at: float, what: str
     Returns:
         (y at ``at``, "" or the reason it is NaN).
     """
-    ex, ey = envelope(x, y)
+    ex, _ = envelope(x, y)
     if len(ex) == 0:
         return math.nan, "no points"
     if not math.isfinite(at):
         return math.nan, f"no {what}"
+    value = float(envelope_values(x, y, np.array([at]))[0])
+    if math.isnan(value):
+        hi = max(float(a) for a, b in zip(x, y, strict=True)
+                 if math.isfinite(a) and math.isfinite(b))
+        side = "below" if at < ex[0] else "above"
+        return math.nan, f"{what} {at:.4g} {side} the range [{ex[0]:.4g}, {hi:.4g}]"
+    return value, ""
+
+
+def envelope_values(x: Collection[float], y: Collection[float], at: np.ndarray
+                    ) -> np.ndarray:
+    """`frontier_at`'s values at many points: the envelope of (x, y) at each of ``at``
+    (m,) -> (m,), NaN outside ``[first envelope vertex, largest finite x]``."""
+    ex, ey = envelope(x, y)
+    out = np.full(len(at), math.nan)
+    if len(ex) == 0:
+        return out
     hi = max(float(a) for a, b in zip(x, y, strict=True)
              if math.isfinite(a) and math.isfinite(b))
     tol = 1e-12 * max(1.0, abs(hi))
-    if at < ex[0] - tol or at > hi + tol:
-        side = "below" if at < ex[0] else "above"
-        return math.nan, f"{what} {at:.4g} {side} the range [{ex[0]:.4g}, {hi:.4g}]"
-    return float(np.interp(at, ex, ey)), ""
+    inside = (at >= ex[0] - tol) & (at <= hi + tol)
+    out[inside] = np.interp(at[inside], ex, ey)
+    return out
 
 
 def policy_means(summary: pd.DataFrame, cells: pd.MultiIndex | None = None) -> pd.DataFrame:

@@ -42,7 +42,7 @@ import pandas as pd
 from gnnrl.evaluation.frontier import (
     GNNRL_FAMILY,
     REFERENCE_FAMILY,
-    envelope,
+    envelope_values,
     matched_table,
     policy_family,
     rule_family,
@@ -92,20 +92,6 @@ def _table(summary: pd.DataFrame, cells: pd.MultiIndex, column: str,
     return out
 
 
-def _envelope_at(rv: np.ndarray, rc: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """The envelope of reference points (``rv``, ``rc``) (K,) at violation rates ``v``
-    (P,): `frontier.frontier_at` for many rates at once (NaN outside its range)."""
-    ex, ey = envelope(rv, rc)
-    out = np.full(len(v), math.nan)
-    if len(ex) == 0:
-        return out
-    hi = float(np.max(rv))
-    tol = 1e-12 * max(1.0, abs(hi))
-    inside = (v >= ex[0] - tol) & (v <= hi + tol)
-    out[inside] = np.interp(v[inside], ex, ey)
-    return out
-
-
 def _ratios(pv: np.ndarray, pc: np.ndarray, rv: np.ndarray, rc: np.ndarray,
             weights: np.ndarray) -> np.ndarray:
     """Replica-hours over the reference envelope at the same violation rate, for P
@@ -116,7 +102,7 @@ def _ratios(pv: np.ndarray, pc: np.ndarray, rv: np.ndarray, rc: np.ndarray,
     ref_v, ref_c = rv @ weights.T / total, rc @ weights.T / total
     out = np.full(v.shape, math.nan)
     for b in range(weights.shape[0]):
-        at = _envelope_at(ref_v[:, b], ref_c[:, b], v[:, b])
+        at = envelope_values(ref_v[:, b], ref_c[:, b], v[:, b])
         ok = at > 0
         out[ok, b] = c[ok, b] / at[ok]
     return out
