@@ -44,13 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="the champion's policy name in the summary")
     p.add_argument("--baseline-policy", default="hpa", help="HPA's policy name")
     p.add_argument("--slo-margin", type=float, default=0.0,
-                   help="SLO-violation regression tolerated against the champion")
+                   help="required drop of the SLO-violation rate against the champion "
+                        "(absolute, 0..1; negative tolerates a rise)")
     p.add_argument("--cost-margin", type=float, default=0.0,
-                   help="replica-hours regression tolerated against the champion")
+                   help="required relative drop of replica-hours against the champion "
+                        "(0.05 = 5 %% cheaper; negative tolerates a rise)")
     p.add_argument("--hpa-slo-margin", type=float, default=0.0,
-                   help="SLO-violation regression tolerated against HPA")
+                   help="the same as --slo-margin, against HPA")
     p.add_argument("--hpa-cost-margin", type=float, default=0.0,
-                   help="replica-hours regression tolerated against HPA")
+                   help="the same as --cost-margin, against HPA")
     p.add_argument("--min-confidence", type=float, default=0.0,
                    help="share of scenario redraws (paired bootstrap) the version must pass "
                         "in against each reference, e.g. 0.9; 0 = not checked")
