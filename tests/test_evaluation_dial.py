@@ -239,6 +239,8 @@ def test_dial_sweep_rows_are_gnnrls_curve_in_frontier_and_matched(monkeypatch, t
     assert "GNNRL replica-h at same viol." in md
     # every ratio comes with its bootstrap interval (the quick suite has 5 scenarios)
     assert "x HPA at matched SLO (95 % interval)" in md and "P(cheaper than HPA)" in md
+    assert (tmp_path / "plots" / "matched_intervals.png").stat().st_size > 1000
+    assert "matched_intervals.png" in (tmp_path / "report.html").read_text()
     gnnrl_rows = overall.loc[["gnnrl@0", "gnnrl", "gnnrl@1"]]
     defined = gnnrl_rows["replica_hours_vs_hpa"].notna()
     assert defined.any()
