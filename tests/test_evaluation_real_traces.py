@@ -15,7 +15,9 @@ from gnnrl.evaluation.scenarios import SUITES, EvalScenario, Suite, get_suite
 from gnnrl.sim.spec import load_app_spec
 from gnnrl.sim.trace_io import check_window, parse_duration, read_trace
 from gnnrl.sim.trace_windows import (
+    ALL_EVAL_WINDOWS,
     EVAL_WINDOWS,
+    LATE_EVAL_WINDOWS,
     TRAIN_WINDOWS,
     TraceWindow,
     overlapping_windows,
@@ -23,8 +25,9 @@ from gnnrl.sim.trace_windows import (
 
 
 def test_training_and_evaluation_windows_do_not_overlap():
-    assert overlapping_windows(TRAIN_WINDOWS, EVAL_WINDOWS) == []
-    names = [w.name for w in TRAIN_WINDOWS + EVAL_WINDOWS]
+    assert overlapping_windows(TRAIN_WINDOWS, ALL_EVAL_WINDOWS) == []
+    assert overlapping_windows(EVAL_WINDOWS, LATE_EVAL_WINDOWS) == []
+    names = [w.name for w in TRAIN_WINDOWS + ALL_EVAL_WINDOWS]
     assert len(set(names)) == len(names)
 
 
@@ -36,7 +39,7 @@ def test_the_overlap_check_catches_a_shared_hour():
     assert [(x.name, y.name) for x, y in overlapping_windows(a, b)] == [("a", "b")]
 
 
-@pytest.mark.parametrize("window", TRAIN_WINDOWS + EVAL_WINDOWS, ids=lambda w: w.name)
+@pytest.mark.parametrize("window", TRAIN_WINDOWS + ALL_EVAL_WINDOWS, ids=lambda w: w.name)
 def test_every_declared_window_lies_inside_its_trace(window):
     raw = read_trace(window.trace)
     check_window(raw, window.start_s, parse_duration(window.duration))
@@ -50,6 +53,20 @@ def test_real_suite_replays_the_evaluation_windows_at_native_resolution():
     assert steps["wc98-three-days"] == 3 * 5760
     with pytest.raises(ConfigError, match="steps: the real suite"):
         get_suite("real", steps=240)
+
+
+def test_the_late_suite_replays_the_later_windows_and_training_may_not_use_them():
+    from gnnrl.core.agents.scenario_mix import check_training_traces
+
+    suite = get_suite("real-late", seeds=2)
+    assert suite.name == "real-late" and suite.seeds == (1000, 1001)
+    assert [s.trace_label for s in suite.scenarios] == [w.name for w in LATE_EVAL_WINDOWS]
+    assert {s.timing for s in suite.scenarios} == {"realistic"}
+    assert sum(s.steps for s in suite.scenarios) * 15 / 86400 == pytest.approx(4.5)
+    with pytest.raises(ConfigError, match="steps: the real-late suite"):
+        get_suite("real-late", steps=240)
+    with pytest.raises(ValueError, match="overlaps the evaluation window 'wc98-final-day'"):
+        check_training_traces(["worldcup98@1730h+2h"])
 
 
 def test_native_replay_steps_follow_the_window_and_compress_keeps_the_episode():

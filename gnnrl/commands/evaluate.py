@@ -10,7 +10,8 @@ and GNNRL dials: each rule's sweep at every dial point's violation rate), result
 report.html (plots embedded) and plots/*.png under --out.
 
 suites: default (5 synthetic traces x 3 topologies), quick, real (WorldCup98 and AWS ELB
-evaluation windows at their own time scale), stress (10x surge and 30%->100% step with
+evaluation windows at their own time scale), real-late (four later windows, added after
+the first real results), stress (10x surge and 30%->100% step with
 30-60 s pod start-ups), apps (OnlineBoutique, socialNetwork and evaluation-only generated
 apps). real, stress, apps and --trace run with realistic cluster timing (--timing ideal
 switches it off). See docs/evaluation.md.
@@ -82,7 +83,7 @@ if TYPE_CHECKING:
 
 #: `gnnrl.evaluation.scenarios.SUITES` (spelled out: the parser is built without importing
 #: the simulator; a test keeps the two equal).
-SUITES = ("default", "quick", "real", "stress", "apps")
+SUITES = ("default", "quick", "real", "real-late", "stress", "apps")
 
 
 def _int_list(text: str) -> list[int]:

@@ -53,7 +53,7 @@ from gnnrl.sim.trace_io import (
     parse_duration,
     read_trace,
 )
-from gnnrl.sim.trace_windows import EVAL_WINDOWS
+from gnnrl.sim.trace_windows import EVAL_WINDOWS, LATE_EVAL_WINDOWS, TraceWindow
 from gnnrl.sim.traces import TRACE_KINDS, TraceSpec, history_before, window_trace
 
 TOPOLOGIES = ("static", "add", "remove")
@@ -341,7 +341,7 @@ def eval_seeds(n: int) -> tuple[int, ...]:
 
 
 #: Suites `get_suite` knows.
-SUITES = ("default", "quick", "real", "stress", "apps")
+SUITES = ("default", "quick", "real", "real-late", "stress", "apps")
 #: The ``apps`` suite's applications: both built-ins and generated apps from the
 #: evaluation-only seeds (`gnnrl.sim.generator.EVAL_APP_SEEDS`, never used in training).
 APPS_SUITE_APPS = ("onlineboutique", "socialnetwork", "generated-1000", "generated-1001",
@@ -353,13 +353,15 @@ STRESS_TRACES = (("surge", "surge10x"), ("flash", "flash"))
 STRESS_STARTUPS_S = (30.0, 60.0)
 
 
-def real_suite(seeds: int = 3, peak_rps: float | None = None) -> Suite:
-    """The evaluation windows of the real traces (`gnnrl.sim.trace_windows.EVAL_WINDOWS`)
-    replayed at their own time scale (15 s steps), static topology."""
+def real_suite(seeds: int = 3, peak_rps: float | None = None,
+               windows: tuple[TraceWindow, ...] = EVAL_WINDOWS, name: str = "real") -> Suite:
+    """The evaluation windows of the real traces (`gnnrl.sim.trace_windows.EVAL_WINDOWS`;
+    ``real-late``: `LATE_EVAL_WINDOWS`) replayed at their own time scale (15 s steps),
+    static topology."""
     scen = tuple(EvalScenario(w.trace, "static", None, peak_rps, start=w.start,
                               duration=w.duration, label=w.name, timing="realistic")
-                 for w in EVAL_WINDOWS)
-    return Suite("real", scen, eval_seeds(seeds))
+                 for w in windows)
+    return Suite(name, scen, eval_seeds(seeds))
 
 
 def stress_suite(seeds: int = 5, steps: int = 240, peak_rps: float | None = None) -> Suite:
@@ -398,6 +400,7 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
       compressed: the shipped day in one episode);
     * ``quick``: diurnal/static and flash/add, 60 steps, 2 seeds;
     * ``real``: `real_suite` (native resolution, so ``steps`` does not apply), 3 seeds;
+    * ``real-late``: the same on the four later windows (`LATE_EVAL_WINDOWS`);
     * ``stress``: `stress_suite`, 240 steps, 5 seeds;
     * ``apps``: `apps_suite`, 2 seeds.
     """
@@ -411,10 +414,12 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
         scen = (EvalScenario("diurnal", "static", n_steps, peak_rps),
                 EvalScenario("flash", "add", n_steps, peak_rps))
         return Suite(name, scen, eval_seeds(seeds or 2))
-    if name == "real":
+    if name in ("real", "real-late"):
         if steps is not None:
-            raise ConfigError("steps: the real suite replays its windows at their own time "
-                              "scale; their lengths are fixed (see docs/evaluation.md)")
+            raise ConfigError(f"steps: the {name} suite replays its windows at their own "
+                              "time scale; their lengths are fixed (see docs/evaluation.md)")
+        if name == "real-late":
+            return real_suite(seeds or 3, peak_rps, LATE_EVAL_WINDOWS, name)
         return real_suite(seeds or 3, peak_rps)
     if name == "stress":
         return stress_suite(seeds or 5, steps or 240, peak_rps)

@@ -21,7 +21,7 @@ from gnnrl.sim.scenario import Scenario, TopologyEvent
 from gnnrl.sim.spec import AppSpec, load_app_spec
 from gnnrl.sim.trace_io import BUILTIN_TRACES
 from gnnrl.sim.trace_windows import (
-    EVAL_WINDOWS,
+    ALL_EVAL_WINDOWS,
     TRAIN_WINDOWS,
     TraceWindow,
     overlapping_windows,
@@ -142,7 +142,7 @@ def check_training_traces(traces: Sequence[str]) -> None:
                              f"(e.g. {TRAIN_WINDOWS[0].spec})")
         mine = TraceWindow(spec, parsed.source, parsed.start or "0s",
                            parsed.duration or "1d", "")
-        clash = overlapping_windows((mine,), EVAL_WINDOWS)
+        clash = overlapping_windows((mine,), ALL_EVAL_WINDOWS)
         if clash:
             raise ValueError(f"traces: {spec!r} overlaps the evaluation window "
                              f"{clash[0][1].name!r} ({clash[0][1].spec})")
