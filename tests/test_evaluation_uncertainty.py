@@ -137,3 +137,25 @@ def test_intervals_print_as_ratio_and_range():
     assert format_interval(0.891, 0.8, 1.012) == "0.89 (0.80-1.01)"
     assert format_interval(math.nan, 0.8, 1.0) == "-"
     assert format_interval(0.9, math.nan, math.nan) == "0.90"
+
+
+def test_the_matched_script_pools_two_suites_into_one_interval(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "matched_vs_hpa.py"
+    spec = importlib.util.spec_from_file_location("matched_vs_hpa", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = _summary({"good": dict.fromkeys(SCENARIOS, 0.8)})
+    early = table[table["scenario"].isin(SCENARIOS[:3])]
+    late = table[table["scenario"].isin(SCENARIOS[3:])]
+    early.to_csv(tmp_path / "a.csv", index=False)
+    late.to_csv(tmp_path / "b.csv", index=False)
+    assert module.main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
+                        "--policies", "good,hpa"]) == 0
+    out = capsys.readouterr().out
+    assert "6 scenarios x 2 seeds" in out
+    assert "| good | 0.3000 % |" in out and "0.800 (0.800-0.800) | 100 % |" in out
+    with pytest.raises(SystemExit):
+        module.main([str(tmp_path / "a.csv"), "--policies", "nobody"])
