@@ -159,3 +159,19 @@ def test_the_matched_script_pools_two_suites_into_one_interval(tmp_path, capsys)
     assert "| good | 0.3000 % |" in out and "0.800 (0.800-0.800) | 100 % |" in out
     with pytest.raises(SystemExit):
         module.main([str(tmp_path / "a.csv"), "--policies", "nobody"])
+
+
+def test_a_rule_interval_redraws_the_cells_its_point_is_computed_on():
+    # a policy that ran only some scenarios narrows the table to those: so does the interval
+    table = _summary({"gnnrl@0": {**dict.fromkeys(SCENARIOS, 1.0), "s1": 0.5},
+                      "gnnrl@1": dict.fromkeys(SCENARIOS, 1.2)})
+    rules = table[table["policy"].str.startswith("hpa")].copy()
+    rules["policy"] = rules["policy"].map(
+        lambda p: "headroom" if p == "hpa" else p.replace("hpa", "headroom"))
+    partial = table[(table["policy"] == "hpa") & (table["scenario"] != "s1")].assign(
+        policy="latecomer")
+    out = rules_with_intervals(pd.concat([table, rules, partial], ignore_index=True))
+    row = out.set_index("policy").loc["gnnrl@0"]
+    assert row["replica_hours_vs_rule"] == pytest.approx(1.0)  # s1 is not a shared cell
+    assert row["replica_hours_vs_rule_lo"] == pytest.approx(1.0)
+    assert row["replica_hours_vs_rule_hi"] == pytest.approx(1.0)

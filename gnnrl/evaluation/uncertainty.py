@@ -42,6 +42,7 @@ import pandas as pd
 from gnnrl.evaluation.frontier import (
     GNNRL_FAMILY,
     REFERENCE_FAMILY,
+    common_cells,
     envelope_values,
     matched_table,
     policy_family,
@@ -236,6 +237,10 @@ def rules_with_intervals(summary: pd.DataFrame, curve: str = GNNRL_FAMILY,
     rules = rules_table(summary, curve)
     if rules.empty or n <= 0:
         return rules
+    # the table's points are means over the cells every policy ran: redraw those
+    shared = set(common_cells(summary))
+    keys = zip(summary["scenario"], summary["seed"], strict=True)
+    summary = summary[[k in shared for k in keys]]
     for rule in dict.fromkeys(rules["rule"].astype(str)):
         mine = [str(r) == rule for r in rules["rule"]]
         boot = bootstrap_table(summary, rule, list(rules.loc[mine, "policy"].astype(str)),
