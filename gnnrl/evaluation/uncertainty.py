@@ -41,7 +41,9 @@ import pandas as pd
 
 from gnnrl.evaluation.frontier import (
     GNNRL_FAMILY,
+    INTERVAL_COLUMNS,
     REFERENCE_FAMILY,
+    RULE_INTERVAL_COLUMNS,
     common_cells,
     envelope_values,
     matched_table,
@@ -225,8 +227,7 @@ def matched_with_intervals(summary: pd.DataFrame, n: int = DEFAULT_RESAMPLES,
     itself = pd.DataFrame({"policy": own["policy"], "ratio_lo": own["replica_hours_vs_hpa"],
                            "ratio_hi": own["replica_hours_vs_hpa"], "p_below_1": math.nan})
     return _filled(matched, overall, "replica_hours_vs_hpa", pd.concat([boot, itself]),
-                   ("replica_hours_vs_hpa_lo", "replica_hours_vs_hpa_hi",
-                    "p_cheaper_than_hpa"))
+                   INTERVAL_COLUMNS)
 
 
 def rules_with_intervals(summary: pd.DataFrame, curve: str = GNNRL_FAMILY,
@@ -245,9 +246,7 @@ def rules_with_intervals(summary: pd.DataFrame, curve: str = GNNRL_FAMILY,
         mine = [str(r) == rule for r in rules["rule"]]
         boot = bootstrap_table(summary, rule, list(rules.loc[mine, "policy"].astype(str)),
                                n=n, unit=unit, seed=seed)
-        rules = _filled(rules, mine, "replica_hours_vs_rule", boot,
-                        ("replica_hours_vs_rule_lo", "replica_hours_vs_rule_hi",
-                         "p_cheaper_than_rule"))
+        rules = _filled(rules, mine, "replica_hours_vs_rule", boot, RULE_INTERVAL_COLUMNS)
     return rules
 
 

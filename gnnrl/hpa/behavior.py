@@ -225,19 +225,23 @@ def guard(desired: int, current: int, min_replicas: int, max_replicas: int,
 
 
 def guard_and_record(history: TargetHistory, desired: int, current: int, min_replicas: int,
-                     max_replicas: int, now: float, config: HPAConfig, max_step: int
-                     ) -> Normalized:
+                     max_replicas: int, now: float, config: HPAConfig, max_step: int,
+                     decide: Callable[..., Normalized] | None = None,
+                     keep_s: float | None = None) -> Normalized:
     """One tick of `guard` with its bookkeeping, for a target whose write always succeeds.
 
     Seeds a fresh history with the current count (no scale-down in the first window, as
     `recordInitialRecommendation`), guards, records the recommendation and the change.
     The scaler's loop does the same in steps, recording the change only once the write
-    succeeded; the evaluation's guarded row uses this.
+    succeeded; the evaluation's guarded row uses this. ``decide`` replaces `guard` (same
+    arguments; `gnnrl.hpa.model_guard` passes the model's guard) and ``keep_s`` the
+    history's length (default: what ``config`` needs).
     """
-    keep = config.history_keep_s
+    keep = config.history_keep_s if keep_s is None else keep_s
     if not history.seeded():
         history.record_recommendation(now, current, keep)
-    out = guard(desired, current, min_replicas, max_replicas, history, now, config, max_step)
+    out = (decide or guard)(desired, current, min_replicas, max_replicas, history, now,
+                            config, max_step)
     history.record_recommendation(now, desired, keep)
     if out.replicas != current:
         history.record_scale_event(now, out.replicas - current, keep)

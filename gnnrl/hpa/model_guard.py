@@ -37,7 +37,7 @@ import math
 from collections.abc import Sequence
 
 from gnnrl.config import ConfigError, JsonConfig
-from gnnrl.hpa.behavior import Normalized, TargetHistory, guard
+from gnnrl.hpa.behavior import Normalized, TargetHistory, guard, guard_and_record
 from gnnrl.hpa.config import MAX_WINDOW_S, HPAConfig
 
 #: The tag `Normalized.reasons` carries when the delay held a scale-down.
@@ -115,17 +115,15 @@ def guard_model_and_record(history: TargetHistory, desired: int, current: int,
                            min_replicas: int, max_replicas: int, now: float, hpa: HPAConfig,
                            model: ModelGuardConfig, max_step: int) -> Normalized:
     """One tick of `guard_model` with its bookkeeping, for a target whose write always
-    succeeds (`gnnrl.hpa.behavior.guard_and_record`'s steps; the evaluation's deployed
-    row uses it, the scaler's loop does the same around its writes)."""
-    keep = model.history_keep_s(hpa)
-    if not history.seeded():  # no scale-down in the first window (recordInitialRecommendation)
-        history.record_recommendation(now, current, keep)
-    out = guard_model(desired, current, min_replicas, max_replicas, history, now, hpa, model,
-                      max_step)
-    history.record_recommendation(now, desired, keep)
-    if out.replicas != current:
-        history.record_scale_event(now, out.replicas - current, keep)
-    return out
+    succeeds (`gnnrl.hpa.behavior.guard_and_record` with the model's guard; the
+    evaluation's deployed row uses it, the scaler's loop does the same around its writes)."""
+
+    def decide(d: int, c: int, lo: int, hi: int, h: TargetHistory, t: float,
+               config: HPAConfig, step: int) -> Normalized:
+        return guard_model(d, c, lo, hi, h, t, config, model, step)
+
+    return guard_and_record(history, desired, current, min_replicas, max_replicas, now, hpa,
+                            max_step, decide=decide, keep_s=model.history_keep_s(hpa))
 
 
 def _seconds(x: object) -> bool:
