@@ -55,7 +55,7 @@ examples:
 
   # the real-trace evaluation windows, the start-up stress suite, unseen applications
   gnnrl evaluate --policies hpa,keda,gnnrl --suite real --hpa-sweep 50,60,80,90 --out /tmp/real
-  gnnrl evaluate --policies hpa,headroom,gnnrl --suite real-late --seeds 2 \
+  gnnrl evaluate --policies hpa,headroom,gnnrl --suite real-late --seeds 2 \\
       --hpa-sweep 40,50,60,80,90 --out /tmp/real-late       # four later windows
   gnnrl evaluate --policies hpa,floor,panic,gnnrl --suite stress --out /tmp/stress
   gnnrl evaluate --policies hpa,floor,headroom,gnnrl --suite apps --hpa-sweep 40,60,90 \\
