@@ -17,18 +17,39 @@ from gnnrl.sim.trace_io import check_window, parse_duration, read_trace
 from gnnrl.sim.trace_windows import (
     ALL_EVAL_WINDOWS,
     EVAL_WINDOWS,
+    FRESH_EVAL_WINDOWS,
     LATE_EVAL_WINDOWS,
     TRAIN_WINDOWS,
+    VALIDATION_WINDOWS,
     TraceWindow,
     overlapping_windows,
 )
 
 
-def test_training_and_evaluation_windows_do_not_overlap():
-    assert overlapping_windows(TRAIN_WINDOWS, ALL_EVAL_WINDOWS) == []
-    assert overlapping_windows(EVAL_WINDOWS, LATE_EVAL_WINDOWS) == []
-    names = [w.name for w in TRAIN_WINDOWS + ALL_EVAL_WINDOWS]
+def test_training_validation_and_evaluation_windows_do_not_overlap():
+    assert overlapping_windows(TRAIN_WINDOWS, ALL_EVAL_WINDOWS + VALIDATION_WINDOWS) == []
+    assert overlapping_windows(VALIDATION_WINDOWS, ALL_EVAL_WINDOWS) == []
+    for i, a in enumerate((EVAL_WINDOWS, LATE_EVAL_WINDOWS, FRESH_EVAL_WINDOWS)):
+        for b in (EVAL_WINDOWS, LATE_EVAL_WINDOWS, FRESH_EVAL_WINDOWS)[i + 1:]:
+            assert overlapping_windows(a, b) == []
+    names = [w.name for w in TRAIN_WINDOWS + ALL_EVAL_WINDOWS + VALIDATION_WINDOWS]
     assert len(set(names)) == len(names)
+
+
+def test_the_validation_week_runs_from_validation_seeds_and_training_may_not_use_it():
+    from gnnrl.contracts.seeds import VALIDATION_SEED_BASE
+    from gnnrl.core.agents.scenario_mix import check_training_traces
+
+    suite = get_suite("real-validation", seeds=2)
+    assert suite.seeds == (VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + 1)
+    assert sum(s.steps for s in suite.scenarios) * 15 / 86400 == pytest.approx(7)
+    fresh = get_suite("real-fresh", seeds=2)
+    assert fresh.seeds == (1000, 1001)
+    assert [s.trace_label for s in fresh.scenarios] == [w.name for w in FRESH_EVAL_WINDOWS]
+    with pytest.raises(ValueError, match="overlaps the validation window 'wc98-group-end'"):
+        check_training_traces(["worldcup98@1250h+2h"])
+    with pytest.raises(ValueError, match="overlaps the evaluation window 'wc98-late-july'"):
+        check_training_traces(["worldcup98@1860h+1d"])
 
 
 def test_the_overlap_check_catches_a_shared_hour():
@@ -39,7 +60,8 @@ def test_the_overlap_check_catches_a_shared_hour():
     assert [(x.name, y.name) for x, y in overlapping_windows(a, b)] == [("a", "b")]
 
 
-@pytest.mark.parametrize("window", TRAIN_WINDOWS + ALL_EVAL_WINDOWS, ids=lambda w: w.name)
+@pytest.mark.parametrize("window", TRAIN_WINDOWS + ALL_EVAL_WINDOWS + VALIDATION_WINDOWS,
+                         ids=lambda w: w.name)
 def test_every_declared_window_lies_inside_its_trace(window):
     raw = read_trace(window.trace)
     check_window(raw, window.start_s, parse_duration(window.duration))

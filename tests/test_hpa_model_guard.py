@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gnnrl.config import ConfigError
-from gnnrl.hpa import HPAConfig, ScalingRules, TargetHistory
+from gnnrl.hpa import HPAConfig, ScalingPolicy, ScalingRules, TargetHistory
 from gnnrl.hpa.behavior import guard
 from gnnrl.hpa.model_guard import (
     DELAYED,
@@ -94,9 +94,64 @@ def test_the_model_window_replaces_a_behavior_window_too():
     assert ModelGuardConfig(scale_down_window_s=None).hpa_for_model(hpa).down_window_s == 600.0
 
 
+HALF_A_MINUTE = ModelGuardConfig(scale_down_policy=ScalingPolicy("Percent", 50, 60.0))
+
+
+def test_a_capped_model_steps_down_after_the_hold_instead_of_dropping_to_one():
+    # a front end held at 5 pods by the delay while the model asked for 1 all along
+    history = TargetHistory([(t, 1) for t in range(640, 1000, 15)], [(630.0, 2)])
+    assert guard_model(1, 5, 1, 50, history, 1000.0, HPA, MODEL, 7).replicas == 1
+    counts, count = [], 5
+    for tick in range(12):  # from the moment the delay runs out
+        out = guard_model_and_record(history, 1, count, 1, 50, 1000.0 + 15 * tick, HPA,
+                                     HALF_A_MINUTE, 7)
+        count = out.replicas
+        counts.append(count)
+    # 50 % a minute, truncated as the HPA truncates: 5 -> int(2.5) = 2, a minute later 1
+    assert counts == [2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1]
+    quarter = ModelGuardConfig(scale_down_policy=ScalingPolicy("Percent", 25, 60.0))
+    history = TargetHistory([(t, 1) for t in range(640, 1000, 15)], [(630.0, 2)])
+    counts, count = [], 5
+    for tick in range(13):
+        count = guard_model_and_record(history, 1, count, 1, 50, 1000.0 + 15 * tick, HPA,
+                                       quarter, 7).replicas
+        counts.append(count)
+    assert counts == [3] * 4 + [2] * 4 + [1] * 5  # int(3.75), int(2.25), int(1.5)
+
+
+def test_the_cap_says_why_never_holds_a_scale_up_and_never_goes_below_the_minimum():
+    out = _guard(1, 8, model=HALF_A_MINUTE)
+    assert (out.replicas, out.reasons) == (4, ("rate_limited",))
+    assert _guard(12, 8, model=HALF_A_MINUTE).replicas == 12
+    assert _guard(1, 3, model=HALF_A_MINUTE, bounds=(3, 10)).replicas == 3
+    one_pod = ModelGuardConfig(scale_down_policy=ScalingPolicy("Pods", 1, 30.0))
+    assert _guard(1, 8, model=one_pod).replicas == 7
+    assert _guard(1, 8, events=[(980.0, -1)], model=one_pod).replicas == 8  # spent
+
+
+def test_the_cap_is_stricter_than_a_permissive_hpa_object_and_keeps_a_stricter_one():
+    permissive = HPAConfig(scale_down=ScalingRules.rate(percent=100, period_s=15.0))
+    history = TargetHistory()
+    assert guard_model(1, 10, 1, 50, history, 1000.0, permissive, HALF_A_MINUTE,
+                       20).replicas == 5
+    strict = HPAConfig(scale_down=ScalingRules.rate(pods=1, period_s=60.0))
+    assert guard_model(1, 10, 1, 50, history, 1000.0, strict, HALF_A_MINUTE,
+                       20).replicas == 9
+
+
+def test_the_cap_reads_from_a_scaler_config_and_history_covers_its_period():
+    guard_cfg = ModelGuardConfig.from_json(
+        '{"scale_down_policy": {"kind": "Pods", "value": 2, "period_s": 900}}')
+    assert guard_cfg.scale_down_policy == ScalingPolicy("Pods", 2, 900.0)
+    assert guard_cfg.history_keep_s(HPA) >= 900.0
+    assert ModelGuardConfig.from_json(guard_cfg.to_json()) == guard_cfg
+
+
 @pytest.mark.parametrize("field, value", [
     ("scale_down_window_s", -1.0), ("scale_down_window_s", 4000.0),
     ("scale_down_delay_after_up_s", True), ("scale_down_delay_after_up_s", float("nan")),
+    ("scale_down_policy", {"kind": "Percent", "value": 0}),
+    ("scale_down_policy", {"kind": "Fraction", "value": 5}), ("scale_down_policy", 50),
 ])
 def test_bad_model_guard_settings_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):

@@ -11,10 +11,12 @@ report.html (plots embedded) and plots/*.png under --out.
 
 suites: default (5 synthetic traces x 3 topologies), quick, real (WorldCup98 and AWS ELB
 evaluation windows at their own time scale), real-late (four later windows, added after
-the first real results), stress (10x surge and 30%->100% step with
-30-60 s pod start-ups), apps (OnlineBoutique, socialNetwork and evaluation-only generated
-apps). real, stress, apps and --trace run with realistic cluster timing (--timing ideal
-switches it off). See docs/evaluation.md.
+the first real results), real-fresh (three WorldCup98 windows, added with the model
+guard's scale-down cap), real-validation (a real-traffic validation week, from
+validation seeds: for choosing settings, not for claims), stress (10x surge and
+30%->100% step with 30-60 s pod start-ups), apps (OnlineBoutique, socialNetwork and
+evaluation-only generated apps). real, stress, apps and --trace run with realistic
+cluster timing (--timing ideal switches it off). See docs/evaluation.md.
 
 traces (--trace): a built-in real trace (worldcup98, aws-elb) or a file with a
 minute,count / timestamp,value / t_s,rps header (CSV, CSV.gz, Parquet), replayed at its
@@ -26,6 +28,8 @@ hpa[-NN]+rps (CPU + req/s), keda[-NN], static[-N], random, oracle, headroom[-NN]
 floor[-NN], predictive[-NN], panic[-NN], mlp[:ZIP] (python -m gnnrl.baselines.mlp_ppo;
 default: the shipped MLP), gnnrl[:MODEL_DIR][@DIAL] (as deployed; default: the shipped
 model at dial 0.5; DIAL in [0, 1], 0 = cheapest, 1 = safest: gnnrl@0.8),
+gnnrl[:MODEL_DIR]~GUARD[@DIAL] (behind another model guard: WINDOW-DELAY[-CAP] in
+seconds, CAP as P%/Ts or Npods/Ts, e.g. gnnrl~120-360-50%/60s@0.5),
 gnnrl-raw[:MODEL_DIR][@DIAL]; SPEC+graph adds the graph-wide scale-up. Prefix LABEL= to
 name a row.
 
@@ -42,6 +46,10 @@ examples:
   # one model at a chosen dial, and a candidate's dial curve under its own label
   gnnrl evaluate --policies hpa,gnnrl@0.8,mine=gnnrl:runs/x/best --dial-sweep 0,0.5,1 \\
       --suite quick --out /tmp/eval-dial
+
+  # the model behind two guards, each a dial curve, on the real-traffic validation week
+  gnnrl evaluate --policies hpa,gnnrl,capped=gnnrl~120-360-50%/60s --dial-sweep 0,0.5,1 \\
+      --suite real-validation --seeds 2 --workers 2 --out /tmp/guards
 
   # the same on 8 processes (identical results)
   gnnrl evaluate --policies hpa,keda,static,oracle --suite default --workers 8 --out results/
@@ -85,7 +93,8 @@ if TYPE_CHECKING:
 
 #: `gnnrl.evaluation.scenarios.SUITES` (spelled out: the parser is built without importing
 #: the simulator; a test keeps the two equal).
-SUITES = ("default", "quick", "real", "real-late", "stress", "apps")
+SUITES = ("default", "quick", "real", "real-late", "real-fresh", "real-validation",
+          "stress", "apps")
 
 
 def _int_list(text: str) -> list[int]:

@@ -68,8 +68,9 @@ MATCHED_COLUMNS = ("scenario", "policy", "family", "knob", "slo_violation_rate",
 #: `MATCHED_COLUMNS` filled by the bootstrap (`gnnrl.evaluation.uncertainty`), NaN here.
 INTERVAL_COLUMNS = ("replica_hours_vs_hpa_lo", "replica_hours_vs_hpa_hi",
                     "p_cheaper_than_hpa")
-# FAMILY-KNOB / FAMILY@KNOB, and FAMILY-KNOB+SUFFIX (``hpa-50+rps``: family ``hpa+rps``)
-_FAMILY = re.compile(r"^(?P<family>[A-Za-z][\w.+-]*?)[-@](?P<knob>\d+(?:\.\d+)?)"
+# FAMILY-KNOB / FAMILY@KNOB, and FAMILY-KNOB+SUFFIX (``hpa-50+rps``: family ``hpa+rps``);
+# a family may carry a model guard (``gnnrl~120-360-50%/60s@0.5``)
+_FAMILY = re.compile(r"^(?P<family>[A-Za-z][\w.+~%/-]*?)[-@](?P<knob>\d+(?:\.\d+)?)"
                      r"(?P<suffix>\+[A-Za-z][\w.-]*)?$")
 
 

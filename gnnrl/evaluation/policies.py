@@ -30,6 +30,11 @@ Spec grammar (comma-separated in ``--policies``):
                     (`as_deployed`), at the default dial (`DEFAULT_DIAL`)
 ``gnnrl[:PATH]@D``  the same at dial D in [0, 1] (0 = cheapest, 1 = safest), e.g.
                     ``gnnrl@0.8``, ``gnnrl:runs/x/best@0.25``; the row is ``gnnrl@D``
+``gnnrl[:PATH]~G[@D]`` deployed behind the model guard G instead of the scaler's default:
+                    ``W-D`` (scale-down window, delay after a scale-up, s) or ``W-D-CAP``
+                    with a scale-down cap ``P%/Ts`` or ``Npods/Ts``, e.g.
+                    ``gnnrl~120-360-50%/60s@0.5`` (`gnnrl.hpa.model_guard`); the row
+                    name always carries the dial
 ``gnnrl-raw[:PATH][@D]`` the same model's bare decisions, without the guard
 ``SPEC+graph``      SPEC with the graph-wide scale-up: callees of a throttled service are
                     sized for the load their callers receive (`GraphScaleUp`;
@@ -40,7 +45,8 @@ Any spec may be prefixed with ``LABEL=`` to name its row, e.g.
 ``gnnrl-no-tgn=gnnrl:models/no_tgn`` for the temporal-memory ablation next to ``gnnrl``.
 
 The dial is the text after the last ``@`` of a GNNRL spec (before ``+graph``): a PATH that
-contains ``@`` needs an explicit dial (``gnnrl:runs/a@b/best@0.5``).
+contains ``@`` needs an explicit dial (``gnnrl:runs/a@b/best@0.5``). A guard is the text
+after the last ``~`` when it starts with a digit.
 """
 
 from __future__ import annotations
@@ -64,23 +70,27 @@ POLICY_NAMES = (*BASELINE_NAMES, "gnnrl[:PATH][@D]", "gnnrl-raw[:PATH][@D]")
 #: the spec kinds that load a GNNRL model (and take a dial)
 GNNRL_KINDS = ("gnnrl", "gnnrl-raw")
 DIAL_SEP = "@"
+GUARD_SEP = "~"
 
 
 @dataclasses.dataclass(frozen=True)
 class GNNRLSpec:
-    """A parsed ``gnnrl[-raw][:PATH][@D][+graph]`` spec (without its ``LABEL=``).
+    """A parsed ``gnnrl[-raw][:PATH][~G][@D][+graph]`` spec (without its ``LABEL=``).
 
     Attributes:
         kind: "gnnrl" (as deployed) or "gnnrl-raw" (bare decisions).
         path: the model folder; None = the shipped default model.
         dial: the dial given with ``@D``; None = not given (`DEFAULT_DIAL` is served).
         graph: the spec ends with ``+graph``.
+        guard: the model guard's short form (`gnnrl.hpa.model_guard.parse_model_guard`,
+            normalised); None = the scaler's default guard.
     """
 
     kind: str
     path: str | None = None
     dial: float | None = None
     graph: bool = False
+    guard: str | None = None
 
     @property
     def serving_dial(self) -> float:
@@ -90,15 +100,19 @@ class GNNRLSpec:
     @property
     def name(self) -> str:
         """The row label without ``LABEL=``: ``gnnrl``, ``gnnrl@0.25``,
-        ``gnnrl-raw@1+graph`` (the path is not part of it)."""
-        at = "" if self.dial is None else f"{DIAL_SEP}{dial_label(self.dial)}"
-        return f"{self.kind}{at}{GRAPH_SUFFIX if self.graph else ''}"
+        ``gnnrl-raw@1+graph``, ``gnnrl~120-360-50%/60s@0.5`` (a guarded row always
+        names its dial, so that its family reads as one; the path is not part of it)."""
+        dial = self.serving_dial if self.guard is not None else self.dial
+        at = "" if dial is None else f"{DIAL_SEP}{dial_label(dial)}"
+        guard = "" if self.guard is None else f"{GUARD_SEP}{self.guard}"
+        return f"{self.kind}{guard}{at}{GRAPH_SUFFIX if self.graph else ''}"
 
     def spec(self) -> str:
         """The spec text that parses back to this (`parse_gnnrl_spec`)."""
         path = f":{self.path}" if self.path else ""
+        guard = "" if self.guard is None else f"{GUARD_SEP}{self.guard}"
         at = "" if self.dial is None else f"{DIAL_SEP}{dial_label(self.dial)}"
-        return f"{self.kind}{path}{at}{GRAPH_SUFFIX if self.graph else ''}"
+        return f"{self.kind}{path}{guard}{at}{GRAPH_SUFFIX if self.graph else ''}"
 
 
 def parse_gnnrl_spec(spec: str) -> GNNRLSpec | None:
@@ -113,7 +127,7 @@ def parse_gnnrl_spec(spec: str) -> GNNRLSpec | None:
     graph = spec.endswith(GRAPH_SUFFIX)
     base = spec[: -len(GRAPH_SUFFIX)] if graph else spec
     head = base.partition(":")[0]
-    kind = head.partition(DIAL_SEP)[0]
+    kind = head.partition(DIAL_SEP)[0].partition(GUARD_SEP)[0]
     if kind not in GNNRL_KINDS:
         if DIAL_SEP in head:
             raise ConfigError(f"policies: {spec!r}: only {' and '.join(GNNRL_KINDS)} take a "
@@ -128,10 +142,24 @@ def parse_gnnrl_spec(spec: str) -> GNNRLSpec | None:
             hint = (f" (the dial follows the last {DIAL_SEP!r}: a PATH holding one needs an "
                     "explicit dial)") if ":" in base else ""
             raise ConfigError(f"policies: {spec!r}: {exc}{hint}") from None
+    guard = None
+    head, sep, tail = base.rpartition(GUARD_SEP)
+    if sep and tail[:1].isdigit():
+        if kind != "gnnrl":
+            raise ConfigError(f"policies: {spec!r}: only gnnrl (as deployed) takes a model "
+                              f"guard ({GUARD_SEP}G)")
+        from gnnrl.hpa.model_guard import parse_model_guard, short_model_guard
+
+        try:
+            guard = short_model_guard(parse_model_guard(tail))
+        except ConfigError as exc:
+            raise ConfigError(f"policies: {spec!r}: {exc}") from None
+        base = head
     name, _, path = base.partition(":")
     if name != kind:  # e.g. gnnrl@0.5@0.7
-        raise ConfigError(f"policies: {spec!r}: expected {kind}[:PATH][{DIAL_SEP}D]")
-    return GNNRLSpec(kind, path or None, dial, graph)
+        raise ConfigError(f"policies: {spec!r}: expected {kind}[:PATH][{GUARD_SEP}G]"
+                          f"[{DIAL_SEP}D]")
+    return GNNRLSpec(kind, path or None, dial, graph, guard)
 
 
 def make_policy(spec: str) -> Any:
@@ -173,9 +201,11 @@ def gnnrl_policy(spec: GNNRLSpec) -> Any:
             return GraphScaleUp(policy, name=label)
         return policy
     from gnnrl.baselines.guarded import as_deployed
+    from gnnrl.hpa.model_guard import parse_model_guard
 
+    guard = None if spec.guard is None else parse_model_guard(spec.guard)
     # the deployed path has the graph-wide scale-up already: gnnrl+graph == gnnrl
-    return as_deployed(policy, name=label)
+    return as_deployed(policy, name=label, model_guard=guard)
 
 
 def dial_sweep_specs(policies: Sequence[Any], dial_sweep: Sequence[float]) -> list[str]:

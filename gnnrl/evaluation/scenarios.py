@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from gnnrl.config import ConfigError, atomic_write_text
-from gnnrl.contracts.seeds import EVAL_SEED_BASE
+from gnnrl.contracts.seeds import EVAL_SEED_BASE, VALIDATION_SEED_BASE
 from gnnrl.sim.capacity import default_peak_rps
 from gnnrl.sim.core import BatchedSim, SimConfig
 from gnnrl.sim.onlineboutique import reviewservice
@@ -53,7 +53,13 @@ from gnnrl.sim.trace_io import (
     parse_duration,
     read_trace,
 )
-from gnnrl.sim.trace_windows import EVAL_WINDOWS, LATE_EVAL_WINDOWS, TraceWindow
+from gnnrl.sim.trace_windows import (
+    EVAL_WINDOWS,
+    FRESH_EVAL_WINDOWS,
+    LATE_EVAL_WINDOWS,
+    VALIDATION_WINDOWS,
+    TraceWindow,
+)
 from gnnrl.sim.traces import TRACE_KINDS, TraceSpec, history_before, window_trace
 
 TOPOLOGIES = ("static", "add", "remove")
@@ -341,7 +347,11 @@ def eval_seeds(n: int) -> tuple[int, ...]:
 
 
 #: Suites `get_suite` knows.
-SUITES = ("default", "quick", "real", "real-late", "stress", "apps")
+SUITES = ("default", "quick", "real", "real-late", "real-fresh", "real-validation",
+          "stress", "apps")
+#: The real-traffic suites and their windows.
+REAL_SUITE_WINDOWS = {"real": EVAL_WINDOWS, "real-late": LATE_EVAL_WINDOWS,
+                      "real-fresh": FRESH_EVAL_WINDOWS, "real-validation": VALIDATION_WINDOWS}
 #: The ``apps`` suite's applications: both built-ins and generated apps from the
 #: evaluation-only seeds (`gnnrl.sim.generator.EVAL_APP_SEEDS`, never used in training).
 APPS_SUITE_APPS = ("onlineboutique", "socialnetwork", "generated-1000", "generated-1001",
@@ -356,11 +366,17 @@ STRESS_STARTUPS_S = (30.0, 60.0)
 def real_suite(seeds: int = 3, peak_rps: float | None = None,
                windows: tuple[TraceWindow, ...] = EVAL_WINDOWS, name: str = "real") -> Suite:
     """The evaluation windows of the real traces (`gnnrl.sim.trace_windows.EVAL_WINDOWS`;
-    ``real-late``: `LATE_EVAL_WINDOWS`) replayed at their own time scale (15 s steps),
-    static topology."""
+    ``real-late``: `LATE_EVAL_WINDOWS`...) replayed at their own time scale (15 s steps),
+    static topology. ``real-validation`` runs from the validation seeds
+    (`VALIDATION_SEED_BASE`), every other suite from the evaluation seeds."""
     scen = tuple(EvalScenario(w.trace, "static", None, peak_rps, start=w.start,
                               duration=w.duration, label=w.name, timing="realistic")
                  for w in windows)
+    if name == "real-validation":
+        if seeds < 1:
+            raise ConfigError(f"seeds must be >= 1, got {seeds}")
+        return Suite(name, scen, tuple(range(VALIDATION_SEED_BASE,
+                                             VALIDATION_SEED_BASE + seeds)))
     return Suite(name, scen, eval_seeds(seeds))
 
 
@@ -401,6 +417,10 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
     * ``quick``: diurnal/static and flash/add, 60 steps, 2 seeds;
     * ``real``: `real_suite` (native resolution, so ``steps`` does not apply), 3 seeds;
     * ``real-late``: the same on the four later windows (`LATE_EVAL_WINDOWS`);
+    * ``real-fresh``: the same on three windows declared with the model guard's cap
+      (`FRESH_EVAL_WINDOWS`);
+    * ``real-validation``: the real-traffic validation windows (`VALIDATION_WINDOWS`)
+      from validation seeds: for choosing settings, never for claims;
     * ``stress``: `stress_suite`, 240 steps, 5 seeds;
     * ``apps``: `apps_suite`, 2 seeds.
     """
@@ -414,13 +434,11 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
         scen = (EvalScenario("diurnal", "static", n_steps, peak_rps),
                 EvalScenario("flash", "add", n_steps, peak_rps))
         return Suite(name, scen, eval_seeds(seeds or 2))
-    if name in ("real", "real-late"):
+    if name in REAL_SUITE_WINDOWS:
         if steps is not None:
             raise ConfigError(f"steps: the {name} suite replays its windows at their own "
                               "time scale; their lengths are fixed (see docs/evaluation.md)")
-        if name == "real-late":
-            return real_suite(seeds or 3, peak_rps, LATE_EVAL_WINDOWS, name)
-        return real_suite(seeds or 3, peak_rps)
+        return real_suite(seeds or 3, peak_rps, REAL_SUITE_WINDOWS[name], name)
     if name == "stress":
         return stress_suite(seeds or 5, steps or 240, peak_rps)
     if name == "apps":

@@ -20,25 +20,34 @@ while after a scale-up, and its scale-down then acts on shorter evidence
   300 s default; 120 s is the headroom rule's window (`gnnrl.baselines.headroom`);
 * ``scale_down_delay_after_up_s`` (360 s): no scale-down while the service was scaled up
   less than this long ago (measured from the written scale events, so a scale-up by the
-  HPA rule during a fallback counts too).
+  HPA rule during a fallback counts too);
+* ``scale_down_policy`` (None = off): a cap on how fast a model may scale down, an HPA
+  ``scaleDown`` policy (``Percent`` or ``Pods`` per period) applied *on top of* the HPA
+  object's own policies (the stricter wins; adding it to the object's list would loosen
+  them, as the HPA selects the most permissive policy by default).
 
 After a steady peak the delay has long run out when the load falls, and the pods go after
 the short window; a count that flaps up and down is held by the delay instead. Both
 defaults were chosen on the training mix's validation episodes (never an evaluation
 suite): against the HPA's 300 s window alone they keep the cost at matched violations on
 average and cut the direction reversals by 40 % (docs/evaluation.md, "The guard's
-scale-down timing").
+scale-down timing"). The cap exists for the failure found on real traffic: a front end
+held at 5 pods by the delay while the model asks for 1 drops 5 -> 1 in one tick when the
+delay runs out; whether to cap, and how, was chosen on real-traffic validation windows
+(docs/evaluation.md, "A cap on the model's scale-down rate").
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Sequence
 
 from gnnrl.config import ConfigError, JsonConfig
-from gnnrl.hpa.behavior import Normalized, TargetHistory, guard, guard_and_record
-from gnnrl.hpa.config import MAX_WINDOW_S, HPAConfig
+from gnnrl.hpa.behavior import (Normalized, TargetHistory, guard, guard_and_record,
+                                 scale_down_limit)
+from gnnrl.hpa.config import MAX_WINDOW_S, HPAConfig, ScalingPolicy, ScalingRules
 
 #: The tag `Normalized.reasons` carries when the delay held a scale-down.
 DELAYED = "delayed_after_scale_up"
@@ -54,12 +63,27 @@ class ModelGuardConfig(JsonConfig):
             ``downscale_stabilization_s``).
         scale_down_delay_after_up_s: no scale-down while the last scale-up is less than
             this many seconds old; 0 = off.
+        scale_down_policy: at most this many pods (``Pods``) or this percent of the
+            count (``Percent``, truncated as the HPA does: 50 % of 5 leaves 2) removed
+            per ``period_s``, counted from the written scale events; None = no cap
+            beyond the HPA object's. JSON: ``{"kind": "Percent", "value": 50,
+            "period_s": 60}``.
     """
 
     scale_down_window_s: float | None = 120.0
     scale_down_delay_after_up_s: float = 360.0
+    scale_down_policy: ScalingPolicy | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.scale_down_policy, dict):
+            try:
+                self.scale_down_policy = ScalingPolicy.from_dict(self.scale_down_policy)
+            except ConfigError as exc:
+                raise ConfigError(f"scale_down_policy: {exc}") from None
+        if not (self.scale_down_policy is None
+                or isinstance(self.scale_down_policy, ScalingPolicy)):
+            raise ConfigError(f"scale_down_policy: expected a mapping or null, got "
+                              f"{self.scale_down_policy!r}")
         w = self.scale_down_window_s
         if w is not None and not (_seconds(w) and w <= MAX_WINDOW_S):
             raise ConfigError(f"scale_down_window_s: must be None or in "
@@ -85,8 +109,46 @@ class ModelGuardConfig(JsonConfig):
 
     def history_keep_s(self, hpa: HPAConfig) -> float:
         """How long a history must be kept for both the rule's and the model's guard."""
+        cap = self.scale_down_policy
         return max(hpa.history_keep_s, self.hpa_for_model(hpa).history_keep_s,
-                   float(self.scale_down_delay_after_up_s))
+                   float(self.scale_down_delay_after_up_s),
+                   float(cap.period_s) if cap is not None else 0.0)
+
+
+_SHORT = re.compile(r"^(?P<w>\d+(?:\.\d+)?)-(?P<d>\d+(?:\.\d+)?)"
+                    r"(?:-(?P<v>\d+)(?P<unit>%|pods?)/(?P<p>\d+(?:\.\d+)?)s)?$")
+
+
+def parse_model_guard(text: str) -> ModelGuardConfig:
+    """The short form of a model guard, as evaluation specs write it (``gnnrl~GUARD``):
+    ``W-D`` (window and delay, s) or ``W-D-CAP`` with CAP ``P%/Ts`` (at most P % of the
+    count per T s) or ``Npods/Ts``; e.g. ``120-360`` (the default), ``120-360-50%/60s``,
+    ``120-360-1pod/30s``. `short_model_guard` writes it back.
+
+    Raises:
+        ConfigError: text not of that form, or values `ModelGuardConfig` refuses.
+    """
+    m = _SHORT.match(text.strip())
+    if m is None:
+        raise ConfigError(f"model guard {text!r}: expected WINDOW-DELAY[-CAP] in seconds, "
+                          "CAP as P%/Ts or Npods/Ts (e.g. 120-360 or 120-360-50%/60s)")
+    cap = None
+    if m["v"] is not None:
+        cap = ScalingPolicy("Percent" if m["unit"] == "%" else "Pods", int(m["v"]),
+                            float(m["p"]))
+    return ModelGuardConfig(float(m["w"]), float(m["d"]), cap)
+
+
+def short_model_guard(guard: ModelGuardConfig) -> str:
+    """``guard`` in `parse_model_guard`'s form (the window must be set)."""
+    if guard.scale_down_window_s is None:
+        raise ConfigError("model guard: the short form needs a scale-down window")
+    text = f"{guard.scale_down_window_s:g}-{guard.scale_down_delay_after_up_s:g}"
+    cap = guard.scale_down_policy
+    if cap is not None:
+        unit = "%" if cap.kind == "Percent" else ("pod" if cap.value == 1 else "pods")
+        text += f"-{cap.value}{unit}/{cap.period_s:g}s"
+    return text
 
 
 def scaled_up_within(events: Sequence[tuple[float, int]], now: float, period_s: float
@@ -101,13 +163,21 @@ def guard_model(desired: int, current: int, min_replicas: int, max_replicas: int
                 model: ModelGuardConfig, max_step: int) -> Normalized:
     """`gnnrl.hpa.behavior.guard` for a model's decision: the HPA object with the model's
     scale-down window, then a scale-down inside the delay after a scale-up is held
-    (tagged `DELAYED`). A count outside [min, max] still moves to the bound. Pure."""
+    (tagged `DELAYED`), and one faster than ``model.scale_down_policy`` allows is cut to
+    its limit (tagged "rate_limited"). A count outside [min, max] still moves to the
+    bound. Pure."""
     out = guard(desired, current, min_replicas, max_replicas, history, now,
                 model.hpa_for_model(hpa), max_step)
-    if (out.replicas < current and min_replicas <= current <= max_replicas
-            and scaled_up_within(history.scale_events, now,
-                                 model.scale_down_delay_after_up_s)):
+    if out.replicas >= current or not min_replicas <= current <= max_replicas:
+        return out
+    if scaled_up_within(history.scale_events, now, model.scale_down_delay_after_up_s):
         return Normalized(current, (*out.reasons, DELAYED))
+    cap = model.scale_down_policy
+    if cap is not None:
+        floor = max(min(scale_down_limit(current, history.scale_events, now,
+                                         ScalingRules((cap,))), current), min_replicas)
+        if out.replicas < floor:
+            return Normalized(floor, (*out.reasons, "rate_limited"))
     return out
 
 

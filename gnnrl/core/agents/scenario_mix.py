@@ -21,8 +21,9 @@ from gnnrl.sim.scenario import Scenario, TopologyEvent
 from gnnrl.sim.spec import AppSpec, load_app_spec
 from gnnrl.sim.trace_io import BUILTIN_TRACES
 from gnnrl.sim.trace_windows import (
-    ALL_EVAL_WINDOWS,
+    HELD_OUT_WINDOWS,
     TRAIN_WINDOWS,
+    VALIDATION_WINDOWS,
     TraceWindow,
     overlapping_windows,
 )
@@ -142,9 +143,10 @@ def check_training_traces(traces: Sequence[str]) -> None:
                              f"(e.g. {TRAIN_WINDOWS[0].spec})")
         mine = TraceWindow(spec, parsed.source, parsed.start or "0s",
                            parsed.duration or "1d", "")
-        clash = overlapping_windows((mine,), ALL_EVAL_WINDOWS)
+        clash = overlapping_windows((mine,), HELD_OUT_WINDOWS)
         if clash:
-            raise ValueError(f"traces: {spec!r} overlaps the evaluation window "
+            kind = "validation" if clash[0][1] in VALIDATION_WINDOWS else "evaluation"
+            raise ValueError(f"traces: {spec!r} overlaps the {kind} window "
                              f"{clash[0][1].name!r} ({clash[0][1].spec})")
 
 
