@@ -14,8 +14,9 @@ Policies: any `gnnrl evaluate` spec (``gnnrl:runs/x/best`` gets ``@D`` for each 
 ``gnnrl-raw:...`` the bare decisions), ``oracle@dial`` and ``headroom@dial`` (the
 imitation teachers, their knob following the dial). HPA targets run once (they ignore the
 dial). ``gnnrl[:PATH]~W-D`` is the deployed model behind a guard whose model scale-down
-window is W s and whose delay after a scale-up is D s (`gnnrl.hpa.model_guard`;
-``~300-0`` is the HPA object alone): how the scaler's ``model_guard`` defaults were chosen.
+window is W s and whose delay after a scale-up is D s, ``~W-D-50%/60s`` with a scale-down
+cap (`gnnrl.hpa.model_guard.parse_model_guard`; ``~300-0`` is the HPA object alone): how
+the scaler's ``model_guard`` defaults were chosen.
 
 Examples:
     python scripts/validate_mix.py --policies gnnrl,gnnrl-raw,oracle@dial
@@ -46,40 +47,16 @@ def _policy(spec: str, dial: float):
     from gnnrl.baselines.dialled import DialledRule, slo_margin, target_pct
     from gnnrl.baselines.oracle import OraclePolicy
     from gnnrl.baselines.specs import make_baseline
-    from gnnrl.evaluation.policies import GNNRL_KINDS, make_policy
+    from gnnrl.evaluation.policies import make_policy, parse_gnnrl_spec
 
     if spec == "oracle@dial":
         return DialledRule("oracle", lambda d: OraclePolicy(slo_margin=slo_margin(d)))
     if spec == "headroom@dial":
         return DialledRule("headroom", lambda d: make_baseline(f"headroom-{target_pct(d)}"))
-    if "~" in spec:
-        return _guard_variant(spec, dial)
-    if spec.split(":")[0].split("@")[0] in GNNRL_KINDS and "@" not in spec:
+    parsed = parse_gnnrl_spec(spec)
+    if parsed is not None and parsed.dial is None:
         return make_policy(f"{spec}@{dial:g}")
     return make_policy(spec)
-
-
-def _guard_variant(spec: str, dial: float):
-    """``gnnrl[:PATH]~W-D`` at ``dial``: the deployed model with model_guard (W, D)."""
-    from gnnrl.baselines.guarded import as_deployed
-    from gnnrl.config import ConfigError
-    from gnnrl.evaluation.policies import make_policy
-    from gnnrl.hpa.model_guard import ModelGuardConfig
-
-    base, _, knobs = spec.rpartition("~")
-    window, sep, delay = knobs.partition("-")
-    try:
-        seconds = float(window), float(delay)
-    except ValueError:
-        seconds = None
-    if (not base.startswith("gnnrl") or base.startswith("gnnrl-raw") or "@" in base
-            or not sep or seconds is None):
-        raise ConfigError(f"--policies: {spec!r}: expected gnnrl[:PATH]~WINDOW-DELAY in "
-                          "seconds, e.g. gnnrl~120-360")
-    inner = make_policy(f"gnnrl-raw{base[len('gnnrl'):]}@{dial:g}")
-    guard = ModelGuardConfig(scale_down_window_s=seconds[0],
-                             scale_down_delay_after_up_s=seconds[1])
-    return as_deployed(inner, name=spec, model_guard=guard)
 
 
 @functools.lru_cache(maxsize=2)

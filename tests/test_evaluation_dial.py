@@ -45,6 +45,10 @@ def v2_obs(batch: bool = False) -> dict:
     ("gnnrl-raw@0.75", GNNRLSpec("gnnrl-raw", None, 0.75), "gnnrl-raw@0.75"),
     ("gnnrl:m@0.3+graph", GNNRLSpec("gnnrl", "m", 0.3, graph=True), "gnnrl@0.3+graph"),
     ("gnnrl-raw+graph", GNNRLSpec("gnnrl-raw", graph=True), "gnnrl-raw+graph"),
+    ("gnnrl~120-360-50%/60s@0.25", GNNRLSpec("gnnrl", None, 0.25, guard="120-360-50%/60s"),
+     "gnnrl~120-360-50%/60s@0.25"),
+    ("gnnrl:m~300.0-360", GNNRLSpec("gnnrl", "m", guard="300-360"), "gnnrl~300-360@0.5"),
+    ("gnnrl:~/m@0.5", GNNRLSpec("gnnrl", "~/m", 0.5), "gnnrl@0.5"),
     ("hpa", None, None), ("mlp:models/a@b.zip", None, None), ("oracle", None, None),
 ])
 def test_gnnrl_specs_parse_to_kind_path_dial_and_row_name(spec, expected, name):
@@ -58,7 +62,7 @@ def test_gnnrl_specs_parse_to_kind_path_dial_and_row_name(spec, expected, name):
 @pytest.mark.parametrize("spec, says", [
     ("gnnrl@1.5", "[0, 1]"), ("gnnrl@-0.1", "[0, 1]"), ("gnnrl@x", "'x'"),
     ("gnnrl@", "''"), ("gnnrl@nan", "[0, 1]"), ("gnnrl@inf", "[0, 1]"),
-    ("gnnrl@0.5@0.7", "gnnrl[:PATH][@D]"), ("hpa@0.5", "only gnnrl and gnnrl-raw"),
+    ("gnnrl@0.5@0.7", "gnnrl[:PATH][~G][@D]"), ("hpa@0.5", "only gnnrl and gnnrl-raw"),
     ("gnnrl:runs/a@b/best", "a PATH holding one needs an explicit dial"),
     ("mine=gnnrl@2", "'gnnrl@2'"),
 ])
@@ -170,6 +174,30 @@ def test_specs_build_the_deployed_policy_at_their_dial(stub_models, spec, row, d
         inner = inner.inner
     assert inner.dial == dial
     assert stub_models[-1]["path"] == ("runs/x/best" if "runs/x" in spec else None)
+
+
+def test_a_guarded_spec_runs_the_model_behind_that_guard_and_reads_as_one_family(stub_models):
+    from gnnrl.evaluation.frontier import policy_family
+    from gnnrl.hpa import ScalingPolicy
+
+    policy = make_policy("gnnrl~120-360-25%/60s@0.75")
+    assert policy.name == "gnnrl~120-360-25%/60s@0.75"
+    assert policy.model_guard.scale_down_policy == ScalingPolicy("Percent", 25, 60.0)
+    assert make_policy("gnnrl").model_guard.scale_down_policy is None
+    assert policy_family(policy.name) == ("gnnrl~120-360-25%/60s", 0.75)
+    assert dial_sweep_specs(["gnnrl~300-360"], [0, 0.5]) == [
+        "gnnrl~300-360@0=gnnrl~300-360@0"]
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("gnnrl-raw~120-360", "only gnnrl (as deployed) takes a model guard"),
+    ("gnnrl~120", "expected WINDOW-DELAY[-CAP]"), ("gnnrl~120-360-50/60s", "CAP as P%/Ts"),
+    ("gnnrl~120-360-0%/60s", "policies.value"),
+])
+def test_a_bad_guard_is_a_config_error_naming_the_spec(spec, says):
+    with pytest.raises(ConfigError) as err:
+        make_policy(spec)
+    assert spec in str(err.value) and says in str(err.value)
 
 
 # ------------------------------------------------------------------ the dial sweep

@@ -53,3 +53,14 @@ def test_history_forgets_what_the_windows_no_longer_need():
     h.record_recommendation(0.0, 3, keep_s=300)
     h.record_recommendation(301.0, 4, keep_s=300)
     assert h.recommendations == [(301.0, 4)]
+
+
+def test_a_scale_down_cap_in_the_scaler_config_slows_the_models_decisions_only():
+    cfg = ScalerConfig.from_dict({
+        "services": {"a": {"min_replicas": 1, "max_replicas": 20}},
+        "model_guard": {"scale_down_policy": {"kind": "Percent", "value": 25, "period_s": 60}},
+    })
+    out = guard(1, 8, LIM, hist(), 1000.0, cfg, model=True)
+    assert (out.replicas, out.reasons) == (6, ("rate_limited",))  # int(8 x 0.75)
+    assert guard(1, 8, LIM, hist(), 1000.0, cfg).replicas == 1  # the HPA rule: as written
+    assert guard(1, 6, LIM, hist(events=[(980.0, -2)]), 1000.0, cfg, model=True).replicas == 6

@@ -71,9 +71,11 @@ def test_guard_variants_run_side_by_side_and_the_default_is_the_scaler_s(tmp_pat
     assert rows.loc["gnnrl~0-0", "replica_hours"] <= rows.loc["gnnrl", "replica_hours"]
 
 
-@pytest.mark.parametrize("spec", ["gnnrl~120", "gnnrl-raw~120-360", "hpa~1-2",
-                                  "gnnrl~two-minutes"])
-def test_a_malformed_guard_variant_is_refused(validate_mix, spec):
-    with pytest.raises(ConfigError, match="WINDOW-DELAY"):
+@pytest.mark.parametrize("spec, says", [
+    ("gnnrl~120", "WINDOW-DELAY"), ("gnnrl-raw~120-360", "only gnnrl .as deployed."),
+    ("hpa~1-2", "unknown policy"), ("gnnrl~two-minutes", r"gnnrl\[:PATH\]\[~G\]"),
+])
+def test_a_malformed_guard_variant_is_refused(validate_mix, spec, says):
+    with pytest.raises(ConfigError, match=says):
         validate_mix.main(["--policies", spec, "--dials", "0.5", "--hpa-sweep", "70",
                            "--every", "100"])
