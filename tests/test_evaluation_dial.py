@@ -20,6 +20,7 @@ from gnnrl.baselines.guarded import GuardedPolicy
 from gnnrl.evaluation.policies import (
     GNNRLSpec,
     dial_sweep_specs,
+    parse_policies,
     make_policy,
     parse_gnnrl_spec,
 )
@@ -185,8 +186,9 @@ def test_a_guarded_spec_runs_the_model_behind_that_guard_and_reads_as_one_family
     assert policy.model_guard.scale_down_policy == ScalingPolicy("Percent", 25, 60.0)
     assert make_policy("gnnrl").model_guard.scale_down_policy is None
     assert policy_family(policy.name) == ("gnnrl~120-360-25%/60s", 0.75)
-    assert dial_sweep_specs(["gnnrl~300-360"], [0, 0.5]) == [
-        "gnnrl~300-360@0=gnnrl~300-360@0"]
+    assert dial_sweep_specs(["gnnrl~300-360"], [0, 0.5]) == ["gnnrl~300-360@0"]
+    assert [p.name for p in parse_policies("gnnrl~300-360,gnnrl~300-360@0")] == [
+        "gnnrl~300-360@0.5", "gnnrl~300-360@0"]
 
 
 @pytest.mark.parametrize("spec, says", [

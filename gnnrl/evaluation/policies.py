@@ -239,6 +239,9 @@ def dial_sweep_specs(policies: Sequence[Any], dial_sweep: Sequence[float]) -> li
             if label is None and d == DEFAULT_DIAL:
                 continue
             at = dataclasses.replace(parsed, dial=d)
+            if label is None and at.guard is not None:  # its name is its own (no label:
+                out.append(at.spec())                   # a label holds no '~', '%', '/')
+                continue
             name = at.name
             if label is not None:  # LABEL@D, with a +graph label's suffix kept last
                 stem = label[: -len(GRAPH_SUFFIX)] if label.endswith(GRAPH_SUFFIX) else label
