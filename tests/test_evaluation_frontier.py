@@ -16,6 +16,7 @@ from gnnrl.evaluation.frontier import (
     matched_table,
     policy_family,
     rules_table,
+    sweep_warnings,
 )
 
 # (violation rate, replica-hours) per policy, two identical seeds. Hand-computed envelope of
@@ -41,6 +42,8 @@ def _summary(points=POINTS, scenarios=("a",)):
     ("gnnrl", ("gnnrl", 0.5)), ("gnnrl-raw", ("gnnrl-raw", 0.5)),
     ("gnnrl@0.25+graph", ("gnnrl+graph", 0.25)), ("gnnrl@1", ("gnnrl", 1.0)),
     ("mine@0", ("mine", 0.0)), ("oracle", None), ("gnnrl-no-tgn", None),
+    ("gnnrl~120-360-50%/60s@0.25", ("gnnrl~120-360-50%/60s", 0.25)),
+    ("gnnrl~300-360@0.5", ("gnnrl~300-360", 0.5)),
 ])
 def test_policy_names_map_to_family_and_knob(name, family):
     assert policy_family(name) == family
@@ -144,3 +147,12 @@ def test_the_rules_script_merges_runs_and_prints_a_table_per_rule(tmp_path, caps
     assert "headroom" in out
     assert "| gnnrl@0 | 2.000 % | 8.0 | 9.0 | 0.889 (0.889-0.889) | 100 % |" in out
     assert module.main([str(tmp_path / "b.csv")]) == 1  # no dial points
+
+
+def test_a_sweep_whose_cheapest_target_never_violates_is_flagged_with_what_to_run():
+    assert sweep_warnings(_summary()) == []  # hpa-90 violates: the sweep spans the range
+    clean = {"hpa-60": (0.0, 9.0), "hpa": (0.0, 8.0), "hpa-90": (0.0, 6.5), "gnnrl": (0.0, 6.0)}
+    (warning,) = sweep_warnings(_summary(clean))
+    assert "highest target (hpa-90) has no SLO violation" in warning
+    assert "100,110,120" in warning
+    assert sweep_warnings(_summary({"hpa": (0.0, 8.0), "gnnrl": (0.0, 6.0)})) == []

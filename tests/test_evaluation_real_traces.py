@@ -152,7 +152,8 @@ def test_a_scenario_runs_on_its_own_app_and_rows_say_which(tmp_path):
     assert list(apps["onlineboutique/flash-ob/static"]) == ["onlineboutique"]
 
 
-def test_cli_evaluates_a_minute_count_trace_window_and_writes_the_matched_tables(tmp_path):
+def test_cli_evaluates_a_minute_count_trace_window_and_writes_the_matched_tables(tmp_path,
+                                                                                capsys):
     t = pd.date_range("1998-06-01", periods=60, freq="min")
     counts = (3000 + 2000 * np.sin(np.arange(60) / 9.0)).astype(int)
     trace = tmp_path / "tiny.csv.gz"
@@ -178,6 +179,11 @@ def test_cli_evaluates_a_minute_count_trace_window_and_writes_the_matched_tables
     assert set(matched["policy"]) == {"hpa", "static", "hpa-50", "hpa-90", "oracle"}
     assert "Cost at matched SLO" in (out / "results.md").read_text()
     assert "frontier.png" in (out / "report.html").read_text()
+    # gentle traffic: when even HPA-90 never violates, both the CLI and the report say so
+    clean = summary.loc[summary["policy"] == "hpa-90", "slo_violation_rate"].max() == 0
+    err = capsys.readouterr().err
+    assert ("highest target (hpa-90) has no SLO violation" in err) == clean
+    assert ("**warning**" in (out / "results.md").read_text()) == clean
 
 
 def test_cli_window_flags_need_a_trace(tmp_path, capsys):

@@ -251,4 +251,8 @@ def run(args: argparse.Namespace) -> int:
     rules = ", rules.csv" if os.path.isfile(os.path.join(args.out, "rules.csv")) else ""
     print(f"{len(summary)} runs -> {args.out}/summary.csv, frontier.csv, matched.csv"
           f"{rules}, results.md, report.html")
+    from gnnrl.evaluation.frontier import sweep_warnings
+
+    for warning in sweep_warnings(summary):
+        print(f"gnnrl evaluate: warning: {warning}", file=sys.stderr)
     return 0

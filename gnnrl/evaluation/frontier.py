@@ -201,6 +201,30 @@ def frontier_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pts[list(FRONTIER_COLUMNS)].reset_index(drop=True)
 
 
+def sweep_warnings(summary: pd.DataFrame) -> list[str]:
+    """What makes the HPA sweep a weak reference on this run, as sentences (empty: none).
+
+    The frontier is never extrapolated, so when the sweep's highest (cheapest) target has
+    no SLO violation the frontier at zero violations is that target's cost, while a
+    higher target might serve the same traffic as cleanly for less: every ratio at zero
+    violations would then flatter the policy. (On the ``real-fresh`` windows HPA-90 had
+    none and HPA-100 was 5 % cheaper, still with none.)
+    """
+    if summary.empty:
+        return []
+    pts = frontier_points(policy_means(summary, common_cells(summary)))
+    ref = pts[pts["family"] == REFERENCE_FAMILY].dropna(subset=["slo_violation_rate"])
+    if len(ref) < 2:
+        return []
+    top = ref.iloc[-1]  # sorted by knob: the highest target
+    if top["slo_violation_rate"] > 0:
+        return []
+    return [f"the HPA sweep's highest target ({top['policy']}) has no SLO violation: a "
+            "higher one may be as clean for less, so ratios at zero violations may "
+            "flatter a policy; extend --hpa-sweep until a target violates (e.g. "
+            f"{int(top['knob']) + 10},{int(top['knob']) + 20},{int(top['knob']) + 30})"]
+
+
 def _matched_rows(summary: pd.DataFrame, scope: str) -> list[dict]:
     rows = []
     ran = summary.dropna(subset=["slo_violation_rate"])

@@ -539,6 +539,9 @@ def write_report(out_dir: str | Path, summary: pd.DataFrame, steps: pd.DataFrame
             "envelope at the same violation rate; the interval and `P(cheaper than HPA)` "
             "come from a paired bootstrap that redraws whole scenarios "
             "(`gnnrl.evaluation.uncertainty`)"]
+    from gnnrl.evaluation.frontier import sweep_warnings
+
+    head += [f"- **warning**: {w}" for w in sweep_warnings(summary)]
     if command:
         head += ["", "Reproduce:", "", "```", command, "```"]
     md = "\n".join(head) + "\n"
