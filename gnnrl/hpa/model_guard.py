@@ -33,8 +33,10 @@ suite): against the HPA's 300 s window alone they keep the cost at matched viola
 average and cut the direction reversals by 40 % (docs/evaluation.md, "The guard's
 scale-down timing"). The cap exists for the failure found on real traffic: a front end
 held at 5 pods by the delay while the model asks for 1 drops 5 -> 1 in one tick when the
-delay runs out; whether to cap, and how, was chosen on real-traffic validation windows
-(docs/evaluation.md, "A cap on the model's scale-down rate").
+delay runs out. On the real-traffic validation week neither a 25 % nor a 50 % per minute
+cap changed anything, so it stays off; that week chose the 300 s window instead
+(``scale_down_window_s=300``, an operator setting for now; docs/evaluation.md, "A cap on
+the model's scale-down rate").
 """
 
 from __future__ import annotations
