@@ -339,11 +339,12 @@ class Suite:
     seeds: tuple[int, ...]
 
 
-def eval_seeds(n: int) -> tuple[int, ...]:
-    """``n`` evaluation seeds from `EVAL_SEED_BASE` (disjoint from training seeds)."""
+def eval_seeds(n: int, base: int = EVAL_SEED_BASE) -> tuple[int, ...]:
+    """``n`` evaluation seeds from `EVAL_SEED_BASE` (disjoint from training seeds), or
+    from ``base`` (`VALIDATION_SEED_BASE` for the validation suite)."""
     if n < 1:
         raise ConfigError(f"seeds must be >= 1, got {n}")
-    return tuple(range(EVAL_SEED_BASE, EVAL_SEED_BASE + n))
+    return tuple(range(base, base + n))
 
 
 #: Suites `get_suite` knows.
@@ -372,12 +373,8 @@ def real_suite(seeds: int = 3, peak_rps: float | None = None,
     scen = tuple(EvalScenario(w.trace, "static", None, peak_rps, start=w.start,
                               duration=w.duration, label=w.name, timing="realistic")
                  for w in windows)
-    if name == "real-validation":
-        if seeds < 1:
-            raise ConfigError(f"seeds must be >= 1, got {seeds}")
-        return Suite(name, scen, tuple(range(VALIDATION_SEED_BASE,
-                                             VALIDATION_SEED_BASE + seeds)))
-    return Suite(name, scen, eval_seeds(seeds))
+    base = VALIDATION_SEED_BASE if name == "real-validation" else EVAL_SEED_BASE
+    return Suite(name, scen, eval_seeds(seeds, base))
 
 
 def stress_suite(seeds: int = 5, steps: int = 240, peak_rps: float | None = None) -> Suite:
