@@ -49,6 +49,8 @@ def v2_obs(batch: bool = False) -> dict:
     ("gnnrl~120-360-50%/60s@0.25", GNNRLSpec("gnnrl", None, 0.25, guard="120-360-50%/60s"),
      "gnnrl~120-360-50%/60s@0.25"),
     ("gnnrl:m~300.0-360", GNNRLSpec("gnnrl", "m", guard="300-360"), "gnnrl~300-360@0.5"),
+    ("gnnrl~120-360-last1/300s@0", GNNRLSpec("gnnrl", None, 0.0, guard="120-360-last1/300s"),
+     "gnnrl~120-360-last1/300s@0"),
     ("gnnrl:~/m@0.5", GNNRLSpec("gnnrl", "~/m", 0.5), "gnnrl@0.5"),
     ("hpa", None, None), ("mlp:models/a@b.zip", None, None), ("oracle", None, None),
 ])

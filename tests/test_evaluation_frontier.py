@@ -44,6 +44,7 @@ def _summary(points=POINTS, scenarios=("a",)):
     ("mine@0", ("mine", 0.0)), ("oracle", None), ("gnnrl-no-tgn", None),
     ("gnnrl~120-360-50%/60s@0.25", ("gnnrl~120-360-50%/60s", 0.25)),
     ("gnnrl~300-360@0.5", ("gnnrl~300-360", 0.5)),
+    ("gnnrl~120-360-last1/300s@0", ("gnnrl~120-360-last1/300s", 0.0)),
 ])
 def test_policy_names_map_to_family_and_knob(name, family):
     assert policy_family(name) == family

@@ -62,9 +62,13 @@ def test_the_window_lets_a_sustained_drop_through():
     assert pods[-1] < pods[0]
     # the first recommendation seeds the window: nothing drops during the first 60 s
     assert (pods[:4] == pods[0]).all()
-    # the model's guard has its own 120 s window, whatever the HPA object's
-    deployed = _run(GuardedPolicy(Shrinker(), cfg.hpa), steps=12)
-    assert (deployed[:8] == deployed[0]).all() and deployed[-1] < deployed[0]
+    # the model's guard has its own window, whatever the HPA object's: 300 s by default
+    deployed = _run(GuardedPolicy(Shrinker(), cfg.hpa), steps=24)
+    assert (deployed[:20] == deployed[0]).all() and deployed[-1] < deployed[0]
+    shorter = _run(GuardedPolicy(Shrinker(), cfg.hpa,
+                                 model_guard=ModelGuardConfig(scale_down_window_s=120.0)),
+                   steps=12)
+    assert (shorter[:8] == shorter[0]).all() and shorter[-1] < shorter[0]
 
 
 def test_gnnrl_spec_is_the_deployed_path_and_raw_is_the_bare_model():

@@ -17,6 +17,7 @@ from gnnrl.sim.trace_io import check_window, parse_duration, read_trace
 from gnnrl.sim.trace_windows import (
     ALL_EVAL_WINDOWS,
     EVAL_WINDOWS,
+    FRESH_2_EVAL_WINDOWS,
     FRESH_EVAL_WINDOWS,
     LATE_EVAL_WINDOWS,
     TRAIN_WINDOWS,
@@ -29,8 +30,9 @@ from gnnrl.sim.trace_windows import (
 def test_training_validation_and_evaluation_windows_do_not_overlap():
     assert overlapping_windows(TRAIN_WINDOWS, ALL_EVAL_WINDOWS + VALIDATION_WINDOWS) == []
     assert overlapping_windows(VALIDATION_WINDOWS, ALL_EVAL_WINDOWS) == []
-    for i, a in enumerate((EVAL_WINDOWS, LATE_EVAL_WINDOWS, FRESH_EVAL_WINDOWS)):
-        for b in (EVAL_WINDOWS, LATE_EVAL_WINDOWS, FRESH_EVAL_WINDOWS)[i + 1:]:
+    sets = (EVAL_WINDOWS, LATE_EVAL_WINDOWS, FRESH_EVAL_WINDOWS, FRESH_2_EVAL_WINDOWS)
+    for i, a in enumerate(sets):
+        for b in sets[i + 1:]:
             assert overlapping_windows(a, b) == []
     names = [w.name for w in TRAIN_WINDOWS + ALL_EVAL_WINDOWS + VALIDATION_WINDOWS]
     assert len(set(names)) == len(names)
@@ -50,6 +52,10 @@ def test_the_validation_week_runs_from_validation_seeds_and_training_may_not_use
         check_training_traces(["worldcup98@1250h+2h"])
     with pytest.raises(ValueError, match="overlaps the evaluation window 'wc98-late-july'"):
         check_training_traces(["worldcup98@1860h+1d"])
+    fresh2 = get_suite("real-fresh-2", seeds=2)
+    assert sum(s.steps for s in fresh2.scenarios) * 15 / 86400 == pytest.approx(7)
+    with pytest.raises(ValueError, match="overlaps the evaluation window 'wc98-last-days'"):
+        check_training_traces(["worldcup98@2000h+1d"])
 
 
 def test_the_overlap_check_catches_a_shared_hour():

@@ -16,7 +16,7 @@ from gnnrl.hpa.model_guard import (
 )
 
 HPA = HPAConfig()  # the HPA object's defaults: 300 s scale-down window
-MODEL = ModelGuardConfig()  # 120 s window, 360 s delay after a scale-up
+MODEL = ModelGuardConfig(scale_down_window_s=120.0)  # an operator's shorter window, 360 s delay
 
 
 def _guard(desired, current, recs=(), events=(), now=1000.0, model=MODEL, bounds=(1, 50)):
@@ -24,7 +24,17 @@ def _guard(desired, current, recs=(), events=(), now=1000.0, model=MODEL, bounds
     return guard_model(desired, current, *bounds, history, now, HPA, model, 7)
 
 
-def test_a_surge_s_pods_go_two_minutes_after_the_load_instead_of_five():
+def test_the_default_guard_is_the_hpa_s_window_and_a_360_s_delay_after_a_scale_up():
+    # chosen on the real-traffic validation week (docs/evaluation.md)
+    assert ModelGuardConfig() == ModelGuardConfig(scale_down_window_s=300.0,
+                                                  scale_down_delay_after_up_s=360.0)
+    recs, events = [(850.0, 12), (900.0, 6), (950.0, 6)], [(-200.0, 7)]
+    # a surge's pods stay for the HPA's five minutes after the load has gone
+    assert _guard(6, 12, recs, events, model=ModelGuardConfig()).replicas == 12
+    assert _guard(6, 12, recs, events, now=1160.0, model=ModelGuardConfig()).replicas == 6
+
+
+def test_a_shorter_window_lets_a_surge_s_pods_go_after_two_minutes_instead_of_five():
     # the last high recommendation is 150 s old, the last scale-up 20 minutes old
     recs = [(850.0, 12), (900.0, 6), (950.0, 6)]
     events = [(-200.0, 7)]
@@ -152,7 +162,39 @@ def test_the_cap_reads_from_a_scaler_config_and_history_covers_its_period():
     ("scale_down_delay_after_up_s", True), ("scale_down_delay_after_up_s", float("nan")),
     ("scale_down_policy", {"kind": "Percent", "value": 0}),
     ("scale_down_policy", {"kind": "Fraction", "value": 5}), ("scale_down_policy", 50),
+    ("last_pods", -1), ("last_pods", 1.5), ("last_pods", True),
+    ("last_pods_window_s", -5.0), ("last_pods_window_s", 4000.0),
 ])
 def test_bad_model_guard_settings_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
         ModelGuardConfig(**{field: value})
+
+
+LAST_POD = ModelGuardConfig(scale_down_window_s=120.0, last_pods=1, last_pods_window_s=300.0)
+
+
+def test_the_last_pod_waits_the_longer_window_while_larger_counts_go_after_the_short_one():
+    # the model asked for 2 pods 150 s ago and for 1 since: 2 -> 1 is the last pod
+    recs = [(850.0, 2), (900.0, 1), (950.0, 1)]
+    assert _guard(1, 2, recs, model=MODEL).replicas == 1  # 120 s: gone
+    out = _guard(1, 2, recs, model=LAST_POD)
+    assert (out.replicas, out.reasons) == (2, ("stabilized",))
+    assert _guard(1, 2, recs, now=1160.0, model=LAST_POD).replicas == 1  # after 300 s
+    # a surge's pods: 12 -> 6 goes after the short window, the last pods do not
+    recs = [(850.0, 12), (900.0, 6), (950.0, 6)]
+    assert _guard(6, 12, recs, model=LAST_POD).replicas == 6
+    recs = [(750.0, 3), (850.0, 2), (900.0, 1), (950.0, 1)]
+    assert _guard(1, 3, recs, model=LAST_POD).replicas == 3  # the longer window's max
+    assert _guard(1, 12, recs, model=LAST_POD).replicas == 5  # 7 a tick: not the last pod
+
+
+def test_the_last_pods_window_adds_nothing_when_not_longer_and_keeps_its_history():
+    recs = [(850.0, 2), (900.0, 1), (950.0, 1)]
+    same = ModelGuardConfig(last_pods=1, last_pods_window_s=300.0)  # the model's own 300 s
+    assert same.hpa_for_last_pods(HPA) is None
+    assert _guard(1, 2, recs, model=same).replicas == 2
+    long = ModelGuardConfig(scale_down_window_s=60.0, last_pods=2, last_pods_window_s=900.0)
+    assert long.history_keep_s(HPA) >= 900.0
+    cfg = ModelGuardConfig.from_json('{"scale_down_window_s": 120, "last_pods": 1}')
+    assert (cfg.last_pods, cfg.last_pods_window_s) == (1, 300.0)
+    assert ModelGuardConfig.from_json(cfg.to_json()) == cfg

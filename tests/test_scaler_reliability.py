@@ -245,11 +245,11 @@ def test_scale_down_then_up_within_window_never_writes_the_dip(kube):
     assert kube.scale_writes() == []
 
 
-def _model_write_times(kube, script, ticks=40):
+def _model_write_times(kube, script, ticks=40, **kw):
     """(seconds after the start, replicas) of each write of a scripted model's scaler."""
     fake_cluster(kube, {"cartservice": (6, 0.7)})
     clock = FakeClock()
-    s = scaler_for(kube, config(SVC, recover_after_healthy=1), clock,
+    s = scaler_for(kube, config(SVC, recover_after_healthy=1, **kw), clock,
                    models=static_models(ScriptedPolicy(*script)),
                    graph=graph_of({"cartservice": 50.0}))
     s.fallback.mode, s.fallback.reason = "model", None
@@ -262,10 +262,16 @@ def _model_write_times(kube, script, ticks=40):
     return times
 
 
-def test_a_model_s_scale_down_follows_the_model_s_shorter_window(kube):
+@pytest.mark.parametrize("hpa_window_s, model_guard, first_drop_s", [
+    (60.0, None, 300),  # the model guard's default window, not the HPA object's 60 s
+    (300.0, {"scale_down_window_s": 120.0}, 120),  # an operator's shorter one
+])
+def test_a_model_s_scale_down_follows_the_model_guard_s_window(kube, hpa_window_s,
+                                                                model_guard, first_drop_s):
     remove1 = lambda o: np.full(len(o["node_mask"]), 8)  # noqa: E731 - "remove 1" everywhere
-    times = _model_write_times(kube, [remove1])
-    assert times[0] == (120, 5)  # the model's 120 s window, not the HPA object's 300 s
+    extra = {"model_guard": model_guard} if model_guard else {}
+    times = _model_write_times(kube, [remove1], scale_down_window_s=hpa_window_s, **extra)
+    assert times[0] == (first_drop_s, 5)
 
 
 def test_a_model_s_scale_down_waits_out_the_delay_after_its_scale_up(kube):

@@ -12,7 +12,8 @@ report.html (plots embedded) and plots/*.png under --out.
 suites: default (5 synthetic traces x 3 topologies), quick, real (WorldCup98 and AWS ELB
 evaluation windows at their own time scale), real-late (four later windows, added after
 the first real results), real-fresh (three WorldCup98 windows, added with the model
-guard's scale-down cap), real-validation (a real-traffic validation week, from
+guard's scale-down cap), real-fresh-2 (the last unused WorldCup98 days, added with
+the guard's last-pods window), real-validation (a real-traffic validation week, from
 validation seeds: for choosing settings, not for claims), stress (10x surge and
 30%->100% step with 30-60 s pod start-ups), apps (OnlineBoutique, socialNetwork and
 evaluation-only generated apps). real, stress, apps and --trace run with realistic
@@ -93,8 +94,8 @@ if TYPE_CHECKING:
 
 #: `gnnrl.evaluation.scenarios.SUITES` (spelled out: the parser is built without importing
 #: the simulator; a test keeps the two equal).
-SUITES = ("default", "quick", "real", "real-late", "real-fresh", "real-validation",
-          "stress", "apps")
+SUITES = ("default", "quick", "real", "real-late", "real-fresh", "real-fresh-2",
+          "real-validation", "stress", "apps")
 
 
 def _int_list(text: str) -> list[int]:

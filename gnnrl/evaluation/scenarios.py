@@ -55,6 +55,7 @@ from gnnrl.sim.trace_io import (
 )
 from gnnrl.sim.trace_windows import (
     EVAL_WINDOWS,
+    FRESH_2_EVAL_WINDOWS,
     FRESH_EVAL_WINDOWS,
     LATE_EVAL_WINDOWS,
     VALIDATION_WINDOWS,
@@ -348,11 +349,12 @@ def eval_seeds(n: int, base: int = EVAL_SEED_BASE) -> tuple[int, ...]:
 
 
 #: Suites `get_suite` knows.
-SUITES = ("default", "quick", "real", "real-late", "real-fresh", "real-validation",
-          "stress", "apps")
+SUITES = ("default", "quick", "real", "real-late", "real-fresh", "real-fresh-2",
+          "real-validation", "stress", "apps")
 #: The real-traffic suites and their windows.
 REAL_SUITE_WINDOWS = {"real": EVAL_WINDOWS, "real-late": LATE_EVAL_WINDOWS,
-                      "real-fresh": FRESH_EVAL_WINDOWS, "real-validation": VALIDATION_WINDOWS}
+                      "real-fresh": FRESH_EVAL_WINDOWS, "real-fresh-2": FRESH_2_EVAL_WINDOWS,
+                      "real-validation": VALIDATION_WINDOWS}
 #: The ``apps`` suite's applications: both built-ins and generated apps from the
 #: evaluation-only seeds (`gnnrl.sim.generator.EVAL_APP_SEEDS`, never used in training).
 APPS_SUITE_APPS = ("onlineboutique", "socialnetwork", "generated-1000", "generated-1001",
@@ -415,7 +417,8 @@ def get_suite(name: str, seeds: int | None = None, steps: int | None = None,
     * ``real``: `real_suite` (native resolution, so ``steps`` does not apply), 3 seeds;
     * ``real-late``: the same on the four later windows (`LATE_EVAL_WINDOWS`);
     * ``real-fresh``: the same on three windows declared with the model guard's cap
-      (`FRESH_EVAL_WINDOWS`);
+      (`FRESH_EVAL_WINDOWS`); ``real-fresh-2``: the last unused days, declared with the
+      guard's ``last_pods`` window (`FRESH_2_EVAL_WINDOWS`);
     * ``real-validation``: the real-traffic validation windows (`VALIDATION_WINDOWS`)
       from validation seeds: for choosing settings, never for claims;
     * ``stress``: `stress_suite`, 240 steps, 5 seeds;

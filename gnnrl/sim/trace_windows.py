@@ -119,8 +119,7 @@ VALIDATION_WINDOWS: tuple[TraceWindow, ...] = (
 #: scale-down cap and before any policy ran on them: a setting chosen on
 #: `VALIDATION_WINDOWS` to fix a failure seen on `LATE_EVAL_WINDOWS` must be tested on
 #: traffic neither choice looked at. Picked by the calendar alone: the quarter-final days,
-#: the third-place match, and four days of the traffic after the tournament. (WorldCup98
-#: still has unused days: 07-06, 07-13 and 07-21 to 07-26.)
+#: the third-place match, and four days of the traffic after the tournament.
 FRESH_EVAL_WINDOWS: tuple[TraceWindow, ...] = (
     TraceWindow("wc98-quarter-finals", "worldcup98", "1514h30m", "2d",
                 "1998-07-03 00:00 to 07-05 00:00: the four quarter-finals"),
@@ -130,9 +129,22 @@ FRESH_EVAL_WINDOWS: tuple[TraceWindow, ...] = (
                 "1998-07-17 00:00 to 07-21 00:00: four days after the tournament"),
 )
 
+#: The last unused WorldCup98 days (the ``real-fresh-2`` suite), declared with the model
+#: guard's ``last_pods`` window and before any policy ran on them, to test a setting chosen
+#: on `VALIDATION_WINDOWS` after `FRESH_EVAL_WINDOWS` were spent. Every whole day of the
+#: trace is now taken; the AWS ELB file had none left.
+FRESH_2_EVAL_WINDOWS: tuple[TraceWindow, ...] = (
+    TraceWindow("wc98-rest-day", "worldcup98", "1586h30m", "1d",
+                "1998-07-06 00:00 to 07-07 00:00: the rest day after the quarter-finals"),
+    TraceWindow("wc98-day-after-final", "worldcup98", "1754h30m", "1d",
+                "1998-07-13 00:00 to 07-14 00:00: the day after the final"),
+    TraceWindow("wc98-last-days", "worldcup98", "1946h30m", "5d",
+                "1998-07-21 00:00 to 07-26 00:00: the file's last whole days"),
+)
+
 #: Every window a policy is scored on (training must not overlap any of them).
 ALL_EVAL_WINDOWS: tuple[TraceWindow, ...] = (EVAL_WINDOWS + LATE_EVAL_WINDOWS
-                                             + FRESH_EVAL_WINDOWS)
+                                             + FRESH_EVAL_WINDOWS + FRESH_2_EVAL_WINDOWS)
 #: Every window training must stay out of: the evaluation and the validation windows.
 HELD_OUT_WINDOWS: tuple[TraceWindow, ...] = ALL_EVAL_WINDOWS + VALIDATION_WINDOWS
 
