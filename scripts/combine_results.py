@@ -5,12 +5,14 @@ Use: python scripts/combine_results.py BASE_DIR NEW_DIR OUT_DIR [SUITE [COMMAND]
 Every row of ``NEW_DIR/summary.csv`` replaces the rows of the same policy in
 ``BASE_DIR/summary.csv`` (same suite, scenarios and seeds: `gnnrl evaluate` is
 deterministic per policy x scenario x seed, so rows of separate runs are interchangeable);
-``OUT_DIR`` receives the merged ``summary.csv``, ``frontier.csv``, ``matched.csv`` and the
-frontier plot; with ``SUITE`` (its name, `gnnrl.evaluation.scenarios.get_suite`), also
-``results.md``, ``report.html`` and the plots (the episode timelines only when both runs
-kept their per-step tables), with ``COMMAND`` as the command that reproduces the whole
-table. This is how the results of a
-retrained model are folded into an evaluation of the baselines without re-running them.
+``OUT_DIR`` receives the merged ``summary.csv``, ``frontier.csv``, ``matched.csv``,
+``rules.csv`` (when rule settings and GNNRL's dials are both there, as `gnnrl evaluate`
+writes it) and the frontier plot; with ``SUITE`` (its name,
+`gnnrl.evaluation.scenarios.get_suite`), also ``results.md``, ``report.html`` and the
+plots (the episode timelines only when both runs kept their per-step tables), with
+``COMMAND`` as the command that reproduces the whole table. This is how the results of a
+retrained model (or of a new default guard) are folded into an evaluation of the
+baselines without re-running them.
 With ``NEW_DIR`` the same as ``BASE_DIR`` nothing is merged: the tables and the report are
 rewritten from ``summary.csv`` (after a change to how they are computed).
 """
@@ -26,7 +28,7 @@ import pandas as pd
 from gnnrl.config import atomic_write_bytes, atomic_write_text
 from gnnrl.evaluation.frontier import frontier_table
 from gnnrl.evaluation.report import plot_frontier
-from gnnrl.evaluation.uncertainty import matched_with_intervals
+from gnnrl.evaluation.uncertainty import matched_with_intervals, rules_with_intervals
 
 KEYS = ["scenario", "seed"]
 
@@ -59,6 +61,11 @@ def combine(base_dir: Path, new_dir: Path, out_dir: Path, suite: str | None = No
     atomic_write_text(out_dir / "summary.csv", merged.to_csv(index=False))
     atomic_write_text(out_dir / "frontier.csv", frontier_table(merged).to_csv(index=False))
     atomic_write_text(out_dir / "matched.csv", matched.to_csv(index=False))
+    rules = rules_with_intervals(merged)
+    if not rules.empty:
+        atomic_write_text(out_dir / "rules.csv", rules.to_csv(index=False))
+    else:  # a table of the rows replaced would read as the merged rows'
+        (out_dir / "rules.csv").unlink(missing_ok=True)
     (out_dir / "plots").mkdir(exist_ok=True)
     atomic_write_bytes(out_dir / "plots" / "frontier.png", plot_frontier(merged))
     steps = _merged_parquet(base_dir, new_dir, "steps.parquet", replaced)
