@@ -245,9 +245,9 @@ def test_scale_down_then_up_within_window_never_writes_the_dip(kube):
     assert kube.scale_writes() == []
 
 
-def _model_write_times(kube, script, ticks=40, **kw):
+def _model_write_times(kube, script, ticks=40, replicas=6, **kw):
     """(seconds after the start, replicas) of each write of a scripted model's scaler."""
-    fake_cluster(kube, {"cartservice": (6, 0.7)})
+    fake_cluster(kube, {"cartservice": (replicas, 0.7)})
     clock = FakeClock()
     s = scaler_for(kube, config(SVC, recover_after_healthy=1, **kw), clock,
                    models=static_models(ScriptedPolicy(*script)),
@@ -272,6 +272,14 @@ def test_a_model_s_scale_down_follows_the_model_guard_s_window(kube, hpa_window_
     extra = {"model_guard": model_guard} if model_guard else {}
     times = _model_write_times(kube, [remove1], scale_down_window_s=hpa_window_s, **extra)
     assert times[0] == (first_drop_s, 5)
+
+
+def test_a_model_s_scale_down_to_its_last_pod_waits_the_last_pods_window(kube):
+    remove1 = lambda o: np.full(len(o["node_mask"]), 8)  # noqa: E731
+    guard = {"scale_down_window_s": 120.0, "last_pods": 1, "last_pods_window_s": 300.0}
+    times = _model_write_times(kube, [remove1], replicas=3, model_guard=guard)
+    # 3 -> 2 after 120 s; 2 -> 1 only 300 s after the model last asked for 2 (at 120 s)
+    assert times[:2] == [(120, 2), (420, 1)]
 
 
 def test_a_model_s_scale_down_waits_out_the_delay_after_its_scale_up(kube):

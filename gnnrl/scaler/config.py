@@ -142,7 +142,7 @@ class ScalerConfig(JsonConfig):
             rule's CPU target and tolerances, the stabilisation windows and rate policies
             (its `sync_period_s` is not used: the scaler syncs every `interval_s`).
         model_guard: what the guard adds for the *model's* decisions
-            (`gnnrl.hpa.model_guard.ModelGuardConfig`): its scale-down window (120 s; None =
+            (`gnnrl.hpa.model_guard.ModelGuardConfig`): its scale-down window (300 s; None =
             the HPA object's) and no scale-down for 360 s after a scale-up (0 = off). The
             HPA-rule fallback follows `hpa` alone.
         max_step: hard cap on the change of one service in one tick (<= 7, the action space).
