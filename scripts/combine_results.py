@@ -25,10 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from gnnrl.config import atomic_write_bytes, atomic_write_text
-from gnnrl.evaluation.frontier import frontier_table
+from gnnrl.config import atomic_write_bytes
 from gnnrl.evaluation.report import plot_frontier
-from gnnrl.evaluation.uncertainty import matched_with_intervals, rules_with_intervals
+from gnnrl.evaluation.runner import write_tables
 
 KEYS = ["scenario", "seed"]
 
@@ -57,15 +56,7 @@ def combine(base_dir: Path, new_dir: Path, out_dir: Path, suite: str | None = No
         merged = pd.concat([base[~base["policy"].isin(replaced)],
                             new[new["policy"].isin(replaced)]], ignore_index=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    matched = matched_with_intervals(merged)
-    atomic_write_text(out_dir / "summary.csv", merged.to_csv(index=False))
-    atomic_write_text(out_dir / "frontier.csv", frontier_table(merged).to_csv(index=False))
-    atomic_write_text(out_dir / "matched.csv", matched.to_csv(index=False))
-    rules = rules_with_intervals(merged)
-    if not rules.empty:
-        atomic_write_text(out_dir / "rules.csv", rules.to_csv(index=False))
-    else:  # a table of the rows replaced would read as the merged rows'
-        (out_dir / "rules.csv").unlink(missing_ok=True)
+    matched = write_tables(out_dir, merged)
     (out_dir / "plots").mkdir(exist_ok=True)
     atomic_write_bytes(out_dir / "plots" / "frontier.png", plot_frontier(merged))
     steps = _merged_parquet(base_dir, new_dir, "steps.parquet", replaced)

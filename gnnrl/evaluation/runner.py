@@ -261,6 +261,22 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def write_tables(out: Path, summary: pd.DataFrame) -> pd.DataFrame:
+    """Write ``summary.csv``, ``frontier.csv``, ``matched.csv`` and, when rule settings and
+    GNNRL's dials both ran, ``rules.csv`` (else remove an earlier one) under ``out``
+    (atomically, each); return the matched table."""
+    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    matched = matched_with_intervals(summary)
+    atomic_write_text(out / "frontier.csv", frontier_table(summary).to_csv(index=False))
+    atomic_write_text(out / "matched.csv", matched.to_csv(index=False))
+    rules = rules_with_intervals(summary)
+    if not rules.empty:
+        atomic_write_text(out / "rules.csv", rules.to_csv(index=False))
+    else:  # an earlier run's table in a reused --out would read as this run's
+        (out / "rules.csv").unlink(missing_ok=True)
+    return matched
+
+
 def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
              seeds: int | Sequence[int] | None = None, out_dir: str | Path = "eval-out",
              app: str | AppSpec | None = None, hpa_sweep: Sequence[int] = (),
@@ -329,15 +345,7 @@ def evaluate(policies: Sequence[Any], suite: str | Suite = "default",
                                          workers=workers, recipes=recipes)
     _write_parquet(step_df, out / "steps.parquet")
     _write_parquet(svc_df, out / "services.parquet")
-    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
-    matched = matched_with_intervals(summary)
-    atomic_write_text(out / "frontier.csv", frontier_table(summary).to_csv(index=False))
-    atomic_write_text(out / "matched.csv", matched.to_csv(index=False))
-    rules = rules_with_intervals(summary)
-    if not rules.empty:
-        atomic_write_text(out / "rules.csv", rules.to_csv(index=False))
-    else:  # an earlier run's table in a reused --out would read as this run's
-        (out / "rules.csv").unlink(missing_ok=True)
+    matched = write_tables(out, summary)
     if report:
         from gnnrl.evaluation.report import write_report
 

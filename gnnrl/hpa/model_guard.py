@@ -126,11 +126,7 @@ class ModelGuardConfig(JsonConfig):
     def hpa_for_model(self, hpa: HPAConfig) -> HPAConfig:
         """``hpa`` with the scale-down window replaced by ``scale_down_window_s``."""
         w = self.scale_down_window_s
-        if w is None:
-            return hpa
-        return dataclasses.replace(
-            hpa, downscale_stabilization_s=float(w),
-            scale_down=dataclasses.replace(hpa.scale_down, stabilization_window_s=None))
+        return hpa if w is None else _with_down_window(hpa, w)
 
     def hpa_for_last_pods(self, hpa: HPAConfig) -> HPAConfig | None:
         """``hpa`` with the last pods' window, or None when that adds nothing (off, or
@@ -138,9 +134,7 @@ class ModelGuardConfig(JsonConfig):
         mine = self.hpa_for_model(hpa).down_window_s
         if self.last_pods == 0 or self.last_pods_window_s <= mine:
             return None
-        return dataclasses.replace(
-            hpa, downscale_stabilization_s=float(self.last_pods_window_s),
-            scale_down=dataclasses.replace(hpa.scale_down, stabilization_window_s=None))
+        return _with_down_window(hpa, self.last_pods_window_s)
 
     def history_keep_s(self, hpa: HPAConfig) -> float:
         """How long a history must be kept for both the rule's and the model's guard."""
@@ -247,6 +241,14 @@ def guard_model_and_record(history: TargetHistory, desired: int, current: int,
 
     return guard_and_record(history, desired, current, min_replicas, max_replicas, now, hpa,
                             max_step, decide=decide, keep_s=model.history_keep_s(hpa))
+
+
+def _with_down_window(hpa: HPAConfig, window_s: float) -> HPAConfig:
+    """``hpa`` with its scale-down stabilisation window set to ``window_s`` (the
+    ``behavior`` window cleared, so the controller-level one applies)."""
+    return dataclasses.replace(
+        hpa, downscale_stabilization_s=float(window_s),
+        scale_down=dataclasses.replace(hpa.scale_down, stabilization_window_s=None))
 
 
 def _seconds(x: object) -> bool:
